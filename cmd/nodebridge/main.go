@@ -1,0 +1,154 @@
+// Command nodebridge is a CNI plugin: a faster, complete drop-in for the
+// reference bridge + host-local plugins. Runtimes exec it once per verb.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/nodebridge/nodebridge/pkg/bridge"
+	"github.com/nodebridge/nodebridge/pkg/ipam"
+)
+
+// buildVersion is stamped by the Makefile with -ldflags "-X main.buildVersion=...".
+var buildVersion = "dev"
+
+// timeout bounds one invocation; a lock still held after it answers "try again" (11).
+const timeout = 55 * time.Second
+
+var specVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+
+func main() {
+	skel.PluginMainFuncs(skel.CNIFuncs{
+		Add:    cmdAdd,
+		Del:    cmdDel,
+		Check:  cmdCheck,
+		Status: cmdStatus,
+		GC:     cmdGC,
+	}, specVersions, "nodebridge "+buildVersion+": CNI bridge plugin with built-in host-local IPAM")
+}
+
+func parse(args *skel.CmdArgs) (*bridge.Config, bridge.Pod, error) {
+	p := bridge.Pod{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName, Args: args.Args}
+	c, err := bridge.Parse(args.StdinData, p)
+	return c, p, err
+}
+
+func cmdAdd(args *skel.CmdArgs) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, p, err := parse(args)
+	if err != nil {
+		return cniError(err)
+	}
+	res, err := bridge.Add(ctx, c, p)
+	if err != nil {
+		return cniError(err)
+	}
+	return types.PrintResult(res, c.CNIVersion)
+}
+
+func cmdDel(args *skel.CmdArgs) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, p, err := parse(args)
+	if err != nil {
+		return cniError(err)
+	}
+	return cniError(bridge.Del(ctx, c, p))
+}
+
+func cmdCheck(args *skel.CmdArgs) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, p, err := parse(args)
+	if err != nil {
+		return cniError(err)
+	}
+	prev, err := prevResult(args.StdinData)
+	if err != nil {
+		return cniError(err)
+	}
+	return cniError(bridge.Check(ctx, c, p, prev))
+}
+
+func cmdStatus(args *skel.CmdArgs) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := bridge.Parse(args.StdinData, bridge.Pod{})
+	if err != nil {
+		return cniError(err)
+	}
+	return cniError(bridge.Status(ctx, c))
+}
+
+func cmdGC(args *skel.CmdArgs) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := bridge.Parse(args.StdinData, bridge.Pod{})
+	if err != nil {
+		return cniError(err)
+	}
+	return cniError(bridge.GC(ctx, c))
+}
+
+// prevResult converts the request's prevResult, in whatever version it came,
+// to the current result type.
+func prevResult(stdin []byte) (*current.Result, error) {
+	var nc types.NetConf
+	if err := json.Unmarshal(stdin, &nc); err != nil {
+		return nil, fmt.Errorf("%w: %w", bridge.ErrDecode, err)
+	}
+	if nc.RawPrevResult == nil {
+		return nil, fmt.Errorf("%w: prevResult: required for CHECK", bridge.ErrInvalid)
+	}
+	if err := version.ParsePrevResult(&nc); err != nil {
+		return nil, fmt.Errorf("%w: prevResult: %w", bridge.ErrDecode, err)
+	}
+	prev, err := current.NewResultFromResult(nc.PrevResult)
+	if err != nil {
+		return nil, fmt.Errorf("%w: prevResult: %w", bridge.ErrDecode, err)
+	}
+	return prev, nil
+}
+
+// cniError turns a package error into a CNI error object with the code its
+// cause calls for; nil stays nil.
+func cniError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *types.Error
+	if errors.As(err, &te) {
+		return te
+	}
+	return types.NewError(errorCode(err), err.Error(), "")
+}
+
+func errorCode(err error) uint {
+	switch {
+	case errors.Is(err, bridge.ErrUnsupported):
+		return types.ErrUnsupportedField
+	case errors.Is(err, bridge.ErrEnv):
+		return types.ErrInvalidEnvironmentVariables
+	case errors.Is(err, bridge.ErrDecode):
+		return types.ErrDecodingFailure
+	case errors.Is(err, bridge.ErrInvalid), errors.Is(err, ipam.ErrInvalid):
+		return types.ErrInvalidNetworkConfig
+	case errors.Is(err, bridge.ErrNetns):
+		return types.ErrInvalidNetNS
+	case errors.Is(err, ipam.ErrLocked), errors.Is(err, context.DeadlineExceeded):
+		return types.ErrTryAgainLater
+	case errors.Is(err, bridge.ErrUnavailable):
+		return types.ErrPluginNotAvailable
+	}
+	return types.ErrInternal
+}
