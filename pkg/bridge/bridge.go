@@ -1,29 +1,96 @@
 // Package bridge attaches pods to a Linux bridge: it ensures the bridge, makes
-// the veth pair, moves one end into the pod, and drives pkg/ipam for addresses
-// and pkg/iptables for the network's rules.
+// the veth pair with one end in the pod, and drives pkg/ipam for addresses and
+// pkg/iptables for the network's rules. Every verb of the CNI spec has one
+// entry point here; cmd/nodebridge only parses, calls and prints.
 package bridge
 
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
 )
 
-var errTODO = errors.New("not implemented")
+// undo is the list of steps that reverse what a failing ADD created so far.
+type undo []func() error
+
+// run undoes in reverse, and keeps going past a failed step.
+func (u undo) run() (err error) {
+	for i := len(u) - 1; i >= 0; i-- {
+		err = errors.Join(err, u[i]())
+	}
+	return err
+}
 
 // Add attaches p to the network and returns the result; a failure undoes
-// everything this call created.
-func Add(ctx context.Context, c *Config, p Pod) (*current.Result, error) { return nil, errTODO }
+// everything this call created (veth, allocation, rules).
+func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
+	var u undo
+	defer func() {
+		if err != nil {
+			err = fmtJoin(err, u.run())
+		}
+	}()
+	podNS, err := openNetns(p.Netns)
+	if err != nil {
+		return nil, err
+	}
+	defer podNS.Close()
+	br, err := ensureBridge(c) // shared by all pods: never undone
+	if err != nil {
+		return nil, err
+	}
+	pair, err := createVeth(c, br, p, podNS)
+	if err != nil {
+		return nil, err
+	}
+	u = append(u, pair.delete)
+	res := newResult(c, br, pair, p)
+	ipamRes, err := addressPod(ctx, c, p)
+	if err != nil {
+		return nil, err
+	}
+	u = append(u, func() error {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+		defer cancel()
+		return releaseAddresses(uctx, c, p)
+	})
+	if err := setIPs(c, res, ipamRes); err != nil {
+		return nil, err
+	}
+	if err := ensureGateways(c, br, res); err != nil {
+		return nil, err
+	}
+	if err := configureContainer(c, podNS, p.IfName, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
 
-// Del detaches p; anything already gone is success.
-func Del(ctx context.Context, c *Config, p Pod) error { return errTODO }
+// Del detaches p; anything already gone is success, so Del is idempotent and
+// cleans up after a partial or failed Add.
+func Del(ctx context.Context, c *Config, p Pod) error {
+	var errs []error
+	if err := deleteContainerIface(p); err != nil {
+		errs = append(errs, err)
+	}
+	if err := deleteLink(hostVethName(p)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := releaseAddresses(ctx, c, p); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
 
-// Check verifies that p is attached as prev describes.
-func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error { return errTODO }
-
-// Status reports whether an ADD could succeed now; an error wraps ErrUnavailable when not.
-func Status(ctx context.Context, c *Config) error { return errTODO }
-
-// GC releases every attachment of the network not in c.ValidAttachments.
-func GC(ctx context.Context, c *Config) error { return errTODO }
+// openNetns opens the pod's network namespace, naming CNI_NETNS when it is
+// missing or not a netns.
+func openNetns(path string) (ns.NetNS, error) {
+	n, err := ns.GetNS(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CNI_NETNS %q: %w", ErrNetns, path, err)
+	}
+	return n, nil
+}

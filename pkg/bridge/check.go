@@ -1,0 +1,146 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/nodebridge/nodebridge/pkg/ipam"
+)
+
+// Check verifies that p is attached as prev describes: the bridge, the
+// container veth with its MAC, addresses and routes, its peer on the bridge,
+// the allocation and the network's rules. The error lists every difference.
+func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
+	br, err := lookupBridge(c.Bridge)
+	if err != nil {
+		return err
+	}
+	podNS, err := openNetns(p.Netns)
+	if err != nil {
+		return err
+	}
+	defer podNS.Close()
+	var peer int
+	errs := []error{podNS.Do(func(ns.NetNS) error {
+		var err error
+		peer, err = checkContainer(p, prev)
+		return err
+	})}
+	if peer != 0 {
+		errs = append(errs, checkHostEnd(br, peer))
+	}
+	errs = append(errs, checkAllocation(c, p, prev), checkRules(ctx, c))
+	return errors.Join(errs...)
+}
+
+// checkContainer runs in the pod netns and returns the veth peer's index.
+func checkContainer(p Pod, prev *current.Result) (int, error) {
+	link, err := netlink.LinkByName(p.IfName)
+	if err != nil {
+		return 0, fmt.Errorf("container interface %s in %s: %w", p.IfName, p.Netns, err)
+	}
+	if _, ok := link.(*netlink.Veth); !ok {
+		return 0, fmt.Errorf("container interface %s: a %s, not a veth", p.IfName, link.Type())
+	}
+	var errs []error
+	for _, i := range prev.Interfaces {
+		if i.Name == p.IfName && i.Sandbox != "" && i.Mac != "" && i.Mac != link.Attrs().HardwareAddr.String() {
+			errs = append(errs, fmt.Errorf("container interface %s: MAC %s, prevResult has %s", p.IfName, link.Attrs().HardwareAddr, i.Mac))
+		}
+	}
+	errs = append(errs, checkAddresses(link, prev), checkRoutes(link, prev))
+	return link.Attrs().ParentIndex, errors.Join(errs...)
+}
+
+func checkAddresses(link netlink.Link, prev *current.Result) error {
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", link.Attrs().Name, err)
+	}
+	var errs []error
+	for _, ip := range prev.IPs {
+		if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IPNet.String() == ip.Address.String() }) {
+			errs = append(errs, fmt.Errorf("container interface %s: address %s missing", link.Attrs().Name, ip.Address.String()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkRoutes(link netlink.Link, prev *current.Result) error {
+	routes, err := netlink.RouteList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list routes of %s: %w", link.Attrs().Name, err)
+	}
+	have := map[string]bool{}
+	for _, r := range routes {
+		dst := defaultDst(r.Gw.To4() != nil || (r.Dst != nil && r.Dst.IP.To4() != nil))
+		if r.Dst != nil {
+			dst = *r.Dst
+		}
+		have[routeKey(dst, r.Gw)] = true
+	}
+	var errs []error
+	for _, r := range prev.Routes {
+		gw := r.GW
+		if gw == nil {
+			gw = familyGateway(prev.IPs, r.Dst.IP.To4() != nil)
+		}
+		if !have[routeKey(r.Dst, gw)] {
+			errs = append(errs, fmt.Errorf("container interface %s: route %s via %v missing", link.Attrs().Name, r.Dst.String(), gw))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkHostEnd insists the container veth's peer is a port of the bridge.
+func checkHostEnd(br *netlink.Bridge, peer int) error {
+	l, err := netlink.LinkByIndex(peer)
+	if err != nil {
+		return fmt.Errorf("host end (ifindex %d) of the container veth: %w", peer, err)
+	}
+	if l.Attrs().MasterIndex != br.Index {
+		return fmt.Errorf("host veth %s is not a port of bridge %s", l.Attrs().Name, br.Name)
+	}
+	return nil
+}
+
+// checkAllocation insists the store still holds every address of prev.
+func checkAllocation(c *Config, p Pod, prev *current.Result) error {
+	if c.Pool == nil {
+		return nil
+	}
+	st, err := ipam.Open(c.Pool.DataDir, c.Name)
+	if err != nil {
+		return fmt.Errorf("open ipam store of network %s: %w", c.Name, err)
+	}
+	defer st.Close()
+	held, err := st.Lookup(ipam.Attachment{ContainerID: p.ContainerID, IfName: p.IfName})
+	if err != nil {
+		return fmt.Errorf("look up allocation of %s/%s: %w", p.ContainerID, p.IfName, err)
+	}
+	var errs []error
+	for _, ip := range prev.IPs {
+		if !slices.ContainsFunc(held, func(a netip.Addr) bool { return net.IP(a.AsSlice()).Equal(ip.Address.IP) }) {
+			errs = append(errs, fmt.Errorf("address %s is not allocated to %s/%s in %s", ip.Address.IP, p.ContainerID, p.IfName, st.Dir()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkRules(ctx context.Context, c *Config) error {
+	if c.Rules == nil || c.Pool == nil {
+		return nil
+	}
+	if err := c.Rules.CheckNetwork(ctx, ruleNetwork(c)); err != nil {
+		return fmt.Errorf("rules of network %s: %w", c.Name, err)
+	}
+	return nil
+}

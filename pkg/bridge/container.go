@@ -1,0 +1,113 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+)
+
+// configureContainer sets up the container end inside the pod netns:
+// addresses, link up, routes, then a gratuitous ARP per IPv4 address. It
+// records the interface's MAC in res.
+func configureContainer(c *Config, podNS ns.NetNS, ifName string, res *current.Result) error {
+	return podNS.Do(func(ns.NetNS) error {
+		link, err := netlink.LinkByName(ifName)
+		if err != nil {
+			return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
+		}
+		res.Interfaces[containerIface].Mac = link.Attrs().HardwareAddr.String()
+		if err := addAddresses(c, link, res.IPs); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(link); err != nil {
+			return fmt.Errorf("set %s up in %s: %w", ifName, podNS.Path(), err)
+		}
+		if err := addRoutes(link, res); err != nil {
+			return err
+		}
+		announce(link, res.IPs)
+		return nil
+	})
+}
+
+// addAddresses puts the pod's addresses on its interface. IPv6 addresses skip
+// duplicate address detection unless enabledad asks for it: the allocator
+// already guarantees uniqueness, and DAD would delay the pod's first packets.
+//
+// Equivalent to: ip addr add ADDR dev IFNAME [nodad]
+func addAddresses(c *Config, link netlink.Link, ips []*current.IPConfig) error {
+	for _, ip := range ips {
+		addr := &netlink.Addr{IPNet: &ip.Address}
+		if ip.Address.IP.To4() == nil && !c.EnableDad {
+			addr.Flags = syscall.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", ip.Address.String(), link.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+// addRoutes adds res.Routes on the pod interface. A route without a gateway
+// goes via the gateway of its family, as host-local's routes mean.
+//
+// Equivalent to: ip route add DST via GW dev IFNAME
+func addRoutes(link netlink.Link, res *current.Result) error {
+	for _, r := range res.Routes {
+		gw := r.GW
+		if gw == nil {
+			gw = familyGateway(res.IPs, r.Dst.IP.To4() != nil)
+		}
+		dst := r.Dst
+		route := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: &dst, Gw: gw}
+		if gw == nil {
+			route.Scope = netlink.SCOPE_LINK
+		}
+		if err := netlink.RouteAdd(route); err != nil && !errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("add route %s via %v on %s: %w", dst.String(), gw, link.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+// familyGateway is the first gateway among ips of the family, or nil.
+func familyGateway(ips []*current.IPConfig, v4 bool) net.IP {
+	for _, ip := range ips {
+		if ip.Gateway != nil && (ip.Address.IP.To4() != nil) == v4 {
+			return ip.Gateway
+		}
+	}
+	return nil
+}
+
+// deleteContainerIface removes CNI_IFNAME from the pod netns, taking its
+// veth peer with it. A missing netns or interface is success: the runtime
+// may have removed the netns before calling DEL.
+//
+// Equivalent to: ip -n POD link del IFNAME
+func deleteContainerIface(p Pod) error {
+	if p.Netns == "" {
+		return nil
+	}
+	podNS, err := ns.GetNS(p.Netns)
+	if err != nil {
+		var missing ns.NSPathNotExistErr
+		if errors.As(err, &missing) {
+			return nil
+		}
+		return fmt.Errorf("%w: CNI_NETNS %q: %w", ErrNetns, p.Netns, err)
+	}
+	defer podNS.Close()
+	return podNS.Do(func(ns.NetNS) error { return deleteLink(p.IfName) })
+}
+
+// routeKey identifies a route for CHECK comparisons.
+func routeKey(dst net.IPNet, gw net.IP) string {
+	return (&types.Route{Dst: dst, GW: gw}).String()
+}

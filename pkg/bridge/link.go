@@ -1,0 +1,180 @@
+package bridge
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+)
+
+// ensureBridge returns the network's bridge, creating it if absent, and makes
+// sure it is up. A bridge it creates gets a fixed random MAC, so the bridge's
+// address does not follow its lowest-numbered port as pods come and go.
+//
+// Equivalent to: ip link add BR address MAC mtu MTU type bridge; ip link set BR up
+func ensureBridge(c *Config) (*netlink.Bridge, error) {
+	br, err := lookupBridge(c.Bridge)
+	if errors.As(err, &netlink.LinkNotFoundError{}) {
+		br, err = createBridge(c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.PromiscMode && br.Promisc == 0 {
+		if err := netlink.SetPromiscOn(br); err != nil {
+			return nil, fmt.Errorf("set promiscuous mode on bridge %s: %w", c.Bridge, err)
+		}
+	}
+	if br.Flags&net.FlagUp == 0 {
+		if err := netlink.LinkSetUp(br); err != nil {
+			return nil, fmt.Errorf("set bridge %s up: %w", c.Bridge, err)
+		}
+	}
+	return br, nil
+}
+
+// lookupBridge finds name and insists it is a bridge.
+func lookupBridge(name string) (*netlink.Bridge, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("look up bridge %s: %w", name, err)
+	}
+	br, ok := l.(*netlink.Bridge)
+	if !ok {
+		return nil, fmt.Errorf("%w: bridge %q: link exists and is a %s, not a bridge", ErrInvalid, name, l.Type())
+	}
+	return br, nil
+}
+
+// createBridge adds the bridge; losing a race to a concurrent ADD that
+// created it first is not an error.
+func createBridge(c *Config) (*netlink.Bridge, error) {
+	mac, err := randomMAC()
+	if err != nil {
+		return nil, err
+	}
+	la := netlink.NewLinkAttrs()
+	la.Name = c.Bridge
+	la.MTU = c.MTU
+	la.HardwareAddr = mac
+	br := &netlink.Bridge{LinkAttrs: la}
+	if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return nil, fmt.Errorf("create bridge %s: %w", c.Bridge, err)
+	}
+	return lookupBridge(c.Bridge)
+}
+
+// randomMAC returns a locally administered unicast MAC.
+func randomMAC() (net.HardwareAddr, error) {
+	mac := make(net.HardwareAddr, 6)
+	if _, err := rand.Read(mac); err != nil {
+		return nil, fmt.Errorf("random MAC: %w", err)
+	}
+	mac[0] = mac[0]&0xfe | 0x02
+	return mac, nil
+}
+
+// ensureGateway puts gw (with the subnet's prefix length) on the bridge. An
+// address of the same family already there is a conflict, as in the reference
+// plugin (IPv6: only when the subnets overlap), unless forceAddress replaces it.
+// Addresses in keep (this call's other gateways) never conflict.
+//
+// Equivalent to: ip addr add GW/LEN dev BR
+func ensureGateway(c *Config, br netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
+	addrs, err := netlink.AddrList(br, family(gw.Addr()))
+	if err != nil {
+		return fmt.Errorf("list addresses of bridge %s: %w", c.Bridge, err)
+	}
+	for _, a := range addrs {
+		have := toPrefix(a.IPNet)
+		switch {
+		case have == gw:
+			return nil
+		case contains(keep, have), have.Addr().IsLinkLocalUnicast(), gw.Addr().Is6() && !have.Overlaps(gw):
+			continue
+		}
+		if !c.ForceAddress {
+			return fmt.Errorf("%w: bridge %s already has address %s, not the gateway %s (set forceAddress to replace it)", ErrInvalid, c.Bridge, have, gw)
+		}
+		if err := netlink.AddrDel(br, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return fmt.Errorf("remove address %s from bridge %s: %w", have, c.Bridge, err)
+		}
+	}
+	addr := &netlink.Addr{IPNet: prefixToIPNet(gw)}
+	if gw.Addr().Is6() {
+		addr.Flags = syscall.IFA_F_NODAD // the gateway is ours; don't wait on duplicate detection
+	}
+	if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("add gateway %s to bridge %s: %w", gw, c.Bridge, err)
+	}
+	return nil
+}
+
+// enableForwarding turns on forwarding for the family in the host netns,
+// writing the sysctl only when it is off.
+//
+// Equivalent to: sysctl -w net.ipv4.ip_forward=1 (net.ipv6.conf.all.forwarding=1)
+func enableForwarding(v6 bool) error {
+	path := "/proc/sys/net/ipv4/ip_forward"
+	if v6 {
+		path = "/proc/sys/net/ipv6/conf/all/forwarding"
+	}
+	cur, err := os.ReadFile(path)
+	if err == nil && strings.TrimSpace(string(cur)) == "1" {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("enable forwarding (%s): %w", path, err)
+	}
+	return nil
+}
+
+// deleteLink removes a link of the current netns; a missing link is fine.
+//
+// Equivalent to: ip link del NAME
+func deleteLink(name string) error {
+	l, err := netlink.LinkByName(name)
+	if errors.As(err, &netlink.LinkNotFoundError{}) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", name, err)
+	}
+	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, syscall.ENODEV) {
+		return fmt.Errorf("delete link %s: %w", name, err)
+	}
+	return nil
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
+
+func contains(list []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range list {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// toPrefix converts a kernel address (never nil here) to a netip.Prefix.
+func toPrefix(n *net.IPNet) netip.Prefix {
+	a, _ := netip.AddrFromSlice(n.IP) // a kernel address always converts
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones)
+}
+
+func prefixToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

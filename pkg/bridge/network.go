@@ -1,0 +1,146 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/nodebridge/nodebridge/pkg/ipam"
+	"github.com/nodebridge/nodebridge/pkg/iptables"
+)
+
+// undoTimeout bounds the undo of a failed ADD, which must run even when the
+// ADD failed because its own deadline passed.
+const undoTimeout = 10 * time.Second
+
+// addressPod gets the pod's addresses: in process for host-local, from the
+// named plugin for any other IPAM type, none without IPAM (layer 2 only).
+func addressPod(ctx context.Context, c *Config, p Pod) (*current.Result, error) {
+	switch {
+	case c.Pool != nil:
+		return allocate(ctx, c, p)
+	case c.IPAM != nil && c.IPAM.Type != "":
+		return delegateAdd(ctx, c)
+	}
+	return &current.Result{}, nil
+}
+
+// allocate takes the addresses and, under the same network lock, ensures
+// the network's rules, so a concurrent DEL of the network's last other pod
+// cannot remove them in between.
+func allocate(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
+	st, err := lockStore(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	a := ipam.Attachment{ContainerID: p.ContainerID, IfName: p.IfName}
+	allocs, err := st.Allocate(c.Pool, a, c.Requested)
+	if err != nil {
+		return nil, fmt.Errorf("allocate address on network %s: %w", c.Name, err)
+	}
+	if c.Rules != nil {
+		if err := c.Rules.EnsureNetwork(ctx, ruleNetwork(c)); err != nil {
+			_, rerr := st.Release(a)
+			return nil, fmtJoin(fmt.Errorf("install rules of network %s: %w", c.Name, err), rerr)
+		}
+	}
+	return poolResult(c.Pool, allocs), nil
+}
+
+// releaseAddresses frees the pod's addresses and, with the network's last
+// attachment, its rules. Nothing held is success.
+func releaseAddresses(ctx context.Context, c *Config, p Pod) error {
+	switch {
+	case c.Pool != nil:
+		st, err := lockStore(ctx, c)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if _, err := st.Release(ipam.Attachment{ContainerID: p.ContainerID, IfName: p.IfName}); err != nil {
+			return fmt.Errorf("release addresses of %s/%s on network %s: %w", p.ContainerID, p.IfName, c.Name, err)
+		}
+		return deleteRulesIfUnused(ctx, c, st)
+	case c.IPAM != nil && c.IPAM.Type != "":
+		return delegateDel(ctx, c)
+	}
+	return nil
+}
+
+// deleteRulesIfUnused removes the network's rules once no attachment holds
+// an address; the caller holds the store lock.
+func deleteRulesIfUnused(ctx context.Context, c *Config, st *ipam.Store) error {
+	if c.Rules == nil {
+		return nil
+	}
+	left, err := st.Attachments()
+	if err != nil {
+		return fmt.Errorf("list attachments of network %s: %w", c.Name, err)
+	}
+	if len(left) > 0 {
+		return nil
+	}
+	if err := c.Rules.DeleteNetwork(ctx, ruleNetwork(c)); err != nil {
+		return fmt.Errorf("remove rules of network %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// lockStore opens the network's store and takes its lock; Close releases both.
+func lockStore(ctx context.Context, c *Config) (*ipam.Store, error) {
+	st, err := ipam.Open(c.Pool.DataDir, c.Name)
+	if err != nil {
+		return nil, fmt.Errorf("open ipam store of network %s: %w", c.Name, err)
+	}
+	if err := st.Lock(ctx); err != nil {
+		return nil, fmtJoin(fmt.Errorf("lock network %s: %w", c.Name, err), st.Close())
+	}
+	return st, nil
+}
+
+// ruleNetwork is what the rules of c are built from: the subnets of its ranges.
+func ruleNetwork(c *Config) iptables.Network {
+	n := iptables.Network{Name: c.Name}
+	for _, set := range c.Pool.Sets {
+		for _, r := range set {
+			if !contains(n.Subnets, r.Subnet) {
+				n.Subnets = append(n.Subnets, r.Subnet)
+			}
+		}
+	}
+	return n
+}
+
+// poolResult turns allocations into an IPAM result with the pool's routes and DNS.
+func poolResult(pool *ipam.Pool, allocs []ipam.Allocation) *current.Result {
+	res := &current.Result{CNIVersion: current.ImplementedSpecVersion}
+	for _, a := range allocs {
+		ip := &current.IPConfig{Address: *prefixToIPNet(a.Addr)}
+		if a.Gateway.IsValid() {
+			ip.Gateway = net.IP(a.Gateway.AsSlice())
+		}
+		res.IPs = append(res.IPs, ip)
+	}
+	for _, r := range pool.Routes {
+		route := &types.Route{Dst: *prefixToIPNet(r.Dst)}
+		if r.GW.IsValid() {
+			route.GW = net.IP(r.GW.AsSlice())
+		}
+		res.Routes = append(res.Routes, route)
+	}
+	res.DNS = types.DNS{Nameservers: pool.DNS.Nameservers, Domain: pool.DNS.Domain, Search: pool.DNS.Search, Options: pool.DNS.Options}
+	return res
+}
+
+// fmtJoin adds a cleanup error to the main one, if there was any.
+func fmtJoin(err, cleanup error) error {
+	if cleanup == nil {
+		return err
+	}
+	return fmt.Errorf("%w (cleanup: %w)", err, cleanup)
+}

@@ -1,0 +1,82 @@
+package bridge
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+)
+
+// vethPair is the pod's veth: the host end on the bridge, the container end
+// in the pod netns as CNI_IFNAME.
+type vethPair struct {
+	host *netlink.Veth
+}
+
+// hostVethName derives the host end's name from the attachment, so DEL and
+// GC find it even when the pod netns is gone: "nb" + 13 hex digits.
+func hostVethName(p Pod) string {
+	sum := sha256.Sum256([]byte(p.ContainerID + "\x00" + p.IfName))
+	return "nb" + hex.EncodeToString(sum[:])[:13]
+}
+
+// createVeth makes the pair with the container end created directly in the
+// pod netns, the host end up and on the bridge (hairpin when asked).
+//
+// Equivalent to: ip link add HOST mtu MTU master BR up type veth peer name IFNAME netns POD
+func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
+	mac, err := randomMAC() // our own MAC for the host end saves reading it back
+	if err != nil {
+		return nil, err
+	}
+	la := netlink.NewLinkAttrs()
+	la.Name = hostVethName(p)
+	la.MTU = c.MTU
+	la.HardwareAddr = mac
+	la.MasterIndex = br.Index
+	la.Flags = net.FlagUp
+	v := &netlink.Veth{LinkAttrs: la, PeerName: p.IfName, PeerNamespace: netlink.NsFd(podNS.Fd()), PeerHardwareAddr: c.MAC}
+	err = netlink.LinkAdd(v)
+	if errors.Is(err, syscall.EEXIST) {
+		if err = clearStaleVeth(p, podNS); err == nil {
+			err = netlink.LinkAdd(v)
+		}
+	}
+	if err != nil {
+		if !errors.Is(err, syscall.EEXIST) { // created, then attaching failed: remove our half-made pair
+			err = errors.Join(err, deleteLink(la.Name))
+		}
+		return nil, fmt.Errorf("create veth %s (peer %s in %s) on bridge %s: %w", la.Name, p.IfName, p.Netns, c.Bridge, err)
+	}
+	pair := &vethPair{host: v}
+	if c.HairpinMode {
+		if err := netlink.LinkSetHairpin(v, true); err != nil {
+			return nil, errors.Join(fmt.Errorf("set hairpin on %s: %w", la.Name, err), pair.delete())
+		}
+	}
+	return pair, nil
+}
+
+// clearStaleVeth handles EEXIST: the container interface name taken in the
+// pod is an error the operator must see; a host end left by an earlier,
+// interrupted ADD of this attachment is removed.
+func clearStaleVeth(p Pod, podNS ns.NetNS) error {
+	taken := podNS.Do(func(ns.NetNS) error {
+		_, err := netlink.LinkByName(p.IfName)
+		return err
+	}) == nil
+	if taken {
+		return fmt.Errorf("container interface %s already exists in netns %s: %w", p.IfName, p.Netns, syscall.EEXIST)
+	}
+	return deleteLink(hostVethName(p))
+}
+
+// delete removes the pair; deleting one end removes both.
+func (v *vethPair) delete() error {
+	return deleteLink(v.host.Name)
+}
