@@ -62,7 +62,7 @@ func fingerprint() []string {
 			for _, re := range strip {
 				l = re.ReplaceAllString(l, "")
 			}
-			if l = strings.TrimSpace(l); l != "" {
+			if l = strings.TrimSpace(l); l != "" && !othersNetns(argv, l) {
 				lines = append(lines, argv[0]+" "+argv[1]+": "+l)
 			}
 		}
@@ -78,6 +78,16 @@ func fingerprint() []string {
 		return nil
 	})
 	return lines
+}
+
+// othersNetns tells a netns made by another test process, which may come and
+// go while this one runs, from one of ours or one of the machine's.
+func othersNetns(argv []string, line string) bool {
+	if strings.Join(argv, " ") != "ip netns list" || strings.HasPrefix(line, ownPrefix()) {
+		return false
+	}
+	tag, _, ok := strings.Cut(line, "-") // NewNS names start "nb<pid in hex>-"
+	return ok && len(tag) > 2 && strings.HasPrefix(tag, "nb") && strings.Trim(tag[2:], "0123456789abcdef") == ""
 }
 
 // diffLines reports lines only in a ("-") or only in b ("+").

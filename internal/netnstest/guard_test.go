@@ -32,3 +32,24 @@ func TestFingerprintStripsCounters(t *testing.T) {
 		}
 	}
 }
+
+func TestOthersNetns(t *testing.T) {
+	list := []string{"ip", "netns", "list"}
+	tests := []struct {
+		line string
+		want bool
+	}{
+		{"nb1-node-abcdef (id: 3)", ownPrefix() != "nb1-"},
+		{ownPrefix() + "node-abcdef", false},
+		{"nb-demo-node", false},
+		{"blue", false},
+	}
+	for _, tt := range tests {
+		if got := othersNetns(list, tt.line); got != tt.want {
+			t.Errorf("othersNetns(%q) = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+	if othersNetns([]string{"ip", "-o", "link", "show"}, "nb1-x") {
+		t.Error("othersNetns filtered a line that is not from ip netns list")
+	}
+}

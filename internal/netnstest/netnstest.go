@@ -26,6 +26,11 @@ func RequireRoot(t testing.TB) {
 	t.Skip("needs root to create network namespaces")
 }
 
+// ownPrefix starts the names of this test process's netns: "nb" and the pid
+// in hex, so the guard of one test binary can tell its own netns from those
+// of other packages' test binaries that go test runs at the same time.
+func ownPrefix() string { return fmt.Sprintf("nb%x-", os.Getpid()) }
+
 // Path is the file a runtime would pass as CNI_NETNS for the named netns.
 func Path(name string) string { return "/var/run/netns/" + name }
 
@@ -33,7 +38,7 @@ func Path(name string) string { return "/var/run/netns/" + name }
 func NewNS(t testing.TB, prefix string) string {
 	t.Helper()
 	RequireRoot(t)
-	name := fmt.Sprintf("nb-%s-%08x", prefix, rand.Uint32())
+	name := fmt.Sprintf("%s%s-%06x", ownPrefix(), prefix, rand.Uint32()>>8)
 	MustRun(t, "ip", "netns", "add", name)
 	t.Cleanup(func() {
 		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
