@@ -1,9 +1,13 @@
 package bridge
 
 import (
-	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
+	"unicode"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -13,6 +17,13 @@ import (
 
 // DefaultBridge is the bridge used when the config names none.
 const DefaultBridge = "cni0"
+
+const (
+	hostLocal     = "host-local" // the IPAM type nodebridge runs in process
+	maxConfigSize = 1 << 20      // a real config is a few KiB; more is a runaway producer
+	maxIfName     = 15           // IFNAMSIZ less the terminating NUL
+	plainNameRule = `must match ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`
+)
 
 // Config mirrors the reference bridge plugin's network configuration, plus the
 // fields a runtime injects (prevResult, runtimeConfig, args, valid attachments).
@@ -85,11 +96,241 @@ type Pod struct {
 	Args        string // CNI_ARGS
 }
 
-// Parse decodes stdin, applies defaults and validates everything at once.
+// Parse decodes stdin, applies defaults and validates everything at once: the
+// config, the pod's environment and CNI_ARGS. Each reported problem wraps the
+// sentinel cmd maps to a CNI code (ErrDecode, ErrInvalid, ErrUnsupported,
+// ErrEnv, or ipam.ErrInvalid for the ipam section).
 func Parse(stdin []byte, p Pod) (*Config, error) {
-	var c Config
-	if err := json.Unmarshal(stdin, &c); err != nil {
+	c, err := decode(stdin)
+	if err != nil {
 		return nil, err
 	}
-	return &c, nil
+	c.Raw = stdin
+	c.setDefaults()
+	env, envErr := parseEnvArgs(p.Args)
+	errs := append(p.validate(), envErr, c.Validate())
+	errs = append(errs, c.resolve(env)...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// setDefaults is the one place defaults live.
+func (c *Config) setDefaults() {
+	if c.Bridge == "" {
+		c.Bridge = DefaultBridge
+	}
+	if c.IsDefaultGateway {
+		c.IsGateway = true // a default route via the bridge needs the bridge to be the gateway
+	}
+	if c.IPMasqBackend == "" {
+		c.IPMasqBackend = "iptables"
+	}
+	if c.PreserveDefaultVlan == nil {
+		c.PreserveDefaultVlan = new(true)
+	}
+}
+
+// Validate checks the fields taken from JSON, reporting every problem at once.
+// It expects defaults applied, as Parse does.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := checkPlainName(c.Name); err != nil {
+		errs = append(errs, problemf(ErrInvalid, "name %q: %w", c.Name, err))
+	}
+	if err := checkIfName(c.Bridge); err != nil {
+		errs = append(errs, problemf(ErrInvalid, "bridge %q: %w", c.Bridge, err))
+	}
+	if c.MTU != 0 && (c.MTU < 68 || c.MTU > 65535) {
+		errs = append(errs, problemf(ErrInvalid, "mtu %d: must be between 68 and 65535", c.MTU))
+	}
+	if c.HairpinMode && c.PromiscMode {
+		errs = append(errs, problemf(ErrInvalid, "hairpinMode and promiscMode: conflicting, set at most one"))
+	}
+	errs = append(errs, c.validateVlan()...)
+	errs = append(errs, c.validateUnsupported()...)
+	if c.IPAM != nil && c.IPAM.Type != "" && c.IPAM.Type != hostLocal {
+		if err := checkPluginName(c.IPAM.Type); err != nil {
+			errs = append(errs, problemf(ErrInvalid, "ipam.type %q: %w", c.IPAM.Type, err))
+		}
+	}
+	for i, a := range c.ValidAttachments {
+		if a.ContainerID == "" || a.IfName == "" {
+			errs = append(errs, problemf(ErrInvalid, "cni.dev/valid-attachments[%d] {containerID %q, ifname %q}: both required",
+				i, a.ContainerID, a.IfName))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateVlan checks vlan and vlanTrunk: out of range is invalid; a valid
+// VLAN setting is unsupported for now.
+func (c *Config) validateVlan() []error {
+	var errs []error
+	switch {
+	case c.Vlan < 0 || c.Vlan > 4094:
+		errs = append(errs, problemf(ErrInvalid, "vlan %d: must be between 0 and 4094", c.Vlan))
+	case c.Vlan != 0:
+		errs = append(errs, problemf(ErrUnsupported, "vlan %d: not supported yet", c.Vlan))
+	}
+	trunk := false
+	for i, t := range c.VlanTrunk {
+		path := fmt.Sprintf("vlanTrunk[%d]", i)
+		if (t.MinID == nil) != (t.MaxID == nil) {
+			errs = append(errs, problemf(ErrInvalid, "%s: minID and maxID must be set together", path))
+			continue
+		}
+		if t.MinID != nil && *t.MinID > *t.MaxID {
+			errs = append(errs, problemf(ErrInvalid, "%s: minID %d greater than maxID %d", path, *t.MinID, *t.MaxID))
+		}
+		for _, f := range []struct {
+			key string
+			id  *int
+		}{{"minID", t.MinID}, {"maxID", t.MaxID}, {"id", t.ID}} {
+			if f.id != nil && (*f.id < 1 || *f.id > 4094) {
+				errs = append(errs, problemf(ErrInvalid, "%s.%s %d: must be between 1 and 4094", path, f.key, *f.id))
+			}
+		}
+		trunk = trunk || t.MinID != nil || t.ID != nil
+	}
+	if trunk && len(errs) == 0 {
+		errs = append(errs, problemf(ErrUnsupported, "vlanTrunk: not supported yet"))
+	}
+	return errs
+}
+
+// validateUnsupported reports reference features nodebridge does not do yet,
+// so a config relying on them fails loudly instead of being half applied.
+func (c *Config) validateUnsupported() []error {
+	var errs []error
+	for _, f := range []struct {
+		key string
+		set bool
+	}{{"macspoofchk", c.MacSpoofChk}, {"portIsolation", c.PortIsolation}, {"disableContainerInterface", c.DisableContainerInterface}} {
+		if f.set {
+			errs = append(errs, problemf(ErrUnsupported, "%s true: not supported yet", f.key))
+		}
+	}
+	// The reference reads ipMasqBackend only when masquerading, so neither do we.
+	switch {
+	case !c.IPMasq || c.IPMasqBackend == "iptables":
+	case c.IPMasqBackend == "nftables":
+		errs = append(errs, problemf(ErrUnsupported, "ipMasqBackend %q: not supported yet", c.IPMasqBackend))
+	default:
+		errs = append(errs, problemf(ErrInvalid, "ipMasqBackend %q: must be \"iptables\" or \"nftables\"", c.IPMasqBackend))
+	}
+	return errs
+}
+
+// resolve fills the fields Parse derives: MAC, and for host-local the
+// requested addresses and the pool; Rules when masquerading.
+func (c *Config) resolve(env envArgs) []error {
+	var errs []error
+	if err := c.resolveMAC(env.MAC); err != nil {
+		errs = append(errs, err)
+	}
+	if c.IPAM != nil && c.IPAM.Type == hostLocal {
+		errs = append(errs, c.resolveRequested(env.IPs)...)
+		pool, err := c.pool()
+		c.Pool = pool
+		errs = append(errs, err)
+	}
+	if c.IPMasq {
+		c.Rules = iptables.New(nil)
+	}
+	return errs
+}
+
+// pool builds the host-local pool. As in host-local, runtimeConfig.ipRanges
+// go first, then the legacy single range, then ipam.ranges: the order also
+// numbers the last_reserved_ip.<set> files, so it must match.
+func (c *Config) pool() (*ipam.Pool, error) {
+	rt := c.RuntimeConfig.IPRanges
+	if len(rt) == 0 {
+		return c.IPAM.Pool()
+	}
+	static := *c.IPAM
+	static.Subnet, static.RangeStart, static.RangeEnd, static.Gateway = "", "", "", ""
+	if legacy := (ipam.RangeConfig{Subnet: c.IPAM.Subnet, RangeStart: c.IPAM.RangeStart,
+		RangeEnd: c.IPAM.RangeEnd, Gateway: c.IPAM.Gateway}); legacy != (ipam.RangeConfig{}) {
+		static.Ranges = slices.Concat([][]ipam.RangeConfig{{legacy}}, c.IPAM.Ranges)
+	}
+	// Check each part alone first: merged, the ranges would be renumbered and
+	// an error would name the wrong path.
+	var errs []error
+	if _, err := (&ipam.Config{Type: hostLocal, Ranges: rt}).Pool(); err != nil {
+		errs = append(errs, fmt.Errorf("runtimeConfig.ipRanges: %w", err))
+	}
+	if len(static.Ranges) > 0 {
+		if _, err := c.IPAM.Pool(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	static.Ranges = slices.Concat(rt, static.Ranges)
+	p, err := static.Pool()
+	if err != nil {
+		return nil, fmt.Errorf("runtimeConfig.ipRanges prepended to ipam ranges: %w", err)
+	}
+	return p, nil
+}
+
+// problem is one thing wrong with the input. Its message names the JSON path
+// (or variable) and value; it wraps the sentinel that picks the CNI code
+// without repeating the sentinel's text, so a joined list stays readable.
+type problem struct {
+	kind error // ErrDecode, ErrInvalid, ErrUnsupported or ErrEnv
+	err  error
+}
+
+// problemf formats a problem of the given kind; %w in format keeps a cause.
+func problemf(kind error, format string, args ...any) error {
+	return &problem{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
+func (p *problem) Error() string { return p.err.Error() }
+
+// Unwrap lets errors.Is find the kind, and any cause wrapped with %w.
+func (p *problem) Unwrap() []error { return []error{p.kind, p.err} }
+
+// checkPlainName enforces ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$, for names that
+// become directory names and iptables comments.
+func checkPlainName(s string) error {
+	if s == "" {
+		return errors.New("required")
+	}
+	for i := range len(s) {
+		b := s[i]
+		alnum := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
+		if !alnum && (i == 0 || (b != '_' && b != '.' && b != '-')) {
+			return errors.New(plainNameRule)
+		}
+	}
+	return nil
+}
+
+// checkIfName enforces the kernel's rules for an interface name.
+func checkIfName(s string) error {
+	switch {
+	case s == "":
+		return errors.New("required")
+	case len(s) > maxIfName:
+		return fmt.Errorf("longer than %d bytes", maxIfName)
+	case s == "." || s == "..":
+		return errors.New(`"." and ".." are not interface names`)
+	case strings.ContainsFunc(s, func(r rune) bool { return r == '/' || r == ':' || r == 0 || unicode.IsSpace(r) }):
+		return errors.New("contains '/', ':', NUL or whitespace")
+	}
+	return nil
+}
+
+// checkPluginName keeps a delegated IPAM type a file name inside CNI_PATH.
+func checkPluginName(s string) error {
+	if s == "." || s == ".." || strings.ContainsAny(s, "/\x00") {
+		return errors.New("must be a plain file name")
+	}
+	return nil
 }
