@@ -1,22 +1,9 @@
 package ipam
 
-import (
-	"errors"
-	"net/netip"
-)
+import "net/netip"
 
 // DefaultDataDir is where allocations live unless ipam.dataDir says otherwise.
 const DefaultDataDir = "/var/lib/cni/networks"
-
-// Sentinel errors; the cmd layer maps them to CNI error codes.
-var (
-	// ErrInvalid marks a bad "ipam" section or requested address (CNI code 7).
-	ErrInvalid = errors.New("invalid ipam config")
-	// ErrExhausted means a range set has no free address left.
-	ErrExhausted = errors.New("no free address")
-	// ErrLocked means the network's lock was not acquired before the context ended (CNI code 11).
-	ErrLocked = errors.New("network store locked")
-)
 
 // Config mirrors the host-local "ipam" JSON section. Values stay strings so
 // Pool can name the JSON path and the offending value in its errors.

@@ -1,13 +1,13 @@
 package ipam
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 )
-
-// errTODO marks the contract stubs until the allocator lands.
-var errTODO = errors.New("not implemented")
 
 // Attachment names one pod interface: CNI_CONTAINERID + CNI_IFNAME.
 type Attachment struct {
@@ -22,41 +22,75 @@ type Allocation struct {
 }
 
 // Store is the on-disk state of one network, <dataDir>/<network>.
+//
+// Every file access goes through an os.Root on that directory, so no name,
+// symlink or ".." can make the store read or write outside it. Allocate,
+// Release and GC expect the caller to hold the lock. The flock excludes other
+// Store values and processes, not goroutines sharing one Store: give each
+// its own.
 type Store struct {
-	dir string
+	dir  string
+	root *os.Root
+	lock *os.File // <dir>/lock, the file reference host-local flocks
 }
 
-// Open opens (creating if needed) the store of network under dataDir.
-func Open(dataDir, network string) (*Store, error) { return nil, errTODO }
+// Open opens (creating if needed) the store of network under dataDir;
+// an empty dataDir means DefaultDataDir. network must be one path element.
+func Open(dataDir, network string) (*Store, error) {
+	if network == "" {
+		return nil, invalid("name", "", "empty")
+	}
+	if network == "." || network == ".." || strings.ContainsAny(network, "/\x00") {
+		return nil, invalid("name", network, "not usable as a directory name")
+	}
+	if dataDir == "" {
+		dataDir = DefaultDataDir
+	}
+	dir := filepath.Join(dataDir, network)
+	// 0755 as the reference, so either plugin can use a directory the other made.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create network directory %s: %w", dir, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open network directory %s: %w", dir, err)
+	}
+	lock, err := root.OpenFile(lockName, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open lock file in %s: %w", dir, err), root.Close())
+	}
+	return &Store{dir: dir, root: root, lock: lock}, nil
+}
 
 // Dir is the network directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Lock takes the network's flock, waiting until ctx ends (then ErrLocked).
-func (s *Store) Lock(ctx context.Context) error { return errTODO }
-
-// Unlock releases the flock.
-func (s *Store) Unlock() error { return errTODO }
-
 // Close releases the lock if held and closes the directory handle.
-func (s *Store) Close() error { return nil }
-
-// Allocate hands out one address per range set of p to a (the caller holds the lock).
-func (s *Store) Allocate(p *Pool, a Attachment, requested []netip.Addr) ([]Allocation, error) {
-	return nil, errTODO
+func (s *Store) Close() error {
+	// Closing the only descriptor of the lock file drops the flock.
+	var errs []error
+	if err := s.lock.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close lock file in %s: %w", s.dir, err))
+	}
+	if err := s.root.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close network directory %s: %w", s.dir, err))
+	}
+	return errors.Join(errs...)
 }
 
-// Release frees every address held by a; none held is not an error.
-func (s *Store) Release(a Attachment) ([]netip.Addr, error) { return nil, errTODO }
-
-// Lookup returns the addresses held by a.
-func (s *Store) Lookup(a Attachment) ([]netip.Addr, error) { return nil, errTODO }
-
-// Attachments lists every attachment holding an address.
-func (s *Store) Attachments() ([]Attachment, error) { return nil, errTODO }
-
-// GC releases every attachment not in valid and returns those it released.
-func (s *Store) GC(valid []Attachment) ([]Attachment, error) { return nil, errTODO }
-
-// Full reports whether some range set of p has no free address.
-func (s *Store) Full(p *Pool) (bool, error) { return false, errTODO }
+// validate rejects an attachment whose record would not read back as itself:
+// the record is "id\r\nifname" with the id trimmed, so an empty id or ifname,
+// or a line break in either, would parse as someone else's or a legacy record.
+func (a Attachment) validate() error {
+	switch {
+	case strings.TrimSpace(a.ContainerID) == "":
+		return invalid("container ID", a.ContainerID, "empty")
+	case strings.ContainsAny(a.ContainerID, "\r\n"):
+		return invalid("container ID", a.ContainerID, "contains a line break")
+	case a.IfName == "" || strings.TrimSpace(a.IfName) != a.IfName:
+		return invalid("ifname", a.IfName, "empty or padded with space")
+	case strings.ContainsAny(a.IfName, "\r\n"):
+		return invalid("ifname", a.IfName, "contains a line break")
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package ipam
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// hostLocal finds the reference host-local binary: $NODEBRIDGE_HOST_LOCAL,
+// else where scripts/install-deps.sh puts it. Without it the test skips, or
+// fails under CI=true.
+func hostLocal(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("NODEBRIDGE_HOST_LOCAL"); bin != "" {
+		return bin
+	}
+	dirs := []string{os.Getenv("NODEBRIDGE_TOOLS")}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, ".cache", "nodebridge", "bin"))
+	}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		if p, err := exec.LookPath(filepath.Join(d, "host-local")); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("reference host-local not found (CI=true: failing instead of skipping); run scripts/install-deps.sh")
+	}
+	t.Skip("reference host-local not found; set NODEBRIDGE_HOST_LOCAL or run scripts/install-deps.sh")
+	return ""
+}
+
+// refCmd prepares a reference host-local call on network "net" in dataDir.
+func refCmd(ctx context.Context, t *testing.T, bin, dataDir, verb string, a Attachment) *exec.Cmd {
+	t.Helper()
+	conf, err := json.Marshal(map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "net",
+		"ipam": map[string]any{
+			"type": "host-local", "dataDir": dataDir,
+			"ranges": [][]map[string]string{{{"subnet": "10.0.0.0/24"}}, {{"subnet": "fd00::/64"}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = []string{"CNI_COMMAND=" + verb, "CNI_CONTAINERID=" + a.ContainerID, "CNI_IFNAME=" + a.IfName,
+		"CNI_NETNS=/var/run/netns/nb-unused", "CNI_PATH=/nonexistent"} // host-local never opens the netns
+	cmd.Stdin = bytes.NewReader(conf)
+	return cmd
+}
+
+// refRun runs a reference call and returns the addresses of its result.
+func refRun(t *testing.T, bin, dataDir, verb string, a Attachment) []netip.Addr {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := refCmd(ctx, t, bin, dataDir, verb, a).Output()
+	if err != nil {
+		t.Fatalf("host-local %s %v: %v\n%s", verb, a, err, out)
+	}
+	return resultAddrs(t, out)
+}
+
+func resultAddrs(t *testing.T, out []byte) []netip.Addr {
+	t.Helper()
+	if len(bytes.TrimSpace(out)) == 0 {
+		return nil
+	}
+	var res struct {
+		IPs []struct{ Address netip.Prefix }
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("host-local result %s: %v", out, err)
+	}
+	var got []netip.Addr
+	for _, ip := range res.IPs {
+		got = append(got, ip.Address.Addr())
+	}
+	return got
+}
+
+// TestReferenceHostLocal runs the reference plugin and the Store on one
+// data directory, alternately, and checks each sees and frees the other's
+// allocations, follows its round-robin point, and honours its lock.
+func TestReferenceHostLocal(t *testing.T) {
+	bin, data := hostLocal(t), t.TempDir()
+	p := mustPool(t, Config{DataDir: data, Ranges: [][]RangeConfig{{{Subnet: "10.0.0.0/24"}}, {{Subnet: "fd00::/64"}}}})
+	s, err := Open(data, "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	steps := []struct {
+		who, verb string
+		a         Attachment
+		want      []string
+	}{
+		{"ref", "ADD", att("c1"), []string{"10.0.0.2", "fd00::2"}},
+		{"nb", "ADD", att("c2"), []string{"10.0.0.3", "fd00::3"}},
+		{"ref", "ADD", att("c3"), []string{"10.0.0.4", "fd00::4"}},
+		{"nb", "ADD", att("c3"), []string{"10.0.0.4", "fd00::4"}}, // the reference's record counts as held
+		{"ref", "DEL", att("c2"), nil},
+		{"nb", "DEL", att("c1"), []string{"10.0.0.2", "fd00::2"}},
+		{"ref", "ADD", att("c5"), []string{"10.0.0.5", "fd00::5"}},
+		{"nb", "GC", att("c3"), nil}, // keeps c3 only: frees the reference's c5
+	}
+	for i, st := range steps {
+		var got []netip.Addr
+		switch {
+		case st.who == "ref":
+			got = refRun(t, bin, data, st.verb, st.a)
+		case st.verb == "ADD":
+			got = mustAlloc(t, s, p, st.a)
+		case st.verb == "DEL":
+			got = mustRelease(t, s, st.a)
+		default:
+			if _, err := s.GC([]Attachment{st.a}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !slices.Equal(got, addrs(st.want...)) {
+			t.Errorf("step %d: %s %s %v = %v, want %v", i, st.who, st.verb, st.a, got, st.want)
+		}
+	}
+	got, err := s.Attachments()
+	if want := []Attachment{att("c3")}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("Attachments at the end = %v, %v; want %v", got, err, want)
+	}
+	testReferenceWaitsForLock(t, bin, data, s)
+}
+
+func testReferenceWaitsForLock(t *testing.T, bin, data string, s *Store) {
+	if err := lockWithin(t, s, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := refCmd(ctx, t, bin, data, "ADD", att("c4"))
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("reference ADD finished (%v) while we held the lock", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := s.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("reference ADD after Unlock: %v\n%s", err, out.Bytes())
+	}
+	if got, want := resultAddrs(t, out.Bytes()), addrs("10.0.0.6", "fd00::6"); !slices.Equal(got, want) {
+		t.Errorf("reference ADD after Unlock = %v, want %v", got, want)
+	}
+}
