@@ -34,10 +34,7 @@ func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
 		peer, err = checkContainer(p, prev)
 		return err
 	})}
-	if peer != 0 {
-		errs = append(errs, checkHostEnd(br, peer))
-	}
-	errs = append(errs, checkAllocation(c, p, prev), checkRules(ctx, c))
+	errs = append(errs, checkHostEnd(br, hostName(c, p, prev), peer), checkAllocation(c, p, prev), checkRules(ctx, c))
 	return errors.Join(errs...)
 }
 
@@ -100,16 +97,32 @@ func checkRoutes(link netlink.Link, prev *current.Result) error {
 	return errors.Join(errs...)
 }
 
-// checkHostEnd insists the container veth's peer is a port of the bridge.
-func checkHostEnd(br *netlink.Bridge, peer int) error {
-	l, err := netlink.LinkByIndex(peer)
+// hostName is the host veth named in prev (a pod the reference plugin
+// attached has a random name there), else the name nodebridge derives.
+func hostName(c *Config, p Pod, prev *current.Result) string {
+	for _, i := range prev.Interfaces {
+		if i.Sandbox == "" && i.Name != c.Bridge && i.Name != "" {
+			return i.Name
+		}
+	}
+	return hostVethName(p)
+}
+
+// checkHostEnd insists the host veth exists, is a port of the bridge and,
+// when the container end was found, is that end's peer.
+func checkHostEnd(br *netlink.Bridge, name string, peer int) error {
+	l, err := netlink.LinkByName(name)
 	if err != nil {
-		return fmt.Errorf("host end (ifindex %d) of the container veth: %w", peer, err)
+		return fmt.Errorf("host veth %s: %w", name, err)
 	}
+	var errs []error
 	if l.Attrs().MasterIndex != br.Index {
-		return fmt.Errorf("host veth %s is not a port of bridge %s", l.Attrs().Name, br.Name)
+		errs = append(errs, fmt.Errorf("host veth %s is not a port of bridge %s", name, br.Name))
 	}
-	return nil
+	if peer != 0 && l.Attrs().Index != peer {
+		errs = append(errs, fmt.Errorf("host veth %s (ifindex %d) is not the peer (ifindex %d) of the container interface", name, l.Attrs().Index, peer))
+	}
+	return errors.Join(errs...)
 }
 
 // checkAllocation insists the store still holds every address of prev.

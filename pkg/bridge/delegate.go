@@ -71,4 +71,3 @@ func delegateDel(ctx context.Context, c *Config) error {
 	_, err := delegateIPAM(ctx, c, "DEL")
 	return err
 }
-

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs what `make demo` and `make test` need, and only what is missing:
+# the Debian packages for ip/bridge, iptables, nft, ping and modprobe, and,
+# in a tools dir outside the tree, cnitool plus the reference bridge and
+# host-local plugins (to compare nodebridge against). Safe to run again.
+# It never touches the machine's network configuration.
+set -euo pipefail
+
+tools="${NODEBRIDGE_TOOLS:-$HOME/.cache/nodebridge/bin}"
+
+# command -> Debian package that provides it
+declare -A pkg_of=(
+	[ip]=iproute2
+	[bridge]=iproute2
+	[iptables]=iptables
+	[iptables-save]=iptables
+	[iptables-restore]=iptables
+	[nft]=nftables
+	[ping]=iputils-ping
+	[modprobe]=kmod
+	[unshare]=util-linux
+)
+
+missing_packages() {
+	local cmd
+	for cmd in "${!pkg_of[@]}"; do
+		if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/sbin/$cmd" ]; then
+			echo "${pkg_of[$cmd]}"
+		fi
+	done | sort -u
+}
+
+install_packages() {
+	local missing
+	mapfile -t missing < <(missing_packages)
+	if [ "${#missing[@]}" -eq 0 ]; then
+		echo "install-deps: Debian packages: all present"
+		return
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: missing packages ${missing[*]}, and installing them needs root" >&2
+		exit 1
+	fi
+	echo "install-deps: installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# go_tool NAME MODULE_PATH@VERSION installs one Go binary into $tools when absent.
+go_tool() {
+	local name=$1 pkg=$2
+	if [ -x "$tools/$name" ]; then
+		echo "install-deps: $name: present in $tools"
+		return
+	fi
+	echo "install-deps: go install $pkg -> $tools"
+	GOBIN="$tools" go install "$pkg"
+}
+
+install_packages
+mkdir -p "$tools"
+go_tool cnitool github.com/containernetworking/cni/cnitool@v1.3.1
+go_tool host-local github.com/containernetworking/plugins/plugins/ipam/host-local@v1.9.1
+go_tool bridge github.com/containernetworking/plugins/plugins/main/bridge@v1.9.1
+echo "install-deps: done (tools in $tools)"
