@@ -17,7 +17,7 @@ import (
 // conflist from testdata/cnitool: add, check, status, del, then add and gc.
 func TestCNITool(t *testing.T) {
 	t.Parallel()
-	tool := findCNITool(t)
+	tool := findTool(t, "cnitool")
 	f := newFixture(t, podSubnet)
 	netconf := f.cnitoolConf(t, filepath.Join("..", "..", "testdata", "cnitool", "nodebridge.conflist"))
 	cache := t.TempDir() // stands in for /var/lib, where libcni caches results
@@ -48,9 +48,10 @@ func TestCNITool(t *testing.T) {
 	f.assertClean()
 }
 
-// findCNITool looks where scripts/install-deps.sh puts cnitool, then in PATH.
-// Without it the test skips, or fails under CI=true.
-func findCNITool(t *testing.T) string {
+// findTool looks where scripts/install-deps.sh puts the test tools
+// (cnitool, the reference plugins), then in PATH. Without it the test skips,
+// or fails under CI=true.
+func findTool(t *testing.T, name string) string {
 	t.Helper()
 	dirs := []string{os.Getenv("NODEBRIDGE_TOOLS")}
 	if home, err := os.UserHomeDir(); err == nil {
@@ -60,17 +61,17 @@ func findCNITool(t *testing.T) string {
 		if d == "" {
 			continue
 		}
-		if p, err := exec.LookPath(filepath.Join(d, "cnitool")); err == nil {
+		if p, err := exec.LookPath(filepath.Join(d, name)); err == nil {
 			return p
 		}
 	}
-	if p, err := exec.LookPath("cnitool"); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("cnitool not found (CI=true: failing instead of skipping); run scripts/install-deps.sh")
+		t.Fatalf("%s not found (CI=true: failing instead of skipping); run scripts/install-deps.sh", name)
 	}
-	t.Skip("cnitool not found; run scripts/install-deps.sh")
+	t.Skipf("%s not found; run scripts/install-deps.sh", name)
 	return ""
 }
 

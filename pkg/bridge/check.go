@@ -34,7 +34,7 @@ func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
 		peer, err = checkContainer(p, prev)
 		return err
 	})}
-	errs = append(errs, checkHostEnd(br, hostName(c, p, prev), peer), checkAllocation(c, p, prev), checkRules(ctx, c))
+	errs = append(errs, checkHostEnd(br, hostName(c, p, prev), peer), checkAllocation(c, p, prev), checkRules(ctx, c, prev))
 	return errors.Join(errs...)
 }
 
@@ -148,11 +148,11 @@ func checkAllocation(c *Config, p Pod, prev *current.Result) error {
 	return errors.Join(errs...)
 }
 
-func checkRules(ctx context.Context, c *Config) error {
-	if c.Rules == nil || c.Pool == nil {
+func checkRules(ctx context.Context, c *Config, prev *current.Result) error {
+	if c.Rules == nil || (c.Pool == nil && len(prev.IPs) == 0) {
 		return nil
 	}
-	if err := c.Rules.CheckNetwork(ctx, ruleNetwork(c)); err != nil {
+	if err := c.Rules.CheckNetwork(ctx, ruleNetwork(c, prev.IPs)); err != nil {
 		return fmt.Errorf("rules of network %s: %w", c.Name, err)
 	}
 	return nil

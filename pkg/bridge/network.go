@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/vishvananda/netlink"
 
 	"github.com/nodebridge/nodebridge/pkg/ipam"
 	"github.com/nodebridge/nodebridge/pkg/iptables"
@@ -24,9 +26,22 @@ func addressPod(ctx context.Context, c *Config, p Pod) (*current.Result, error) 
 	case c.Pool != nil:
 		return allocate(ctx, c, p)
 	case c.IPAM != nil && c.IPAM.Type != "":
-		return delegateAdd(ctx, c)
+		return delegateAddWithRules(ctx, c)
 	}
 	return &current.Result{}, nil
+}
+
+// delegateAddWithRules gets the addresses from the IPAM plugin and ensures
+// the rules for their subnets.
+func delegateAddWithRules(ctx context.Context, c *Config) (*current.Result, error) {
+	res, err := delegateAdd(ctx, c)
+	if err != nil || c.Rules == nil {
+		return res, err
+	}
+	if err := c.Rules.EnsureNetwork(ctx, ruleNetwork(c, res.IPs)); err != nil {
+		return nil, fmtJoin(fmt.Errorf("install rules of network %s: %w", c.Name, err), delegateDel(ctx, c))
+	}
+	return res, nil
 }
 
 // allocate takes the addresses and, under the same network lock, ensures
@@ -44,7 +59,7 @@ func allocate(ctx context.Context, c *Config, p Pod) (_ *current.Result, err err
 		return nil, fmt.Errorf("allocate address on network %s: %w", c.Name, err)
 	}
 	if c.Rules != nil {
-		if err := c.Rules.EnsureNetwork(ctx, ruleNetwork(c)); err != nil {
+		if err := c.Rules.EnsureNetwork(ctx, ruleNetwork(c, nil)); err != nil {
 			_, rerr := st.Release(a)
 			return nil, fmtJoin(fmt.Errorf("install rules of network %s: %w", c.Name, err), rerr)
 		}
@@ -67,7 +82,35 @@ func releaseAddresses(ctx context.Context, c *Config, p Pod) error {
 		}
 		return deleteRulesIfUnused(ctx, c, st)
 	case c.IPAM != nil && c.IPAM.Type != "":
-		return delegateDel(ctx, c)
+		if err := delegateDel(ctx, c); err != nil {
+			return err
+		}
+		return deleteRulesIfNoPorts(ctx, c)
+	}
+	return nil
+}
+
+// deleteRulesIfNoPorts removes the rules of a network whose addresses come
+// from another IPAM plugin once its bridge has no port left: without our
+// store, the bridge's ports are the network's attachments.
+func deleteRulesIfNoPorts(ctx context.Context, c *Config) error {
+	if c.Rules == nil {
+		return nil
+	}
+	br, err := netlink.LinkByName(c.Bridge)
+	if err == nil {
+		links, err := netlink.LinkList()
+		if err != nil {
+			return fmt.Errorf("list links: %w", err)
+		}
+		for _, l := range links {
+			if l.Attrs().MasterIndex == br.Attrs().Index {
+				return nil
+			}
+		}
+	}
+	if err := c.Rules.DeleteNetwork(ctx, iptables.Network{Name: c.Name}); err != nil {
+		return fmt.Errorf("remove rules of network %s: %w", c.Name, err)
 	}
 	return nil
 }
@@ -85,7 +128,7 @@ func deleteRulesIfUnused(ctx context.Context, c *Config, st *ipam.Store) error {
 	if len(left) > 0 {
 		return nil
 	}
-	if err := c.Rules.DeleteNetwork(ctx, ruleNetwork(c)); err != nil {
+	if err := c.Rules.DeleteNetwork(ctx, ruleNetwork(c, nil)); err != nil {
 		return fmt.Errorf("remove rules of network %s: %w", c.Name, err)
 	}
 	return nil
@@ -103,15 +146,25 @@ func lockStore(ctx context.Context, c *Config) (*ipam.Store, error) {
 	return st, nil
 }
 
-// ruleNetwork is what the rules of c are built from: the subnets of its ranges.
-func ruleNetwork(c *Config) iptables.Network {
+// ruleNetwork is what the rules of c are built from: the subnets of its
+// host-local ranges, or else those of the addresses another IPAM plugin gave.
+func ruleNetwork(c *Config, ips []*current.IPConfig) iptables.Network {
 	n := iptables.Network{Name: c.Name}
-	for _, set := range c.Pool.Sets {
-		for _, r := range set {
-			if !contains(n.Subnets, r.Subnet) {
-				n.Subnets = append(n.Subnets, r.Subnet)
+	add := func(p netip.Prefix) {
+		if !contains(n.Subnets, p) {
+			n.Subnets = append(n.Subnets, p)
+		}
+	}
+	if c.Pool != nil {
+		for _, set := range c.Pool.Sets {
+			for _, r := range set {
+				add(r.Subnet)
 			}
 		}
+		return n
+	}
+	for _, ip := range ips {
+		add(toPrefix(&ip.Address).Masked())
 	}
 	return n
 }
