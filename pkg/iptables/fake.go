@@ -1,0 +1,115 @@
+package iptables
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Op names a Backend method, to count its calls or make it fail in a Fake.
+type Op string
+
+// The Backend methods a Fake records.
+const (
+	OpEnsure Op = "ensure"
+	OpDelete Op = "delete"
+	OpCheck  Op = "check"
+)
+
+// Fake is an in-memory Backend for tests of its callers. It remembers which
+// networks are ensured, counts calls per Op, and fails an Op on demand. The
+// zero value is ready to use and safe for concurrent use.
+type Fake struct {
+	mu      sync.Mutex
+	ensured map[string]Network
+	calls   map[Op]int
+	errs    map[Op]error
+}
+
+var _ Backend = (*Fake)(nil)
+
+// SetErr makes every later call of op return err, leaving the recorded
+// networks unchanged; a nil err makes op succeed again.
+func (f *Fake) SetErr(op Op, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.errs == nil {
+		f.errs = map[Op]error{}
+	}
+	f.errs[op] = err
+}
+
+// Calls returns how many times op has been called, failed calls included.
+func (f *Fake) Calls(op Op) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+// Ensured reports whether the named network's rules are in place.
+func (f *Fake) Ensured(name string) bool {
+	_, ok := f.Network(name)
+	return ok
+}
+
+// Network returns the network as last ensured, and whether it is in place.
+func (f *Fake) Network(name string) (Network, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.ensured[name]
+	n.Subnets = slices.Clone(n.Subnets)
+	return n, ok
+}
+
+// EnsureNetwork records n as in place.
+func (f *Fake) EnsureNetwork(ctx context.Context, n Network) error {
+	return f.do(ctx, OpEnsure, func() error {
+		if f.ensured == nil {
+			f.ensured = map[string]Network{}
+		}
+		n.Subnets = slices.Clone(n.Subnets)
+		f.ensured[n.Name] = n
+		return nil
+	})
+}
+
+// DeleteNetwork forgets n; deleting an unknown network is not an error.
+func (f *Fake) DeleteNetwork(ctx context.Context, n Network) error {
+	return f.do(ctx, OpDelete, func() error {
+		delete(f.ensured, n.Name)
+		return nil
+	})
+}
+
+// CheckNetwork fails with ErrMissing unless n was ensured with the same subnets.
+func (f *Fake) CheckNetwork(ctx context.Context, n Network) error {
+	return f.do(ctx, OpCheck, func() error {
+		got, ok := f.ensured[n.Name]
+		switch {
+		case !ok:
+			return fmt.Errorf("fake rules of network %q: not ensured: %w", n.Name, ErrMissing)
+		case !slices.Equal(got.Subnets, n.Subnets):
+			return fmt.Errorf("fake rules of network %q: subnets %v, want %v: %w", n.Name, got.Subnets, n.Subnets, ErrMissing)
+		}
+		return nil
+	})
+}
+
+// do counts the call, then returns the injected error, the context's error
+// or the result of apply, in that order, all under the lock.
+func (f *Fake) do(ctx context.Context, op Op, apply func() error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[Op]int{}
+	}
+	f.calls[op]++
+	if err := f.errs[op]; err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fake %s: %w", op, err)
+	}
+	return apply()
+}

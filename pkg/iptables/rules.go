@@ -1,0 +1,103 @@
+package iptables
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"strings"
+)
+
+// Chain is one of a network's chains together with the jump that enters it
+// from a built-in chain. Rules are kept as iptables-save prints them, so the
+// rendered and the saved forms compare as plain strings.
+type Chain struct {
+	Table  string   // "nat" or "filter"
+	Name   string   // NB-POST-<hash> or NB-FWD-<hash>
+	Parent string   // built-in chain holding the jump: POSTROUTING or FORWARD
+	Jump   string   // the jump as iptables-save prints it: "-A POSTROUTING ... -j NB-POST-<hash>"
+	Rules  []string // the chain's rules as iptables-save prints them, in order
+	Insert bool     // the jump goes to the top of Parent (-I 1) rather than the end
+}
+
+// Ruleset is a network's chains in one address family: nat, then filter.
+type Ruleset struct {
+	IPv6   bool
+	Chains []Chain
+}
+
+// Rules renders n's rules for each family n has subnets of, IPv4 first.
+func Rules(n Network) []Ruleset {
+	var out []Ruleset
+	for _, v6 := range []bool{false, true} {
+		if subnets := familySubnets(n.Subnets, v6); len(subnets) > 0 {
+			out = append(out, render(n.Name, v6, subnets))
+		}
+	}
+	return out
+}
+
+// render builds the ruleset of one family. With no subnets it still names
+// the chains and jumps, which is all DeleteNetwork needs.
+func render(name string, v6 bool, subnets []netip.Prefix) Ruleset {
+	hash := chainHash(name)
+	comment := commentMatch(name)
+	multicast := "224.0.0.0/4"
+	if v6 {
+		multicast = "ff00::/8"
+	}
+	post := Chain{Table: "nat", Name: "NB-POST-" + hash, Parent: "POSTROUTING"}
+	fwd := Chain{Table: "filter", Name: "NB-FWD-" + hash, Parent: "FORWARD", Insert: true}
+	rule := func(c *Chain, match, target string) {
+		c.Rules = append(c.Rules, "-A "+c.Name+" "+match+" "+comment+" -j "+target)
+	}
+	// Traffic to the network's own subnets, between two of them included,
+	// keeps its source address; so does multicast.
+	for _, p := range subnets {
+		rule(&post, "-d "+p.String(), "RETURN")
+	}
+	rule(&post, "-d "+multicast, "RETURN")
+	for _, p := range subnets {
+		rule(&post, "-s "+p.String(), "MASQUERADE")
+	}
+	// Both directions are accepted so pod traffic survives a FORWARD policy
+	// of DROP, replies and bridged pod-to-pod traffic (br_netfilter) included.
+	for _, p := range subnets {
+		rule(&fwd, "-s "+p.String(), "ACCEPT")
+		rule(&fwd, "-d "+p.String(), "ACCEPT")
+	}
+	post.Jump = "-A " + post.Parent + " " + comment + " -j " + post.Name
+	fwd.Jump = "-A " + fwd.Parent + " " + comment + " -j " + fwd.Name
+	return Ruleset{IPv6: v6, Chains: []Chain{post, fwd}}
+}
+
+// familySubnets returns the masked subnets of one family, in order, because
+// iptables prints masked prefixes and an unmasked one would never compare equal.
+func familySubnets(all []netip.Prefix, v6 bool) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range all {
+		if p.IsValid() && p.Addr().Is6() == v6 {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+// chainHash keeps chain names within iptables' 28-byte limit whatever the
+// network name's length, and stable across calls.
+func chainHash(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:])[:10]
+}
+
+// commentMatch is the match every rule of the network carries. Rules put it
+// just before the target because that is where iptables-save prints it.
+func commentMatch(name string) string {
+	return `-m comment --comment "` + quote("nodebridge: "+name) + `"`
+}
+
+// quote escapes a string for a double-quoted restore argument the way
+// iptables-save does, so the escaped form is also the printed form.
+func quote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return r.Replace(s)
+}
