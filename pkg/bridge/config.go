@@ -22,6 +22,7 @@ const (
 	hostLocal     = "host-local" // the IPAM type nodebridge runs in process
 	maxConfigSize = 1 << 20      // a real config is a few KiB; more is a runaway producer
 	maxIfName     = 15           // IFNAMSIZ less the terminating NUL
+	maxPlainName  = 200          // a network name is a file name (255) and part of a 256-byte iptables comment
 	plainNameRule = `must match ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`
 )
 
@@ -301,6 +302,9 @@ func (p *problem) Unwrap() []error { return []error{p.kind, p.err} }
 func checkPlainName(s string) error {
 	if s == "" {
 		return errors.New("required")
+	}
+	if len(s) > maxPlainName {
+		return fmt.Errorf("longer than %d bytes", maxPlainName)
 	}
 	for i := range len(s) {
 		b := s[i]

@@ -210,6 +210,7 @@ func TestParseInvalid(t *testing.T) {
 		{"no name", []byte(`{"type": "nodebridge"}`), testPod, ErrInvalid, `name "": required`},
 		{"name with space", conf(`"name": "pod net"`), testPod, ErrInvalid, `name "pod net": must match`},
 		{"name starting with dot", conf(`"name": ".podnet"`), testPod, ErrInvalid, `name ".podnet"`},
+		{"name too long", conf(`"name": "` + strings.Repeat("n", 201) + `"`), testPod, ErrInvalid, `: longer than 200 bytes`},
 		{"long bridge", conf(`"bridge": "averyveryverylongbridge"`), testPod, ErrInvalid, `bridge "averyveryverylongbridge": longer than 15 bytes`},
 		{"bridge with slash", conf(`"bridge": "br/0"`), testPod, ErrInvalid, `bridge "br/0": contains`},
 		{"bridge with colon", conf(`"bridge": "br:0"`), testPod, ErrInvalid, `bridge "br:0"`},
