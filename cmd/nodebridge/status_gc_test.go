@@ -1,7 +1,10 @@
 package main_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -19,6 +22,19 @@ func TestStatus(t *testing.T) {
 	if e := mustError(t, f.run(status)); e.Code != 50 {
 		t.Errorf("STATUS with the pool full: code %d (%s), want 50", e.Code, e.Msg)
 	}
+
+	t.Run("dataDir unusable", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "not-a-dir")
+		if err := os.WriteFile(file, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		conf := f.conf("1.1.0")
+		conf["ipam"].(map[string]any)["dataDir"] = file
+		e := mustError(t, f.run(call{Command: "STATUS", Conf: mustJSON(t, conf)}))
+		if e.Code != 50 || !strings.Contains(e.Msg, file) {
+			t.Errorf("STATUS with dataDir a file: code %d (%s), want 50 naming %s", e.Code, e.Msg, file)
+		}
+	})
 
 	t.Run("before 1.1.0", func(t *testing.T) {
 		old := call{Command: "STATUS", Conf: mustJSON(t, f.conf("1.0.0"))}
