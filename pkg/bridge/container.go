@@ -13,8 +13,8 @@ import (
 )
 
 // configureContainer sets up the container end inside the pod netns:
-// addresses, link up, routes, then a gratuitous ARP per IPv4 address. It
-// records the interface's MAC in res.
+// addresses, link up, routes, then an ARP announcement of the pod's IPv4
+// address. It records the interface's MAC in res.
 func configureContainer(c *Config, podNS ns.NetNS, ifName string, res *current.Result) error {
 	return podNS.Do(func(ns.NetNS) error {
 		link, err := netlink.LinkByName(ifName)
@@ -31,9 +31,29 @@ func configureContainer(c *Config, podNS ns.NetNS, ifName string, res *current.R
 		if err := addRoutes(link, res); err != nil {
 			return err
 		}
-		announce(link, res.IPs)
-		return nil
+		return announce(link, res.IPs)
 	})
+}
+
+// announce has the kernel resolve the IPv4 gateway at once: its ARP request,
+// broadcast from the pod's address and MAC, updates every neighbour that
+// holds an entry for a reused address, as a gratuitous ARP does, and warms
+// the pod's entry for its gateway. The kernel retries it if the new bridge
+// port is not forwarding yet. (Sending a gratuitous ARP ourselves needs an
+// AF_PACKET socket, whose close waits out an RCU grace period: ~10 ms of
+// every ADD; the kernel's own arp_notify fires before the port forwards.)
+//
+// Equivalent to: arping -c1 -I IFNAME GATEWAY
+func announce(link netlink.Link, ips []*current.IPConfig) error {
+	gw := familyGateway(ips, true)
+	if gw == nil {
+		return nil
+	}
+	n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4, IP: gw, Flags: netlink.NTF_USE}
+	if err := netlink.NeighSet(n); err != nil {
+		return fmt.Errorf("announce %s on %s (resolve gateway %s): %w", ips[0].Address.IP, link.Attrs().Name, gw, err)
+	}
+	return nil
 }
 
 // addAddresses puts the pod's addresses on its interface. IPv6 addresses skip

@@ -131,12 +131,3 @@ func TestHostVethName(t *testing.T) {
 		t.Error("hostVethName collides for different attachments")
 	}
 }
-
-func TestGarpPacket(t *testing.T) {
-	mac := net.HardwareAddr{2, 0, 0, 0, 0, 9}
-	p := garpPacket(mac, net.IPv4(10, 0, 0, 7).To4())
-	want := []byte{0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 9, 10, 0, 0, 7, 0, 0, 0, 0, 0, 0, 10, 0, 0, 7}
-	if string(p) != string(want) {
-		t.Errorf("garpPacket = %v, want %v", p, want)
-	}
-}
