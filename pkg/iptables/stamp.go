@@ -1,0 +1,110 @@
+package iptables
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stamper is a Backend that can name the current state of the host's rules
+// without reading them: equal stamps taken at two moments mean no rule of the
+// netns changed in between, so rules verified at the first are still in place.
+// An empty stamp means "unknown": verify every time.
+type Stamper interface {
+	Stamp(ctx context.Context) (string, error)
+}
+
+var _ Stamper = (*IPTables)(nil)
+
+// Stamp is the nftables ruleset generation of the current netns, with the
+// netns and boot it belongs to. Every nftables commit, iptables-nft's
+// included, bumps the generation. With iptables-legacy, whose changes do not,
+// the stamp is empty.
+func (t *IPTables) Stamp(ctx context.Context) (string, error) {
+	if !nftBacked() {
+		return "", nil
+	}
+	gen, err := nftGeneration()
+	if err != nil {
+		return "", err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return "", fmt.Errorf("stat own netns: %w", err)
+	}
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("read boot id: %w", err)
+	}
+	return fmt.Sprintf("nft %s %d:%d %d", strings.TrimSpace(string(boot)), st.Dev, st.Ino, gen), nil
+}
+
+// nftBacked reports whether iptables-save is the nf_tables variant, from
+// where its alternatives symlinks lead (no exec).
+func nftBacked() bool {
+	p, err := exec.LookPath("iptables-save")
+	if err != nil {
+		return false
+	}
+	real, err := filepath.EvalSymlinks(p)
+	return err == nil && strings.Contains(filepath.Base(real), "nft")
+}
+
+// nftGeneration asks nf_tables for its ruleset generation over netlink.
+//
+// Equivalent to: nft list ruleset | head -0 (the GETGEN that starts every nft dump)
+func nftGeneration() (uint32, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return 0, fmt.Errorf("nftables generation: netlink socket: %w", err)
+	}
+	defer unix.Close(fd)
+	req := make([]byte, unix.SizeofNlMsghdr+4) // header + nfgenmsg{family, version, res_id}
+	binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
+	binary.NativeEndian.PutUint16(req[4:], unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETGEN)
+	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST)
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return 0, fmt.Errorf("nftables generation: send: %w", err)
+	}
+	buf := make([]byte, 256)
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err != nil {
+		return 0, fmt.Errorf("nftables generation: receive: %w", err)
+	}
+	return parseGeneration(buf[:n])
+}
+
+// parseGeneration reads NFTA_GEN_ID from a NFT_MSG_NEWGEN reply.
+func parseGeneration(b []byte) (uint32, error) {
+	const hdr = unix.SizeofNlMsghdr + 4
+	if len(b) < hdr {
+		return 0, errors.New("nftables generation: short reply")
+	}
+	if typ := binary.NativeEndian.Uint16(b[4:]); typ == unix.NLMSG_ERROR {
+		errno := int32(binary.NativeEndian.Uint32(b[unix.SizeofNlMsghdr:]))
+		return 0, fmt.Errorf("nftables generation: %w", syscall.Errno(-errno))
+	}
+	for a := b[hdr:]; len(a) >= 4; {
+		l, typ := int(binary.NativeEndian.Uint16(a)), binary.NativeEndian.Uint16(a[2:])
+		if l < 4 || l > len(a) {
+			break
+		}
+		if typ&^unix.NLA_F_NESTED == unix.NFTA_GEN_ID && l >= 8 {
+			return binary.BigEndian.Uint32(a[4:]), nil
+		}
+		next := (l + 3) &^ 3 // attributes are 4-byte aligned
+		if next > len(a) {
+			break
+		}
+		a = a[next:]
+	}
+	return 0, errors.New("nftables generation: no NFTA_GEN_ID in reply")
+}
