@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -39,6 +40,9 @@ func main() {
 func parse(args *skel.CmdArgs) (*bridge.Config, bridge.Pod, error) {
 	p := bridge.Pod{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName, Args: args.Args}
 	c, err := bridge.Parse(args.StdinData, p)
+	if err == nil && os.Getenv("NODEBRIDGE_TRACE") == "1" {
+		c.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nodebridge: "+format+"\n", args...) }
+	}
 	return c, p, err
 }
 

@@ -33,6 +33,7 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 			err = fmtJoin(err, u.run())
 		}
 	}()
+	ph := c.phases()
 	podNS, err := openNetns(p.Netns)
 	if err != nil {
 		return nil, err
@@ -42,16 +43,19 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ph.done("bridge")
 	pair, err := createVeth(c, br, p, podNS)
 	if err != nil {
 		return nil, err
 	}
 	u = append(u, pair.delete)
+	ph.done("veth")
 	res := newResult(c, br, pair, p)
 	ipamRes, err := addressPod(ctx, c, p)
 	if err != nil {
 		return nil, err
 	}
+	ph.done("ipam+rules")
 	u = append(u, func() error {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 		defer cancel()
@@ -63,25 +67,31 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 	if err := ensureGateways(c, br, res); err != nil {
 		return nil, err
 	}
+	ph.done("gateway")
 	if err := configureContainer(c, podNS, p.IfName, res); err != nil {
 		return nil, err
 	}
+	ph.done("container")
 	return res, nil
 }
 
 // Del detaches p; anything already gone is success, so Del is idempotent and
 // cleans up after a partial or failed Add.
 func Del(ctx context.Context, c *Config, p Pod) error {
+	ph := c.phases()
 	var errs []error
 	if err := deleteContainerIface(p); err != nil {
 		errs = append(errs, err)
 	}
+	ph.done("container")
 	if err := deleteLink(hostVethName(p)); err != nil {
 		errs = append(errs, err)
 	}
+	ph.done("host veth")
 	if err := releaseAddresses(ctx, c, p); err != nil {
 		errs = append(errs, err)
 	}
+	ph.done("ipam+rules")
 	return errors.Join(errs...)
 }
 

@@ -60,11 +60,12 @@ type Config struct {
 	ValidAttachments []types.GCAttachment `json:"cni.dev/valid-attachments,omitempty"`
 
 	// Filled by Parse, not from JSON.
-	Raw       []byte           `json:"-"` // stdin as given, for a delegated IPAM plugin
-	Pool      *ipam.Pool       `json:"-"` // host-local pool; nil without in-process IPAM
-	Requested []netip.Addr     `json:"-"` // runtimeConfig.ips, args.cni.ips, CNI_ARGS IP=
-	MAC       net.HardwareAddr `json:"-"` // runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC=
-	Rules     iptables.Backend `json:"-"` // set by Parse from ipMasqBackend; tests swap in a fake
+	Raw       []byte                           `json:"-"` // stdin as given, for a delegated IPAM plugin
+	Pool      *ipam.Pool                       `json:"-"` // host-local pool; nil without in-process IPAM
+	Requested []netip.Addr                     `json:"-"` // runtimeConfig.ips, args.cni.ips, CNI_ARGS IP=
+	MAC       net.HardwareAddr                 `json:"-"` // runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC=
+	Rules     iptables.Backend                 `json:"-"` // set by Parse from ipMasqBackend; tests swap in a fake
+	Logf      func(format string, args ...any) `json:"-"` // diagnostics sink set by cmd; nil discards
 }
 
 // VlanTrunk is one entry of vlanTrunk: a single id or a min/max span.
