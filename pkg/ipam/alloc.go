@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // Allocate hands out one address per range set of p to a (the caller holds
@@ -12,7 +13,12 @@ import (
 // added to the config since) gets a fresh address. requested addresses are
 // honoured in the set whose ranges hold them. If any set fails, what this
 // call took is released.
-func (s *Store) Allocate(p *Pool, a Attachment, requested []netip.Addr) (_ []Allocation, err error) {
+//
+// Its cost does not grow with the number of allocations: the index says
+// what a holds, and a fresh address is claimed by a create-exclusive link
+// walking round-robin from last_reserved_ip, so only the run of taken
+// addresses just after it is tried, which round-robin keeps short.
+func (s *Store) Allocate(p *Pool, a Attachment, requested []netip.Addr) ([]Allocation, error) {
 	if err := a.validate(); err != nil {
 		return nil, err
 	}
@@ -20,24 +26,23 @@ func (s *Store) Allocate(p *Pool, a Attachment, requested []netip.Addr) (_ []All
 	if err != nil {
 		return nil, err
 	}
-	recs, _, err := s.scan()
+	ix, err := s.openIndex()
 	if err != nil {
 		return nil, err
 	}
-	al := newAllocation(s, p, a, recs)
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, al.rollback())
-		}
-	}()
-	out := make([]Allocation, len(p.Sets))
-	for i, set := range p.Sets {
-		addr, err := al.ensure(i, want[i])
-		if err != nil {
-			return nil, err
-		}
-		r := set[set.rangeFor(addr)]
-		out[i] = Allocation{Addr: netip.PrefixFrom(addr, r.Subnet.Bits()), Gateway: r.Gateway}
+	held, err := ix.heldOrRebuild(a)
+	if err != nil {
+		return nil, err
+	}
+	al := &allocation{s: s, p: p, owner: a, want: want, held: held, claim: s.newClaim(a)}
+	out, err := al.run()
+	// The temp file goes before the stamp: removing it changes the directory.
+	err = errors.Join(err, al.claim.close())
+	if err == nil {
+		err = al.commit(ix)
+	}
+	if err != nil {
+		return nil, errors.Join(err, al.undo(ix))
 	}
 	return out, nil
 }
@@ -92,23 +97,31 @@ type allocation struct {
 	s       *Store
 	p       *Pool
 	owner   Attachment
-	recs    []record
-	taken   map[netip.Addr]bool
-	created []netip.Addr // records written by this call, for rollback
+	want    []netip.Addr // requested address per set, or the zero Addr
+	held    []record     // what the owner held before the call, sorted
+	claim   *claim
+	created []string // records written by this call, for the index and rollback
+	indexed bool     // the owner's entry was rewritten
 }
 
-func newAllocation(s *Store, p *Pool, a Attachment, recs []record) *allocation {
-	taken := make(map[netip.Addr]bool, len(recs))
-	for _, r := range recs {
-		taken[r.addr] = true
+// run takes an address in every set, as Allocate returns them.
+func (al *allocation) run() ([]Allocation, error) {
+	out := make([]Allocation, len(al.p.Sets))
+	for i, set := range al.p.Sets {
+		addr, err := al.ensure(i, al.want[i])
+		if err != nil {
+			return nil, err
+		}
+		r := set[set.rangeFor(addr)]
+		out[i] = Allocation{Addr: netip.PrefixFrom(addr, r.Subnet.Bits()), Gateway: r.Gateway}
 	}
-	return &allocation{s: s, p: p, owner: a, recs: recs, taken: taken}
+	return out, nil
 }
 
 // ensure returns the owner's address in set i: the one it holds, the
 // requested one, or the next free one.
 func (al *allocation) ensure(i int, want netip.Addr) (netip.Addr, error) {
-	if held := al.held(i); held.IsValid() {
+	if held := al.heldIn(i); held.IsValid() {
 		if want.IsValid() && want != held {
 			return netip.Addr{}, fmt.Errorf("requested address %s: %s/%s already holds %s in range set %d",
 				want, al.owner.ContainerID, al.owner.IfName, held, i)
@@ -121,11 +134,11 @@ func (al *allocation) ensure(i int, want netip.Addr) (netip.Addr, error) {
 	return al.takeNext(i)
 }
 
-// held returns the lowest address in set i the owner already holds, or the
-// zero Addr.
-func (al *allocation) held(i int) netip.Addr {
-	for _, r := range al.recs {
-		if r.matches(al.owner) && al.p.Sets[i].rangeFor(r.addr) >= 0 {
+// heldIn returns the lowest address in set i the owner already holds, or
+// the zero Addr.
+func (al *allocation) heldIn(i int) netip.Addr {
+	for _, r := range al.held {
+		if al.p.Sets[i].rangeFor(r.addr) >= 0 {
 			return r.addr
 		}
 	}
@@ -133,34 +146,32 @@ func (al *allocation) held(i int) netip.Addr {
 }
 
 func (al *allocation) takeRequested(i int, addr netip.Addr) (netip.Addr, error) {
-	if !al.taken[addr] {
-		ok, err := al.s.writeRecord(addr, al.owner)
-		if err != nil {
-			return netip.Addr{}, err
-		}
-		if ok {
-			return addr, al.took(i, addr)
-		}
+	ok, err := al.claim.take(addr)
+	if err != nil {
+		return netip.Addr{}, err
 	}
-	return netip.Addr{}, fmt.Errorf("requested address %s is already allocated", addr)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("requested address %s is already allocated", addr)
+	}
+	return addr, al.took(i, addr)
 }
 
 // takeNext takes the first free address after the set's last reserved one,
-// round-robin over its ranges.
+// round-robin over its ranges. Whether an address is free is learnt by
+// trying to claim it, with no listing of the directory.
 func (al *allocation) takeNext(i int) (netip.Addr, error) {
 	set := al.p.Sets[i]
 	for addr := range set.walk(al.s.lastReserved(i)) {
-		if al.taken[addr] || al.p.isGateway(addr) {
+		if al.p.isGateway(addr) {
 			continue
 		}
-		ok, err := al.s.writeRecord(addr, al.owner)
+		ok, err := al.claim.take(addr)
 		if err != nil {
 			return netip.Addr{}, err
 		}
 		if ok {
 			return addr, al.took(i, addr)
 		}
-		al.taken[addr] = true // taken since the scan, by a process ignoring the lock
 	}
 	return netip.Addr{}, fmt.Errorf("range set %d (%s): %w", i, set, ErrExhausted)
 }
@@ -168,16 +179,43 @@ func (al *allocation) takeNext(i int) (netip.Addr, error) {
 // took notes addr as written by this call and makes it the set's last
 // reserved address, as the reference does for every reservation.
 func (al *allocation) took(i int, addr netip.Addr) error {
-	al.taken[addr] = true
-	al.created = append(al.created, addr)
+	al.created = append(al.created, addr.String())
 	return al.s.setLastReserved(i, addr)
 }
 
-// rollback removes the records this call wrote.
-func (al *allocation) rollback() error {
-	var errs []error
-	for _, addr := range al.created {
-		errs = append(errs, al.s.removeFile(addr.String()))
+// commit records what the owner now holds in its index entry and stamps
+// the index. Legacy records it holds stay in their own entry.
+func (al *allocation) commit(ix *index) error {
+	if len(al.created) == 0 {
+		return ix.commit() // nothing new: a no-op unless a rebuild is pending
 	}
-	return errors.Join(errs...)
+	var names []string
+	for _, r := range al.held {
+		if !r.legacy {
+			names = append(names, r.name)
+		}
+	}
+	al.indexed = true
+	if err := ix.writeEntry(entry{owner: al.key(), names: append(names, al.created...)}); err != nil {
+		return err
+	}
+	return ix.commit()
+}
+
+// key is the owner as its index entry names it.
+func (al *allocation) key() Attachment {
+	return Attachment{ContainerID: strings.TrimSpace(al.owner.ContainerID), IfName: al.owner.IfName}
+}
+
+// undo removes the records this call wrote. The index is stamped again only
+// when that leaves it exact; otherwise the next locked call rebuilds it.
+func (al *allocation) undo(ix *index) error {
+	var errs []error
+	for _, name := range al.created {
+		errs = append(errs, al.s.removeFile(name))
+	}
+	if err := errors.Join(errs...); err != nil || al.indexed {
+		return err
+	}
+	return ix.commit()
 }

@@ -92,10 +92,22 @@ func readFile(t testing.TB, s *Store, name string) string {
 	return string(b)
 }
 
-// dirNames lists the store directory, sorted.
+// dirNames lists the store directory, sorted, without the index directory
+// (indexNames lists that).
 func dirNames(t testing.TB, s *Store) []string {
 	t.Helper()
-	entries, err := os.ReadDir(s.Dir())
+	return slices.DeleteFunc(listDir(t, s.Dir()), func(n string) bool { return n == indexDir })
+}
+
+// indexNames lists the index directory, sorted.
+func indexNames(t testing.TB, s *Store) []string {
+	t.Helper()
+	return listDir(t, filepath.Join(s.Dir(), indexDir))
+}
+
+func listDir(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,8 +42,9 @@ func (r record) matches(a Attachment) bool {
 }
 
 // scan lists every allocation in the directory, sorted by address, and the
-// temp files present. It is the store's only read of allocation state: one
-// directory listing and one read per record, whatever the operation.
+// temp files present: one directory listing and one read per record. Only
+// GC, Attachments, Full, an index rebuild and a read-only call finding the
+// index stale pay for it; ADD and DEL go through the index.
 func (s *Store) scan() (recs []record, temps []string, err error) {
 	d, err := s.root.Open(".")
 	if err != nil {
@@ -89,25 +91,67 @@ func (s *Store) readOwner(r record) (record, error) {
 	return r, nil
 }
 
-// writeRecord records addr as held by a. It reports false when addr is
-// already taken. The content is written to a temp file first and hard-linked
-// into place, so a reader never sees a partial record and an existing one is
-// never replaced.
-func (s *Store) writeRecord(addr netip.Addr, a Attachment) (bool, error) {
-	tmp, err := s.writeTemp(strings.TrimSpace(a.ContainerID) + lineBreak + a.IfName)
+// readRecord reads the record of the file name, as an index hit is
+// verified. A missing file, or one that is not a regular file, comes back
+// with a zero owner: a symlink is never followed to learn who holds name.
+func (s *Store) readRecord(name string) (record, error) {
+	addr, err := netip.ParseAddr(name)
 	if err != nil {
-		return false, err
+		return record{}, fmt.Errorf("record name %q in %s: not an address: %w", name, s.dir, err)
 	}
-	// The temp name is gone either way once linked; a leftover is swept by GC.
-	defer s.root.Remove(tmp)
-	err = s.root.Link(tmp, addr.String())
+	r := record{name: name, addr: addr.Unmap()}
+	fi, err := s.root.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return r, fmt.Errorf("stat allocation %s in %s: %w", name, s.dir, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return r, nil
+	}
+	return s.readOwner(r)
+}
+
+// claim writes one owner's record content to a temp file once, then
+// hard-links it under each candidate address until one is free: a failed
+// candidate costs one link(2), and a reader never sees a partial record.
+type claim struct {
+	s       *Store
+	content string
+	tmp     string // written on first use
+}
+
+func (s *Store) newClaim(a Attachment) *claim {
+	return &claim{s: s, content: strings.TrimSpace(a.ContainerID) + lineBreak + a.IfName}
+}
+
+// take records addr as held by the owner. It reports false when addr is
+// already taken; an existing name, even a symlink, is never replaced.
+func (c *claim) take(addr netip.Addr) (bool, error) {
+	if c.tmp == "" {
+		tmp, err := c.s.writeTemp(".", c.content)
+		if err != nil {
+			return false, err
+		}
+		c.tmp = tmp
+	}
+	err := c.s.root.Link(c.tmp, addr.String())
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("record allocation %s in %s: %w", addr, s.dir, err)
+		return false, fmt.Errorf("record allocation %s in %s: %w", addr, c.s.dir, err)
 	}
 	return true, nil
+}
+
+// close removes the temp file; a leftover after a crash is swept by GC.
+func (c *claim) close() error {
+	if c.tmp == "" {
+		return nil
+	}
+	return c.s.removeFile(c.tmp)
 }
 
 // removeFile deletes one file of the store; a missing one is not an error.
@@ -136,31 +180,51 @@ func (s *Store) lastReserved(i int) netip.Addr {
 // setLastReserved records addr as the last address handed out from range
 // set i, replacing the file atomically.
 func (s *Store) setLastReserved(i int, addr netip.Addr) error {
-	name := lastReservedPrefix + strconv.Itoa(i)
-	tmp, err := s.writeTemp(addr.String())
+	return s.replaceFile(".", lastReservedPrefix+strconv.Itoa(i), addr.String())
+}
+
+// replaceFile atomically replaces dir/name with content: write a temp file
+// in dir, then rename it over name, so a crash leaves the old or the new
+// content, never a torn one, and a symlink at name is replaced, not followed.
+func (s *Store) replaceFile(dir, name, content string) error {
+	path := filepath.Join(dir, name)
+	tmp, err := s.writeTemp(dir, content)
 	if err != nil {
 		return err
 	}
-	if err := s.root.Rename(tmp, name); err != nil {
-		return errors.Join(fmt.Errorf("replace %s in %s: %w", name, s.dir, err), s.removeFile(tmp))
+	if err := s.root.Rename(tmp, path); err != nil {
+		return errors.Join(fmt.Errorf("replace %s in %s: %w", path, s.dir, err), s.removeFile(tmp))
 	}
 	return nil
 }
 
-// writeTemp writes content to a new 0600 file with a random temp name and
-// returns the name.
-func (s *Store) writeTemp(content string) (string, error) {
-	name := tmpPrefix + rand.Text()
+// createFile creates name with content, create-exclusive and 0600. It
+// reports false, writing nothing, when name exists.
+func (s *Store) createFile(name, content string) (bool, error) {
 	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
 	if err != nil {
-		return "", fmt.Errorf("create temp file in %s: %w", s.dir, err)
+		return false, fmt.Errorf("create %s in %s: %w", name, s.dir, err)
 	}
 	_, err = f.WriteString(content)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return "", errors.Join(fmt.Errorf("write %s in %s: %w", name, s.dir, err), s.removeFile(name))
+		return false, errors.Join(fmt.Errorf("write %s in %s: %w", name, s.dir, err), s.removeFile(name))
 	}
-	return name, nil
+	return true, nil
+}
+
+// writeTemp writes content to a new file with a random temp name in dir
+// and returns its path in the store.
+func (s *Store) writeTemp(dir, content string) (string, error) {
+	name := filepath.Join(dir, tmpPrefix+rand.Text())
+	ok, err := s.createFile(name, content)
+	if err == nil && !ok {
+		err = fmt.Errorf("create temp file %s in %s: %w", name, s.dir, fs.ErrExist) // 130 random bits: never
+	}
+	return name, err
 }

@@ -162,13 +162,14 @@ func TestSymlinkedLastReserved(t *testing.T) {
 	}
 }
 
-func TestWriteRecordNeverReplaces(t *testing.T) {
+func TestClaimNeverReplaces(t *testing.T) {
 	s := newStore(t)
 	addr := netip.MustParseAddr("10.0.0.2")
 	for i, want := range []bool{true, false} {
-		ok, err := s.writeRecord(addr, att(strconv.Itoa(i)))
-		if err != nil || ok != want {
-			t.Fatalf("writeRecord #%d = %v, %v; want %v", i, ok, err, want)
+		c := s.newClaim(att(strconv.Itoa(i)))
+		ok, err := c.take(addr)
+		if err := errors.Join(err, c.close()); err != nil || ok != want {
+			t.Fatalf("claim #%d = %v, %v; want %v", i, ok, err, want)
 		}
 	}
 	if got := readFile(t, s, "10.0.0.2"); got != "0\r\neth0" {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -139,6 +140,98 @@ func TestReferenceHostLocal(t *testing.T) {
 		t.Errorf("Attachments at the end = %v, %v; want %v", got, err, want)
 	}
 	testReferenceWaitsForLock(t, bin, data, s)
+}
+
+// TestReferenceSharesIndexedState hands a network back and forth between
+// the reference plugin and the Store with its index: each sees, keeps and
+// frees the other's allocations, nothing is handed out twice, and the
+// reference, which reads every file under the network directory, never
+// takes an index file for a record.
+func TestReferenceSharesIndexedState(t *testing.T) {
+	bin, data := hostLocal(t), t.TempDir()
+	p := mustPool(t, Config{DataDir: data, Ranges: [][]RangeConfig{{{Subnet: "10.0.0.0/24"}}, {{Subnet: "fd00::/64"}}}})
+	s, err := Open(data, "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	steps := []struct {
+		who, verb string
+		a         Attachment
+		want      []string
+	}{
+		{"ref", "ADD", att("c1"), []string{"10.0.0.2", "fd00::2"}},
+		{"ref", "ADD", att("c2"), []string{"10.0.0.3", "fd00::3"}},
+		{"ref", "ADD", att("c3"), []string{"10.0.0.4", "fd00::4"}},
+		{"nb", "LOOKUP", att("c1"), []string{"10.0.0.2", "fd00::2"}}, // no index yet
+		{"nb", "ADD", att("c2"), []string{"10.0.0.3", "fd00::3"}},    // builds it; c2's records count as held
+		{"nb", "ADD", att("c4"), []string{"10.0.0.5", "fd00::5"}},
+		{"nb", "DEL", att("c1"), []string{"10.0.0.2", "fd00::2"}},
+		{"nb", "LOOKUP", att("c1"), nil},
+		{"ref", "ADD", att("c5"), []string{"10.0.0.6", "fd00::6"}}, // behind the index's back
+		{"nb", "LOOKUP", att("c5"), []string{"10.0.0.6", "fd00::6"}},
+		{"ref", "CHECK", att("c4"), nil}, // finds nodebridge's allocation
+		{"ref", "DEL", att("c4"), nil},   // and frees it
+		{"nb", "LOOKUP", att("c4"), nil},
+		{"nb", "ADD 10.0.0.5", att("c6"), []string{"10.0.0.5", "fd00::7"}}, // free again
+		{"nb", "DEL", att("c5"), []string{"10.0.0.6", "fd00::6"}},
+		{"ref", "ADD", att("c7"), []string{"10.0.0.6", "fd00::8"}},
+		{"ref", "DEL", att("c2"), nil},
+		{"nb", "DEL", att("c2"), nil},
+		{"nb", "ADD", att("c8"), []string{"10.0.0.7", "fd00::9"}},
+		{"ref", "DEL", att("c6"), nil},
+		{"nb", "LOOKUP", att("c6"), nil},
+	}
+	for i, st := range steps {
+		before := indexFiles(t, s)
+		got := runStep(t, bin, data, s, p, st.who, st.verb, st.a)
+		if !slices.Equal(got, addrs(st.want...)) {
+			t.Errorf("step %d: %s %s %v = %v, want %v", i, st.who, st.verb, st.a, got, st.want)
+		}
+		if after := indexFiles(t, s); st.who == "ref" && !slices.Equal(after, before) {
+			t.Errorf("step %d: reference %s changed the index from %v to %v", i, st.verb, before, after)
+		}
+	}
+	got, err := s.Attachments()
+	if want := []Attachment{att("c3"), att("c7"), att("c8")}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("Attachments at the end = %v, %v; want %v", got, err, want)
+	}
+	locked(t, s)
+	checkIndex(t, s)
+}
+
+// runStep runs one step of a hand-over test: a reference plugin call, or
+// the Store's ADD ("ADD" or "ADD <requested address>"), DEL or LOOKUP.
+func runStep(t *testing.T, bin, data string, s *Store, p *Pool, who, verb string, a Attachment) []netip.Addr {
+	t.Helper()
+	if who == "ref" {
+		return refRun(t, bin, data, verb, a)
+	}
+	switch verb, req, _ := strings.Cut(verb, " "); verb {
+	case "ADD":
+		if req != "" {
+			return mustAlloc(t, s, p, a, addrs(req)...)
+		}
+		return mustAlloc(t, s, p, a)
+	case "DEL":
+		return mustRelease(t, s, a)
+	default:
+		return mustLookup(t, s, a)
+	}
+}
+
+// indexFiles lists the index directory with each file's content, or nil
+// when there is none yet.
+func indexFiles(t *testing.T, s *Store) []string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(s.Dir(), indexDir)); err != nil {
+		return nil
+	}
+	var files []string
+	for _, n := range indexNames(t, s) {
+		files = append(files, n+"="+readTestFile(t, filepath.Join(s.Dir(), indexDir, n)))
+	}
+	return files
 }
 
 func testReferenceWaitsForLock(t *testing.T, bin, data string, s *Store) {

@@ -65,6 +65,7 @@ func TestLookupAndRelease(t *testing.T) {
 			if left := dirNames(t, s); !slices.Equal(left, wantLeft) {
 				t.Errorf("directory after Release %v, want %v", left, wantLeft)
 			}
+			checkIndex(t, s)
 		})
 	}
 }
@@ -112,6 +113,7 @@ func TestGC(t *testing.T) {
 			if got := readFile(t, s, "last_reserved_ip.0"); got != "10.0.0.6" {
 				t.Errorf("last_reserved_ip.0 = %q after GC", got)
 			}
+			checkIndex(t, s)
 		})
 	}
 }

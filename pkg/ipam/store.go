@@ -25,7 +25,8 @@ type Allocation struct {
 //
 // Every file access goes through an os.Root on that directory, so no name,
 // symlink or ".." can make the store read or write outside it. Allocate,
-// Release and GC expect the caller to hold the lock. The flock excludes other
+// Release and GC expect the caller to hold the lock; Lookup, Empty,
+// Attachments and Full write nothing and may run without it. The flock excludes other
 // Store values and processes, not goroutines sharing one Store: give each
 // its own.
 type Store struct {
