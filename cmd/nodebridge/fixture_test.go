@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -126,7 +127,8 @@ func vethNames(t *testing.T, netns string) []string {
 }
 
 // allocations lists the address files in the network's host-local
-// directory: everything but the lock and last-reserved bookkeeping.
+// directory: the names that are addresses, not the lock, last-reserved,
+// index or note bookkeeping.
 func (f *fixture) allocations() []string {
 	f.t.Helper()
 	entries, err := os.ReadDir(filepath.Join(f.dataDir, f.name))
@@ -138,7 +140,7 @@ func (f *fixture) allocations() []string {
 	}
 	var ips []string
 	for _, e := range entries {
-		if e.Name() != "lock" && !strings.HasPrefix(e.Name(), "last_reserved_ip") {
+		if _, err := netip.ParseAddr(e.Name()); err == nil {
 			ips = append(ips, e.Name())
 		}
 	}

@@ -53,12 +53,13 @@ func buildAndRun(m *testing.M, dir string) int {
 
 // call is one plugin invocation, with the environment a runtime sets.
 type call struct {
-	Command     string // CNI_COMMAND
-	ContainerID string // CNI_CONTAINERID
-	Netns       string // CNI_NETNS, a path
-	IfName      string // CNI_IFNAME
-	Args        string // CNI_ARGS
-	Conf        []byte // stdin
+	Command     string   // CNI_COMMAND
+	ContainerID string   // CNI_CONTAINERID
+	Netns       string   // CNI_NETNS, a path
+	IfName      string   // CNI_IFNAME
+	Args        string   // CNI_ARGS
+	Conf        []byte   // stdin
+	Env         []string // more variables, e.g. NODEBRIDGE_TRACE=1
 }
 
 // outcome is what one invocation printed and how it exited.
@@ -84,6 +85,7 @@ func invoke(node string, c call) (outcome, error) {
 		"CNI_ARGS="+c.Args,
 		"CNI_PATH="+filepath.Dir(pluginBin),
 	)
+	cmd.Env = append(cmd.Env, c.Env...)
 	cmd.Stdin = bytes.NewReader(c.Conf)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -58,13 +58,63 @@ func allocate(ctx context.Context, c *Config, p Pod) (_ *current.Result, err err
 	if err != nil {
 		return nil, fmt.Errorf("allocate address on network %s: %w", c.Name, err)
 	}
-	if c.Rules != nil {
-		if err := c.Rules.EnsureNetwork(ctx, ruleNetwork(c, nil)); err != nil {
-			_, rerr := st.Release(a)
-			return nil, fmtJoin(fmt.Errorf("install rules of network %s: %w", c.Name, err), rerr)
-		}
+	if err := ensureRules(ctx, c, st); err != nil {
+		_, rerr := st.Release(a)
+		return nil, fmtJoin(fmt.Errorf("install rules of network %s: %w", c.Name, err), rerr)
 	}
 	return poolResult(c.Pool, allocs), nil
+}
+
+// rulesNote is the store note recording when the network's rules were last
+// found in place: the backend's stamp at that moment and what they were
+// built from.
+const rulesNote = "rules"
+
+// ensureRules makes sure the network's rules are in place. Reading them
+// costs an exec of iptables-save, so it is skipped when the backend's stamp
+// shows that no rule of the netns changed since they were last verified for
+// the same subnets; any change, an operator's flush included, moves the stamp
+// and the next ADD verifies and repairs. The caller holds the store lock.
+func ensureRules(ctx context.Context, c *Config, st *ipam.Store) error {
+	if c.Rules == nil {
+		return nil
+	}
+	n := ruleNetwork(c, nil)
+	stamper, _ := c.Rules.(iptables.Stamper)
+	before := stamp(ctx, c, stamper, n)
+	if before != "" && before == st.Note(rulesNote) {
+		if c.Logf != nil {
+			c.Logf("rules of network %s unchanged since verified (%s)", c.Name, before)
+		}
+		return nil
+	}
+	if err := c.Rules.EnsureNetwork(ctx, n); err != nil {
+		return err
+	}
+	// Only a verification that changed nothing, ours included, proves the
+	// rules as of this stamp; after a write the next ADD records it.
+	if before != "" && stamp(ctx, c, stamper, n) == before {
+		if err := st.SetNote(rulesNote, before); err != nil && c.Logf != nil {
+			c.Logf("record rules stamp of network %s (the next ADD verifies again): %v", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// stamp is the backend's stamp with the subnets the rules are built from,
+// or "" when the backend cannot tell.
+func stamp(ctx context.Context, c *Config, s iptables.Stamper, n iptables.Network) string {
+	if s == nil {
+		return ""
+	}
+	st, err := s.Stamp(ctx)
+	if err != nil || st == "" {
+		if err != nil && c.Logf != nil {
+			c.Logf("rules stamp: %v (verifying the rules instead)", err)
+		}
+		return ""
+	}
+	return fmt.Sprintf("%s %v", st, n.Subnets)
 }
 
 // releaseAddresses frees the pod's addresses and, with the network's last
@@ -121,11 +171,11 @@ func deleteRulesIfUnused(ctx context.Context, c *Config, st *ipam.Store) error {
 	if c.Rules == nil {
 		return nil
 	}
-	left, err := st.Attachments()
+	empty, err := st.Empty()
 	if err != nil {
 		return fmt.Errorf("list attachments of network %s: %w", c.Name, err)
 	}
-	if len(left) > 0 {
+	if !empty {
 		return nil
 	}
 	if err := c.Rules.DeleteNetwork(ctx, ruleNetwork(c, nil)); err != nil {
