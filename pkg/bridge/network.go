@@ -101,8 +101,8 @@ func ensureRules(ctx context.Context, c *Config, st *ipam.Store) error {
 	return nil
 }
 
-// stamp is the backend's stamp with the subnets the rules are built from,
-// or "" when the backend cannot tell.
+// stamp is the backend's stamp with the backend and the subnets the rules
+// are built from, or "" when the backend cannot tell.
 func stamp(ctx context.Context, c *Config, s iptables.Stamper, n iptables.Network) string {
 	if s == nil {
 		return ""
@@ -114,7 +114,7 @@ func stamp(ctx context.Context, c *Config, s iptables.Stamper, n iptables.Networ
 		}
 		return ""
 	}
-	return fmt.Sprintf("%s %v", st, n.Subnets)
+	return fmt.Sprintf("%s %T %v", st, s, n.Subnets)
 }
 
 // releaseAddresses frees the pod's addresses and, with the network's last
