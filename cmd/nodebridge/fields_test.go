@@ -58,23 +58,29 @@ func TestBridgeFields(t *testing.T) {
 		}},
 		{"mtu", func(_ *fixture, conf map[string]any, _ *call) { conf["mtu"] = 1400 },
 			func(t *testing.T, f *fixture, p pod, res *current.Result) {
-				for _, l := range []ipLink{ipAddrs(t, p.ns, "dev", p.ifName)[0], ipAddrs(t, f.node, "dev", res.Interfaces[1].Name)[0]} {
-					if l.MTU != 1400 {
-						t.Errorf("%s mtu %d, want 1400", l.IfName, l.MTU)
+				for _, l := range []struct{ netns, dev string }{{p.ns, p.ifName}, {f.node, res.Interfaces[1].Name}, {f.node, f.bridge}} {
+					if mtu := sysfs(t, l.netns, l.dev, "mtu"); mtu != "1400" {
+						t.Errorf("%s mtu %s, want 1400", l.dev, mtu)
 					}
 				}
 			}},
 		{"hairpinMode", func(_ *fixture, conf map[string]any, _ *call) { conf["hairpinMode"] = true },
-			func(t *testing.T, f *fixture, _ pod, res *current.Result) {
-				if out := netnstest.Run(t, f.node, "bridge", "-j", "-d", "link", "show", "dev", res.Interfaces[1].Name); !strings.Contains(out, `"hairpin":true`) {
-					t.Errorf("hairpin off on %s: %s", res.Interfaces[1].Name, out)
-				}
-			}},
+			wantBrport("hairpin_mode", "1", "isolated", "0")},
+		{"portIsolation", func(_ *fixture, conf map[string]any, _ *call) { conf["portIsolation"] = true },
+			wantBrport("isolated", "1", "hairpin_mode", "0")},
 		{"promiscMode", func(_ *fixture, conf map[string]any, _ *call) { conf["promiscMode"] = true },
-			func(t *testing.T, f *fixture, _ pod, _ *current.Result) {
+			func(t *testing.T, f *fixture, _ pod, res *current.Result) {
 				if br := ipAddrs(t, f.node, "dev", f.bridge)[0]; !slices.Contains(br.Flags, "PROMISC") {
 					t.Errorf("bridge %s flags %v, want PROMISC", f.bridge, br.Flags)
 				}
+				wantBrport("hairpin_mode", "0")(t, f, pod{}, res)
+			}},
+		{"defaults: no hairpin, isolation or promiscuous mode", func(*fixture, map[string]any, *call) {},
+			func(t *testing.T, f *fixture, p pod, res *current.Result) {
+				if br := ipAddrs(t, f.node, "dev", f.bridge)[0]; slices.Contains(br.Flags, "PROMISC") {
+					t.Errorf("bridge %s flags %v without promiscMode", f.bridge, br.Flags)
+				}
+				wantBrport("hairpin_mode", "0", "isolated", "0")(t, f, p, res)
 			}},
 		{"ipMasq false", func(_ *fixture, conf map[string]any, _ *call) { conf["ipMasq"] = false },
 			func(t *testing.T, f *fixture, _ pod, _ *current.Result) {
@@ -90,6 +96,19 @@ func TestBridgeFields(t *testing.T) {
 		}, wantMAC(mac)},
 		{"CNI_ARGS MAC=", func(_ *fixture, _ map[string]any, c *call) { c.Args = "IgnoreUnknown=1;MAC=" + mac }, wantMAC(mac)},
 	})
+}
+
+// wantBrport checks attribute/value pairs of the host veth's brport
+// directory in sysfs.
+func wantBrport(kv ...string) func(*testing.T, *fixture, pod, *current.Result) {
+	return func(t *testing.T, f *fixture, _ pod, res *current.Result) {
+		t.Helper()
+		for i := 0; i+1 < len(kv); i += 2 {
+			if got := sysfs(t, f.node, res.Interfaces[1].Name, "brport/"+kv[i]); got != kv[i+1] {
+				t.Errorf("host veth %s brport/%s = %s, want %s", res.Interfaces[1].Name, kv[i], got, kv[i+1])
+			}
+		}
+	}
 }
 
 // wantMAC checks the container interface has mac, in the kernel and the result.

@@ -86,6 +86,9 @@ func othersNetns(argv []string, line string) bool {
 	if strings.Join(argv, " ") != "ip netns list" || strings.HasPrefix(line, ownPrefix()) {
 		return false
 	}
+	if strings.HasPrefix(line, "Error: Peer netns reference is invalid") {
+		return true // ip listed a netns another process deleted meanwhile
+	}
 	tag, _, ok := strings.Cut(line, "-") // NewNS names start "nb<pid in hex>-"
 	return ok && len(tag) > 2 && strings.HasPrefix(tag, "nb") && strings.Trim(tag[2:], "0123456789abcdef") == ""
 }

@@ -68,7 +68,7 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 		return nil, err
 	}
 	ph.done("gateway")
-	if err := configureContainer(c, podNS, p.IfName, res); err != nil {
+	if err := configureContainer(ctx, c, podNS, p.IfName, res); err != nil {
 		return nil, err
 	}
 	ph.done("container")

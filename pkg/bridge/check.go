@@ -17,7 +17,9 @@ import (
 
 // Check verifies that p is attached as prev describes: the bridge, the
 // container veth with its MAC, addresses and routes, its peer on the bridge,
-// the allocation and the network's rules. The error lists every difference.
+// the allocation and the network's rules; and the options the kernel shows:
+// MTU, MAC, hairpin, port isolation and the bridge's promiscuous mode. The
+// error lists every difference.
 func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
 	br, err := lookupBridge(c.Bridge)
 	if err != nil {
@@ -31,15 +33,18 @@ func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
 	var peer int
 	errs := []error{podNS.Do(func(ns.NetNS) error {
 		var err error
-		peer, err = checkContainer(p, prev)
+		peer, err = checkContainer(c, p, prev)
 		return err
 	})}
-	errs = append(errs, checkHostEnd(br, hostName(c, p, prev), peer), checkAllocation(c, p, prev), checkRules(ctx, c, prev))
+	if on := promisc(br); on != c.PromiscMode {
+		errs = append(errs, fmt.Errorf("bridge %s: promiscuous mode %t, promiscMode is %t", br.Name, on, c.PromiscMode))
+	}
+	errs = append(errs, checkHostEnd(c, br, hostName(c, p, prev), peer), checkAllocation(c, p, prev), checkRules(ctx, c, prev))
 	return errors.Join(errs...)
 }
 
 // checkContainer runs in the pod netns and returns the veth peer's index.
-func checkContainer(p Pod, prev *current.Result) (int, error) {
+func checkContainer(c *Config, p Pod, prev *current.Result) (int, error) {
 	link, err := netlink.LinkByName(p.IfName)
 	if err != nil {
 		return 0, fmt.Errorf("container interface %s in %s: %w", p.IfName, p.Netns, err)
@@ -53,8 +58,36 @@ func checkContainer(p Pod, prev *current.Result) (int, error) {
 			errs = append(errs, fmt.Errorf("container interface %s: MAC %s, prevResult has %s", p.IfName, link.Attrs().HardwareAddr, i.Mac))
 		}
 	}
-	errs = append(errs, checkAddresses(link, prev), checkRoutes(link, prev))
+	if c.MAC != nil && link.Attrs().HardwareAddr.String() != c.MAC.String() {
+		errs = append(errs, fmt.Errorf("container interface %s: MAC %s, the config asks for %s", p.IfName, link.Attrs().HardwareAddr, c.MAC))
+	}
+	errs = append(errs, checkMTU(c, "container interface", link), checkAddresses(link, prev), checkRoutes(link, prev))
 	return link.Attrs().ParentIndex, errors.Join(errs...)
+}
+
+// checkMTU compares the MTU of a veth end with mtu, when the config sets one.
+func checkMTU(c *Config, what string, link netlink.Link) error {
+	if c.MTU != 0 && link.Attrs().MTU != c.MTU {
+		return fmt.Errorf("%s %s: MTU %d, mtu is %d", what, link.Attrs().Name, link.Attrs().MTU, c.MTU)
+	}
+	return nil
+}
+
+// checkPort compares the host end's bridge-port flags with hairpinMode and
+// portIsolation.
+func checkPort(c *Config, link netlink.Link) error {
+	pi, err := netlink.LinkGetProtinfo(link)
+	if err != nil {
+		return fmt.Errorf("read bridge port flags of host veth %s: %w", link.Attrs().Name, err)
+	}
+	var errs []error
+	if pi.Hairpin != c.HairpinMode {
+		errs = append(errs, fmt.Errorf("host veth %s: hairpin %t, hairpinMode is %t", link.Attrs().Name, pi.Hairpin, c.HairpinMode))
+	}
+	if pi.Isolated != c.PortIsolation {
+		errs = append(errs, fmt.Errorf("host veth %s: isolated %t, portIsolation is %t", link.Attrs().Name, pi.Isolated, c.PortIsolation))
+	}
+	return errors.Join(errs...)
 }
 
 func checkAddresses(link netlink.Link, prev *current.Result) error {
@@ -108,16 +141,19 @@ func hostName(c *Config, p Pod, prev *current.Result) string {
 	return hostVethName(p)
 }
 
-// checkHostEnd insists the host veth exists, is a port of the bridge and,
-// when the container end was found, is that end's peer.
-func checkHostEnd(br *netlink.Bridge, name string, peer int) error {
+// checkHostEnd insists the host veth exists, is a port of the bridge with
+// the configured flags and MTU and, when the container end was found, is
+// that end's peer.
+func checkHostEnd(c *Config, br *netlink.Bridge, name string, peer int) error {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("host veth %s: %w", name, err)
 	}
-	var errs []error
+	errs := []error{checkMTU(c, "host veth", l)}
 	if l.Attrs().MasterIndex != br.Index {
 		errs = append(errs, fmt.Errorf("host veth %s is not a port of bridge %s", name, br.Name))
+	} else {
+		errs = append(errs, checkPort(c, l))
 	}
 	if peer != 0 && l.Attrs().Index != peer {
 		errs = append(errs, fmt.Errorf("host veth %s (ifindex %d) is not the peer (ifindex %d) of the container interface", name, l.Attrs().Index, peer))

@@ -44,7 +44,7 @@ type Config struct {
 	PromiscMode               bool        `json:"promiscMode"`
 	Vlan                      int         `json:"vlan"`
 	VlanTrunk                 []VlanTrunk `json:"vlanTrunk,omitempty"`
-	PreserveDefaultVlan       *bool       `json:"preserveDefaultVlan,omitempty"`
+	PreserveDefaultVlan       bool        `json:"preserveDefaultVlan"`
 	MacSpoofChk               bool        `json:"macspoofchk"`
 	EnableDad                 bool        `json:"enabledad"`
 	DisableContainerInterface bool        `json:"disableContainerInterface"`
@@ -126,12 +126,6 @@ func (c *Config) setDefaults() {
 	if c.IsDefaultGateway {
 		c.IsGateway = true // a default route via the bridge needs the bridge to be the gateway
 	}
-	if c.IPMasqBackend == "" {
-		c.IPMasqBackend = "iptables"
-	}
-	if c.PreserveDefaultVlan == nil {
-		c.PreserveDefaultVlan = new(true)
-	}
 }
 
 // Validate checks the fields taken from JSON, reporting every problem at once.
@@ -150,9 +144,12 @@ func (c *Config) Validate() error {
 	if c.HairpinMode && c.PromiscMode {
 		errs = append(errs, problemf(ErrInvalid, "hairpinMode and promiscMode: conflicting, set at most one"))
 	}
+	if c.DisableContainerInterface && c.layer3() {
+		errs = append(errs, problemf(ErrInvalid, "disableContainerInterface true with ipam.type %q: an interface left down cannot take addresses", c.IPAM.Type))
+	}
 	errs = append(errs, c.validateVlan()...)
 	errs = append(errs, c.validateUnsupported()...)
-	if c.IPAM != nil && c.IPAM.Type != "" && c.IPAM.Type != hostLocal {
+	if c.layer3() && c.IPAM.Type != hostLocal {
 		if err := checkPluginName(c.IPAM.Type); err != nil {
 			errs = append(errs, problemf(ErrInvalid, "ipam.type %q: %w", c.IPAM.Type, err))
 		}
@@ -166,63 +163,28 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validateVlan checks vlan and vlanTrunk: out of range is invalid; a valid
-// VLAN setting is unsupported for now.
-func (c *Config) validateVlan() []error {
-	var errs []error
-	switch {
-	case c.Vlan < 0 || c.Vlan > 4094:
-		errs = append(errs, problemf(ErrInvalid, "vlan %d: must be between 0 and 4094", c.Vlan))
-	case c.Vlan != 0:
-		errs = append(errs, problemf(ErrUnsupported, "vlan %d: not supported yet", c.Vlan))
-	}
-	trunk := false
-	for i, t := range c.VlanTrunk {
-		path := fmt.Sprintf("vlanTrunk[%d]", i)
-		if (t.MinID == nil) != (t.MaxID == nil) {
-			errs = append(errs, problemf(ErrInvalid, "%s: minID and maxID must be set together", path))
-			continue
-		}
-		if t.MinID != nil && *t.MinID > *t.MaxID {
-			errs = append(errs, problemf(ErrInvalid, "%s: minID %d greater than maxID %d", path, *t.MinID, *t.MaxID))
-		}
-		for _, f := range []struct {
-			key string
-			id  *int
-		}{{"minID", t.MinID}, {"maxID", t.MaxID}, {"id", t.ID}} {
-			if f.id != nil && (*f.id < 1 || *f.id > 4094) {
-				errs = append(errs, problemf(ErrInvalid, "%s.%s %d: must be between 1 and 4094", path, f.key, *f.id))
-			}
-		}
-		trunk = trunk || t.MinID != nil || t.ID != nil
-	}
-	if trunk && len(errs) == 0 {
-		errs = append(errs, problemf(ErrUnsupported, "vlanTrunk: not supported yet"))
-	}
-	return errs
-}
-
 // validateUnsupported reports reference features nodebridge does not do yet,
 // so a config relying on them fails loudly instead of being half applied.
 func (c *Config) validateUnsupported() []error {
 	var errs []error
-	for _, f := range []struct {
-		key string
-		set bool
-	}{{"macspoofchk", c.MacSpoofChk}, {"portIsolation", c.PortIsolation}, {"disableContainerInterface", c.DisableContainerInterface}} {
-		if f.set {
-			errs = append(errs, problemf(ErrUnsupported, "%s true: not supported yet", f.key))
-		}
+	if c.MacSpoofChk {
+		errs = append(errs, problemf(ErrUnsupported, "macspoofchk true: not supported yet"))
 	}
 	// The reference reads ipMasqBackend only when masquerading, so neither do we.
-	switch {
-	case !c.IPMasq || c.IPMasqBackend == "iptables":
-	case c.IPMasqBackend == "nftables":
-		errs = append(errs, problemf(ErrUnsupported, "ipMasqBackend %q: not supported yet", c.IPMasqBackend))
+	switch c.IPMasqBackend {
+	case "", iptables.IPTablesName, iptables.NFTablesName:
 	default:
-		errs = append(errs, problemf(ErrInvalid, "ipMasqBackend %q: must be \"iptables\" or \"nftables\"", c.IPMasqBackend))
+		if c.IPMasq {
+			errs = append(errs, problemf(ErrInvalid, "ipMasqBackend %q: must be \"iptables\" or \"nftables\"", c.IPMasqBackend))
+		}
 	}
 	return errs
+}
+
+// layer3 reports whether the network has IPAM: without ipam.type the pods
+// get no addresses and the plugin works at layer 2 only, as in the reference.
+func (c *Config) layer3() bool {
+	return c.IPAM != nil && c.IPAM.Type != ""
 }
 
 // resolve fills the fields Parse derives: MAC, and for host-local the
@@ -239,7 +201,12 @@ func (c *Config) resolve(env envArgs) []error {
 		errs = append(errs, err)
 	}
 	if c.IPMasq {
-		c.Rules = iptables.New(nil)
+		// "" picks what the host already uses, as the reference does.
+		rules, err := iptables.Select(c.IPMasqBackend, nil)
+		if err != nil {
+			errs = append(errs, problemf(ErrInvalid, "ipMasqBackend %q: %w", c.IPMasqBackend, err))
+		}
+		c.Rules = rules
 	}
 	return errs
 }

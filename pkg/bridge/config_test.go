@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -71,7 +72,7 @@ func TestParseFullConfig(t *testing.T) {
 		{"IPMasqBackend", c.IPMasqBackend, "iptables"},
 		{"MTU", c.MTU, 1450},
 		{"HairpinMode", c.HairpinMode, true},
-		{"PreserveDefaultVlan", *c.PreserveDefaultVlan, false},
+		{"PreserveDefaultVlan", c.PreserveDefaultVlan, false},
 		{"EnableDad", c.EnableDad, true},
 		{"DNS.Nameservers", strings.Join(c.DNS.Nameservers, ","), "10.96.0.10"},
 		{"MAC (runtimeConfig wins)", c.MAC.String(), "02:00:00:00:00:02"},
@@ -101,8 +102,8 @@ func TestParseDefaults(t *testing.T) {
 		{"CNIVersion (kept empty)", c.CNIVersion, ""},
 		{"Bridge", c.Bridge, DefaultBridge},
 		{"IsGateway", c.IsGateway, false},
-		{"IPMasqBackend", c.IPMasqBackend, "iptables"},
-		{"PreserveDefaultVlan", *c.PreserveDefaultVlan, true},
+		{"IPMasqBackend", c.IPMasqBackend, "" /* chosen per host at run time */},
+		{"PreserveDefaultVlan (v1.9 default)", c.PreserveDefaultVlan, false},
 		{"MTU", c.MTU, 0},
 		{"Pool is nil (layer 2)", c.Pool == nil, true},
 		{"Rules is nil without ipMasq", c.Rules == nil, true},
@@ -255,13 +256,7 @@ func TestParseUnsupported(t *testing.T) {
 		field string
 		frag  string
 	}{
-		{"vlan", `"vlan": 100`, "vlan 100: not supported yet"},
-		{"vlan trunk id", `"vlanTrunk": [{"id": 100}]`, "vlanTrunk: not supported yet"},
-		{"vlan trunk span", `"vlanTrunk": [{"minID": 1, "maxID": 4094}]`, "vlanTrunk: not supported yet"},
 		{"macspoofchk", `"macspoofchk": true`, "macspoofchk true: not supported yet"},
-		{"portIsolation", `"portIsolation": true`, "portIsolation true: not supported yet"},
-		{"disableContainerInterface", `"disableContainerInterface": true`, "disableContainerInterface true: not supported yet"},
-		{"nftables masquerade", `"ipMasq": true, "ipMasqBackend": "nftables"`, `ipMasqBackend "nftables": not supported yet`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,14 +291,14 @@ func TestParseEnvErrors(t *testing.T) {
 }
 
 func TestParseReportsEveryProblem(t *testing.T) {
-	stdin := conf(`"name": "pod net"`, `"bridge": "averyveryverylongbridge"`, `"mtu": -5`, `"vlan": 100`,
+	stdin := conf(`"name": "pod net"`, `"bridge": "averyveryverylongbridge"`, `"mtu": -5`, `"vlan": 4095`, `"macspoofchk": true`,
 		`"ipMasq": true`, `"ipMasqBackend": "ipvs"`, `"runtimeConfig": {"mac": "zz", "ips": ["x"]}`,
 		`"ipam": {"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/33"}]]}`)
 	_, err := Parse(stdin, Pod{ContainerID: "-a", IfName: "eth/0", Args: "IP=nope;junk"})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, f := range []string{`name "pod net"`, `bridge "averyveryverylongbridge"`, "mtu -5", "vlan 100",
+	for _, f := range []string{`name "pod net"`, `bridge "averyveryverylongbridge"`, "mtu -5", "vlan 4095", "macspoofchk true",
 		`ipMasqBackend "ipvs"`, `runtimeConfig.mac "zz"`, `runtimeConfig.ips[0] "x"`, `ipam.ranges[0][0].subnet "10.1.0.0/33"`,
 		`CNI_CONTAINERID "-a"`, `CNI_IFNAME "eth/0"`, `CNI_ARGS IP "nope"`, `pair "junk"`} {
 		if !strings.Contains(err.Error(), f) {
@@ -554,4 +549,20 @@ func subnets(p *ipam.Pool) string {
 		sets = append(sets, strings.Join(rs, ","))
 	}
 	return strings.Join(sets, ";")
+}
+
+func TestParseMasqBackend(t *testing.T) {
+	for _, tt := range []struct{ backend, wantType string }{
+		{"iptables", "*iptables.iptablesOnly"},
+		{"nftables", "*iptables.NFTables"},
+	} {
+		c := mustParse(t, []byte(`{"name": "n", "ipMasq": true, "ipMasqBackend": "`+tt.backend+`"}`), Pod{})
+		if got := fmt.Sprintf("%T", c.Rules); got != tt.wantType {
+			t.Errorf("ipMasqBackend %s: Rules is %s, want %s", tt.backend, got, tt.wantType)
+		}
+	}
+	c := mustParse(t, []byte(`{"name": "n", "ipMasq": true}`), Pod{})
+	if c.Rules == nil {
+		t.Error("ipMasq without ipMasqBackend: no rules backend chosen")
+	}
 }

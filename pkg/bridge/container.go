@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,16 +14,21 @@ import (
 )
 
 // configureContainer sets up the container end inside the pod netns:
-// addresses, link up, routes, then an ARP announcement of the pod's IPv4
-// address. It records the interface's MAC in res.
-func configureContainer(c *Config, podNS ns.NetNS, ifName string, res *current.Result) error {
+// addresses, link up (unless disableContainerInterface), routes, the end of
+// duplicate address detection when it runs, then an ARP announcement of the
+// pod's IPv4 address. It records the interface's MAC in res.
+func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName string, res *current.Result) error {
 	return podNS.Do(func(ns.NetNS) error {
 		link, err := netlink.LinkByName(ifName)
 		if err != nil {
 			return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
 		}
 		res.Interfaces[containerIface].Mac = link.Attrs().HardwareAddr.String()
-		if err := addAddresses(c, link, res.IPs); err != nil {
+		if c.DisableContainerInterface {
+			return nil // left down for whatever takes the interface over; Validate rules out IPAM
+		}
+		dad := c.dad()
+		if err := addAddresses(link, res.IPs, dad); err != nil {
 			return err
 		}
 		if err := netlink.LinkSetUp(link); err != nil {
@@ -31,8 +37,22 @@ func configureContainer(c *Config, podNS ns.NetNS, ifName string, res *current.R
 		if err := addRoutes(link, res); err != nil {
 			return err
 		}
+		if dad {
+			if err := waitDAD(ctx, link, res.IPs); err != nil {
+				return err
+			}
+		}
 		return announce(link, res.IPs)
 	})
+}
+
+// dad reports whether the pod's IPv6 addresses go through duplicate address
+// detection: only when enabledad asks, and never with hairpinMode, which
+// sends the pod's own probes back to it so DAD would call every address a
+// duplicate (kubernetes/kubernetes#32291), nor with promiscMode, kubenet's
+// stand-in for hairpin.
+func (c *Config) dad() bool {
+	return c.EnableDad && !c.HairpinMode && !c.PromiscMode
 }
 
 // announce has the kernel resolve the IPv4 gateway at once: its ARP request,
@@ -56,15 +76,22 @@ func announce(link netlink.Link, ips []*current.IPConfig) error {
 	return nil
 }
 
-// addAddresses puts the pod's addresses on its interface. IPv6 addresses skip
-// duplicate address detection unless enabledad asks for it: the allocator
-// already guarantees uniqueness, and DAD would delay the pod's first packets.
+// addAddresses puts the pod's addresses on its interface. Without dad, IPv6
+// addresses skip duplicate address detection, and so does the link-local
+// address the kernel adds (accept_dad 0, as the reference sets): the
+// allocator already guarantees uniqueness, and DAD delays the first packets.
+// With dad, detection is on as the reference turns it on.
 //
-// Equivalent to: ip addr add ADDR dev IFNAME [nodad]
-func addAddresses(c *Config, link netlink.Link, ips []*current.IPConfig) error {
+// Equivalent to: sysctl -w net.ipv6.conf.IFNAME.accept_dad=0; ip addr add ADDR dev IFNAME nodad
+func addAddresses(link netlink.Link, ips []*current.IPConfig, dad bool) error {
+	if hasIPv6(ips) {
+		if err := setDADSysctls(link.Attrs().Name, dad); err != nil {
+			return err
+		}
+	}
 	for _, ip := range ips {
 		addr := &netlink.Addr{IPNet: &ip.Address}
-		if ip.Address.IP.To4() == nil && !c.EnableDad {
+		if ip.Address.IP.To4() == nil && !dad {
 			addr.Flags = syscall.IFA_F_NODAD
 		}
 		if err := netlink.AddrAdd(link, addr); err != nil {

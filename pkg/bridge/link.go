@@ -11,13 +11,15 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // ensureBridge returns the network's bridge, creating it if absent, and makes
 // sure it is up. A bridge it creates gets a fixed random MAC, so the bridge's
 // address does not follow its lowest-numbered port as pods come and go.
 //
-// Equivalent to: ip link add BR address MAC mtu MTU type bridge; ip link set BR up
+// Equivalent to: ip link add BR address MAC mtu MTU type bridge [vlan_filtering 1];
+// ip link set BR up
 func ensureBridge(c *Config) (*netlink.Bridge, error) {
 	br, err := lookupBridge(c.Bridge)
 	if errors.As(err, &netlink.LinkNotFoundError{}) {
@@ -26,10 +28,13 @@ func ensureBridge(c *Config) (*netlink.Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.PromiscMode && br.Promisc == 0 {
+	if c.PromiscMode && !promisc(br) {
 		if err := netlink.SetPromiscOn(br); err != nil {
 			return nil, fmt.Errorf("set promiscuous mode on bridge %s: %w", c.Bridge, err)
 		}
+	}
+	if err := ensureNoRA(c.Bridge); err != nil {
+		return nil, err
 	}
 	if br.Flags&net.FlagUp == 0 {
 		if err := netlink.LinkSetUp(br); err != nil {
@@ -37,6 +42,33 @@ func ensureBridge(c *Config) (*netlink.Bridge, error) {
 		}
 	}
 	return br, nil
+}
+
+// ensureNoRA keeps the bridge from taking addresses and routes from router
+// advertisements, as the reference does: its addresses and the pods' routes
+// are the plugin's. Without IPv6 there is nothing to turn off.
+//
+// Equivalent to: sysctl -w net.ipv6.conf.BR.accept_ra=0
+func ensureNoRA(bridge string) error {
+	path := "/proc/sys/net/ipv6/conf/" + bridge + "/accept_ra"
+	cur, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err == nil && strings.TrimSpace(string(cur)) == "0":
+		return nil
+	}
+	if err := os.WriteFile(path, []byte("0"), 0o644); err != nil {
+		return fmt.Errorf("turn off router advertisements on bridge %s (%s): %w", bridge, path, err)
+	}
+	return nil
+}
+
+// promisc reports whether promiscuous mode was asked for on l. The kernel
+// reports IFF_PROMISC only when set that way; the promiscuity count also
+// counts packet sockets such as tcpdump's, which come and go.
+func promisc(l netlink.Link) bool {
+	return l.Attrs().RawFlags&unix.IFF_PROMISC != 0
 }
 
 // lookupBridge finds name and insists it is a bridge.
@@ -64,10 +96,17 @@ func createBridge(c *Config) (*netlink.Bridge, error) {
 	la.MTU = c.MTU
 	la.HardwareAddr = mac
 	br := &netlink.Bridge{LinkAttrs: la}
-	if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, syscall.EEXIST) {
-		return nil, fmt.Errorf("create bridge %s: %w", c.Bridge, err)
+	if c.vlanFiltering() {
+		br.VlanFiltering = new(true)
 	}
-	return lookupBridge(c.Bridge)
+	err = netlink.LinkAdd(br)
+	switch {
+	case err == nil || errors.Is(err, syscall.EEXIST):
+		return lookupBridge(c.Bridge)
+	case c.vlanFiltering():
+		return nil, vlanKernelError(fmt.Errorf("create bridge %s with vlan_filtering for %s: %w", c.Bridge, c.vlanFields(), err))
+	}
+	return nil, fmt.Errorf("create bridge %s: %w", c.Bridge, err)
 }
 
 // randomMAC returns a locally administered unicast MAC.
@@ -80,16 +119,21 @@ func randomMAC() (net.HardwareAddr, error) {
 	return mac, nil
 }
 
-// ensureGateway puts gw (with the subnet's prefix length) on the bridge. An
-// address of the same family already there is a conflict, as in the reference
-// plugin (IPv6: only when the subnets overlap), unless forceAddress replaces it.
-// Addresses in keep (this call's other gateways) never conflict.
+// ensureGateway puts gw (with the subnet's prefix length) on link, the bridge
+// or a VLAN network's gateway interface. An address of the same family already
+// there is a conflict, as in the reference plugin (IPv6: only when the subnets
+// overlap), unless forceAddress replaces it. Addresses in keep (this call's
+// other gateways) never conflict.
 //
-// Equivalent to: ip addr add GW/LEN dev BR
-func ensureGateway(c *Config, br netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
-	addrs, err := netlink.AddrList(br, family(gw.Addr()))
+// Equivalent to: ip addr add GW/LEN dev LINK
+func ensureGateway(c *Config, link netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
+	name := "bridge " + link.Attrs().Name
+	if _, ok := link.(*netlink.Bridge); !ok {
+		name = "vlan gateway " + link.Attrs().Name
+	}
+	addrs, err := netlink.AddrList(link, family(gw.Addr()))
 	if err != nil {
-		return fmt.Errorf("list addresses of bridge %s: %w", c.Bridge, err)
+		return fmt.Errorf("list addresses of %s: %w", name, err)
 	}
 	for _, a := range addrs {
 		have := toPrefix(a.IPNet)
@@ -100,18 +144,18 @@ func ensureGateway(c *Config, br netlink.Link, gw netip.Prefix, keep []netip.Pre
 			continue
 		}
 		if !c.ForceAddress {
-			return fmt.Errorf("%w: bridge %s already has address %s, not the gateway %s (set forceAddress to replace it)", ErrInvalid, c.Bridge, have, gw)
+			return fmt.Errorf("%w: %s already has address %s, not the gateway %s (set forceAddress to replace it)", ErrInvalid, name, have, gw)
 		}
-		if err := netlink.AddrDel(br, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return fmt.Errorf("remove address %s from bridge %s: %w", have, c.Bridge, err)
+		if err := netlink.AddrDel(link, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return fmt.Errorf("remove address %s from %s: %w", have, name, err)
 		}
 	}
 	addr := &netlink.Addr{IPNet: prefixToIPNet(gw)}
 	if gw.Addr().Is6() {
 		addr.Flags = syscall.IFA_F_NODAD // the gateway is ours; don't wait on duplicate detection
 	}
-	if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
-		return fmt.Errorf("add gateway %s to bridge %s: %w", gw, c.Bridge, err)
+	if err := netlink.AddrAdd(link, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("add gateway %s to %s: %w", gw, name, err)
 	}
 	return nil
 }

@@ -153,8 +153,9 @@ func deleteRulesIfNoPorts(ctx context.Context, c *Config) error {
 		if err != nil {
 			return fmt.Errorf("list links: %w", err)
 		}
+		gwPort := vlanPortName(c.Bridge, c.Vlan) // the VLAN gateway's port outlives every pod
 		for _, l := range links {
-			if l.Attrs().MasterIndex == br.Attrs().Index {
+			if l.Attrs().MasterIndex == br.Attrs().Index && (c.Vlan == 0 || l.Attrs().Name != gwPort) {
 				return nil
 			}
 		}

@@ -32,10 +32,15 @@ func newResult(c *Config, br *netlink.Bridge, v *vethPair, p Pod) *current.Resul
 
 // setIPs copies the IPAM result into res: addresses on the container
 // interface, routes (plus a default route per family when isDefaultGateway)
-// and DNS (the network config's own DNS wins, as in the reference).
+// and DNS (the network config's own DNS wins, as in the reference). When the
+// bridge is the gateway and IPAM named none, the subnet's first address is,
+// as in the reference.
 func setIPs(c *Config, res, ipamRes *current.Result) error {
 	for _, ip := range ipamRes.IPs {
 		ip.Interface = current.Int(containerIface)
+		if ip.Gateway == nil && c.IsGateway {
+			ip.Gateway = firstHost(ip.Address)
+		}
 		res.IPs = append(res.IPs, ip)
 	}
 	res.Routes = append(res.Routes, ipamRes.Routes...)
@@ -104,15 +109,31 @@ func gatewayPrefixes(res *current.Result) []netip.Prefix {
 	return gws
 }
 
-// ensureGateways puts every gateway on the bridge and turns on forwarding
+// firstHost is the address after the subnet's network address.
+func firstHost(n net.IPNet) net.IP {
+	p := toPrefix(&n).Masked()
+	return net.IP(p.Addr().Next().AsSlice())
+}
+
+// ensureGateways puts every gateway on the bridge, or on the VLAN gateway
+// interface (then listed in res) for a VLAN network, and turns on forwarding
 // for its family, when the network is the pods' gateway.
 func ensureGateways(c *Config, br *netlink.Bridge, res *current.Result) error {
-	if !c.IsGateway {
+	gws := gatewayPrefixes(res)
+	if !c.IsGateway || len(gws) == 0 {
 		return nil
 	}
-	gws := gatewayPrefixes(res)
+	var link netlink.Link = br
+	if c.Vlan != 0 {
+		gw, err := ensureVlanGateway(c, br)
+		if err != nil {
+			return err
+		}
+		link = gw
+		res.Interfaces = append(res.Interfaces, &current.Interface{Name: gw.Attrs().Name, Mac: gw.Attrs().HardwareAddr.String()})
+	}
 	for _, gw := range gws {
-		if err := ensureGateway(c, br, gw, gws); err != nil {
+		if err := ensureGateway(c, link, gw, gws); err != nil {
 			return err
 		}
 		if err := enableForwarding(gw.Addr().Is6()); err != nil {

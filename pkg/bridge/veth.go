@@ -26,7 +26,7 @@ func hostVethName(p Pod) string {
 }
 
 // createVeth makes the pair with the container end created directly in the
-// pod netns, the host end up and on the bridge (hairpin when asked).
+// pod netns, the host end up and on the bridge with the port options.
 //
 // Equivalent to: ip link add HOST mtu MTU master BR up type veth peer name IFNAME netns POD
 func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
@@ -54,12 +54,34 @@ func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair
 		return nil, fmt.Errorf("create veth %s (peer %s in %s) on bridge %s: %w", la.Name, p.IfName, p.Netns, c.Bridge, err)
 	}
 	pair := &vethPair{host: v}
-	if c.HairpinMode {
-		if err := netlink.LinkSetHairpin(v, true); err != nil {
-			return nil, errors.Join(fmt.Errorf("set hairpin on %s: %w", la.Name, err), pair.delete())
-		}
+	if err := configurePort(c, br, v); err != nil {
+		return nil, fmtJoin(err, pair.delete())
 	}
 	return pair, nil
+}
+
+// configurePort sets the bridge-port options of the pod's host end: hairpin,
+// isolation from the other isolated ports, and its VLANs. Each is a change
+// from a new port's defaults, so nothing is sent for options left off.
+//
+// Equivalent to: bridge link set dev HOST hairpin on isolated on; bridge vlan add dev HOST ...
+func configurePort(c *Config, br *netlink.Bridge, port netlink.Link) error {
+	name := port.Attrs().Name
+	if c.HairpinMode {
+		if err := netlink.LinkSetHairpin(port, true); err != nil {
+			return fmt.Errorf("set hairpin on %s: %w", name, err)
+		}
+	}
+	if c.PortIsolation {
+		if err := netlink.LinkSetIsolated(port, true); err != nil {
+			return fmt.Errorf("set port isolation on %s: %w", name, err)
+		}
+	}
+	plan := portVlanPlan(c.Vlan, trunkIDs(c.VlanTrunk), c.PreserveDefaultVlan, defaultPVID(br))
+	if err := applyVlanPlan(port, plan); err != nil {
+		return vlanKernelError(fmt.Errorf("%s: %w", c.vlanFields(), err))
+	}
+	return nil
 }
 
 // clearStaleVeth handles EEXIST: the container interface name taken in the

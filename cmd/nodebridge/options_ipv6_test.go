@@ -1,0 +1,158 @@
+package main_test
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/nodebridge/nodebridge/internal/netnstest"
+)
+
+// The outside network's IPv6 side, beside newOutside's IPv4 one.
+const (
+	nodeUplink6  = "fd00:198::1"
+	outsideAddr6 = "fd00:198::2"
+)
+
+// newOutside6 is newOutside with IPv6 addresses too; the outside host has no
+// route to the pod subnets either.
+func (f *fixture) newOutside6() string {
+	f.t.Helper()
+	out := f.newOutside()
+	netnstest.Run(f.t, f.node, "ip", "addr", "add", nodeUplink6+"/64", "dev", uplink, "nodad")
+	netnstest.Run(f.t, out, "ip", "addr", "add", outsideAddr6+"/64", "dev", "eth0", "nodad")
+	return out
+}
+
+// TestDualStack: with an IPv4 and an IPv6 range and isDefaultGateway, the
+// bridge carries both gateways, the node forwards both families, each pod has
+// a default route per family, pods reach each other over both, and traffic
+// to the outside is masqueraded in both.
+func TestDualStack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, podSubnet)
+	out := f.newOutside6()
+	conf := f.conf("1.1.0")
+	conf["isGateway"], conf["isDefaultGateway"] = false, true
+	conf["ipam"] = f.dualStackIPAM()
+	a, b := f.newPod(), f.newPod()
+	mustResult(t, f.run(f.callFor("ADD", a, conf)), "1.1.0")
+	resB := mustResult(t, f.run(f.callFor("ADD", b, conf)), "1.1.0")
+
+	br := ipAddrs(t, f.node, "dev", f.bridge)[0]
+	if !br.hasAddr("10.244.0.1", 24) || !br.hasAddr("fd00:244::1", 64) {
+		t.Errorf("bridge addresses %+v, want 10.244.0.1/24 and fd00:244::1/64", br.AddrInfo)
+	}
+	for _, path := range []string{"ipv4/ip_forward", "ipv6/conf/all/forwarding"} {
+		if got := procSys(t, f.node, path); got != "1" {
+			t.Errorf("node %s = %s, want 1", path, got)
+		}
+	}
+	if got := procSys(t, f.node, "ipv6/conf/"+f.bridge+"/accept_ra"); got != "0" {
+		t.Errorf("bridge accept_ra = %s, want 0: its routes are the plugin's", got)
+	}
+	if gw, _ := route(t, a.ns, "default"); gw != "10.244.0.1" {
+		t.Errorf("pod IPv4 default route via %q, want 10.244.0.1", gw)
+	}
+	if gw, _ := route6(t, a.ns, "default"); gw != "fd00:244::1" {
+		t.Errorf("pod IPv6 default route via %q, want fd00:244::1", gw)
+	}
+
+	t.Run("pod to pod over IPv6", func(t *testing.T) {
+		addrA := globalAddrs6(t, a.ns, a.ifName)[0].Local
+		ping(t, a.ns, resB.IPs[1].Address.IP.String())
+		ping(t, b.ns, addrA)
+		ping(t, a.ns, "fd00:244::1")
+	})
+	t.Run("pod to outside is masqueraded in both families", func(t *testing.T) {
+		if src := sourceSeenOutside(t, a.ns, out); src != netip.MustParseAddr(nodeUplink) {
+			t.Errorf("outside saw IPv4 source %s, want the node's uplink %s", src, nodeUplink)
+		}
+		if src := sourceSeenOutside6(t, b.ns, out); src != netip.MustParseAddr(nodeUplink6) {
+			t.Errorf("outside saw IPv6 source %s, want the node's uplink %s", src, nodeUplink6)
+		}
+	})
+	for _, p := range []pod{a, b} {
+		mustSucceed(t, f.run(f.callFor("DEL", p, conf)), "DEL "+p.id)
+	}
+	f.assertClean(uplink)
+}
+
+// sourceSeenOutside6 is sourceSeenOutside over IPv6: it sends UDP from the
+// pod to a listener on outsideAddr6 and returns the source the listener saw.
+func sourceSeenOutside6(t *testing.T, podNS, outNS string) netip.Addr {
+	t.Helper()
+	var ln *net.UDPConn
+	err := ns.WithNetNSPath(netnstest.Path(outNS), func(ns.NetNS) error {
+		var err error
+		ln, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP(outsideAddr6)})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen on %s in %s: %v", outsideAddr6, outNS, err)
+	}
+	defer ln.Close()
+	payload := []byte("nodebridge IPv6 masquerade probe")
+	err = ns.WithNetNSPath(netnstest.Path(podNS), func(ns.NetNS) error {
+		c, err := net.DialUDP("udp6", nil, ln.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for range 3 { // UDP may drop one; the listener needs only one
+			if _, err := c.Write(payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("send UDP from %s to %s: %v", podNS, ln.LocalAddr(), err)
+	}
+	if err := ln.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatalf("set read deadline on %s: %v", ln.LocalAddr(), err)
+	}
+	buf := make([]byte, 128)
+	n, from, err := ln.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("receive UDP from pod %s in %s: %v", podNS, outNS, err)
+	}
+	if !bytes.Equal(buf[:n], payload) {
+		t.Fatalf("outside received %q, want %q", buf[:n], payload)
+	}
+	return from.Addr()
+}
+
+// TestForceAddressIPv6: as in the reference, an IPv6 address on the bridge
+// conflicts with the gateway only when their subnets overlap; forceAddress
+// replaces the overlapping one and leaves the others.
+func TestForceAddressIPv6(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, podSubnet)
+	netnstest.Run(t, f.node, "ip", "link", "add", f.bridge, "type", "bridge")
+	netnstest.Run(t, f.node, "ip", "addr", "add", "fd00:244::99/64", "dev", f.bridge, "nodad")
+	netnstest.Run(t, f.node, "ip", "addr", "add", "fd00:99::1/64", "dev", f.bridge, "nodad")
+	p := f.newPod()
+	conf := f.conf("1.1.0")
+	conf["ipam"] = map[string]any{"type": "host-local", "subnet": podSubnet6, "dataDir": f.dataDir}
+
+	e := mustError(t, f.run(f.callFor("ADD", p, conf)))
+	if e.Code != 7 || !strings.Contains(e.Msg, "fd00:244::99/64") || !strings.Contains(e.Msg, "forceAddress") {
+		t.Errorf("ADD onto a bridge with an overlapping IPv6 address: code %d %q, want 7 naming it and forceAddress", e.Code, e.Msg)
+	}
+	f.assertClean()
+
+	conf["forceAddress"] = true
+	mustResult(t, f.run(f.callFor("ADD", p, conf)), "1.1.0")
+	br := ipAddrs(t, f.node, "dev", f.bridge)[0]
+	if !br.hasAddr("fd00:244::1", 64) || br.hasAddr("fd00:244::99", 64) || !br.hasAddr("fd00:99::1", 64) {
+		t.Errorf("forceAddress: bridge addresses %+v, want fd00:244::1/64 for fd00:244::99/64, fd00:99::1/64 kept", br.AddrInfo)
+	}
+	mustSucceed(t, f.run(f.callFor("DEL", p, conf)), "DEL")
+	f.assertClean()
+}
