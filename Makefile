@@ -5,7 +5,6 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO        ?= go
 BIN       := bin/nodebridge
 CNI_BIN   ?= /opt/cni/bin
-BENCHTIME ?= 1s
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 
 .PHONY: all build install deps demo test bench lint check clean
@@ -28,10 +27,19 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-# The full comparison against the reference plugins replaces this later; for
-# now it runs the Go benchmarks and prints them.
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./pkg/...
+# bench: nodebridge against the reference bridge + host-local v1.9.1 (which
+# the deps script installs into BENCH_TOOLS), exec'd as a runtime does inside throwaway
+# netns; prints tables and targets and writes BENCH_JSON. Needs root. Extra
+# driver flags go in BENCH_FLAGS (e.g. BENCH_FLAGS="-n 50 -parallel 0").
+BENCH_TOOLS ?= $(or $(NODEBRIDGE_TOOLS),$(HOME)/.cache/nodebridge/bin)
+BENCH_BIN   ?= _out/bench/bin
+BENCH_JSON  ?= _out/bench.json
+BENCH_FLAGS ?=
+
+bench: build
+	NODEBRIDGE_TOOLS=$(BENCH_TOOLS) bash scripts/install-deps.sh
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver
+	$(BENCH_BIN)/driver -plugin $(BIN) -tools $(BENCH_TOOLS) -bin $(BENCH_BIN) -json $(BENCH_JSON) $(BENCH_FLAGS)
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi

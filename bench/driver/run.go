@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// programs are the binaries a run execs.
+type programs struct {
+	nb, ref, floorAdd plugin // the rounds
+	nop               plugin // floor: a Go binary doing nothing
+	hostLocal, ipamOp plugin // the IPAM section
+}
+
+// newPrograms describes every binary with the environment a runtime gives
+// it; CNI_PATH lets the reference bridge find host-local.
+func newPrograms(o options, n network) programs {
+	cniPath := []string{"CNI_PATH=" + o.tools}
+	confOf := func(typ string) func(string) []byte {
+		return func(dataDir string) []byte { return n.conf(typ, dataDir) }
+	}
+	return programs{
+		nb:  plugin{Name: nameNodebridge, Path: o.plugin, Env: cniPath, Conf: confOf("nodebridge")},
+		ref: plugin{Name: nameReference, Path: filepath.Join(o.tools, "bridge"), Env: cniPath, Conf: confOf("bridge")},
+		floorAdd: plugin{Name: nameFloorAdd, Path: filepath.Join(o.bin, "floor-add"), Env: cniPath, Conf: confOf("floor-add"),
+			NoDel: true, PodEnv: func(i int) []string {
+				return []string{"FLOOR_BRIDGE=" + n.Bridge, "FLOOR_ADDR=" + n.podAddr(i).String(), "FLOOR_GW=" + n.gateway().String()}
+			}},
+		nop:       plugin{Name: "nop", Path: filepath.Join(o.bin, "nop")},
+		hostLocal: plugin{Name: "host-local", Path: filepath.Join(o.tools, "host-local"), Env: cniPath},
+		ipamOp:    plugin{Name: "ipam-op", Path: filepath.Join(o.bin, "ipam-op"), Env: cniPath},
+	}
+}
+
+// rounds lists the rounds and, for each, the plugins in the order they run.
+func (o options) rounds(p programs) ([]roundSpec, map[string][]plugin) {
+	var specs []roundSpec
+	plugins := map[string][]plugin{}
+	for _, n := range o.seq {
+		s := roundSpec{Name: roundName(n, 1), Pods: n, Workers: 1}
+		specs, plugins[s.Name] = append(specs, s), []plugin{p.floorAdd, p.nb, p.ref}
+	}
+	if o.parPods > 0 {
+		s := roundSpec{Name: roundName(o.parPods, o.workers), Pods: o.parPods, Workers: o.workers}
+		specs, plugins[s.Name] = append(specs, s), []plugin{p.nb, p.ref}
+	}
+	return specs, plugins
+}
+
+// run measures everything, then writes the JSON and prints the report,
+// once all it made is gone (so a closed stdout cannot leave netns behind).
+func run(o options) error {
+	rep, err := measureClean(o)
+	if err != nil {
+		return err
+	}
+	if err := rep.writeJSON(o.jsonPath); err != nil {
+		return err
+	}
+	rep.print(os.Stdout)
+	return nil
+}
+
+// measureClean measures inside netns and a temp dir that are all removed
+// before it returns, Ctrl-C included (it stops at the next call), and checks
+// that the root netns and /var/lib/cni are as they were.
+func measureClean(o options) (_ *report, err error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("needs root: it creates network namespaces")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := sweepStale(); err != nil {
+		return nil, err
+	}
+	before, err := rootState()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", fmt.Sprintf(tempPattern, os.Getpid()))
+	if err != nil {
+		return nil, fmt.Errorf("make temp dir: %w", err)
+	}
+	b := &bench{ns: newNSSet(), tmp: tmp,
+		net: network{Name: "benchnet", Bridge: "cni0", Subnet: netip.MustParsePrefix("10.88.0.0/16")}}
+	rep, err := b.measure(ctx, o)
+	if err = errors.Join(err, b.ns.delAll(), os.RemoveAll(tmp)); err != nil {
+		return nil, err
+	}
+	after, err := rootState()
+	if err != nil {
+		return nil, err
+	}
+	rep.RootChanges = diffState(before, after)
+	return rep, nil
+}
+
+// measure runs every section and returns the report, bar the root check.
+func (b *bench) measure(ctx context.Context, o options) (*report, error) {
+	start, cpu := time.Now(), cpuNow()
+	progress := func(what string) { fmt.Fprintf(os.Stderr, "bench: %-28s (%s)\n", what, since(start)) }
+	p := newPrograms(o, b.net)
+	rep := &report{Time: start, Machine: thisMachine(), FloorExecs: o.floorK, IPAMPairs: o.ipamK,
+		Network: fmt.Sprintf("%s, bridge %s, isGateway ipMasq hairpinMode, host-local %s, dataDir in a temp dir; node FORWARD policy DROP",
+			b.net.Name, b.net.Bridge, b.net.Subnet)}
+	var err error
+	if rep.Versions, err = b.versions(p.nb.Path, p.ref.Path, p.hostLocal.Path); err != nil {
+		return nil, err
+	}
+	rep.Warnings = append(rep.Warnings, versionWarnings(rep.Versions[1:])...)
+	progress("floors")
+	if rep.Floors, err = b.measureFloors(ctx, p.nop, p.nb, o.floorK); err != nil {
+		return nil, err
+	}
+	specs, plugins := o.rounds(p)
+	for _, s := range specs {
+		progress("round " + s.Name)
+		results, err := b.runRound(ctx, s, plugins[s.Name])
+		if err != nil {
+			return nil, fmt.Errorf("round %s: %w", s.Name, err)
+		}
+		for _, r := range results {
+			rep.Rounds = append(rep.Rounds, rowOf(r))
+		}
+	}
+	if len(o.fills) > 0 {
+		progress("IPAM scale")
+		if rep.IPAM, err = b.ipamScale(ctx, o.fills, o.ipamK, p.hostLocal, p.ipamOp); err != nil {
+			return nil, fmt.Errorf("IPAM scale: %w", err)
+		}
+	}
+	progress("done")
+	rep.Machine.finish(cpu)
+	if w := rep.Machine.busyWarning(); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+	}
+	rep.Ratios = ratios(rep.Rounds, specs)
+	rep.Targets = evaluate(rep.Rounds, specs, rep.IPAM)
+	return rep, nil
+}
+
+// since is the wall time since start, for the progress lines.
+func since(start time.Time) string { return time.Since(start).Round(100 * time.Millisecond).String() }
