@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Names in the network directory, as the reference host-local uses them;
@@ -178,9 +179,27 @@ func (s *Store) lastReserved(i int) netip.Addr {
 }
 
 // setLastReserved records addr as the last address handed out from range
-// set i, replacing the file atomically.
+// set i. An existing file is overwritten in place, as the reference does:
+// on ext4 a new file and a rename cost more than half a millisecond of every
+// ADD, and the file is only a round-robin hint (a kill between the write and
+// the truncate leaves some whole address, never a torn one: one write call
+// is not split by a signal). A first file, or a symlink planted at the
+// name, is replaced atomically instead, never written through.
 func (s *Store) setLastReserved(i int, addr netip.Addr) error {
-	return s.replaceFile(".", lastReservedPrefix+strconv.Itoa(i), addr.String())
+	name := lastReservedPrefix + strconv.Itoa(i)
+	f, err := s.root.OpenFile(name, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return s.replaceFile(".", name, addr.String())
+	}
+	content := addr.String()
+	_, werr := f.WriteAt([]byte(content), 0)
+	if werr == nil {
+		werr = f.Truncate(int64(len(content)))
+	}
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return fmt.Errorf("write %s in %s: %w", name, s.dir, err)
+	}
+	return nil
 }
 
 // replaceFile atomically replaces dir/name with content: write a temp file
