@@ -46,7 +46,7 @@ func (b *bench) ipamScale(ctx context.Context, fills []int, k int, ref, nb plugi
 		if err := prefill(filepath.Join(dataDir, b.net.Name), b.net.gateway(), fill); err != nil {
 			return nil, err
 		}
-		conf := b.net.conf("bridge", dataDir)
+		conf := b.net.conf("bridge", "", dataDir)
 		row := scaleRow{Fill: fill}
 		if row.Reference, err = ipamCell(ctx, node, pod, ref, conf, k); err != nil {
 			return nil, err

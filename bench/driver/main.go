@@ -1,10 +1,11 @@
 // Command driver is `make bench`: it times nodebridge against the reference
 // bridge + host-local plugins, exec'ing each binary as a runtime does, from a
 // thread inside a node netns, with the same config (isGateway, ipMasq,
-// hairpinMode, host-local over a /16). Per plugin and round it runs N
-// sequential ADDs then N DELs, and a parallel round; beside them it times
-// the floors: a do-nothing Go binary, nodebridge with no command, and
-// floor-add, the least kernel work an ADD needs. A separate section times
+// hairpinMode, host-local over a /16), and nodebridge a second time as
+// nodebridge-nft, with ipMasqBackend nftables added. Per plugin and round
+// it runs N sequential ADDs then N DELs, and a parallel round; beside them
+// it times the floors: a do-nothing Go binary, nodebridge with no command,
+// and floor-add, the least kernel work an ADD needs. A separate section times
 // nodebridge's IPAM against host-local on pre-filled dataDirs.
 //
 // It prints tables, the ratios and whether each of the issue's targets

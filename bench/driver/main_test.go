@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nodebridge/nodebridge/internal/netnstest"
@@ -61,26 +63,69 @@ func TestBenchPid(t *testing.T) {
 
 func TestNetworkConf(t *testing.T) {
 	n := network{Name: "benchnet", Bridge: "cni0", Subnet: netip.MustParsePrefix("10.88.0.0/16")}
-	var c struct {
-		Type, Bridge                   string
-		IsGateway, IPMasq, HairpinMode bool
-		IPAM                           struct {
-			Ranges  [][]struct{ Subnet string }
-			DataDir string
-		}
-	}
-	if err := json.Unmarshal(n.conf("bridge", "/tmp/x"), &c); err != nil {
-		t.Fatalf("conf is not JSON: %v", err)
-	}
-	if c.Type != "bridge" || c.Bridge != "cni0" || !c.IsGateway || !c.IPMasq || !c.HairpinMode ||
-		c.IPAM.Ranges[0][0].Subnet != "10.88.0.0/16" || c.IPAM.DataDir != "/tmp/x" {
-		t.Errorf("conf decodes to %+v", c)
+	for _, backend := range []string{"", "nftables"} {
+		t.Run("backend "+backend, func(t *testing.T) {
+			var c struct {
+				Type, Bridge                   string
+				IsGateway, IPMasq, HairpinMode bool
+				IPMasqBackend                  *string
+				IPAM                           struct {
+					Ranges  [][]struct{ Subnet string }
+					DataDir string
+				}
+			}
+			if err := json.Unmarshal(n.conf("bridge", backend, "/tmp/x"), &c); err != nil {
+				t.Fatalf("conf is not JSON: %v", err)
+			}
+			if c.Type != "bridge" || c.Bridge != "cni0" || !c.IsGateway || !c.IPMasq || !c.HairpinMode ||
+				c.IPAM.Ranges[0][0].Subnet != "10.88.0.0/16" || c.IPAM.DataDir != "/tmp/x" {
+				t.Errorf("conf decodes to %+v", c)
+			}
+			if backend == "" && c.IPMasqBackend != nil {
+				t.Errorf("ipMasqBackend = %q, want it left out", *c.IPMasqBackend)
+			}
+			if backend != "" && (c.IPMasqBackend == nil || *c.IPMasqBackend != backend) {
+				t.Errorf("ipMasqBackend = %v, want %q", c.IPMasqBackend, backend)
+			}
+		})
 	}
 	if got := n.podAddr(0).String(); got != "10.88.0.2/16" {
 		t.Errorf("podAddr(0) = %s, want 10.88.0.2/16", got)
 	}
 	if got := n.podAddr(300).String(); got != "10.88.1.46/16" {
 		t.Errorf("podAddr(300) = %s, want 10.88.1.46/16", got)
+	}
+}
+
+// Every round runs both nodebridge rows on the same binary, the nft one
+// with ipMasqBackend nftables and its rules counted in nftables.
+func TestRoundsPlugins(t *testing.T) {
+	o := options{plugin: "/x/nodebridge", tools: "/t", bin: "/b", seq: []int{10, 30}, parPods: 20, workers: 4}
+	n := network{Name: "benchnet", Bridge: "cni0", Subnet: netip.MustParsePrefix("10.88.0.0/16")}
+	specs, plugins := o.rounds(newPrograms(o, n))
+	want := map[string][]string{
+		"seq-10": {nameFloorAdd, nameNodebridge, nameNodebridgeNFT, nameReference},
+		"seq-30": {nameFloorAdd, nameNodebridge, nameNodebridgeNFT, nameReference},
+		"par-20": {nameNodebridge, nameNodebridgeNFT, nameReference},
+	}
+	if len(specs) != len(want) {
+		t.Fatalf("rounds = %+v, want %d", specs, len(want))
+	}
+	for _, s := range specs {
+		var names []string
+		for _, p := range plugins[s.Name] {
+			names = append(names, p.Name)
+			nft := p.Name == nameNodebridgeNFT
+			if nft != (p.Rules == rulesNFT) || nft != bytes.Contains(p.Conf("/d"), []byte(`"ipMasqBackend":"nftables"`)) {
+				t.Errorf("%s in %s: rules counted in %v, conf %s", p.Name, s.Name, p.Rules, p.Conf("/d"))
+			}
+			if strings.HasPrefix(p.Name, nameNodebridge) && p.Path != o.plugin {
+				t.Errorf("%s runs %s, want %s", p.Name, p.Path, o.plugin)
+			}
+		}
+		if !slices.Equal(names, want[s.Name]) {
+			t.Errorf("round %s runs %v, want %v", s.Name, names, want[s.Name])
+		}
 	}
 }
 

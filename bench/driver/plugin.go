@@ -13,12 +13,13 @@ import (
 
 // plugin is one program under test, exec'd as a runtime execs a CNI plugin.
 type plugin struct {
-	Name   string                      // as printed: "nodebridge", "reference", "floor-add"
+	Name   string                      // as printed: "nodebridge", "nodebridge-nft", "reference", "floor-add"
 	Path   string                      // the binary
 	Env    []string                    // added to every call, e.g. CNI_PATH
 	Conf   func(dataDir string) []byte // the stdin config of a round
 	PodEnv func(i int) []string        // per-pod extras; nil for none
 	NoDel  bool                        // it has no DEL: its pods go with their netns
+	Rules  ruleSource                  // where its rules are counted
 }
 
 // call is one invocation.
@@ -68,19 +69,26 @@ func containerID(round, plugin string, i int) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// network is the one config every plugin runs with, bar its type.
+// network is the one config every plugin runs with, bar its type and, for
+// nodebridge-nft, the masquerade backend.
 type network struct {
 	Name, Bridge string
 	Subnet       netip.Prefix // a /16
 }
 
 // conf renders the network config for plugin type typ: isGateway, ipMasq,
-// hairpinMode and host-local IPAM over the subnet, state in dataDir.
-func (n network) conf(typ, dataDir string) []byte {
+// hairpinMode and host-local IPAM over the subnet, state in dataDir. A
+// masqBackend other than "" sets ipMasqBackend; "" leaves the field out,
+// as the reference config has it.
+func (n network) conf(typ, masqBackend, dataDir string) []byte {
+	backend := ""
+	if masqBackend != "" {
+		backend = fmt.Sprintf(`"ipMasqBackend":%q,`, masqBackend)
+	}
 	return fmt.Appendf(nil, `{"cniVersion":"1.0.0","name":%q,"type":%q,"bridge":%q,`+
-		`"isGateway":true,"ipMasq":true,"hairpinMode":true,`+
+		`"isGateway":true,"ipMasq":true,%s"hairpinMode":true,`+
 		`"ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":%q}}`,
-		n.Name, typ, n.Bridge, n.Subnet.String(), dataDir)
+		n.Name, typ, n.Bridge, backend, n.Subnet.String(), dataDir)
 }
 
 // gateway is the bridge's address, the subnet's first host, as host-local picks it.

@@ -6,8 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/nodebridge/nodebridge/pkg/iptables"
 )
 
 // report is everything a run measured: printed as tables, and written as
@@ -75,7 +78,9 @@ func (r *report) print(out io.Writer) {
 
 func (r *report) printRounds(w *tabwriter.Writer) {
 	fmt.Fprint(w, "\n== Rounds: N ADDs then N DELs, each a process; sequential rounds take the plugins in turn, call by call\n")
-	fmt.Fprint(w, "   (ms; total = the plugin's ADDs and DELs: the sum of its calls when sequential, wall time when parallel)\n")
+	fmt.Fprint(w, "   (ms; total = the plugin's ADDs and DELs: the sum of its calls when sequential, wall time when parallel;\n")
+	fmt.Fprintf(w, "   rules = -A lines of iptables-save and ip6tables-save, but for %s the rules of nft table inet %s)\n",
+		nameNodebridgeNFT, iptables.NFTTable)
 	fmt.Fprint(w, "round\tplugin\tADD p50\tp90\tmax\tDEL p50\tp90\tmax\ttotal\tops/s\tfirst10\tlast10\trules 0/add/del\tfailed\n")
 	for _, x := range r.Rounds {
 		del := [3]string{"-", "-", "-"}
@@ -98,19 +103,20 @@ func (r *report) printRounds(w *tabwriter.Writer) {
 }
 
 func (r *report) printRatios(w *tabwriter.Writer) {
-	fmt.Fprint(w, "\n== Ratios (reference / nodebridge: above 1 means nodebridge is faster)\n")
-	fmt.Fprint(w, "round\tADD p50\tDEL p50\ttotal\tops/s nb/ref\tADD p50 nodebridge / floor-add\n")
+	fmt.Fprint(w, "\n== Ratios (reference / nodebridge row: above 1 means that nodebridge row is faster)\n")
+	fmt.Fprint(w, "round\tnodebridge row\tADD p50\tDEL p50\ttotal\tops/s nb/ref\tADD p50 nodebridge / floor-add\n")
 	for _, x := range r.Ratios {
 		floor := "-"
 		if x.FloorAdd > 0 {
 			floor = fmt.Sprintf("%.2fx", x.FloorAdd)
 		}
-		fmt.Fprintf(w, "%s\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\n", x.Round, x.AddP50, x.DelP50, x.Total, x.Throughput, floor)
+		fmt.Fprintf(w, "%s\t%s\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\n", x.Round, x.Plugin, x.AddP50, x.DelP50, x.Total, x.Throughput, floor)
 	}
-	fmt.Fprintf(w, "nodebridge ADD p50 over the do-nothing binary's start, per round:")
+	w.Flush()
+	fmt.Fprintf(w, "ADD p50 over the do-nothing binary's start, per round:")
 	for _, x := range r.Rounds {
-		if x.Plugin == nameNodebridge {
-			fmt.Fprintf(w, " %s %.1fx", x.Round, ratio(x.Add.P50, r.Floors.Nop.P50))
+		if slices.Contains(nodebridgeNames(), x.Plugin) {
+			fmt.Fprintf(w, " %s %s %.1fx;", x.Round, x.Plugin, ratio(x.Add.P50, r.Floors.Nop.P50))
 		}
 	}
 	fmt.Fprintln(w)

@@ -7,10 +7,15 @@ import (
 
 // Names of the programs in rows, ratios and targets.
 const (
-	nameNodebridge = "nodebridge"
-	nameReference  = "reference"
-	nameFloorAdd   = "floor-add"
+	nameNodebridge    = "nodebridge"     // the config as given: no ipMasqBackend
+	nameNodebridgeNFT = "nodebridge-nft" // the same with ipMasqBackend nftables
+	nameReference     = "reference"
+	nameFloorAdd      = "floor-add"
 )
+
+// nodebridgeNames are the rows of nodebridge, each compared with the
+// reference on its own.
+func nodebridgeNames() []string { return []string{nameNodebridge, nameNodebridgeNFT} }
 
 // roundRow is the figures of one plugin in one round, as printed and as
 // written to the JSON file.
@@ -76,10 +81,11 @@ func find(rows []roundRow, round, plugin string) *roundRow {
 	return nil
 }
 
-// ratioRow compares the plugins in one round. Reference over nodebridge:
-// above 1 means nodebridge is faster.
+// ratioRow compares one nodebridge row with the reference in one round.
+// Reference over nodebridge: above 1 means nodebridge is faster.
 type ratioRow struct {
 	Round      string  `json:"round"`
+	Plugin     string  `json:"plugin"` // the nodebridge row: nodebridge or nodebridge-nft
 	AddP50     float64 `json:"add_p50_reference_over_nodebridge"`
 	DelP50     float64 `json:"del_p50_reference_over_nodebridge"`
 	Total      float64 `json:"total_reference_over_nodebridge"`
@@ -87,23 +93,27 @@ type ratioRow struct {
 	FloorAdd   float64 `json:"add_p50_nodebridge_over_floor_add,omitempty"` // 0: no floor-add in the round
 }
 
-// ratios compares the plugins in every round that has both.
+// ratios compares each nodebridge row with the reference in every round
+// that has both.
 func ratios(rows []roundRow, rounds []roundSpec) []ratioRow {
 	var out []ratioRow
 	for _, s := range rounds {
-		nb, ref := find(rows, s.Name, nameNodebridge), find(rows, s.Name, nameReference)
-		if nb == nil || ref == nil || nb.Del == nil || ref.Del == nil {
-			continue
+		ref := find(rows, s.Name, nameReference)
+		for _, name := range nodebridgeNames() {
+			nb := find(rows, s.Name, name)
+			if nb == nil || ref == nil || nb.Del == nil || ref.Del == nil {
+				continue
+			}
+			r := ratioRow{Round: s.Name, Plugin: name, AddP50: ratio(ref.Add.P50, nb.Add.P50), DelP50: ratio(ref.Del.P50, nb.Del.P50),
+				Total: ratio(ref.Total, nb.Total)}
+			if ref.OpsPerSec > 0 {
+				r.Throughput = nb.OpsPerSec / ref.OpsPerSec
+			}
+			if fl := find(rows, s.Name, nameFloorAdd); fl != nil {
+				r.FloorAdd = ratio(nb.Add.P50, fl.Add.P50)
+			}
+			out = append(out, r)
 		}
-		r := ratioRow{Round: s.Name, AddP50: ratio(ref.Add.P50, nb.Add.P50), DelP50: ratio(ref.Del.P50, nb.Del.P50),
-			Total: ratio(ref.Total, nb.Total)}
-		if ref.OpsPerSec > 0 {
-			r.Throughput = nb.OpsPerSec / ref.OpsPerSec
-		}
-		if fl := find(rows, s.Name, nameFloorAdd); fl != nil {
-			r.FloorAdd = ratio(nb.Add.P50, fl.Add.P50)
-		}
-		out = append(out, r)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 )
@@ -38,18 +39,29 @@ func TestRatios(t *testing.T) {
 	rows := []roundRow{
 		row("seq-10", nameFloorAdd, 2, 0, 0, 0),
 		row("seq-10", nameNodebridge, 4, 2, 4, 0),
+		row("seq-10", nameNodebridgeNFT, 5, 3, 4, 0),
 		row("seq-10", nameReference, 20, 18, 30, 0),
 		row("seq-20", nameNodebridge, 4, 2, 4, 0), // no reference: no ratio row
+		row("seq-20", nameNodebridgeNFT, 4, 2, 4, 0),
 	}
 	got := ratios(rows, specs)
-	if len(got) != 1 {
-		t.Fatalf("ratios = %+v, want one row", got)
+	if len(got) != 2 {
+		t.Fatalf("ratios = %+v, want a row per nodebridge row of seq-10", got)
 	}
-	r := got[0]
-	if r.Round != "seq-10" || r.AddP50 != 5 || r.DelP50 != 9 || r.FloorAdd != 2 {
-		t.Errorf("ratio row = %+v, want seq-10 ADD 5 DEL 9 floor 2", r)
+	tests := []struct {
+		plugin                     string
+		add, del, floor, total, tp float64
+	}{
+		{nameNodebridge, 5, 9, 2, 38.0 / 6, 38.0 / 6},
+		{nameNodebridgeNFT, 4, 6, 2.5, 38.0 / 8, 38.0 / 8},
 	}
-	if r.Total < 6.33 || r.Total > 6.34 || r.Throughput < 6.33 || r.Throughput > 6.34 {
-		t.Errorf("Total, Throughput = %v, %v; want 38/6", r.Total, r.Throughput)
+	for i, tt := range tests {
+		r := got[i]
+		if r.Round != "seq-10" || r.Plugin != tt.plugin || r.AddP50 != tt.add || r.DelP50 != tt.del || r.FloorAdd != tt.floor {
+			t.Errorf("ratio row %d = %+v, want seq-10 %s ADD %v DEL %v floor %v", i, r, tt.plugin, tt.add, tt.del, tt.floor)
+		}
+		if math.Abs(r.Total-tt.total) > 0.01 || math.Abs(r.Throughput-tt.tp) > 0.01 {
+			t.Errorf("%s Total, Throughput = %v, %v; want %.2f, %.2f", tt.plugin, r.Total, r.Throughput, tt.total, tt.tp)
+		}
 	}
 }

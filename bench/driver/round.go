@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 )
 
 // bench is what all rounds share.
@@ -32,11 +31,13 @@ type roundResult struct {
 	Rules  ruleCounts
 }
 
-// ruleCounts is the number of iptables rules in the node at three points.
+// ruleCounts is the number of rules in the node at three points, counted
+// where the plugin writes them.
 type ruleCounts struct {
-	Base     int `json:"base"`
-	AfterAdd int `json:"after_add"`
-	AfterDel int `json:"after_del"`
+	Source   string `json:"counted_in"`
+	Base     int    `json:"base"`
+	AfterAdd int    `json:"after_add"`
+	AfterDel int    `json:"after_del"`
 }
 
 // stage is one plugin's own part of a round: a node netns, pod netns and a
@@ -97,7 +98,7 @@ func runVerb(ctx context.Context, spec roundSpec, stages []*stage, cmd string, k
 		return err
 	}
 	for i, st := range stages {
-		rules, err := countRules(st.node)
+		rules, err := st.p.Rules.count(st.node)
 		if err != nil {
 			return err
 		}
@@ -130,7 +131,7 @@ func verbPhases(ctx context.Context, spec roundSpec, stages []*stage, cmd string
 // newStage makes p's node, pods and dataDir for spec, appending the netns
 // to made as it goes, and counts the node's rules before any call.
 func (b *bench) newStage(spec roundSpec, p plugin, made *[]string) (*stage, error) {
-	st := &stage{p: p, res: roundResult{Plugin: p.Name, Spec: spec}}
+	st := &stage{p: p, res: roundResult{Plugin: p.Name, Spec: spec, Rules: ruleCounts{Source: p.Rules.String()}}}
 	var err error
 	if st.pods, err = b.newPods(spec.Pods, made); err != nil {
 		return nil, err
@@ -144,7 +145,7 @@ func (b *bench) newStage(spec roundSpec, p plugin, made *[]string) (*stage, erro
 		return nil, fmt.Errorf("make dataDir: %w", err)
 	}
 	st.conf = p.Conf(dataDir)
-	st.res.Rules.Base, err = countRules(st.node)
+	st.res.Rules.Base, err = p.Rules.count(st.node)
 	return st, err
 }
 
@@ -183,22 +184,4 @@ func (b *bench) delNetns(paths []string) error {
 		errs = append(errs, b.ns.del(p))
 	}
 	return errors.Join(errs...)
-}
-
-// countRules counts the rules in the netns at node: the "-A" lines of
-// iptables-save and ip6tables-save over all tables.
-func countRules(node string) (int, error) {
-	n := 0
-	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
-		out, err := runIn(node, tool)
-		if err != nil {
-			return 0, err
-		}
-		for l := range strings.Lines(out) {
-			if strings.HasPrefix(l, "-A ") {
-				n++
-			}
-		}
-	}
-	return n, nil
 }

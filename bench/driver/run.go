@@ -14,22 +14,24 @@ import (
 
 // programs are the binaries a run execs.
 type programs struct {
-	nb, ref, floorAdd plugin // the rounds
-	nop               plugin // floor: a Go binary doing nothing
-	hostLocal, ipamOp plugin // the IPAM section
+	nb, nbNFT, ref, floorAdd plugin // the rounds; nbNFT is nb with ipMasqBackend nftables
+	nop                      plugin // floor: a Go binary doing nothing
+	hostLocal, ipamOp        plugin // the IPAM section
 }
 
 // newPrograms describes every binary with the environment a runtime gives
 // it; CNI_PATH lets the reference bridge find host-local.
 func newPrograms(o options, n network) programs {
 	cniPath := []string{"CNI_PATH=" + o.tools}
-	confOf := func(typ string) func(string) []byte {
-		return func(dataDir string) []byte { return n.conf(typ, dataDir) }
+	confOf := func(typ, masqBackend string) func(string) []byte {
+		return func(dataDir string) []byte { return n.conf(typ, masqBackend, dataDir) }
 	}
 	return programs{
-		nb:  plugin{Name: nameNodebridge, Path: o.plugin, Env: cniPath, Conf: confOf("nodebridge")},
-		ref: plugin{Name: nameReference, Path: filepath.Join(o.tools, "bridge"), Env: cniPath, Conf: confOf("bridge")},
-		floorAdd: plugin{Name: nameFloorAdd, Path: filepath.Join(o.bin, "floor-add"), Env: cniPath, Conf: confOf("floor-add"),
+		nb: plugin{Name: nameNodebridge, Path: o.plugin, Env: cniPath, Conf: confOf("nodebridge", "")},
+		nbNFT: plugin{Name: nameNodebridgeNFT, Path: o.plugin, Env: cniPath, Conf: confOf("nodebridge", "nftables"),
+			Rules: rulesNFT},
+		ref: plugin{Name: nameReference, Path: filepath.Join(o.tools, "bridge"), Env: cniPath, Conf: confOf("bridge", "")},
+		floorAdd: plugin{Name: nameFloorAdd, Path: filepath.Join(o.bin, "floor-add"), Env: cniPath, Conf: confOf("floor-add", ""),
 			NoDel: true, PodEnv: func(i int) []string {
 				return []string{"FLOOR_BRIDGE=" + n.Bridge, "FLOOR_ADDR=" + n.podAddr(i).String(), "FLOOR_GW=" + n.gateway().String()}
 			}},
@@ -45,11 +47,11 @@ func (o options) rounds(p programs) ([]roundSpec, map[string][]plugin) {
 	plugins := map[string][]plugin{}
 	for _, n := range o.seq {
 		s := roundSpec{Name: roundName(n, 1), Pods: n, Workers: 1}
-		specs, plugins[s.Name] = append(specs, s), []plugin{p.floorAdd, p.nb, p.ref}
+		specs, plugins[s.Name] = append(specs, s), []plugin{p.floorAdd, p.nb, p.nbNFT, p.ref}
 	}
 	if o.parPods > 0 {
 		s := roundSpec{Name: roundName(o.parPods, o.workers), Pods: o.parPods, Workers: o.workers}
-		specs, plugins[s.Name] = append(specs, s), []plugin{p.nb, p.ref}
+		specs, plugins[s.Name] = append(specs, s), []plugin{p.nb, p.nbNFT, p.ref}
 	}
 	return specs, plugins
 }
@@ -108,8 +110,8 @@ func (b *bench) measure(ctx context.Context, o options) (*report, error) {
 	progress := func(what string) { fmt.Fprintf(os.Stderr, "bench: %-28s (%s)\n", what, since(start)) }
 	p := newPrograms(o, b.net)
 	rep := &report{Time: start, Machine: thisMachine(), FloorExecs: o.floorK, IPAMPairs: o.ipamK,
-		Network: fmt.Sprintf("%s, bridge %s, isGateway ipMasq hairpinMode, host-local %s, dataDir in a temp dir; node FORWARD policy DROP",
-			b.net.Name, b.net.Bridge, b.net.Subnet)}
+		Network: fmt.Sprintf("%s, bridge %s, isGateway ipMasq hairpinMode, host-local %s, dataDir in a temp dir; node FORWARD policy DROP; "+
+			"%s adds ipMasqBackend nftables", b.net.Name, b.net.Bridge, b.net.Subnet, nameNodebridgeNFT)}
 	var err error
 	if rep.Versions, err = b.versions(p.nb.Path, p.ref.Path, p.hostLocal.Path); err != nil {
 		return nil, err

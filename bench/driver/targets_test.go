@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -30,26 +29,43 @@ func TestEvaluate(t *testing.T) {
 	fast := []roundRow{
 		row("seq-300", nameFloorAdd, 4, 0, 0, 0),
 		row("seq-300", nameNodebridge, 5, 4, 4, 0),
+		row("seq-300", nameNodebridgeNFT, 5, 4, 4, 0),
 		row("seq-300", nameReference, 30, 25, 900, 0),
 		row("par-100", nameNodebridge, 5, 4, 4, 0),
+		row("par-100", nameNodebridgeNFT, 5, 4, 4, 0),
 		row("par-100", nameReference, 30, 25, 300, 0),
 	}
+	add := func(nb string) string { return "seq-300: ADD p50 reference / " + nb }
+	del := func(nb string) string { return "seq-300: DEL p50 reference / " + nb }
+	floor := func(nb string) string { return "seq-300: ADD p50 " + nb + " / floor-add" }
+	par := func(nb string) string { return "parallel par-100: ops/s " + nb + " / reference, no failures" }
+	drift := func(nb string) string { return "seq-300: " + nb + " mean of last 10 ADDs / first 10" }
+	rules := func(nb string) string { return nb + " rules after ADDs constant over rounds" }
+	nb, nft := nameNodebridge, nameNodebridgeNFT
+	drifting := row("seq-300", nft, 5, 4, 4, 0)
+	drifting.Last10 *= 2
 	tests := []struct {
 		name    string
 		rows    []roundRow
-		want    map[string]bool // target name prefix -> met
+		want    map[string]bool // target name -> met
 		wantLen int
 	}{
 		{"all met", fast, map[string]bool{
-			"seq-300: ADD p50 reference": true, "seq-300: DEL p50 reference": true, "seq-300: ADD p50 nodebridge / floor-add": true,
-			"parallel par-100": true, "seq-300: nodebridge mean": true, "nodebridge rules": true}, 6},
-		{"slow nodebridge", replace(fast, row("seq-300", nameNodebridge, 10, 4, 4, 0)), map[string]bool{
-			"seq-300: ADD p50 reference": false, "seq-300: DEL p50 reference": true, "seq-300: ADD p50 nodebridge / floor-add": false}, 6},
-		{"failures spoil the ratio", replace(fast, row("par-100", nameNodebridge, 5, 4, 4, 1)), map[string]bool{
-			"parallel par-100": false, "seq-300: ADD p50 reference": true}, 6},
-		{"rules grow with pods", replace(fast, row("par-100", nameNodebridge, 5, 4, 5, 0)), map[string]bool{
-			"nodebridge rules": false}, 6},
-		{"no reference row: no ratio targets", fast[:2], map[string]bool{"nodebridge rules": true}, 1},
+			add(nb): true, del(nb): true, floor(nb): true, par(nb): true, drift(nb): true, rules(nb): true,
+			add(nft): true, del(nft): true, floor(nft): true, par(nft): true, drift(nft): true, rules(nft): true}, 12},
+		{"slow nodebridge-nft", replace(fast, row("seq-300", nft, 10, 4, 4, 0)), map[string]bool{
+			add(nft): false, del(nft): true, floor(nft): false, add(nb): true, floor(nb): true}, 12},
+		{"failures spoil the ratio", replace(fast, row("par-100", nft, 5, 4, 4, 1)), map[string]bool{
+			par(nft): false, par(nb): true, add(nft): true}, 12},
+		{"nft ADDs slow down", replace(fast, drifting), map[string]bool{drift(nft): false, drift(nb): true}, 12},
+		{"nft rules grow with pods", replace(fast, row("par-100", nft, 5, 4, 5, 0)), map[string]bool{
+			rules(nft): false, rules(nb): true}, 12},
+		{"no rules counted", replace(replace(fast, row("par-100", nb, 5, 4, 0, 0)), row("seq-300", nb, 5, 4, 0, 0)),
+			map[string]bool{rules(nb): false, rules(nft): true}, 12},
+		{"no reference: drift and rules only", fast[:3], map[string]bool{
+			drift(nb): true, drift(nft): true, rules(nb): true, rules(nft): true}, 4},
+		{"no nft rows: no nft targets", []roundRow{fast[0], fast[1], fast[3], fast[4], fast[6]}, map[string]bool{
+			add(nb): true, par(nb): true, rules(nb): true}, 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,18 +74,11 @@ func TestEvaluate(t *testing.T) {
 				t.Errorf("evaluate gave %d targets, want %d: %+v", len(got), tt.wantLen, got)
 			}
 			v := verdicts(got)
-			for prefix, met := range tt.want {
-				found := false
-				for name, gotMet := range v {
-					if strings.HasPrefix(name, prefix) {
-						found = true
-						if gotMet != met {
-							t.Errorf("target %q met = %v, want %v", name, gotMet, met)
-						}
-					}
-				}
-				if !found {
-					t.Errorf("no target named %q...; got %v", prefix, v)
+			for name, met := range tt.want {
+				if gotMet, ok := v[name]; !ok {
+					t.Errorf("no target named %q; got %v", name, v)
+				} else if gotMet != met {
+					t.Errorf("target %q met = %v, want %v", name, gotMet, met)
 				}
 			}
 		})
