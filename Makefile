@@ -7,7 +7,7 @@ BIN       := bin/nodebridge
 CNI_BIN   ?= /opt/cni/bin
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 
-.PHONY: all build install deps demo test bench lint check clean
+.PHONY: all build install deps demo test bench fuzz lint check clean
 
 all: build
 
@@ -26,6 +26,18 @@ demo: deps build
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) fuzz FUZZTIME=30s
+
+# fuzz: each fuzz target for FUZZTIME (make fuzz FUZZTIME=1h), seeded from
+# testdata/corpus. A failing input is saved under the package's
+# testdata/fuzz/<target>/ and replayed by every later go test.
+FUZZTIME  ?= 5m
+FUZZFLAGS ?= -fuzzminimizetime 10s
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/bridge
+	$(GO) test -run '^$$' -fuzz '^FuzzEntry$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/ipam
+	$(GO) test -run '^$$' -fuzz '^FuzzStoreFiles$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/ipam
 
 # bench: nodebridge against the reference bridge + host-local v1.9.1 (which
 # the deps script installs into BENCH_TOOLS), exec'd as a runtime does inside throwaway
