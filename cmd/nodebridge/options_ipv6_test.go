@@ -1,14 +1,9 @@
 package main_test
 
 import (
-	"bytes"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/nodebridge/nodebridge/internal/netnstest"
 )
@@ -73,7 +68,7 @@ func TestDualStack(t *testing.T) {
 		if src := sourceSeenOutside(t, a.ns, out); src != netip.MustParseAddr(nodeUplink) {
 			t.Errorf("outside saw IPv4 source %s, want the node's uplink %s", src, nodeUplink)
 		}
-		if src := sourceSeenOutside6(t, b.ns, out); src != netip.MustParseAddr(nodeUplink6) {
+		if src := sourceSeenOutsideAt(t, b.ns, out, outsideAddr6); src != netip.MustParseAddr(nodeUplink6) {
 			t.Errorf("outside saw IPv6 source %s, want the node's uplink %s", src, nodeUplink6)
 		}
 	})
@@ -81,51 +76,6 @@ func TestDualStack(t *testing.T) {
 		mustSucceed(t, f.run(f.callFor("DEL", p, conf)), "DEL "+p.id)
 	}
 	f.assertClean(uplink)
-}
-
-// sourceSeenOutside6 is sourceSeenOutside over IPv6: it sends UDP from the
-// pod to a listener on outsideAddr6 and returns the source the listener saw.
-func sourceSeenOutside6(t *testing.T, podNS, outNS string) netip.Addr {
-	t.Helper()
-	var ln *net.UDPConn
-	err := ns.WithNetNSPath(netnstest.Path(outNS), func(ns.NetNS) error {
-		var err error
-		ln, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP(outsideAddr6)})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("listen on %s in %s: %v", outsideAddr6, outNS, err)
-	}
-	defer ln.Close()
-	payload := []byte("nodebridge IPv6 masquerade probe")
-	err = ns.WithNetNSPath(netnstest.Path(podNS), func(ns.NetNS) error {
-		c, err := net.DialUDP("udp6", nil, ln.LocalAddr().(*net.UDPAddr))
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		for range 3 { // UDP may drop one; the listener needs only one
-			if _, err := c.Write(payload); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("send UDP from %s to %s: %v", podNS, ln.LocalAddr(), err)
-	}
-	if err := ln.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		t.Fatalf("set read deadline on %s: %v", ln.LocalAddr(), err)
-	}
-	buf := make([]byte, 128)
-	n, from, err := ln.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		t.Fatalf("receive UDP from pod %s in %s: %v", podNS, outNS, err)
-	}
-	if !bytes.Equal(buf[:n], payload) {
-		t.Fatalf("outside received %q, want %q", buf[:n], payload)
-	}
-	return from.Addr()
 }
 
 // TestForceAddressIPv6: as in the reference, an IPv6 address on the bridge

@@ -39,24 +39,30 @@ func ping(t *testing.T, netns, addr string) {
 	netnstest.Run(t, netns, "ping", "-c1", "-W2", addr)
 }
 
-// sourceSeenOutside sends UDP datagrams from the pod netns to a listener in
-// the outside netns and returns the source address the listener saw. Each
-// socket is made inside its netns and stays there.
+// sourceSeenOutside sends UDP datagrams from the pod netns to a listener on
+// the outside netns's IPv4 address and returns the source address it saw.
 func sourceSeenOutside(t *testing.T, podNS, outNS string) netip.Addr {
+	t.Helper()
+	return sourceSeenOutsideAt(t, podNS, outNS, outsideAddr)
+}
+
+// sourceSeenOutsideAt is sourceSeenOutside to a listener on addr, of either
+// family. Each socket is made inside its netns and stays there.
+func sourceSeenOutsideAt(t *testing.T, podNS, outNS, addr string) netip.Addr {
 	t.Helper()
 	var ln *net.UDPConn
 	err := ns.WithNetNSPath(netnstest.Path(outNS), func(ns.NetNS) error {
 		var err error
-		ln, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(outsideAddr)})
+		ln, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(addr)})
 		return err
 	})
 	if err != nil {
-		t.Fatalf("listen on %s in %s: %v", outsideAddr, outNS, err)
+		t.Fatalf("listen on %s in %s: %v", addr, outNS, err)
 	}
 	defer ln.Close()
 	payload := []byte("nodebridge masquerade probe")
 	err = ns.WithNetNSPath(netnstest.Path(podNS), func(ns.NetNS) error {
-		c, err := net.DialUDP("udp4", nil, ln.LocalAddr().(*net.UDPAddr))
+		c, err := net.DialUDP("udp", nil, ln.LocalAddr().(*net.UDPAddr))
 		if err != nil {
 			return err
 		}
