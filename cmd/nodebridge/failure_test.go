@@ -59,7 +59,6 @@ func TestErrors(t *testing.T) {
 		{"bad subnet", setIPAM("subnet", "10.244.0.0/33"), 7, "subnet"},
 		{"rangeStart outside subnet", setIPAM("rangeStart", "10.9.0.5"), 7, "rangeStart"},
 		{"vlan out of range", set("vlan", 4095), 7, "vlan"},
-		{"macspoofchk", set("macspoofchk", true), 2, "macspoofchk"},
 		{"disableContainerInterface with ipam", set("disableContainerInterface", true), 7, "disableContainerInterface"},
 		{"unknown ipMasqBackend", set("ipMasqBackend", "pf"), 7, "ipMasqBackend"},
 		{"hairpin with promisc", func(conf map[string]any, _ *call) { conf["hairpinMode"], conf["promiscMode"] = true, true }, 7, "promiscMode"},

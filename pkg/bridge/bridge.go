@@ -11,6 +11,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"golang.org/x/sys/unix"
 )
 
 // undo is the list of steps that reverse what a failing ADD created so far.
@@ -24,8 +25,18 @@ func (u undo) run() (err error) {
 	return err
 }
 
+// undoStep makes f an undo step with its own deadline: the undo must run
+// even when the ADD failed because its own deadline passed.
+func undoStep(ctx context.Context, f func(context.Context) error) func() error {
+	return func() error {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+		defer cancel()
+		return f(uctx)
+	}
+}
+
 // Add attaches p to the network and returns the result; a failure undoes
-// everything this call created (veth, allocation, rules).
+// everything this call created (veth, spoof check, allocation, rules).
 func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 	var u undo
 	defer func() {
@@ -49,6 +60,11 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 		return nil, err
 	}
 	u = append(u, pair.delete)
+	undoSpoof, err := ensureSpoofCheck(ctx, c, pair.host.Name, podNS, p.IfName)
+	if err != nil {
+		return nil, err
+	}
+	u = append(u, undoSpoof)
 	ph.done("veth")
 	res := newResult(c, br, pair, p)
 	ipamRes, err := addressPod(ctx, c, p)
@@ -56,11 +72,7 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 		return nil, err
 	}
 	ph.done("ipam+rules")
-	u = append(u, func() error {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
-		defer cancel()
-		return releaseAddresses(uctx, c, p)
-	})
+	u = append(u, undoStep(ctx, func(ctx context.Context) error { return releaseAddresses(ctx, c, p) }))
 	if err := setIPs(c, res, ipamRes); err != nil {
 		return nil, err
 	}
@@ -80,11 +92,14 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 func Del(ctx context.Context, c *Config, p Pod) error {
 	ph := c.phases()
 	var errs []error
-	if err := deleteContainerIface(p); err != nil {
+	if err := deleteContainerIface(c, p); err != nil {
 		errs = append(errs, err)
 	}
 	ph.done("container")
 	if err := deleteLink(hostVethName(p)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := deleteSpoofCheck(ctx, c, hostVethName(p)); err != nil {
 		errs = append(errs, err)
 	}
 	ph.done("host veth")
@@ -102,5 +117,32 @@ func openNetns(path string) (ns.NetNS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: CNI_NETNS %q: %w", ErrNetns, path, err)
 	}
+	if err := checkPodNetns(n); err != nil {
+		return nil, fmtJoin(fmt.Errorf("%w: CNI_NETNS %q: %w", ErrNetns, path, err), n.Close())
+	}
 	return n, nil
+}
+
+// checkPodNetns insists the pod's namespace is a network namespace and not
+// the plugin's own: the skel checks the latter only after ADD has run, and a
+// pod set up in the node's own netns would take over the node's links.
+func checkPodNetns(n ns.NetNS) error {
+	typ, err := unix.IoctlRetInt(int(n.Fd()), unix.NS_GET_NSTYPE)
+	if err != nil {
+		return fmt.Errorf("query namespace type: %w", err)
+	}
+	if typ != unix.CLONE_NEWNET {
+		return errors.New("not a network namespace")
+	}
+	var pod, own unix.Stat_t
+	if err := unix.Fstat(int(n.Fd()), &pod); err != nil {
+		return fmt.Errorf("stat: %w", err)
+	}
+	if err := unix.Stat("/proc/thread-self/ns/net", &own); err != nil {
+		return fmt.Errorf("stat the plugin's own netns: %w", err)
+	}
+	if pod.Dev == own.Dev && pod.Ino == own.Ino {
+		return errors.New("is the plugin's own network namespace, not a pod's")
+	}
+	return nil
 }

@@ -17,9 +17,9 @@ import (
 
 // Check verifies that p is attached as prev describes: the bridge, the
 // container veth with its MAC, addresses and routes, its peer on the bridge,
-// the allocation and the network's rules; and the options the kernel shows:
-// MTU, MAC, hairpin, port isolation and the bridge's promiscuous mode. The
-// error lists every difference.
+// the allocation, the network's rules and the pod's MAC spoof check; and the
+// options the kernel shows: MTU, MAC, hairpin, port isolation and the
+// bridge's promiscuous mode. The error lists every difference.
 func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
 	br, err := lookupBridge(c.Bridge)
 	if err != nil {
@@ -39,7 +39,8 @@ func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
 	if on := promisc(br); on != c.PromiscMode {
 		errs = append(errs, fmt.Errorf("bridge %s: promiscuous mode %t, promiscMode is %t", br.Name, on, c.PromiscMode))
 	}
-	errs = append(errs, checkHostEnd(c, br, hostName(c, p, prev), peer), checkAllocation(c, p, prev), checkRules(ctx, c, prev))
+	errs = append(errs, checkHostEnd(c, br, hostName(c, p, prev), peer), checkAllocation(c, p, prev), checkRules(ctx, c, prev),
+		checkSpoofCheck(ctx, c, p, prev))
 	return errors.Join(errs...)
 }
 

@@ -100,8 +100,8 @@ type Pod struct {
 
 // Parse decodes stdin, applies defaults and validates everything at once: the
 // config, the pod's environment and CNI_ARGS. Each reported problem wraps the
-// sentinel cmd maps to a CNI code (ErrDecode, ErrInvalid, ErrUnsupported,
-// ErrEnv, or ipam.ErrInvalid for the ipam section).
+// sentinel cmd maps to a CNI code (ErrDecode, ErrInvalid, ErrEnv, or
+// ipam.ErrInvalid for the ipam section).
 func Parse(stdin []byte, p Pod) (*Config, error) {
 	c, err := decode(stdin)
 	if err != nil {
@@ -148,7 +148,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, problemf(ErrInvalid, "disableContainerInterface true with ipam.type %q: an interface left down cannot take addresses", c.IPAM.Type))
 	}
 	errs = append(errs, c.validateVlan()...)
-	errs = append(errs, c.validateUnsupported()...)
+	errs = append(errs, c.validateMasqBackend())
 	if c.layer3() && c.IPAM.Type != hostLocal {
 		if err := checkPluginName(c.IPAM.Type); err != nil {
 			errs = append(errs, problemf(ErrInvalid, "ipam.type %q: %w", c.IPAM.Type, err))
@@ -163,22 +163,17 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validateUnsupported reports reference features nodebridge does not do yet,
-// so a config relying on them fails loudly instead of being half applied.
-func (c *Config) validateUnsupported() []error {
-	var errs []error
-	if c.MacSpoofChk {
-		errs = append(errs, problemf(ErrUnsupported, "macspoofchk true: not supported yet"))
-	}
-	// The reference reads ipMasqBackend only when masquerading, so neither do we.
+// validateMasqBackend checks ipMasqBackend. The reference reads it only
+// when masquerading, so neither do we.
+func (c *Config) validateMasqBackend() error {
 	switch c.IPMasqBackend {
 	case "", iptables.IPTablesName, iptables.NFTablesName:
-	default:
-		if c.IPMasq {
-			errs = append(errs, problemf(ErrInvalid, "ipMasqBackend %q: must be \"iptables\" or \"nftables\"", c.IPMasqBackend))
-		}
+		return nil
 	}
-	return errs
+	if !c.IPMasq {
+		return nil
+	}
+	return problemf(ErrInvalid, "ipMasqBackend %q: must be \"iptables\" or \"nftables\"", c.IPMasqBackend)
 }
 
 // layer3 reports whether the network has IPAM: without ipam.type the pods
@@ -199,6 +194,9 @@ func (c *Config) resolve(env envArgs) []error {
 		pool, err := c.pool()
 		c.Pool = pool
 		errs = append(errs, err)
+		if pool != nil {
+			errs = append(errs, pool.CheckRequested(c.Requested)) // refused here, before the store exists
+		}
 	}
 	if c.IPMasq {
 		// "" picks what the host already uses, as the reference does.
@@ -251,7 +249,7 @@ func (c *Config) pool() (*ipam.Pool, error) {
 // (or variable) and value; it wraps the sentinel that picks the CNI code
 // without repeating the sentinel's text, so a joined list stays readable.
 type problem struct {
-	kind error // ErrDecode, ErrInvalid, ErrUnsupported or ErrEnv
+	kind error // ErrDecode, ErrInvalid or ErrEnv
 	err  error
 }
 
@@ -291,8 +289,8 @@ func checkIfName(s string) error {
 		return errors.New("required")
 	case len(s) > maxIfName:
 		return fmt.Errorf("longer than %d bytes", maxIfName)
-	case s == "." || s == "..":
-		return errors.New(`"." and ".." are not interface names`)
+	case s == "." || s == ".." || s == "all" || s == "default":
+		return fmt.Errorf("%q is not an interface name (the kernel reserves it)", s)
 	case strings.ContainsFunc(s, func(r rune) bool { return r == '/' || r == ':' || r == 0 || unicode.IsSpace(r) }):
 		return errors.New("contains '/', ':', NUL or whitespace")
 	}

@@ -21,6 +21,10 @@ var testPod = Pod{ContainerID: "0123abcd", Netns: "/var/run/netns/nb-test", IfNa
 // dualStack is a host-local ipam section with one IPv4 and one IPv6 set.
 const dualStack = `"ipam": {"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/16"}], [{"subnet": "fd00:1::/64"}]]}`
 
+// fourSets has a range set for each requested address of a test that asks
+// for four: a set takes one requested address at most, as in host-local.
+const fourSets = `"ipam": {"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/16"}], [{"subnet": "fd00:1::/64"}], [{"subnet": "10.2.0.0/16"}], [{"subnet": "10.3.0.0/16"}]]}`
+
 // conf returns a minimal valid network config with fields added; a field
 // repeated here overrides the base one, as encoding/json keeps the last.
 func conf(fields ...string) []byte {
@@ -250,18 +254,18 @@ func TestParseInvalid(t *testing.T) {
 	}
 }
 
-func TestParseUnsupported(t *testing.T) {
-	tests := []struct {
-		name  string
-		field string
-		frag  string
-	}{
-		{"macspoofchk", `"macspoofchk": true`, "macspoofchk true: not supported yet"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse(conf(tt.field), testPod)
-			wantOnly(t, err, ErrUnsupported, tt.frag)
+// TestParseMacSpoofChk: macspoofchk is supported, so it parses, and turns
+// the spoof check on only when true.
+func TestParseMacSpoofChk(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint(on), func(t *testing.T) {
+			c, err := Parse(conf(fmt.Sprintf(`"macspoofchk": %t`, on)), testPod)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if c.MacSpoofChk != on || (c.spoofCheck() != nil) != on {
+				t.Errorf("macspoofchk %t: MacSpoofChk %t, spoof check %v", on, c.MacSpoofChk, c.spoofCheck())
+			}
 		})
 	}
 }
@@ -291,21 +295,21 @@ func TestParseEnvErrors(t *testing.T) {
 }
 
 func TestParseReportsEveryProblem(t *testing.T) {
-	stdin := conf(`"name": "pod net"`, `"bridge": "averyveryverylongbridge"`, `"mtu": -5`, `"vlan": 4095`, `"macspoofchk": true`,
+	stdin := conf(`"name": "pod net"`, `"bridge": "averyveryverylongbridge"`, `"mtu": -5`, `"vlan": 4095`,
 		`"ipMasq": true`, `"ipMasqBackend": "ipvs"`, `"runtimeConfig": {"mac": "zz", "ips": ["x"]}`,
 		`"ipam": {"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/33"}]]}`)
 	_, err := Parse(stdin, Pod{ContainerID: "-a", IfName: "eth/0", Args: "IP=nope;junk"})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, f := range []string{`name "pod net"`, `bridge "averyveryverylongbridge"`, "mtu -5", "vlan 4095", "macspoofchk true",
+	for _, f := range []string{`name "pod net"`, `bridge "averyveryverylongbridge"`, "mtu -5", "vlan 4095",
 		`ipMasqBackend "ipvs"`, `runtimeConfig.mac "zz"`, `runtimeConfig.ips[0] "x"`, `ipam.ranges[0][0].subnet "10.1.0.0/33"`,
 		`CNI_CONTAINERID "-a"`, `CNI_IFNAME "eth/0"`, `CNI_ARGS IP "nope"`, `pair "junk"`} {
 		if !strings.Contains(err.Error(), f) {
 			t.Errorf("error does not report %q:\n%v", f, err)
 		}
 	}
-	for _, s := range []error{ErrInvalid, ErrUnsupported, ErrEnv, ipam.ErrInvalid} {
+	for _, s := range []error{ErrInvalid, ErrEnv, ipam.ErrInvalid} {
 		if !errors.Is(err, s) {
 			t.Errorf("errors.Is(err, %v) = false, want true", s)
 		}
@@ -361,8 +365,8 @@ func TestParseRequestedIPs(t *testing.T) {
 	}{
 		{"none", conf(dualStack), "", ""},
 		{"all sources in order, deduplicated",
-			conf(dualStack, `"runtimeConfig": {"ips": ["10.1.0.5", "fd00:1::5/64"]}`, `"args": {"cni": {"ips": ["10.1.0.6/16", "10.1.0.5"]}}`),
-			"IgnoreUnknown=1;IP=10.1.0.7,fd00:1::5;K8S_POD_NAME=web-0", "10.1.0.5,fd00:1::5,10.1.0.6,10.1.0.7"},
+			conf(fourSets, `"runtimeConfig": {"ips": ["10.1.0.5", "fd00:1::5/64"]}`, `"args": {"cni": {"ips": ["10.2.0.6/16", "10.1.0.5"]}}`),
+			"IgnoreUnknown=1;IP=10.3.0.7,fd00:1::5;K8S_POD_NAME=web-0", "10.1.0.5,fd00:1::5,10.2.0.6,10.3.0.7"},
 		{"CNI_ARGS last IP key wins", conf(dualStack), "IP=10.1.0.8;IP=10.1.0.9", "10.1.0.9"},
 		{"CNI_ARGS empty IP asks for nothing", conf(dualStack), "IP=", ""},
 		{"delegated ipam leaves them to the plugin",
@@ -564,5 +568,20 @@ func TestParseMasqBackend(t *testing.T) {
 	c := mustParse(t, []byte(`{"name": "n", "ipMasq": true}`), Pod{})
 	if c.Rules == nil {
 		t.Error("ipMasq without ipMasqBackend: no rules backend chosen")
+	}
+}
+
+// TestParseRefusesUnservableRequests: a requested address Allocate would
+// refuse is refused by Parse, before the store directory exists.
+func TestParseRefusesUnservableRequests(t *testing.T) {
+	for name, ips := range map[string]string{
+		"outside every range": `["10.9.0.5"]`,
+		"the gateway":         `["10.1.0.1"]`,
+		"two for one set":     `["10.1.0.5", "10.1.0.6"]`,
+	} {
+		_, err := Parse([]byte(conf(dualStack, `"runtimeConfig": {"ips": `+ips+`}`)), testPod)
+		if !errors.Is(err, ipam.ErrInvalid) || !strings.Contains(err.Error(), "requested address") {
+			t.Errorf("%s: Parse error = %v, want ipam.ErrInvalid naming the requested address", name, err)
+		}
 	}
 }

@@ -134,24 +134,76 @@ func familyGateway(ips []*current.IPConfig, v4 bool) net.IP {
 }
 
 // deleteContainerIface removes CNI_IFNAME from the pod netns, taking its
-// veth peer with it. A missing netns or interface is success: the runtime
-// may have removed the netns before calling DEL.
+// veth peer with it, but only when it is ours: a veth whose peer is this
+// attachment's host veth or a port of the network's bridge. Another
+// network's interface of the same name (a failed ADD found it taken) stays.
+// A missing netns, or a netns file whose mount is gone, is success: the
+// runtime may have removed the netns before calling DEL.
 //
 // Equivalent to: ip -n POD link del IFNAME
-func deleteContainerIface(p Pod) error {
+func deleteContainerIface(c *Config, p Pod) error {
 	if p.Netns == "" {
 		return nil
 	}
 	podNS, err := ns.GetNS(p.Netns)
 	if err != nil {
 		var missing ns.NSPathNotExistErr
-		if errors.As(err, &missing) {
+		var notNS ns.NSPathNotNSErr
+		if errors.As(err, &missing) || errors.As(err, &notNS) {
 			return nil
 		}
 		return fmt.Errorf("%w: CNI_NETNS %q: %w", ErrNetns, p.Netns, err)
 	}
 	defer podNS.Close()
-	return podNS.Do(func(ns.NetNS) error { return deleteLink(p.IfName) })
+	hostIdx := 0
+	if l, err := netlink.LinkByName(hostVethName(p)); err == nil {
+		hostIdx = l.Attrs().Index
+	}
+	var peer int
+	err = podNS.Do(func(ns.NetNS) error {
+		var err error
+		peer, err = deleteIfPeer(p.IfName, hostIdx)
+		return err
+	})
+	if err != nil || peer == 0 || !onBridge(c, peer) {
+		return err
+	}
+	// A pod attached before nodebridge took over: its host veth has another name.
+	return podNS.Do(func(ns.NetNS) error { _, err := deleteIfPeer(p.IfName, peer); return err })
+}
+
+// deleteIfPeer runs in the pod netns: it deletes ifName when it is a veth
+// whose peer has index want (in the host netns), and otherwise returns the
+// peer's index (0 when ifName is absent or no veth) for the caller to judge.
+func deleteIfPeer(ifName string, want int) (int, error) {
+	l, err := netlink.LinkByName(ifName)
+	if errors.As(err, &netlink.LinkNotFoundError{}) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("look up %s: %w", ifName, err)
+	}
+	if _, ok := l.(*netlink.Veth); !ok {
+		return 0, nil
+	}
+	if peer := l.Attrs().ParentIndex; peer != want || want == 0 {
+		return peer, nil
+	}
+	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, syscall.ENODEV) {
+		return 0, fmt.Errorf("delete link %s: %w", ifName, err)
+	}
+	return 0, nil
+}
+
+// onBridge reports whether the host link with index idx is a port of the
+// network's bridge.
+func onBridge(c *Config, idx int) bool {
+	l, err := netlink.LinkByIndex(idx)
+	if err != nil {
+		return false
+	}
+	br, err := netlink.LinkByName(c.Bridge)
+	return err == nil && l.Attrs().MasterIndex == br.Attrs().Index
 }
 
 // routeKey identifies a route for CHECK comparisons.

@@ -40,8 +40,8 @@ func Status(ctx context.Context, c *Config) error {
 }
 
 // GC releases every attachment of the network that is not in
-// cni.dev/valid-attachments, with its host veth, and the network's rules
-// once nothing is left.
+// cni.dev/valid-attachments, with its host veth and spoof check, and the
+// network's rules once nothing is left.
 func GC(ctx context.Context, c *Config) error {
 	if c.Pool == nil {
 		if c.IPAM != nil && c.IPAM.Type != "" {
@@ -64,7 +64,11 @@ func GC(ctx context.Context, c *Config) error {
 		return fmt.Errorf("gc network %s: %w", c.Name, err)
 	}
 	for _, a := range released {
-		if err := deleteLink(hostVethName(Pod{ContainerID: a.ContainerID, IfName: a.IfName})); err != nil {
+		host := hostVethName(Pod{ContainerID: a.ContainerID, IfName: a.IfName})
+		if err := deleteLink(host); err != nil {
+			return err
+		}
+		if err := deleteSpoofCheck(ctx, c, host); err != nil {
 			return err
 		}
 	}

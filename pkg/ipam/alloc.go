@@ -219,3 +219,11 @@ func (al *allocation) undo(ix *index) error {
 	}
 	return ix.commit()
 }
+
+// CheckRequested reports, before anything is written, requested addresses
+// that Allocate would refuse: outside every range, a gateway, or two for one
+// range set. Errors wrap ErrInvalid.
+func (p *Pool) CheckRequested(requested []netip.Addr) error {
+	_, err := p.assignRequested(requested)
+	return err
+}

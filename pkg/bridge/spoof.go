@@ -1,0 +1,93 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/nodebridge/nodebridge/pkg/iptables"
+)
+
+// spoofCheck is the MAC spoof check when macspoofchk is on, else nil.
+func (c *Config) spoofCheck() *iptables.SpoofCheck {
+	if !c.MacSpoofChk {
+		return nil
+	}
+	return iptables.NewSpoofCheck(c.Logf)
+}
+
+// ensureSpoofCheck lets only the pod interface's MAC in through the pod's
+// bridge port, before the pod has an address to send from, and returns the
+// undo; with macspoofchk off it does nothing.
+func ensureSpoofCheck(ctx context.Context, c *Config, host string, podNS ns.NetNS, ifName string) (func() error, error) {
+	sc := c.spoofCheck()
+	if sc == nil {
+		return func() error { return nil }, nil
+	}
+	mac, err := podMAC(c, podNS, ifName)
+	if err != nil {
+		return nil, err
+	}
+	if err := sc.EnsurePort(ctx, iptables.SpoofPort{IfName: host, MAC: mac}); err != nil {
+		return nil, fmt.Errorf("macspoofchk of container interface %s (MAC %s): %w", ifName, mac, err)
+	}
+	return undoStep(ctx, func(ctx context.Context) error { return deleteSpoofCheck(ctx, c, host) }), nil
+}
+
+// podMAC is the pod interface's MAC: the one the config asked for, else the
+// one the kernel gave the new veth end.
+func podMAC(c *Config, podNS ns.NetNS, ifName string) (net.HardwareAddr, error) {
+	if c.MAC != nil {
+		return c.MAC, nil
+	}
+	var mac net.HardwareAddr
+	err := podNS.Do(func(ns.NetNS) error {
+		link, err := netlink.LinkByName(ifName)
+		if err != nil {
+			return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
+		}
+		mac = link.Attrs().HardwareAddr
+		return nil
+	})
+	return mac, err
+}
+
+// deleteSpoofCheck removes the spoof check of the pod whose host veth is
+// host; nothing there is success.
+func deleteSpoofCheck(ctx context.Context, c *Config, host string) error {
+	sc := c.spoofCheck()
+	if sc == nil {
+		return nil
+	}
+	if err := sc.DeletePort(ctx, host); err != nil {
+		return fmt.Errorf("macspoofchk of host veth %s: %w", host, err)
+	}
+	return nil
+}
+
+// checkSpoofCheck insists the pod's port lets in the container interface's
+// MAC of prev, and no other.
+func checkSpoofCheck(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
+	sc := c.spoofCheck()
+	if sc == nil {
+		return nil
+	}
+	var mac net.HardwareAddr
+	for _, i := range prev.Interfaces {
+		if i.Name == p.IfName && i.Sandbox != "" {
+			mac, _ = net.ParseMAC(i.Mac) // an unparsable MAC is reported below as none
+		}
+	}
+	if mac == nil {
+		return fmt.Errorf("macspoofchk of container interface %s: prevResult gives it no MAC", p.IfName)
+	}
+	host := hostName(c, p, prev)
+	if err := sc.CheckPort(ctx, iptables.SpoofPort{IfName: host, MAC: mac}); err != nil {
+		return fmt.Errorf("macspoofchk of container interface %s (MAC %s, host veth %s): %w", p.IfName, mac, host, err)
+	}
+	return nil
+}
