@@ -187,3 +187,18 @@ func TestDelIsIdempotent(t *testing.T) {
 	}
 	tn.assertNothingLeft(t)
 }
+
+// TestForceAddressSameSubnet: replacing an address of the gateway's own
+// subnet must not lose the gateway, which the kernel made a secondary of it.
+func TestForceAddressSameSubnet(t *testing.T) {
+	tn := newTestNet(t, `,"forceAddress":true`)
+	netnstest.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
+	netnstest.Run(t, tn.node, "ip", "addr", "add", "10.1.0.254/24", "dev", "nbt0")
+	if err := tn.add(tn.pod(t, "same-subnet")); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	out := netnstest.Run(t, tn.node, "ip", "-o", "-4", "addr", "show", "dev", "nbt0")
+	if !strings.Contains(out, "10.1.0.1/24") || strings.Contains(out, "10.1.0.254") {
+		t.Errorf("bridge addresses after forceAddress over its own subnet:\n%s", out)
+	}
+}

@@ -120,10 +120,13 @@ func randomMAC() (net.HardwareAddr, error) {
 }
 
 // ensureGateway puts gw (with the subnet's prefix length) on link, the bridge
-// or a VLAN network's gateway interface. An address of the same family already
-// there is a conflict, as in the reference plugin (IPv6: only when the subnets
-// overlap), unless forceAddress replaces it. Addresses in keep (this call's
-// other gateways) never conflict.
+// or a VLAN network's gateway interface. It tries the add first: from the
+// second pod on the address is there and the kernel's EEXIST settles it
+// without listing the addresses, a dump that grows with the node's links.
+// Only a fresh add looks for conflicts: an address of the same family
+// already there is one, as in the reference plugin (IPv6: only when the
+// subnets overlap), unless forceAddress replaces it. Addresses in keep (this
+// call's other gateways) never conflict.
 //
 // Equivalent to: ip addr add GW/LEN dev LINK
 func ensureGateway(c *Config, link netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
@@ -131,33 +134,53 @@ func ensureGateway(c *Config, link netlink.Link, gw netip.Prefix, keep []netip.P
 	if _, ok := link.(*netlink.Bridge); !ok {
 		name = "vlan gateway " + link.Attrs().Name
 	}
-	addrs, err := netlink.AddrList(link, family(gw.Addr()))
-	if err != nil {
-		return fmt.Errorf("list addresses of %s: %w", name, err)
-	}
-	for _, a := range addrs {
-		have := toPrefix(a.IPNet)
-		switch {
-		case have == gw:
-			return nil
-		case contains(keep, have), have.Addr().IsLinkLocalUnicast(), gw.Addr().Is6() && !have.Overlaps(gw):
-			continue
-		}
-		if !c.ForceAddress {
-			return fmt.Errorf("%w: %s already has address %s, not the gateway %s (set forceAddress to replace it)", ErrInvalid, name, have, gw)
-		}
-		if err := netlink.AddrDel(link, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return fmt.Errorf("remove address %s from %s: %w", have, name, err)
-		}
-	}
 	addr := &netlink.Addr{IPNet: prefixToIPNet(gw)}
 	if gw.Addr().Is6() {
 		addr.Flags = syscall.IFA_F_NODAD // the gateway is ours; don't wait on duplicate detection
 	}
-	if err := netlink.AddrAdd(link, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+	err := netlink.AddrAdd(link, addr)
+	if errors.Is(err, syscall.EEXIST) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("add gateway %s to %s: %w", gw, name, err)
 	}
+	removed, err := resolveConflicts(c, link, name, gw, keep)
+	if err != nil {
+		return fmtJoin(err, netlink.AddrDel(link, addr)) // refused: take our add back
+	}
+	if removed {
+		// Deleting a primary IPv4 address takes its secondaries with it,
+		// ours among them unless promote_secondaries is on.
+		if err := netlink.AddrAdd(link, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("add gateway %s to %s: %w", gw, name, err)
+		}
+	}
 	return nil
+}
+
+// resolveConflicts deals with the addresses of gw's family on link other
+// than gw: an error naming the first without forceAddress, else their
+// removal (and removed is true).
+func resolveConflicts(c *Config, link netlink.Link, name string, gw netip.Prefix, keep []netip.Prefix) (removed bool, err error) {
+	addrs, err := netlink.AddrList(link, family(gw.Addr()))
+	if err != nil {
+		return false, fmt.Errorf("list addresses of %s: %w", name, err)
+	}
+	for _, a := range addrs {
+		have := toPrefix(a.IPNet)
+		if have == gw || contains(keep, have) || have.Addr().IsLinkLocalUnicast() || (gw.Addr().Is6() && !have.Overlaps(gw)) {
+			continue
+		}
+		if !c.ForceAddress {
+			return false, fmt.Errorf("%w: %s already has address %s, not the gateway %s (set forceAddress to replace it)", ErrInvalid, name, have, gw)
+		}
+		if err := netlink.AddrDel(link, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return removed, fmt.Errorf("remove address %s from %s: %w", have, name, err)
+		}
+		removed = true
+	}
+	return removed, nil
 }
 
 // enableForwarding turns on forwarding for the family in the host netns,
