@@ -76,17 +76,14 @@ func (o outcome) String() string {
 // testing.T, so goroutines may call it; the error covers an exec failure and
 // a broken contract (non-zero exit without an error object, or the reverse).
 func invoke(node string, c call) (outcome, error) {
-	cmd := exec.Command("ip", "netns", "exec", node, pluginBin)
-	cmd.Env = append(envWithoutCNI(),
-		"CNI_COMMAND="+c.Command,
-		"CNI_CONTAINERID="+c.ContainerID,
-		"CNI_NETNS="+c.Netns,
-		"CNI_IFNAME="+c.IfName,
-		"CNI_ARGS="+c.Args,
-		"CNI_PATH="+filepath.Dir(pluginBin),
-	)
-	cmd.Env = append(cmd.Env, c.Env...)
-	cmd.Stdin = bytes.NewReader(c.Conf)
+	return invokeTool(node, pluginBin, c)
+}
+
+// invokeTool is invoke for any plugin binary, nodebridge or a reference
+// plugin; it runs inside the node netns all the same, so no plugin of this
+// suite ever runs in the machine's own netns.
+func invokeTool(node, bin string, c call) (outcome, error) {
+	cmd := toolCmd(node, bin, c)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -96,12 +93,29 @@ func invoke(node string, c call) (outcome, error) {
 	case errors.As(err, &ee):
 		o.Code = ee.ExitCode()
 	case err != nil:
-		return o, fmt.Errorf("exec %s %s in %s: %w", pluginBin, c.Command, node, err)
+		return o, fmt.Errorf("exec %s %s in %s: %w", bin, c.Command, node, err)
 	}
 	if err := o.consistent(); err != nil {
-		return o, fmt.Errorf("%s in %s: %w\n%s", c.Command, node, err, o)
+		return o, fmt.Errorf("%s %s in %s: %w\n%s", filepath.Base(bin), c.Command, node, err, o)
 	}
 	return o, nil
+}
+
+// toolCmd is the command that runs bin for c inside node, with the
+// environment a runtime sets and the config on stdin.
+func toolCmd(node, bin string, c call) *exec.Cmd {
+	cmd := exec.Command("ip", "netns", "exec", node, bin)
+	cmd.Env = append(envWithoutCNI(),
+		"CNI_COMMAND="+c.Command,
+		"CNI_CONTAINERID="+c.ContainerID,
+		"CNI_NETNS="+c.Netns,
+		"CNI_IFNAME="+c.IfName,
+		"CNI_ARGS="+c.Args,
+		"CNI_PATH="+filepath.Dir(bin),
+	)
+	cmd.Env = append(cmd.Env, c.Env...)
+	cmd.Stdin = bytes.NewReader(c.Conf)
+	return cmd
 }
 
 // envWithoutCNI is the test's environment less any CNI_* variable, so only

@@ -1,13 +1,10 @@
 package main_test
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"maps"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,46 +20,6 @@ func (f *fixture) refHostLocal(c call) outcome {
 		f.t.Fatal(err)
 	}
 	return o
-}
-
-// invokeTool is invoke for another plugin binary. The reference host-local
-// only touches files, but runs inside the node netns all the same, so no
-// plugin of this suite ever runs in the machine's own netns. It does not
-// touch a testing.T, so goroutines may call it.
-func invokeTool(node, bin string, c call) (outcome, error) {
-	cmd := toolCmd(node, bin, c)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	o := outcome{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		o.Code = ee.ExitCode()
-	case err != nil:
-		return o, fmt.Errorf("exec %s %s in %s: %w", bin, c.Command, node, err)
-	}
-	if err := o.consistent(); err != nil {
-		return o, fmt.Errorf("%s %s in %s: %w\n%s", bin, c.Command, node, err, o)
-	}
-	return o, nil
-}
-
-// toolCmd is the command that runs bin for c inside node, with the
-// environment a runtime sets and the config on stdin.
-func toolCmd(node, bin string, c call) *exec.Cmd {
-	cmd := exec.Command("ip", "netns", "exec", node, bin)
-	cmd.Env = append(envWithoutCNI(),
-		"CNI_COMMAND="+c.Command,
-		"CNI_CONTAINERID="+c.ContainerID,
-		"CNI_NETNS="+c.Netns,
-		"CNI_IFNAME="+c.IfName,
-		"CNI_ARGS="+c.Args,
-		"CNI_PATH="+filepath.Dir(bin),
-	)
-	cmd.Env = append(cmd.Env, c.Env...)
-	cmd.Stdin = bytes.NewReader(c.Conf)
-	return cmd
 }
 
 // refAdd allocates for p with the reference host-local and returns its one
