@@ -60,7 +60,7 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 		return nil, err
 	}
 	u = append(u, pair.delete)
-	undoSpoof, err := ensureSpoofCheck(ctx, c, pair.host.Name, podNS, p.IfName)
+	undoSpoof, err := ensureSpoofCheck(ctx, c, pair, p.IfName)
 	if err != nil {
 		return nil, err
 	}

@@ -16,14 +16,13 @@ import (
 // configureContainer sets up the container end inside the pod netns:
 // addresses, link up (unless disableContainerInterface), routes, the end of
 // duplicate address detection when it runs, then an ARP announcement of the
-// pod's IPv4 address. It records the interface's MAC in res.
+// pod's IPv4 address.
 func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName string, res *current.Result) error {
 	return podNS.Do(func(ns.NetNS) error {
 		link, err := netlink.LinkByName(ifName)
 		if err != nil {
 			return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
 		}
-		res.Interfaces[containerIface].Mac = link.Attrs().HardwareAddr.String()
 		if c.DisableContainerInterface {
 			return nil // left down for whatever takes the interface over; Validate rules out IPAM
 		}

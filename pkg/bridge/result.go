@@ -17,15 +17,14 @@ const (
 	containerIface = 2
 )
 
-// newResult lists the three interfaces; the container MAC is filled in once
-// the container end is configured.
+// newResult lists the three interfaces.
 func newResult(c *Config, br *netlink.Bridge, v *vethPair, p Pod) *current.Result {
 	return &current.Result{
 		CNIVersion: current.ImplementedSpecVersion,
 		Interfaces: []*current.Interface{
 			bridgeIface:    {Name: br.Name, Mac: br.HardwareAddr.String()},
 			hostIface:      {Name: v.host.Name, Mac: v.host.HardwareAddr.String()},
-			containerIface: {Name: p.IfName, Sandbox: p.Netns},
+			containerIface: {Name: p.IfName, Mac: v.podMAC.String(), Sandbox: p.Netns},
 		},
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"net"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/vishvananda/netlink"
 
 	"github.com/nodebridge/nodebridge/pkg/iptables"
 )
@@ -23,37 +21,16 @@ func (c *Config) spoofCheck() *iptables.SpoofCheck {
 // ensureSpoofCheck lets only the pod interface's MAC in through the pod's
 // bridge port, before the pod has an address to send from, and returns the
 // undo; with macspoofchk off it does nothing.
-func ensureSpoofCheck(ctx context.Context, c *Config, host string, podNS ns.NetNS, ifName string) (func() error, error) {
+func ensureSpoofCheck(ctx context.Context, c *Config, pair *vethPair, ifName string) (func() error, error) {
 	sc := c.spoofCheck()
 	if sc == nil {
 		return func() error { return nil }, nil
 	}
-	mac, err := podMAC(c, podNS, ifName)
-	if err != nil {
-		return nil, err
-	}
+	host, mac := pair.host.Name, pair.podMAC
 	if err := sc.EnsurePort(ctx, iptables.SpoofPort{IfName: host, MAC: mac}); err != nil {
 		return nil, fmt.Errorf("macspoofchk of container interface %s (MAC %s): %w", ifName, mac, err)
 	}
 	return undoStep(ctx, func(ctx context.Context) error { return deleteSpoofCheck(ctx, c, host) }), nil
-}
-
-// podMAC is the pod interface's MAC: the one the config asked for, else the
-// one the kernel gave the new veth end.
-func podMAC(c *Config, podNS ns.NetNS, ifName string) (net.HardwareAddr, error) {
-	if c.MAC != nil {
-		return c.MAC, nil
-	}
-	var mac net.HardwareAddr
-	err := podNS.Do(func(ns.NetNS) error {
-		link, err := netlink.LinkByName(ifName)
-		if err != nil {
-			return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
-		}
-		mac = link.Attrs().HardwareAddr
-		return nil
-	})
-	return mac, err
 }
 
 // deleteSpoofCheck removes the spoof check of the pod whose host veth is

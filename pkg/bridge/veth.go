@@ -13,9 +13,10 @@ import (
 )
 
 // vethPair is the pod's veth: the host end on the bridge, the container end
-// in the pod netns as CNI_IFNAME.
+// in the pod netns as CNI_IFNAME with MAC podMAC.
 type vethPair struct {
-	host *netlink.Veth
+	host   *netlink.Veth
+	podMAC net.HardwareAddr
 }
 
 // hostVethName derives the host end's name from the attachment, so DEL and
@@ -30,9 +31,17 @@ func hostVethName(p Pod) string {
 //
 // Equivalent to: ip link add HOST mtu MTU master BR up type veth peer name IFNAME netns POD
 func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
-	mac, err := randomMAC() // our own MAC for the host end saves reading it back
+	// Our own MACs for both ends, unless the config names the pod's, save
+	// reading them back (the pod's from inside its netns).
+	mac, err := randomMAC()
 	if err != nil {
 		return nil, err
+	}
+	podMAC := c.MAC
+	if podMAC == nil {
+		if podMAC, err = randomMAC(); err != nil {
+			return nil, err
+		}
 	}
 	la := netlink.NewLinkAttrs()
 	la.Name = hostVethName(p)
@@ -40,7 +49,7 @@ func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair
 	la.HardwareAddr = mac
 	la.MasterIndex = br.Index
 	la.Flags = net.FlagUp
-	v := &netlink.Veth{LinkAttrs: la, PeerName: p.IfName, PeerNamespace: netlink.NsFd(podNS.Fd()), PeerHardwareAddr: c.MAC}
+	v := &netlink.Veth{LinkAttrs: la, PeerName: p.IfName, PeerNamespace: netlink.NsFd(podNS.Fd()), PeerHardwareAddr: podMAC}
 	err = netlink.LinkAdd(v)
 	if errors.Is(err, syscall.EEXIST) {
 		if err = clearStaleVeth(p, podNS); err == nil {
@@ -53,7 +62,7 @@ func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair
 		}
 		return nil, fmt.Errorf("create veth %s (peer %s in %s) on bridge %s: %w", la.Name, p.IfName, p.Netns, c.Bridge, err)
 	}
-	pair := &vethPair{host: v}
+	pair := &vethPair{host: v, podMAC: podMAC}
 	if err := configurePort(c, br, v); err != nil {
 		return nil, fmtJoin(err, pair.delete())
 	}
