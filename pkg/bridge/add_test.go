@@ -202,3 +202,25 @@ func TestForceAddressSameSubnet(t *testing.T) {
 		t.Errorf("bridge addresses after forceAddress over its own subnet:\n%s", out)
 	}
 }
+
+// TestDelPodAttachedByReference: a pod whose host veth has another name than
+// nodebridge's (the reference plugin's random one) is still deleted, from
+// the pod's side, after its peer is checked to be a port of the bridge.
+func TestDelPodAttachedByReference(t *testing.T) {
+	tn := newTestNet(t, "")
+	p := tn.pod(t, "by-reference")
+	if err := tn.add(p); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	host := hostVethName(p)
+	netnstest.Run(t, tn.node, "ip", "link", "set", "dev", host, "down")
+	netnstest.Run(t, tn.node, "ip", "link", "set", "dev", host, "name", "vethref0")
+	netnstest.Run(t, tn.node, "ip", "link", "set", "dev", "vethref0", "up")
+	if err := tn.del(p); err != nil {
+		t.Fatalf("Del: %v", err)
+	}
+	tn.assertNothingLeft(t)
+	if out := netnstest.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
+		t.Errorf("pod kept eth0:\n%s", out)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,23 +92,26 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 // cleans up after a partial or failed Add.
 func Del(ctx context.Context, c *Config, p Pod) error {
 	ph := c.phases()
-	var errs []error
-	if err := deleteContainerIface(c, p); err != nil {
-		errs = append(errs, err)
-	}
-	ph.done("container")
-	if err := deleteLink(hostVethName(p)); err != nil {
-		errs = append(errs, err)
-	}
-	if err := deleteSpoofCheck(ctx, c, hostVethName(p)); err != nil {
-		errs = append(errs, err)
-	}
-	ph.done("host veth")
-	if err := releaseAddresses(ctx, c, p); err != nil {
-		errs = append(errs, err)
-	}
+	host := hostVethName(p)
+	errs := []error{deleteVeth(c, p, host)}
+	ph.done("veth")
+	errs = append(errs, deleteSpoofCheck(ctx, c, host), releaseAddresses(ctx, c, p))
 	ph.done("ipam+rules")
 	return errors.Join(errs...)
+}
+
+// deleteVeth removes the pod's veth pair. The host end's name comes from the
+// attachment, so deleting it takes the pod end along without entering the
+// pod netns; only when it is not there is the pod netns looked into.
+func deleteVeth(c *Config, p Pod, host string) error {
+	l, err := netlink.LinkByName(host)
+	switch {
+	case err == nil:
+		return delLink(l)
+	case errors.As(err, &netlink.LinkNotFoundError{}):
+		return deletePodVeth(c, p)
+	}
+	return fmt.Errorf("look up host veth %s: %w", host, err)
 }
 
 // openNetns opens the pod's network namespace, naming CNI_NETNS when it is

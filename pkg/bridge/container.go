@@ -132,15 +132,16 @@ func familyGateway(ips []*current.IPConfig, v4 bool) net.IP {
 	return nil
 }
 
-// deleteContainerIface removes CNI_IFNAME from the pod netns, taking its
-// veth peer with it, but only when it is ours: a veth whose peer is this
-// attachment's host veth or a port of the network's bridge. Another
-// network's interface of the same name (a failed ADD found it taken) stays.
-// A missing netns, or a netns file whose mount is gone, is success: the
-// runtime may have removed the netns before calling DEL.
+// deletePodVeth removes CNI_IFNAME from the pod netns when it is ours
+// although no host veth carries nodebridge's name for it, as for a pod the
+// reference plugin attached: a veth whose peer, in this netns, is a port of
+// the network's bridge that names it back. Any other interface of that name
+// (another network's, that a failed ADD found taken) stays. A missing netns,
+// or a netns file whose mount is gone, is success: the runtime may have
+// removed the netns before calling DEL.
 //
 // Equivalent to: ip -n POD link del IFNAME
-func deleteContainerIface(c *Config, p Pod) error {
+func deletePodVeth(c *Config, p Pod) error {
 	if p.Netns == "" {
 		return nil
 	}
@@ -154,53 +155,49 @@ func deleteContainerIface(c *Config, p Pod) error {
 		return fmt.Errorf("%w: CNI_NETNS %q: %w", ErrNetns, p.Netns, err)
 	}
 	defer podNS.Close()
-	hostIdx := 0
-	if l, err := netlink.LinkByName(hostVethName(p)); err == nil {
-		hostIdx = l.Attrs().Index
+	hostNS, err := ns.GetCurrentNS()
+	if err != nil {
+		return fmt.Errorf("open the plugin's own netns: %w", err)
 	}
-	var peer int
+	defer hostNS.Close()
+	var pod netlink.Link
 	err = podNS.Do(func(ns.NetNS) error {
 		var err error
-		peer, err = deleteIfPeer(p.IfName, hostIdx)
+		pod, err = peeredInto(p.IfName, hostNS)
 		return err
 	})
-	if err != nil || peer == 0 || !onBridge(c, peer) {
+	if err != nil || pod == nil {
 		return err
 	}
-	// A pod attached before nodebridge took over: its host veth has another name.
-	return podNS.Do(func(ns.NetNS) error { _, err := deleteIfPeer(p.IfName, peer); return err })
+	host, err := netlink.LinkByIndex(pod.Attrs().ParentIndex)
+	if err != nil || !onBridge(c, host) || host.Attrs().ParentIndex != pod.Attrs().Index {
+		return nil // not a pair of ours
+	}
+	return delLink(host)
 }
 
-// deleteIfPeer runs in the pod netns: it deletes ifName when it is a veth
-// whose peer has index want (in the host netns), and otherwise returns the
-// peer's index (0 when ifName is absent or no veth) for the caller to judge.
-func deleteIfPeer(ifName string, want int) (int, error) {
+// peeredInto runs in the pod netns: it returns ifName when it is a veth
+// whose peer lives in the netns other, else nil.
+func peeredInto(ifName string, other ns.NetNS) (netlink.Link, error) {
 	l, err := netlink.LinkByName(ifName)
 	if errors.As(err, &netlink.LinkNotFoundError{}) {
-		return 0, nil
+		return nil, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("look up %s: %w", ifName, err)
+		return nil, fmt.Errorf("look up %s: %w", ifName, err)
 	}
 	if _, ok := l.(*netlink.Veth); !ok {
-		return 0, nil
+		return nil, nil
 	}
-	if peer := l.Attrs().ParentIndex; peer != want || want == 0 {
-		return peer, nil
+	id, err := netlink.GetNetNsIdByFd(int(other.Fd()))
+	if err != nil || id < 0 || id != l.Attrs().NetNsID {
+		return nil, nil
 	}
-	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, syscall.ENODEV) {
-		return 0, fmt.Errorf("delete link %s: %w", ifName, err)
-	}
-	return 0, nil
+	return l, nil
 }
 
-// onBridge reports whether the host link with index idx is a port of the
-// network's bridge.
-func onBridge(c *Config, idx int) bool {
-	l, err := netlink.LinkByIndex(idx)
-	if err != nil {
-		return false
-	}
+// onBridge reports whether l is a port of the network's bridge.
+func onBridge(c *Config, l netlink.Link) bool {
 	br, err := netlink.LinkByName(c.Bridge)
 	return err == nil && l.Attrs().MasterIndex == br.Attrs().Index
 }

@@ -213,8 +213,13 @@ func deleteLink(name string) error {
 	if err != nil {
 		return fmt.Errorf("look up %s: %w", name, err)
 	}
+	return delLink(l)
+}
+
+// delLink removes l; a link gone meanwhile is fine.
+func delLink(l netlink.Link) error {
 	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, syscall.ENODEV) {
-		return fmt.Errorf("delete link %s: %w", name, err)
+		return fmt.Errorf("delete link %s: %w", l.Attrs().Name, err)
 	}
 	return nil
 }
