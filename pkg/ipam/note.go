@@ -1,7 +1,6 @@
 package ipam
 
 import (
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -41,15 +40,7 @@ func (s *Store) SetNote(key, value string) error {
 	if err != nil {
 		return fmt.Errorf("open note %s in %s: %w", key, s.dir, err)
 	}
-	data := value + "\t" + noteSum(value) + "\n"
-	_, werr := f.WriteAt([]byte(data), 0)
-	if werr == nil {
-		werr = f.Truncate(int64(len(data)))
-	}
-	if err := errors.Join(werr, f.Close()); err != nil {
-		return fmt.Errorf("write note %s in %s: %w", key, s.dir, err)
-	}
-	return nil
+	return s.overwrite(f, notePrefix+key, value+"\t"+noteSum(value)+"\n")
 }
 
 func noteSum(v string) string { return fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(v))) }

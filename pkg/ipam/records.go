@@ -191,12 +191,18 @@ func (s *Store) setLastReserved(i int, addr netip.Addr) error {
 	if err != nil {
 		return s.replaceFile(".", name, addr.String())
 	}
-	content := addr.String()
-	_, werr := f.WriteAt([]byte(content), 0)
-	if werr == nil {
-		werr = f.Truncate(int64(len(content)))
+	return s.overwrite(f, name, addr.String())
+}
+
+// overwrite writes content over the file f (named name), truncates it there
+// and closes it: no new inode, no rename, so the directory, whose mtime
+// stamps the index, is left alone.
+func (s *Store) overwrite(f *os.File, name, content string) error {
+	_, err := f.WriteAt([]byte(content), 0)
+	if err == nil {
+		err = f.Truncate(int64(len(content)))
 	}
-	if err := errors.Join(werr, f.Close()); err != nil {
+	if err := errors.Join(err, f.Close()); err != nil {
 		return fmt.Errorf("write %s in %s: %w", name, s.dir, err)
 	}
 	return nil
