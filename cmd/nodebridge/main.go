@@ -37,71 +37,56 @@ func main() {
 	}, specVersions, "nodebridge "+buildVersion+": CNI bridge plugin with built-in host-local IPAM")
 }
 
-func parse(args *skel.CmdArgs) (*bridge.Config, bridge.Pod, error) {
-	p := bridge.Pod{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName, Args: args.Args}
+// run is one verb: parse the request, with the pod's environment when the
+// verb has a pod (STATUS and GC do not), then f under the invocation's
+// deadline. Every error leaves as a CNI error object.
+func run(args *skel.CmdArgs, withPod bool, f func(context.Context, *bridge.Config, bridge.Pod) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var p bridge.Pod
+	if withPod {
+		p = bridge.Pod{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName, Args: args.Args}
+	}
 	c, err := bridge.Parse(args.StdinData, p)
-	if err == nil && os.Getenv("NODEBRIDGE_TRACE") == "1" {
+	if err != nil {
+		return cniError(err)
+	}
+	if os.Getenv("NODEBRIDGE_TRACE") == "1" {
 		c.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nodebridge: "+format+"\n", args...) }
 	}
-	return c, p, err
+	return cniError(f(ctx, c, p))
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, p, err := parse(args)
-	if err != nil {
-		return cniError(err)
-	}
-	res, err := bridge.Add(ctx, c, p)
-	if err != nil {
-		return cniError(err)
-	}
-	return types.PrintResult(res, c.CNIVersion)
+	return run(args, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
+		res, err := bridge.Add(ctx, c, p)
+		if err != nil {
+			return err
+		}
+		return types.PrintResult(res, c.CNIVersion)
+	})
 }
 
 func cmdDel(args *skel.CmdArgs) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, p, err := parse(args)
-	if err != nil {
-		return cniError(err)
-	}
-	return cniError(bridge.Del(ctx, c, p))
+	return run(args, true, bridge.Del)
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, p, err := parse(args)
-	if err != nil {
-		return cniError(err)
-	}
-	prev, err := prevResult(args.StdinData)
-	if err != nil {
-		return cniError(err)
-	}
-	return cniError(bridge.Check(ctx, c, p, prev))
+	return run(args, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
+		prev, err := prevResult(args.StdinData)
+		if err != nil {
+			return err
+		}
+		return bridge.Check(ctx, c, p, prev)
+	})
 }
 
 func cmdStatus(args *skel.CmdArgs) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, err := bridge.Parse(args.StdinData, bridge.Pod{})
-	if err != nil {
-		return cniError(err)
-	}
-	return cniError(bridge.Status(ctx, c))
+	return run(args, false, func(ctx context.Context, c *bridge.Config, _ bridge.Pod) error { return bridge.Status(ctx, c) })
 }
 
 func cmdGC(args *skel.CmdArgs) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, err := bridge.Parse(args.StdinData, bridge.Pod{})
-	if err != nil {
-		return cniError(err)
-	}
-	return cniError(bridge.GC(ctx, c))
+	return run(args, false, func(ctx context.Context, c *bridge.Config, _ bridge.Pod) error { return bridge.GC(ctx, c) })
 }
 
 // prevResult converts the request's prevResult, in whatever version it came,
