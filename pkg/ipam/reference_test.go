@@ -96,18 +96,8 @@ func resultAddrs(t *testing.T, out []byte) []netip.Addr {
 // data directory, alternately, and checks each sees and frees the other's
 // allocations, follows its round-robin point, and honours its lock.
 func TestReferenceHostLocal(t *testing.T) {
-	bin, data := hostLocal(t), t.TempDir()
-	p := mustPool(t, Config{DataDir: data, Ranges: [][]RangeConfig{{{Subnet: "10.0.0.0/24"}}, {{Subnet: "fd00::/64"}}}})
-	s, err := Open(data, "net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	steps := []struct {
-		who, verb string
-		a         Attachment
-		want      []string
-	}{
+	bin, data, p, s := handOver(t)
+	steps := []handOverStep{
 		{"ref", "ADD", att("c1"), []string{"10.0.0.2", "fd00::2"}},
 		{"nb", "ADD", att("c2"), []string{"10.0.0.3", "fd00::3"}},
 		{"ref", "ADD", att("c3"), []string{"10.0.0.4", "fd00::4"}},
@@ -118,19 +108,7 @@ func TestReferenceHostLocal(t *testing.T) {
 		{"nb", "GC", att("c3"), nil}, // keeps c3 only: frees the reference's c5
 	}
 	for i, st := range steps {
-		var got []netip.Addr
-		switch {
-		case st.who == "ref":
-			got = refRun(t, bin, data, st.verb, st.a)
-		case st.verb == "ADD":
-			got = mustAlloc(t, s, p, st.a)
-		case st.verb == "DEL":
-			got = mustRelease(t, s, st.a)
-		default:
-			if _, err := s.GC([]Attachment{st.a}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		got := runStep(t, bin, data, s, p, st.who, st.verb, st.a)
 		if !slices.Equal(got, addrs(st.want...)) {
 			t.Errorf("step %d: %s %s %v = %v, want %v", i, st.who, st.verb, st.a, got, st.want)
 		}
@@ -148,18 +126,8 @@ func TestReferenceHostLocal(t *testing.T) {
 // reference, which reads every file under the network directory, never
 // takes an index file for a record.
 func TestReferenceSharesIndexedState(t *testing.T) {
-	bin, data := hostLocal(t), t.TempDir()
-	p := mustPool(t, Config{DataDir: data, Ranges: [][]RangeConfig{{{Subnet: "10.0.0.0/24"}}, {{Subnet: "fd00::/64"}}}})
-	s, err := Open(data, "net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	steps := []struct {
-		who, verb string
-		a         Attachment
-		want      []string
-	}{
+	bin, data, p, s := handOver(t)
+	steps := []handOverStep{
 		{"ref", "ADD", att("c1"), []string{"10.0.0.2", "fd00::2"}},
 		{"ref", "ADD", att("c2"), []string{"10.0.0.3", "fd00::3"}},
 		{"ref", "ADD", att("c3"), []string{"10.0.0.4", "fd00::4"}},
@@ -201,7 +169,8 @@ func TestReferenceSharesIndexedState(t *testing.T) {
 }
 
 // runStep runs one step of a hand-over test: a reference plugin call, or
-// the Store's ADD ("ADD" or "ADD <requested address>"), DEL or LOOKUP.
+// the Store's ADD ("ADD" or "ADD <requested address>"), DEL, GC (keeping
+// only a) or LOOKUP.
 func runStep(t *testing.T, bin, data string, s *Store, p *Pool, who, verb string, a Attachment) []netip.Addr {
 	t.Helper()
 	if who == "ref" {
@@ -215,9 +184,35 @@ func runStep(t *testing.T, bin, data string, s *Store, p *Pool, who, verb string
 		return mustAlloc(t, s, p, a)
 	case "DEL":
 		return mustRelease(t, s, a)
+	case "GC":
+		if _, err := s.GC([]Attachment{a}); err != nil {
+			t.Fatal(err)
+		}
+		return nil
 	default:
 		return mustLookup(t, s, a)
 	}
+}
+
+// handOverStep is one step of a hand-over test and the addresses it must give.
+type handOverStep struct {
+	who, verb string
+	a         Attachment
+	want      []string
+}
+
+// handOver is the set-up of a hand-over test: the reference binary, a data
+// directory, a dual-stack pool and the Store on it.
+func handOver(t *testing.T) (bin, data string, p *Pool, s *Store) {
+	t.Helper()
+	bin, data = hostLocal(t), t.TempDir()
+	p = mustPool(t, Config{DataDir: data, Ranges: [][]RangeConfig{{{Subnet: "10.0.0.0/24"}}, {{Subnet: "fd00::/64"}}}})
+	s, err := Open(data, "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return bin, data, p, s
 }
 
 // indexFiles lists the index directory with each file's content, or nil
