@@ -163,25 +163,9 @@ func testDelete(t *testing.T, ns string, b *IPTables, n Network) {
 func TestKernelTwoNetworks(t *testing.T) {
 	ns := kernelNS(t)
 	b, _ := inNS(t, ns)
-	ctx := t.Context()
 	one := Network{Name: "one", Subnets: prefixes("10.1.0.0/16", "fd00:1::/64")}
 	two := Network{Name: "two", Subnets: prefixes("10.2.0.0/16", "10.3.0.0/24", "fd00:2::/64")}
-	for _, n := range []Network{one, two} {
-		if err := b.EnsureNetwork(ctx, n); err != nil {
-			t.Fatalf("EnsureNetwork %s: %v", n.Name, err)
-		}
-	}
-	for _, n := range []Network{one, two} {
-		if err := b.CheckNetwork(ctx, n); err != nil {
-			t.Errorf("CheckNetwork %s with both installed: %v", n.Name, err)
-		}
-	}
-	if err := b.DeleteNetwork(ctx, one); err != nil {
-		t.Fatalf("DeleteNetwork one: %v", err)
-	}
-	if err := b.CheckNetwork(ctx, two); err != nil {
-		t.Errorf("CheckNetwork two after deleting one: %v", err)
-	}
+	installTwoDeleteOne(t, b, one, two)
 	for _, rs := range Rules(two) {
 		sameLines(t, "two alone", ourLines(t, ns, rs.IPv6), wantLines(rs))
 	}
@@ -215,5 +199,28 @@ func concurrently(t *testing.T, name string, op func(*IPTables) error, ns string
 		if err != nil {
 			t.Errorf("%s #%d: %v", name, i, err)
 		}
+	}
+}
+
+// installTwoDeleteOne installs networks one and two with b, checks both,
+// deletes one and checks that two is still whole.
+func installTwoDeleteOne(t *testing.T, b Backend, one, two Network) {
+	t.Helper()
+	ctx := t.Context()
+	for _, n := range []Network{one, two} {
+		if err := b.EnsureNetwork(ctx, n); err != nil {
+			t.Fatalf("EnsureNetwork %s: %v", n.Name, err)
+		}
+	}
+	for _, n := range []Network{one, two} {
+		if err := b.CheckNetwork(ctx, n); err != nil {
+			t.Errorf("CheckNetwork %s with both installed: %v", n.Name, err)
+		}
+	}
+	if err := b.DeleteNetwork(ctx, one); err != nil {
+		t.Fatalf("DeleteNetwork one: %v", err)
+	}
+	if err := b.CheckNetwork(ctx, two); err != nil {
+		t.Errorf("CheckNetwork two after deleting one: %v", err)
 	}
 }

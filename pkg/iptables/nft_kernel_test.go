@@ -194,32 +194,16 @@ func testNFTDelete(t *testing.T, ns string, b *NFTables, n Network) {
 
 func TestNFTKernelTwoNetworks(t *testing.T) {
 	ns, b := nftNS(t)
-	ctx := t.Context()
 	one := Network{Name: "one", Subnets: prefixes("10.1.0.0/16", "fd00:1::/64")}
 	two := Network{Name: "two", Subnets: prefixes("10.2.0.0/16", "10.3.0.0/24")}
-	for _, n := range []Network{one, two} {
-		if err := b.EnsureNetwork(ctx, n); err != nil {
-			t.Fatalf("EnsureNetwork %s: %v", n.Name, err)
-		}
-	}
-	for _, n := range []Network{one, two} {
-		if err := b.CheckNetwork(ctx, n); err != nil {
-			t.Errorf("CheckNetwork %s with both installed: %v", n.Name, err)
-		}
-	}
-	if err := b.DeleteNetwork(ctx, one); err != nil {
-		t.Fatalf("DeleteNetwork one: %v", err)
-	}
-	if err := b.CheckNetwork(ctx, two); err != nil {
-		t.Errorf("CheckNetwork two after deleting one: %v", err)
-	}
+	installTwoDeleteOne(t, b, one, two)
 	h := chainHash("two")
 	sameListing(t, "two alone", nftListing(t, ns), listing("two",
 		[]string{"post-" + h, natHeader, "ip daddr 10.2.0.0/16 return", "ip daddr 10.3.0.0/24 return", "ip daddr 224.0.0.0/4 return",
 			"ip saddr 10.2.0.0/16 counter masquerade", "ip saddr 10.3.0.0/24 counter masquerade"},
 		[]string{"fwd-" + h, filterHeader, "ip saddr 10.2.0.0/16 counter accept", "ip daddr 10.2.0.0/16 counter accept",
 			"ip saddr 10.3.0.0/24 counter accept", "ip daddr 10.3.0.0/24 counter accept"}))
-	if err := b.DeleteNetwork(ctx, two); err != nil {
+	if err := b.DeleteNetwork(t.Context(), two); err != nil {
 		t.Fatalf("DeleteNetwork two: %v", err)
 	}
 	sameListing(t, "after deleting both", nftListing(t, ns), nil)
