@@ -1,10 +1,6 @@
 package main_test
 
 import (
-	"fmt"
-	"math/rand/v2"
-	"os"
-	"os/exec"
 	"slices"
 	"testing"
 
@@ -38,8 +34,7 @@ func TestDel(t *testing.T) {
 func TestDelGoneNetns(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, podSubnet)
-	p := pod{ns: disposableNS(t), ifName: "eth0"}
-	p.id = "ctr-" + p.ns
+	p := f.newPod()
 	f.add(p)
 	if n := len(f.allocations()); n != 1 {
 		t.Fatalf("%d allocations after ADD, want 1", n)
@@ -65,24 +60,4 @@ func TestDelWithoutNetns(t *testing.T) {
 	if slices.Contains(vethNames(t, f.node), res.Interfaces[1].Name) {
 		t.Errorf("host veth %s left after DEL without CNI_NETNS", res.Interfaces[1].Name)
 	}
-}
-
-// disposableNS makes a pod netns the test may delete itself; the cleanup
-// deletes it only if it is still there. The name follows netnstest's
-// "nb<pid in hex>-" convention so the guard counts a leak as this binary's.
-func disposableNS(t *testing.T) string {
-	t.Helper()
-	netnstest.RequireRoot(t)
-	name := fmt.Sprintf("nb%x-gone-%06x", os.Getpid(), rand.Uint32()>>8)
-	netnstest.MustRun(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if _, err := os.Stat(netnstest.Path(name)); os.IsNotExist(err) {
-			return // already deleted by the test
-		}
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	netnstest.Run(t, name, "ip", "link", "set", "lo", "up")
-	return name
 }

@@ -14,8 +14,7 @@ import (
 func TestFaultNetnsGoneAmongLivePods(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, podSubnet)
-	gone := pod{ns: disposableNS(t), ifName: "eth0"}
-	gone.id = "ctr-" + gone.ns
+	gone := f.newPod()
 	res, _ := f.add(gone)
 	goneVeth, goneAddr := res.Interfaces[1].Name, res.IPs[0].Address.IP.String()
 	live := []pod{f.newPod(), f.newPod()}
@@ -54,8 +53,7 @@ func TestFaultNetnsGoneAmongLivePods(t *testing.T) {
 func TestFaultNetnsUnmounted(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, podSubnet)
-	p := pod{ns: disposableNS(t), ifName: "eth0"}
-	p.id = "ctr-" + p.ns
+	p := f.newPod()
 	f.add(p)
 	netnstest.MustRun(t, "umount", netnstest.Path(p.ns)) // leaves the mount point: an empty file
 

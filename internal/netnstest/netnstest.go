@@ -5,6 +5,7 @@
 package netnstest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -34,13 +35,17 @@ func ownPrefix() string { return fmt.Sprintf("nb%x-", os.Getpid()) }
 // Path is the file a runtime would pass as CNI_NETNS for the named netns.
 func Path(name string) string { return "/var/run/netns/" + name }
 
-// NewNS creates a named netns with loopback up and deletes it when t ends.
+// NewNS creates a named netns with loopback up and deletes it when t ends,
+// unless the test deleted it first (a runtime removing a pod's netns).
 func NewNS(t testing.TB, prefix string) string {
 	t.Helper()
 	RequireRoot(t)
 	name := fmt.Sprintf("%s%s-%06x", ownPrefix(), prefix, rand.Uint32()>>8)
 	MustRun(t, "ip", "netns", "add", name)
 	t.Cleanup(func() {
+		if _, err := os.Stat(Path(name)); errors.Is(err, os.ErrNotExist) {
+			return
+		}
 		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
 			t.Errorf("ip netns del %s: %v: %s", name, err, out)
 		}
