@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -12,14 +13,29 @@ import (
 )
 
 // TestAddTwoPods checks two pods' results against the kernel, then traffic:
-// pod to pod, pod to gateway, and pod to outside masqueraded to the uplink.
+// pod to pod, pod to gateway, and pod to outside masqueraded to the uplink,
+// under each rules backend on a node whose FORWARD policy is DROP; DEL of
+// both leaves no rule of either backend.
 func TestAddTwoPods(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, podSubnet)
+	for _, backend := range []string{"iptables", "nftables"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, podSubnet)
+			conf := f.conf("1.1.0")
+			conf["ipMasqBackend"] = backend
+			f.addTwoPods(conf, backend)
+		})
+	}
+}
+
+// addTwoPods is TestAddTwoPods with one config: ADD, traffic, DEL.
+func (f *fixture) addTwoPods(conf map[string]any, backend string) {
+	t := f.t
 	out := f.newOutside()
 	a, b := f.newPod(), f.newPod()
-	resA, _ := f.add(a)
-	resB, _ := f.add(b)
+	resA := mustResult(t, f.run(f.callFor("ADD", a, conf)), "1.1.0")
+	resB := mustResult(t, f.run(f.callFor("ADD", b, conf)), "1.1.0")
 	addrA := f.checkResult(resA, a)
 	addrB := f.checkResult(resB, b)
 	f.checkKernel(resA, a)
@@ -43,6 +59,30 @@ func TestAddTwoPods(t *testing.T) {
 			t.Errorf("outside saw source %s, want the node's uplink %s", src, nodeUplink)
 		}
 	})
+	f.wantOneMasquerade(backend)
+	for _, p := range []pod{a, b} {
+		mustSucceed(t, f.run(f.callFor("DEL", p, conf)), "DEL "+p.id)
+	}
+	f.assertClean(uplink)
+	if tables := netnstest.Run(t, f.node, "nft", "list", "tables"); strings.Contains(tables, "inet nodebridge") {
+		t.Errorf("table inet nodebridge left after the last DEL:\n%s", tables)
+	}
+}
+
+// wantOneMasquerade checks that the network's masquerade lives in the
+// rules of backend only, and that iptables holds the network's FORWARD
+// chain under either backend, since the node's FORWARD policy is DROP.
+func (f *fixture) wantOneMasquerade(backend string) {
+	f.t.Helper()
+	rules := strings.Join(f.nbRules(), "\n")
+	ipt := strings.Contains(rules, ":NB-POST-")
+	nft := strings.Contains(netnstest.Run(f.t, f.node, "nft", "list", "tables"), "table inet nodebridge")
+	if ipt != (backend == "iptables") || nft != (backend == "nftables") {
+		f.t.Errorf("backend %s: masquerade in iptables %v, in nftables %v; want in %s only", backend, ipt, nft, backend)
+	}
+	if !strings.Contains(rules, "iptables-save: :NB-FWD-") || strings.Contains(rules, "ip6tables-save:") {
+		f.t.Errorf("backend %s: want an NB-FWD chain in iptables under FORWARD DROP, nothing in ip6tables (IPv4 network):\n%s", backend, rules)
+	}
 }
 
 // checkResult asserts the shape of a 1.1.0 ADD result for p: bridge, host

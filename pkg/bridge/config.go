@@ -39,6 +39,7 @@ type Config struct {
 	ForceAddress              bool        `json:"forceAddress"`
 	IPMasq                    bool        `json:"ipMasq"`
 	IPMasqBackend             string      `json:"ipMasqBackend,omitempty"`
+	NonMasqueradeCIDRs        []string    `json:"nonMasqueradeCIDRs,omitempty"`
 	MTU                       int         `json:"mtu"`
 	HairpinMode               bool        `json:"hairpinMode"`
 	PromiscMode               bool        `json:"promiscMode"`
@@ -60,12 +61,13 @@ type Config struct {
 	ValidAttachments []types.GCAttachment `json:"cni.dev/valid-attachments,omitempty"`
 
 	// Filled by Parse, not from JSON.
-	Raw       []byte                           `json:"-"` // stdin as given, for a delegated IPAM plugin
-	Pool      *ipam.Pool                       `json:"-"` // host-local pool; nil without in-process IPAM
-	Requested []netip.Addr                     `json:"-"` // runtimeConfig.ips, args.cni.ips, CNI_ARGS IP=
-	MAC       net.HardwareAddr                 `json:"-"` // runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC=
-	Rules     iptables.Backend                 `json:"-"` // set by Parse from ipMasqBackend; tests swap in a fake
-	Logf      func(format string, args ...any) `json:"-"` // diagnostics sink set by cmd; nil discards
+	Raw           []byte                           `json:"-"` // stdin as given, for a delegated IPAM plugin
+	Pool          *ipam.Pool                       `json:"-"` // host-local pool; nil without in-process IPAM
+	Requested     []netip.Addr                     `json:"-"` // runtimeConfig.ips, args.cni.ips, CNI_ARGS IP=
+	MAC           net.HardwareAddr                 `json:"-"` // runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC=
+	NonMasquerade []netip.Prefix                   `json:"-"` // nonMasqueradeCIDRs, parsed
+	Rules         iptables.Backend                 `json:"-"` // set by Parse from ipMasqBackend; tests swap in a fake
+	Logf          func(format string, args ...any) `json:"-"` // diagnostics sink set by cmd; nil discards
 }
 
 // VlanTrunk is one entry of vlanTrunk: a single id or a min/max span.
@@ -149,6 +151,8 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateVlan()...)
 	errs = append(errs, c.validateMasqBackend())
+	_, cidrErrs := c.parseNonMasquerade()
+	errs = append(errs, cidrErrs...)
 	if c.layer3() && c.IPAM.Type != hostLocal {
 		if err := checkPluginName(c.IPAM.Type); err != nil {
 			errs = append(errs, problemf(ErrInvalid, "ipam.type %q: %w", c.IPAM.Type, err))
@@ -176,6 +180,22 @@ func (c *Config) validateMasqBackend() error {
 	return problemf(ErrInvalid, "ipMasqBackend %q: must be \"iptables\" or \"nftables\"", c.IPMasqBackend)
 }
 
+// parseNonMasquerade parses nonMasqueradeCIDRs, one problem per bad entry.
+// Host bits are ignored, as the rules match the masked prefix.
+func (c *Config) parseNonMasquerade() ([]netip.Prefix, []error) {
+	var out []netip.Prefix
+	var errs []error
+	for i, s := range c.NonMasqueradeCIDRs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			errs = append(errs, problemf(ErrInvalid, "nonMasqueradeCIDRs[%d] %q: not a CIDR", i, s))
+			continue
+		}
+		out = append(out, p.Masked())
+	}
+	return out, errs
+}
+
 // layer3 reports whether the network has IPAM: without ipam.type the pods
 // get no addresses and the plugin works at layer 2 only, as in the reference.
 func (c *Config) layer3() bool {
@@ -183,12 +203,13 @@ func (c *Config) layer3() bool {
 }
 
 // resolve fills the fields Parse derives: MAC, and for host-local the
-// requested addresses and the pool; Rules when masquerading.
+// requested addresses and the pool; NonMasquerade; Rules when masquerading.
 func (c *Config) resolve(env envArgs) []error {
 	var errs []error
 	if err := c.resolveMAC(env.MAC); err != nil {
 		errs = append(errs, err)
 	}
+	c.NonMasquerade, _ = c.parseNonMasquerade() // Validate reports its problems
 	if c.IPAM != nil && c.IPAM.Type == hostLocal {
 		errs = append(errs, c.resolveRequested(env.IPs)...)
 		pool, err := c.pool()

@@ -101,8 +101,9 @@ func ensureRules(ctx context.Context, c *Config, st *ipam.Store) error {
 	return nil
 }
 
-// stamp is the backend's stamp with the backend and the subnets the rules
-// are built from, or "" when the backend cannot tell.
+// stamp is the backend's stamp with the backend and all the rules are
+// built from (the subnets and the non-masquerade prefixes, so that a config
+// change is verified and written), or "" when the backend cannot tell.
 func stamp(ctx context.Context, c *Config, s iptables.Stamper, n iptables.Network) string {
 	if s == nil {
 		return ""
@@ -114,7 +115,7 @@ func stamp(ctx context.Context, c *Config, s iptables.Stamper, n iptables.Networ
 		}
 		return ""
 	}
-	return fmt.Sprintf("%s %T %v", st, s, n.Subnets)
+	return fmt.Sprintf("%s %T %v %v", st, s, n.Subnets, n.NonMasquerade)
 }
 
 // releaseAddresses frees the pod's addresses and, with the network's last
@@ -198,9 +199,10 @@ func lockStore(ctx context.Context, c *Config) (*ipam.Store, error) {
 }
 
 // ruleNetwork is what the rules of c are built from: the subnets of its
-// host-local ranges, or else those of the addresses another IPAM plugin gave.
+// host-local ranges, or else those of the addresses another IPAM plugin
+// gave, and the destinations nonMasqueradeCIDRs exempts from masquerade.
 func ruleNetwork(c *Config, ips []*current.IPConfig) iptables.Network {
-	n := iptables.Network{Name: c.Name}
+	n := iptables.Network{Name: c.Name, NonMasquerade: c.NonMasquerade}
 	add := func(p netip.Prefix) {
 		if !contains(n.Subnets, p) {
 			n.Subnets = append(n.Subnets, p)

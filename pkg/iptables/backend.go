@@ -1,6 +1,7 @@
 // Package iptables installs nodebridge's per-network masquerade and FORWARD
-// rules. The number of rules depends on the network's subnets, never on its
-// number of pods. It imports no CNI package and takes net/netip values.
+// rules. The number of rules depends on the network's subnets and
+// non-masquerade prefixes, never on its number of pods. It imports no CNI
+// package and takes net/netip values.
 package iptables
 
 import (
@@ -16,6 +17,10 @@ var ErrMissing = errors.New("rules missing")
 type Network struct {
 	Name    string         // CNI network name; validated by the caller ([A-Za-z0-9_.-]+)
 	Subnets []netip.Prefix // masked pod subnets, either family
+	// NonMasquerade are destinations, either family, that pod traffic
+	// reaches with its pod source address, as it does the network's own
+	// subnets: the other nodes' pod subnets of a cluster, say.
+	NonMasquerade []netip.Prefix
 }
 
 // Backend installs the per-network NAT and FORWARD rules.

@@ -20,6 +20,24 @@ func differences(rs Ruleset, st saved, network string) []error {
 	for _, c := range rs.Chains {
 		errs = append(errs, chainDifferences(c, st[c.Table], rs.IPv6, network)...)
 	}
+	for _, c := range rs.Absent {
+		errs = append(errs, leftovers(c, st[c.Table], rs.IPv6, network)...)
+	}
+	return errs
+}
+
+// leftovers reports c and the jumps into it, which must not exist.
+func leftovers(c Chain, t *savedTable, v6 bool, network string) []error {
+	var errs []error
+	add := func(chain, what string) {
+		errs = append(errs, finding(fmt.Sprintf("%s %s chain %s of network %q: %s", familyName(v6), c.Table, chain, network, what)))
+	}
+	if t.has(c.Name) {
+		add(c.Name, "unexpected chain")
+	}
+	for _, j := range t.jumpsTo(c.Name) {
+		add(ruleChain(j), fmt.Sprintf("unexpected jump %q", shortRule(j, network)))
+	}
 	return errs
 }
 

@@ -58,8 +58,7 @@ func (f *Fake) Network(name string) (Network, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n, ok := f.ensured[name]
-	n.Subnets = slices.Clone(n.Subnets)
-	return n, ok
+	return n.clone(), ok
 }
 
 // EnsureNetwork records n as in place.
@@ -68,8 +67,7 @@ func (f *Fake) EnsureNetwork(ctx context.Context, n Network) error {
 		if f.ensured == nil {
 			f.ensured = map[string]Network{}
 		}
-		n.Subnets = slices.Clone(n.Subnets)
-		f.ensured[n.Name] = n
+		f.ensured[n.Name] = n.clone()
 		return nil
 	})
 }
@@ -82,7 +80,8 @@ func (f *Fake) DeleteNetwork(ctx context.Context, n Network) error {
 	})
 }
 
-// CheckNetwork fails with ErrMissing unless n was ensured with the same subnets.
+// CheckNetwork fails with ErrMissing unless n was ensured with the same
+// subnets and non-masquerade prefixes.
 func (f *Fake) CheckNetwork(ctx context.Context, n Network) error {
 	return f.do(ctx, OpCheck, func() error {
 		got, ok := f.ensured[n.Name]
@@ -91,9 +90,20 @@ func (f *Fake) CheckNetwork(ctx context.Context, n Network) error {
 			return fmt.Errorf("fake rules of network %q: not ensured: %w", n.Name, ErrMissing)
 		case !slices.Equal(got.Subnets, n.Subnets):
 			return fmt.Errorf("fake rules of network %q: subnets %v, want %v: %w", n.Name, got.Subnets, n.Subnets, ErrMissing)
+		case !slices.Equal(got.NonMasquerade, n.NonMasquerade):
+			return fmt.Errorf("fake rules of network %q: non-masquerade prefixes %v, want %v: %w",
+				n.Name, got.NonMasquerade, n.NonMasquerade, ErrMissing)
 		}
 		return nil
 	})
+}
+
+// clone copies n's slices, so the caller's later changes do not reach the
+// recorded network, nor the recorded network's reach a reader.
+func (n Network) clone() Network {
+	n.Subnets = slices.Clone(n.Subnets)
+	n.NonMasquerade = slices.Clone(n.NonMasquerade)
+	return n
 }
 
 // do counts the call, then returns the injected error, the context's error

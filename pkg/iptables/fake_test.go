@@ -98,3 +98,23 @@ func TestFakeConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestFakeNonMasquerade(t *testing.T) {
+	var f Fake
+	ctx := t.Context()
+	n := Network{Name: "a", Subnets: prefixes("10.1.0.0/24"), NonMasquerade: prefixes("10.0.0.0/8")}
+	if err := f.EnsureNetwork(ctx, n); err != nil {
+		t.Fatalf("EnsureNetwork: %v", err)
+	}
+	n.NonMasquerade[0] = prefixes("10.9.0.0/16")[0] // the fake keeps its own copy
+	if got, _ := f.Network("a"); !slices.Equal(got.NonMasquerade, prefixes("10.0.0.0/8")) {
+		t.Errorf("Network(a).NonMasquerade = %v, want 10.0.0.0/8", got.NonMasquerade)
+	}
+	if err := f.CheckNetwork(ctx, n); !errors.Is(err, ErrMissing) {
+		t.Errorf("CheckNetwork with other non-masquerade prefixes: %v, want ErrMissing", err)
+	}
+	n.NonMasquerade[0] = prefixes("10.0.0.0/8")[0]
+	if err := f.CheckNetwork(ctx, n); err != nil {
+		t.Errorf("CheckNetwork as ensured: %v", err)
+	}
+}

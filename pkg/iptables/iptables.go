@@ -54,12 +54,16 @@ func runCommand(ctx context.Context, stdin []byte, name string, args ...string) 
 // family. Equivalent to: iptables-save; iptables-restore --noflush -w 5.
 func (t *IPTables) EnsureNetwork(ctx context.Context, n Network) error {
 	for _, rs := range Rules(n) {
-		if err := t.ensure(ctx, rs, n.Name); err != nil {
+		if err := t.ensure(ctx, rs.IPv6, func(saved) Ruleset { return rs }, n.Name); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// wantFunc renders the rules one family must hold given the family's saved
+// state, for rules that depend on other software's (see forwardOnly).
+type wantFunc func(saved) Ruleset
 
 // maxWrites bounds the restores of one family in one EnsureNetwork or
 // DeleteNetwork. Production callers serialise a network's writers (the IPAM
@@ -73,10 +77,10 @@ const maxWrites = 3
 // writer committed first, so two racing restores can both succeed and leave
 // two jumps, and only a re-read shows it. A write that failed or did not
 // stick is redone from a fresh save after a short random pause.
-func (t *IPTables) ensure(ctx context.Context, rs Ruleset, network string) error {
+func (t *IPTables) ensure(ctx context.Context, v6 bool, want wantFunc, network string) error {
 	var werr error
 	for attempt := 0; ; attempt++ {
-		st, diff, err := t.compare(ctx, rs, network)
+		st, rs, diff, err := t.compare(ctx, v6, want, network)
 		if err != nil || len(diff) == 0 {
 			return err
 		}
@@ -84,28 +88,30 @@ func (t *IPTables) ensure(ctx context.Context, rs Ruleset, network string) error
 			if werr != nil {
 				return werr
 			}
-			return fmt.Errorf("%s rules of network %q still differ after %d writes: %w", familyName(rs.IPv6), network, maxWrites, errors.Join(diff...))
+			return fmt.Errorf("%s rules of network %q still differ after %d writes: %w", familyName(v6), network, maxWrites, errors.Join(diff...))
 		}
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
-				return fmt.Errorf("%s rules of network %q: %w", familyName(rs.IPv6), network, err)
+				return fmt.Errorf("%s rules of network %q: %w", familyName(v6), network, err)
 			}
-			if st, diff, err = t.compare(ctx, rs, network); err != nil || len(diff) == 0 {
+			if st, rs, diff, err = t.compare(ctx, v6, want, network); err != nil || len(diff) == 0 {
 				return err
 			}
 		}
-		t.logf("%s: writing rules of network %q (write %d): %v", familyName(rs.IPv6), network, attempt+1, errors.Join(diff...))
-		werr = t.restore(ctx, rs.IPv6, network, ensureInput(rs, st))
+		t.logf("%s: writing rules of network %q (write %d): %v", familyName(v6), network, attempt+1, errors.Join(diff...))
+		werr = t.restore(ctx, v6, network, ensureInput(rs, st))
 	}
 }
 
-// compare saves one family and lists how it departs from rs.
-func (t *IPTables) compare(ctx context.Context, rs Ruleset, network string) (saved, []error, error) {
-	st, err := t.save(ctx, rs.IPv6, network)
+// compare saves one family, renders what it must hold, and lists how the
+// two depart.
+func (t *IPTables) compare(ctx context.Context, v6 bool, want wantFunc, network string) (saved, Ruleset, []error, error) {
+	st, err := t.save(ctx, v6, network)
 	if err != nil {
-		return nil, nil, err
+		return nil, Ruleset{}, nil, err
 	}
-	return st, differences(rs, st, network), nil
+	rs := want(st)
+	return st, rs, differences(rs, st, network), nil
 }
 
 // backoff waits up to attempt×5 ms, at random so that racing writers stop
@@ -127,7 +133,7 @@ func backoff(ctx context.Context, attempt int) error {
 // Equivalent to: iptables-save; iptables-restore --noflush -w 5.
 func (t *IPTables) DeleteNetwork(ctx context.Context, n Network) error {
 	for _, v6 := range []bool{false, true} {
-		err := t.delete(ctx, render(n.Name, v6, nil), n.Name)
+		err := t.delete(ctx, render(n.Name, v6, nil, nil), n.Name)
 		if errors.Is(err, exec.ErrNotFound) && len(familySubnets(n.Subnets, v6)) == 0 {
 			t.logf("%s: not installed, skipping delete of network %q: %v", familyName(v6), n.Name, err)
 			continue

@@ -26,7 +26,7 @@ func kernelNS(t *testing.T) string {
 func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
 
 // inNS returns a backend whose commands run inside ns, and a count of its execs.
-func inNS(t *testing.T, ns string) (*IPTables, *atomic.Int32) {
+func inNS(t testing.TB, ns string) (*IPTables, *atomic.Int32) {
 	t.Helper()
 	b := New(t.Logf)
 	var execs atomic.Int32
@@ -161,7 +161,7 @@ func testDelete(t *testing.T, ns string, b *IPTables, n Network) {
 }
 
 func TestKernelTwoNetworks(t *testing.T) {
-	ns := kernelNS(t)
+	ns := netnstest.NewNode(t) // FORWARD policy DROP, as for the nftables backend's sequence
 	b, _ := inNS(t, ns)
 	one := Network{Name: "one", Subnets: prefixes("10.1.0.0/16", "fd00:1::/64")}
 	two := Network{Name: "two", Subnets: prefixes("10.2.0.0/16", "10.3.0.0/24", "fd00:2::/64")}

@@ -10,35 +10,43 @@ import (
 
 // NFTables is the Backend that programs nftables in process, over netlink,
 // with github.com/google/nftables: no nft binary and no exec. When a
-// network's rules are in place, EnsureNetwork costs three netlink requests
+// network's rules are in place, EnsureNetwork costs a few netlink requests
 // and writes nothing; a write is one batch, which the kernel applies whole.
 //
 // The rules live in table inet nodebridge, in two base chains per network
 // (see nftChain). An accept there only lets a packet pass those chains: it
-// must also pass every other base chain on the hook, so a FORWARD policy of
-// DROP in iptables, or a drop in another nftables table, still drops pod
-// traffic. DefaultBackend picks iptables on hosts that use iptables for that
-// reason, and EnsureNetwork logs a warning when it finds such a policy.
+// must also pass every other base chain on the hook, so where iptables'
+// FORWARD chain drops (its policy, or a DROP or REJECT rule in it, as
+// Docker and many firewalls set), the network's forwarded traffic also
+// needs iptables' accept. There, in that family, EnsureNetwork also
+// installs the iptables backend's FORWARD chain of the network
+// (NB-FWD-<hash>, the same constant rules, one restore); never its
+// masquerade chain, which it deletes (see nftforward.go).
 type NFTables struct {
 	logf func(format string, args ...any)
 	// netns is an fd of the netns to program, 0 for the caller's own; tests
 	// set it.
 	netns int
-	// replaces is the backend whose rules of a network this one takes over
-	// (see Select): they are deleted whenever this backend writes or deletes
-	// the network's rules. Nil for none.
-	replaces Backend
+	// ipt writes the network's iptables FORWARD accept where needed and
+	// removes the rest of the network's iptables rules, so that switching
+	// from the iptables backend leaves one masquerade. Nil leaves iptables
+	// alone, as the iptables backend's own nftables cleanup needs.
+	ipt *IPTables
+	// variant tells how iptables keeps its rules (iptablesVariant); tests
+	// swap it.
+	variant func() string
 }
 
 var _ Backend = (*NFTables)(nil)
 
 // NewNFTables returns an nftables backend that logs through logf; nil logf
-// discards. It replaces no other backend: Select sets that up.
+// discards. It also manages the network's iptables rules, as described on
+// NFTables.
 func NewNFTables(logf func(format string, args ...any)) *NFTables {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &NFTables{logf: logf}
+	return &NFTables{logf: logf, ipt: New(logf), variant: iptablesVariant}
 }
 
 // conn opens one netlink socket for all the requests of one call.
@@ -59,9 +67,10 @@ func (b *NFTables) logClose(closeFn func() error) {
 }
 
 // EnsureNetwork makes n's chains exactly as rendered when they differ, in
-// one batch that also creates the table, then reads them back. Having
-// written, it deletes n's rules of the replaced backend. A network without
-// subnets has no rules to ensure, as with the iptables backend.
+// one batch that also creates the table, then reads them back; then it
+// brings n's iptables rules to what this backend needs of them (see
+// ensureIPTables). A network without subnets has no rules to ensure, as
+// with the iptables backend.
 // Equivalent to: nft -f - <<< 'add table inet nodebridge; add chain ...;
 // flush chain ...; add rule ...'
 func (b *NFTables) EnsureNetwork(ctx context.Context, n Network) error {
@@ -73,52 +82,42 @@ func (b *NFTables) EnsureNetwork(ctx context.Context, n Network) error {
 		return fmt.Errorf("nftables rules of network %q: %w", n.Name, err)
 	}
 	defer b.logClose(c.CloseLasting)
-	wrote, err := b.ensure(ctx, c, nftChains(n.Name, n.Subnets), n.Name)
-	if err != nil || !wrote {
+	if err := b.ensure(ctx, c, nftChains(n), n.Name); err != nil {
 		return err
 	}
-	b.warnForwardDrop(c, n)
-	if b.replaces != nil {
-		if err := b.replaces.DeleteNetwork(ctx, Network{Name: n.Name}); err != nil {
-			return fmt.Errorf("remove rules of network %q left by the previous backend: %w", n.Name, err)
-		}
-	}
-	return nil
+	return b.ensureIPTables(ctx, c, n)
 }
 
 // ensure writes want when the read shows it differs, and reads again, up to
-// maxWrites times; it reports whether it wrote. Concurrent writers of one
-// network cannot duplicate rules, since each batch flushes the chain it
-// fills, but one may fail on a chain another just replaced: the next read
-// settles it.
-func (b *NFTables) ensure(ctx context.Context, c *nftables.Conn, want []nftChain, network string) (bool, error) {
+// maxWrites times. Concurrent writers of one network cannot duplicate
+// rules, since each batch flushes the chain it fills, but one may fail on a
+// chain another just replaced: the next read settles it.
+func (b *NFTables) ensure(ctx context.Context, c *nftables.Conn, want []nftChain, network string) error {
 	var werr error
-	wrote := false
 	for attempt := 0; ; attempt++ {
 		err := ctx.Err()
 		if attempt > 0 {
 			err = backoff(ctx, attempt)
 		}
 		if err != nil {
-			return wrote, fmt.Errorf("nftables rules of network %q: %w", network, context.Cause(ctx))
+			return fmt.Errorf("nftables rules of network %q: %w", network, context.Cause(ctx))
 		}
 		st, err := readNFT(c, want, network)
 		if err != nil {
-			return wrote, err
+			return err
 		}
 		diff := nftDifferences(want, st, network)
 		if len(diff) == 0 {
-			return wrote, nil
+			return nil
 		}
 		if attempt == maxWrites {
 			if werr != nil {
-				return wrote, werr
+				return werr
 			}
-			return wrote, fmt.Errorf("nftables rules of network %q still differ after %d writes: %w", network, maxWrites, errors.Join(diff...))
+			return fmt.Errorf("nftables rules of network %q still differ after %d writes: %w", network, maxWrites, errors.Join(diff...))
 		}
 		b.logf("nftables: writing rules of network %q (write %d): %v", network, attempt+1, errors.Join(diff...))
 		werr = writeNFT(c, want, st, network)
-		wrote = wrote || werr == nil
 	}
 }
 
@@ -171,27 +170,9 @@ func writeNFT(c *nftables.Conn, want []nftChain, st nftState, network string) er
 	return nil
 }
 
-// warnForwardDrop logs when iptables' FORWARD chain (as iptables-nft keeps
-// it) drops by default in a family of n: our accept cannot override it.
-func (b *NFTables) warnForwardDrop(c *nftables.Conn, n Network) {
-	for _, v6 := range []bool{false, true} {
-		family := nftables.TableFamilyIPv4
-		if v6 {
-			family = nftables.TableFamilyIPv6
-		}
-		if len(familySubnets(n.Subnets, v6)) == 0 {
-			continue
-		}
-		ch, err := c.ListChain(&nftables.Table{Name: "filter", Family: family}, "FORWARD")
-		if err == nil && ch.Policy != nil && *ch.Policy == nftables.ChainPolicyDrop {
-			b.logf("nftables: %s FORWARD policy is DROP, which nftables accept rules cannot override: "+
-				"network %q needs ipMasqBackend iptables to forward pod traffic", familyName(v6), n.Name)
-		}
-	}
-}
-
 // CheckNetwork reports, as errors wrapping ErrMissing, every chain or rule
-// of n that is absent or differs from the rendered ones.
+// of n that is absent or differs from the rendered ones, iptables' FORWARD
+// accept included where iptables drops forwarded traffic.
 func (b *NFTables) CheckNetwork(ctx context.Context, n Network) error {
 	if len(familySubnets(n.Subnets, false))+len(familySubnets(n.Subnets, true)) == 0 {
 		return nil
@@ -204,23 +185,28 @@ func (b *NFTables) CheckNetwork(ctx context.Context, n Network) error {
 		return fmt.Errorf("nftables rules of network %q: %w", n.Name, err)
 	}
 	defer b.logClose(c.CloseLasting)
-	want := nftChains(n.Name, n.Subnets)
+	want := nftChains(n)
 	st, err := readNFT(c, want, n.Name)
 	if err != nil {
 		return err
 	}
-	return errors.Join(nftDifferences(want, st, n.Name)...)
+	return errors.Join(append(nftDifferences(want, st, n.Name), b.checkIPTables(ctx, c, n)...)...)
 }
 
-// DeleteNetwork removes n's chains whatever n.Subnets says, then n's rules
-// of the replaced backend. Absent chains are not an error, nor is a kernel
-// without nftables, which cannot hold any.
+// DeleteNetwork removes n's chains whatever n.Subnets says, then n's
+// iptables rules, this backend's FORWARD accept or the iptables backend's
+// leftovers. Absent chains are not an error, nor is a kernel without
+// nftables, which cannot hold any.
 // Equivalent to: nft delete chain inet nodebridge post-HASH (and fwd-HASH),
 // or nft delete table inet nodebridge when no other network has chains.
 func (b *NFTables) DeleteNetwork(ctx context.Context, n Network) error {
-	err := b.delete(ctx, n.Name)
-	if b.replaces != nil {
-		err = errors.Join(err, b.replaces.DeleteNetwork(ctx, Network{Name: n.Name}))
+	c, err := b.conn()
+	if nftUnavailable(err) {
+		return b.deleteIPTables(ctx, nil, n.Name)
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("delete rules of network %q: %w", n.Name, err)
+	}
+	defer b.logClose(c.CloseLasting)
+	return errors.Join(b.delete(ctx, c, n.Name), b.deleteIPTables(ctx, c, n.Name))
 }

@@ -26,7 +26,7 @@ func nftNS(t *testing.T) (string, *NFTables) {
 }
 
 // nftIn returns a new nftables backend programming ns, as a separate plugin
-// process would have.
+// process would have, its iptables commands run inside ns too.
 func nftIn(t testing.TB, ns string) *NFTables {
 	t.Helper()
 	f, err := os.Open(netnstest.Path(ns))
@@ -36,6 +36,7 @@ func nftIn(t testing.TB, ns string) *NFTables {
 	t.Cleanup(func() { f.Close() })
 	b := NewNFTables(t.Logf)
 	b.netns = int(f.Fd())
+	b.ipt, _ = inNS(t, ns)
 	return b
 }
 
@@ -192,11 +193,17 @@ func testNFTDelete(t *testing.T, ns string, b *NFTables, n Network) {
 	}
 }
 
+// TestNFTKernelTwoNetworks runs the two-networks sequence on a node whose
+// FORWARD policy is DROP: each network also has its iptables FORWARD
+// chain, in the families it has subnets of, and loses it with its chains.
 func TestNFTKernelTwoNetworks(t *testing.T) {
-	ns, b := nftNS(t)
+	ns := netnstest.NewNode(t)
+	b := nftIn(t, ns)
 	one := Network{Name: "one", Subnets: prefixes("10.1.0.0/16", "fd00:1::/64")}
 	two := Network{Name: "two", Subnets: prefixes("10.2.0.0/16", "10.3.0.0/24")}
 	installTwoDeleteOne(t, b, one, two)
+	sameLines(t, "two alone, IPv4", ourLines(t, ns, false), wantLines(forwardOnly(Rules(two)[0], true)))
+	sameLines(t, "two alone, IPv6", ourLines(t, ns, true), nil)
 	h := chainHash("two")
 	sameListing(t, "two alone", nftListing(t, ns), listing("two",
 		[]string{"post-" + h, natHeader, "ip daddr 10.2.0.0/16 return", "ip daddr 10.3.0.0/24 return", "ip daddr 224.0.0.0/4 return",
@@ -207,6 +214,7 @@ func TestNFTKernelTwoNetworks(t *testing.T) {
 		t.Fatalf("DeleteNetwork two: %v", err)
 	}
 	sameListing(t, "after deleting both", nftListing(t, ns), nil)
+	sameLines(t, "after deleting both", ourLines(t, ns, false), nil)
 }
 
 func TestNFTKernelConcurrent(t *testing.T) {

@@ -17,16 +17,8 @@ import (
 // The batch carries the generation read before the chains: if anyone
 // committed in between (another network's first ADD among them), the
 // kernel refuses it and delete reads again, at most maxWrites times.
-func (b *NFTables) delete(ctx context.Context, network string) error {
-	c, err := b.conn()
-	if nftUnavailable(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("delete nftables chains of network %q: %w", network, err)
-	}
-	defer b.logClose(c.CloseLasting)
-	ours := chainNames(nftChains(network, nil))
+func (b *NFTables) delete(ctx context.Context, c *nftables.Conn, network string) error {
+	ours := chainNames(nftChains(Network{Name: network}))
 	for attempt := 0; ; attempt++ {
 		err := ctx.Err()
 		if attempt > 0 {

@@ -63,8 +63,8 @@ func TestNFTDifferences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			want := nftChains(n.Name, n.Subnets)
-			st := readBack(nftChains(n.Name, n.Subnets), n.Name)
+			want := nftChains(n)
+			st := readBack(nftChains(n), n.Name)
 			tt.damage(st)
 			got := nftDifferences(want, st, n.Name)
 			if len(got) != len(tt.want) {

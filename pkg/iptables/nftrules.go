@@ -37,23 +37,24 @@ type nftRule struct {
 	exprs []expr.Any
 }
 
-// nftChains renders the chains of network name, nat first. Their rules
+// nftChains renders the chains of network n, nat first. Their rules
 // mirror the iptables backend's, IPv4 then IPv6: no masquerade towards the
-// network's own subnets or multicast, masquerade from each subnet, accept
-// forwarding from and to each subnet. Unlike iptables' accepts, those in
-// fwd-<hash> change no verdict, since the chain's policy accepts anyway and
-// no chain can overrule another's drop (see NFTables); they are kept for
-// the same rule set in both backends, and for their counters. With no
-// subnets the chains have no rules, which is all DeleteNetwork needs.
-func nftChains(name string, subnets []netip.Prefix) []nftChain {
+// network's own subnets, multicast or n.NonMasquerade, masquerade from each
+// subnet, accept forwarding from and to each subnet. Unlike iptables'
+// accepts, those in fwd-<hash> change no verdict, since the chain's policy
+// accepts anyway and no chain can overrule another's drop (see NFTables);
+// they are kept for the same rule set in both backends, and for their
+// counters. With no subnets the chains have no rules, which is all
+// DeleteNetwork needs.
+func nftChains(n Network) []nftChain {
 	t := &nftables.Table{Name: NFTTable, Family: nftables.TableFamilyINet}
-	hash := chainHash(name)
+	hash := chainHash(n.Name)
 	post := nftChain{chain: &nftables.Chain{Name: "post-" + hash, Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}}
 	fwd := nftChain{chain: &nftables.Chain{Name: "fwd-" + hash, Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter}}
 	for _, v6 := range []bool{false, true} {
-		family := familySubnets(subnets, v6)
+		family := familySubnets(n.Subnets, v6)
 		if len(family) == 0 {
 			continue
 		}
@@ -61,7 +62,7 @@ func nftChains(name string, subnets []netip.Prefix) []nftChain {
 		if v6 {
 			multicast = netip.MustParsePrefix("ff00::/8")
 		}
-		for _, p := range slices.Concat(family, []netip.Prefix{multicast}) {
+		for _, p := range slices.Concat(family, []netip.Prefix{multicast}, exclusions(n, v6)) {
 			post.rules = append(post.rules, prefixRule(p, "daddr", "return", &expr.Verdict{Kind: expr.VerdictReturn}))
 		}
 		for _, p := range family {

@@ -46,7 +46,7 @@ func TestNFTChains(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := nftChains("mynet", prefixes(tt.subnets...))
+			got := nftChains(Network{Name: "mynet", Subnets: prefixes(tt.subnets...)})
 			if texts := nftTexts(got); !reflect.DeepEqual(texts, tt.want) {
 				t.Errorf("rules:\ngot  %q\nwant %q", texts, tt.want)
 			}

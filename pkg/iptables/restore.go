@@ -1,12 +1,13 @@
 package iptables
 
 import (
+	"slices"
 	"strings"
 )
 
 // ensureInput is the iptables-restore --noflush input that turns st into rs
-// in one transaction per table: both chains are rewritten whole, and the
-// jumps are fixed by jumpLines.
+// in one transaction per table: rs's chains are rewritten whole, the jumps
+// are fixed by jumpLines, and rs's absent chains are deleted with their jumps.
 //
 // A chain absent from st is created with -N rather than declared: if another
 // writer creates it between our save and our restore, -N fails and the caller
@@ -28,32 +29,42 @@ func ensureInput(rs Ruleset, st saved) []byte {
 		b.WriteString(jumpLines(c, t.jumpsTo(c.Name)))
 		b.WriteString("COMMIT\n")
 	}
+	for _, c := range rs.Absent {
+		b.WriteString(deleteChain(c, st[c.Table]))
+	}
 	return []byte(b.String())
 }
 
 // deleteInput is the restore input that removes every jump into rs's chains
-// and then the chains, declared first so they are flushed before -X. It is
-// nil when st holds nothing of rs.
+// and then the chains. It is nil when st holds nothing of rs.
 func deleteInput(rs Ruleset, st saved) []byte {
 	var b strings.Builder
-	for _, c := range rs.Chains {
-		t := st[c.Table]
-		jumps := t.jumpsTo(c.Name)
-		if !t.has(c.Name) && len(jumps) == 0 {
-			continue
-		}
-		b.WriteString("*" + c.Table + "\n")
-		for _, j := range jumps {
-			b.WriteString(deleteLine(j))
-		}
-		b.WriteString(":" + c.Name + " - [0:0]\n")
-		b.WriteString("-X " + c.Name + "\n")
-		b.WriteString("COMMIT\n")
+	for _, c := range slices.Concat(rs.Chains, rs.Absent) {
+		b.WriteString(deleteChain(c, st[c.Table]))
 	}
 	if b.Len() == 0 {
 		return nil
 	}
 	return []byte(b.String())
+}
+
+// deleteChain is the restore section that removes every jump into c and
+// then c, declared first so it is flushed before -X; "" when t holds
+// neither.
+func deleteChain(c Chain, t *savedTable) string {
+	jumps := t.jumpsTo(c.Name)
+	if !t.has(c.Name) && len(jumps) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("*" + c.Table + "\n")
+	for _, j := range jumps {
+		b.WriteString(deleteLine(j))
+	}
+	b.WriteString(":" + c.Name + " - [0:0]\n")
+	b.WriteString("-X " + c.Name + "\n")
+	b.WriteString("COMMIT\n")
+	return b.String()
 }
 
 // deleteLine turns a printed "-A CHAIN spec" rule into "-D CHAIN spec",

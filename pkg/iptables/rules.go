@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -23,6 +24,10 @@ type Chain struct {
 type Ruleset struct {
 	IPv6   bool
 	Chains []Chain
+	// Absent are chains of the network that must not exist, nor any jump
+	// into them: the nftables backend keeps only the FORWARD chain here,
+	// and only where iptables would drop pod traffic (see NFTables).
+	Absent []Chain
 }
 
 // Rules renders n's rules for each family n has subnets of, IPv4 first.
@@ -30,20 +35,21 @@ func Rules(n Network) []Ruleset {
 	var out []Ruleset
 	for _, v6 := range []bool{false, true} {
 		if subnets := familySubnets(n.Subnets, v6); len(subnets) > 0 {
-			out = append(out, render(n.Name, v6, subnets))
+			out = append(out, render(n.Name, v6, subnets, exclusions(n, v6)))
 		}
 	}
 	return out
 }
 
 // render builds the ruleset of one family. With no subnets it still names
-// the chains and jumps, which is all DeleteNetwork needs.
-func render(name string, v6 bool, subnets []netip.Prefix) Ruleset {
+// the chains and jumps, which is all DeleteNetwork needs. Traffic to the
+// prefixes of keep is not masqueraded.
+func render(name string, v6 bool, subnets, keep []netip.Prefix) Ruleset {
 	hash := chainHash(name)
 	comment := commentMatch(name)
-	multicast := "224.0.0.0/4"
+	multicast := netip.MustParsePrefix("224.0.0.0/4")
 	if v6 {
-		multicast = "ff00::/8"
+		multicast = netip.MustParsePrefix("ff00::/8")
 	}
 	post := Chain{Table: "nat", Name: "NB-POST-" + hash, Parent: "POSTROUTING"}
 	fwd := Chain{Table: "filter", Name: "NB-FWD-" + hash, Parent: "FORWARD", Insert: true}
@@ -51,11 +57,11 @@ func render(name string, v6 bool, subnets []netip.Prefix) Ruleset {
 		c.Rules = append(c.Rules, "-A "+c.Name+" "+match+" "+comment+" -j "+target)
 	}
 	// Traffic to the network's own subnets, between two of them included,
-	// keeps its source address; so does multicast.
-	for _, p := range subnets {
+	// keeps its source address; so do multicast and, routed to other nodes
+	// without NAT, traffic to the prefixes of keep.
+	for _, p := range slices.Concat(subnets, []netip.Prefix{multicast}, keep) {
 		rule(&post, "-d "+p.String(), "RETURN")
 	}
-	rule(&post, "-d "+multicast, "RETURN")
 	for _, p := range subnets {
 		rule(&post, "-s "+p.String(), "MASQUERADE")
 	}
@@ -68,6 +74,35 @@ func render(name string, v6 bool, subnets []netip.Prefix) Ruleset {
 	post.Jump = "-A " + post.Parent + " " + comment + " -j " + post.Name
 	fwd.Jump = "-A " + fwd.Parent + " " + comment + " -j " + fwd.Name
 	return Ruleset{IPv6: v6, Chains: []Chain{post, fwd}}
+}
+
+// exclusions returns n's masked NonMasquerade prefixes of one family, in
+// order, less repeats and the network's own subnets, which already keep
+// their source address.
+func exclusions(n Network, v6 bool) []netip.Prefix {
+	own := familySubnets(n.Subnets, v6)
+	var out []netip.Prefix
+	for _, p := range familySubnets(n.NonMasquerade, v6) {
+		if !slices.Contains(own, p) && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// forwardOnly is rs as the nftables backend leaves it in iptables: no nat
+// chain, whose masquerade the nftables table does, and the filter chain
+// only when accept is true, that is where iptables drops forwarded traffic.
+func forwardOnly(rs Ruleset, accept bool) Ruleset {
+	out := Ruleset{IPv6: rs.IPv6}
+	for _, c := range rs.Chains {
+		if accept && c.Table == "filter" {
+			out.Chains = append(out.Chains, c)
+		} else {
+			out.Absent = append(out.Absent, c)
+		}
+	}
+	return out
 }
 
 // familySubnets returns the masked subnets of one family, in order, because

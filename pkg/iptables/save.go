@@ -12,8 +12,8 @@ type saved map[string]*savedTable
 
 // savedTable is one "*table ... COMMIT" section of a dump.
 type savedTable struct {
-	chains map[string]bool
-	rules  []string // every "-A" line of the table, as printed
+	chains map[string]string // declared chains: their policy, "-" for a user chain
+	rules  []string          // every "-A" line of the table, as printed
 }
 
 // parseSave reads iptables-save output. Counters, comments and anything it
@@ -27,13 +27,14 @@ func parseSave(out []byte) saved {
 		line := strings.TrimRight(sc.Text(), " \t\r")
 		switch {
 		case strings.HasPrefix(line, "*"):
-			cur = &savedTable{chains: map[string]bool{}}
+			cur = &savedTable{chains: map[string]string{}}
 			st[line[1:]] = cur
 		case cur == nil:
 			continue
 		case strings.HasPrefix(line, ":"):
-			if name, _, ok := strings.Cut(line[1:], " "); ok {
-				cur.chains[name] = true
+			if name, rest, ok := strings.Cut(line[1:], " "); ok {
+				policy, _, _ := strings.Cut(rest, " ")
+				cur.chains[name] = policy
 			}
 		case strings.HasPrefix(line, "-A "):
 			cur.rules = append(cur.rules, line)
@@ -45,7 +46,30 @@ func parseSave(out []byte) saved {
 // has reports whether the table declares chain. A nil table (one the dump
 // does not contain) has no chains.
 func (t *savedTable) has(chain string) bool {
-	return t != nil && t.chains[chain]
+	if t == nil {
+		return false
+	}
+	_, ok := t.chains[chain]
+	return ok
+}
+
+// forwardDrops reports whether the FORWARD chain of this (filter) table
+// may drop forwarded traffic: its policy is DROP, or one of its own rules
+// ends in DROP or REJECT. A drop further down a chain FORWARD jumps to is
+// not looked for: it usually serves that chain's owner only.
+func (t *savedTable) forwardDrops() bool {
+	if !t.has("FORWARD") {
+		return false
+	}
+	if t.chains["FORWARD"] == "DROP" {
+		return true
+	}
+	for _, r := range t.chainRules("FORWARD") {
+		if v := target(fields(r)); v == "DROP" || v == "REJECT" {
+			return true
+		}
+	}
+	return false
 }
 
 // chainRules returns the rule lines of chain, in order.

@@ -21,11 +21,13 @@ const (
 // Select returns the Backend named by ipMasqBackend, choosing with
 // DefaultBackend when name is empty. Either backend takes over a network's
 // rules from the other, so switching a node with live pods from one to the
-// other leaves one set of rules per network, with no record kept of the
+// other leaves one masquerade per network, with no record kept of the
 // previous choice:
-//   - NFTables deletes a network's iptables rules whenever it writes that
-//     network's chains (its first ADD on the node, or a repair) and when it
-//     deletes them; a steady-state ADD never execs.
+//   - NFTables deletes a network's iptables masquerade chain, and its
+//     FORWARD chain unless iptables drops forwarded traffic, on every
+//     EnsureNetwork; the ADDs of bridge run it only when the nftables
+//     generation moved (see Stamper), and it execs only when netlink shows
+//     that iptables holds something of the network or drops.
 //   - IPTables is wrapped to delete a network's nftables chains after each
 //     EnsureNetwork and in DeleteNetwork, which costs one netlink request
 //     while table inet nodebridge does not exist.
@@ -35,11 +37,11 @@ func Select(name string, logf func(format string, args ...any)) (Backend, error)
 	}
 	switch name {
 	case NFTablesName:
-		nft := NewNFTables(logf)
-		nft.replaces = New(logf)
-		return nft, nil
+		return NewNFTables(logf), nil
 	case IPTablesName:
-		return &iptablesOnly{IPTables: New(logf), nft: NewNFTables(logf)}, nil
+		nft := NewNFTables(logf)
+		nft.ipt = nil // its iptables rules are the iptables backend's own
+		return &iptablesOnly{IPTables: New(logf), nft: nft}, nil
 	}
 	return nil, fmt.Errorf("ipMasqBackend %q: must be %q or %q", name, IPTablesName, NFTablesName)
 }
@@ -73,8 +75,7 @@ func (b *iptablesOnly) DeleteNetwork(ctx context.Context, n Network) error {
 //  2. iptables if iptables-legacy holds tables in this netns;
 //  3. iptables if nftables holds a table named as iptables names its own
 //     (filter, nat, mangle, raw, security) in family ip or ip6: iptables-nft,
-//     most likely, and only the iptables backend's accept rules live in the
-//     FORWARD chain whose policy may be DROP (see NFTables);
+//     most likely, so the host's rules are iptables';
 //  4. nftables if nftables holds any other table, ours included;
 //  5. iptables otherwise: an empty ruleset, or nftables unreadable.
 func DefaultBackend() string {

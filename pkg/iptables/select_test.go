@@ -40,14 +40,14 @@ func TestSelect(t *testing.T) {
 	b, err := Select(NFTablesName, nil)
 	if nft, ok := b.(*NFTables); err != nil || !ok {
 		t.Errorf("Select(nftables) = %T, %v; want *NFTables", b, err)
-	} else if _, ok := nft.replaces.(*IPTables); !ok {
-		t.Errorf("Select(nftables) replaces %T, want *IPTables", nft.replaces)
+	} else if nft.ipt == nil {
+		t.Error("Select(nftables) leaves iptables alone, want it to manage the network's iptables rules")
 	}
 	b, err = Select(IPTablesName, nil)
 	if ipt, ok := b.(*iptablesOnly); err != nil || !ok {
 		t.Errorf("Select(iptables) = %T, %v; want *iptablesOnly", b, err)
-	} else if ipt.IPTables == nil || ipt.nft == nil || ipt.nft.replaces != nil {
-		t.Errorf("Select(iptables) = %+v, want iptables over an nftables backend that replaces nothing", ipt)
+	} else if ipt.IPTables == nil || ipt.nft == nil || ipt.nft.ipt != nil {
+		t.Errorf("Select(iptables) = %+v, want iptables over an nftables backend that leaves iptables alone", ipt)
 	}
 	if b, err := Select("ebtables", nil); err == nil {
 		t.Errorf("Select(ebtables) = %T, want an error", b)

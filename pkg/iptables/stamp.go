@@ -22,16 +22,37 @@ type Stamper interface {
 	Stamp(ctx context.Context) (string, error)
 }
 
-var _ Stamper = (*IPTables)(nil)
+var (
+	_ Stamper = (*IPTables)(nil)
+	_ Stamper = (*NFTables)(nil)
+)
 
 // Stamp is the nftables ruleset generation of the current netns, with the
 // netns and boot it belongs to. Every nftables commit, iptables-nft's
 // included, bumps the generation. With iptables-legacy, whose changes do not,
 // the stamp is empty.
 func (t *IPTables) Stamp(ctx context.Context) (string, error) {
-	if !nftBacked() {
+	if iptablesVariant() != variantNFT {
 		return "", nil
 	}
+	return generationStamp()
+}
+
+// Stamp is IPTables' stamp, which every change to table inet nodebridge
+// moves too. It is empty where iptables-legacy may hold the drop that this
+// backend's iptables FORWARD accept answers, since legacy changes do not
+// move it, and for a backend programming another netns than the caller's
+// (tests).
+func (b *NFTables) Stamp(ctx context.Context) (string, error) {
+	if b.netns != 0 || (b.ipt != nil && b.variant() == variantLegacy) {
+		return "", nil
+	}
+	return generationStamp()
+}
+
+// generationStamp is the generation of the caller's netns with the netns's
+// identity and the boot: generations restart with each netns and boot.
+func generationStamp() (string, error) {
 	gen, err := nftGeneration()
 	if err != nil {
 		return "", err
@@ -47,15 +68,25 @@ func (t *IPTables) Stamp(ctx context.Context) (string, error) {
 	return fmt.Sprintf("nft %s %d:%d %d", strings.TrimSpace(string(boot)), st.Dev, st.Ino, gen), nil
 }
 
-// nftBacked reports whether iptables-save is the nf_tables variant, from
-// where its alternatives symlinks lead (no exec).
-func nftBacked() bool {
+// The variants of iptables, as iptablesVariant names them.
+const (
+	variantNone   = ""       // iptables-save is not installed
+	variantNFT    = "nft"    // iptables-nft: its rules are nftables objects
+	variantLegacy = "legacy" // iptables-legacy, or unknown: out of nftables' sight
+)
+
+// iptablesVariant tells which iptables iptables-save is, from where its
+// alternatives symlinks lead (no exec).
+func iptablesVariant() string {
 	p, err := exec.LookPath("iptables-save")
 	if err != nil {
-		return false
+		return variantNone
 	}
 	real, err := filepath.EvalSymlinks(p)
-	return err == nil && strings.Contains(filepath.Base(real), "nft")
+	if err == nil && strings.Contains(filepath.Base(real), "nft") {
+		return variantNFT
+	}
+	return variantLegacy
 }
 
 // nftGeneration asks nf_tables for its ruleset generation over netlink.

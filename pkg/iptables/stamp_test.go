@@ -36,7 +36,7 @@ func TestParseGeneration(t *testing.T) {
 // TestStampFollowsRuleChanges: the stamp stays while nothing changes and
 // moves with any rule change in the netns, ours or another tool's.
 func TestStampFollowsRuleChanges(t *testing.T) {
-	if !nftBacked() {
+	if iptablesVariant() != variantNFT {
 		t.Skip("iptables here is not the nf_tables variant: Stamp is always empty")
 	}
 	name := netnstest.NewNS(t, "stamp")
@@ -65,5 +65,46 @@ func TestStampFollowsRuleChanges(t *testing.T) {
 	netnstest.Run(t, name, "iptables", "-w", "-X", "SOMEONE-ELSE")
 	if stamp() == changed {
 		t.Error("stamp did not move after the chain was removed")
+	}
+}
+
+// TestNFTStampFollowsRuleChanges: the nftables backend's stamp moves with
+// nftables and iptables-nft changes alike, and is empty where it cannot
+// vouch for the rules: iptables-legacy, or another netns programmed by fd.
+func TestNFTStampFollowsRuleChanges(t *testing.T) {
+	name := netnstest.NewNS(t, "stamp")
+	stampOf := func(b *NFTables) string {
+		t.Helper()
+		var s string
+		err := ns.WithNetNSPath(netnstest.Path(name), func(ns.NetNS) error {
+			var err error
+			s, err = b.Stamp(context.Background())
+			return err
+		})
+		if err != nil {
+			t.Fatalf("Stamp: %v", err)
+		}
+		return s
+	}
+	b := NewNFTables(nil)
+	b.variant = func() string { return variantNFT }
+	first := stampOf(b)
+	if !strings.HasPrefix(first, "nft ") || stampOf(b) != first {
+		t.Fatalf("Stamp = %q, then %q; want a stable nft stamp", first, stampOf(b))
+	}
+	for _, change := range [][]string{{"nft", "add table inet someone"}, {"iptables", "-w", "-P", "FORWARD", "DROP"}} {
+		netnstest.Run(t, name, change...)
+		if now := stampOf(b); now == first || now == "" {
+			t.Errorf("stamp %q after %q, want a new one", now, change)
+		} else {
+			first = now
+		}
+	}
+	b.variant = func() string { return variantLegacy }
+	if s := stampOf(b); s != "" {
+		t.Errorf("Stamp with iptables-legacy = %q, want empty", s)
+	}
+	if s := stampOf(nftIn(t, name)); s != "" {
+		t.Errorf("Stamp of a backend programming a netns by fd = %q, want empty", s)
 	}
 }
