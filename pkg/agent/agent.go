@@ -1,0 +1,116 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// agent is one running nodebridge-agent.
+type agent struct {
+	cfg     Config
+	log     *slog.Logger
+	nodes   func() ([]*corev1.Node, error) // the Node cache; never an API call
+	routes  routeSyncer
+	rules   ruleSyncer
+	status  *statusPatcher // nil: no API server (tests of the host side)
+	metrics *metrics
+	ready   *readiness
+	ns      *netns.NsHandle // netns of the netlink subscriptions; nil: the current one
+	kick    chan struct{}   // capacity 1: pokes coalesce
+	links   atomic.Value    // [2]int: underlay link indexes, for link event filtering
+	skipped map[string]bool // skips already logged
+}
+
+// newAgent wires an agent for the host reached through h.
+func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle) *agent {
+	a := &agent{
+		cfg: cfg, log: log,
+		routes:  routeSyncer{h: h, log: log},
+		rules:   ruleSyncer{exec: runCommand, log: log},
+		metrics: &metrics{},
+		ready:   &readiness{reason: "starting"},
+		kick:    make(chan struct{}, 1),
+		skipped: map[string]bool{},
+	}
+	a.links.Store([2]int{})
+	return a
+}
+
+// poke asks the loop for a reconcile; pokes made before it runs coalesce.
+func (a *agent) poke() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the agent until ctx ends, then returns nil and leaves the
+// routes, rules and conflist in place, so a restart does not disturb pod
+// traffic. It fails only on a bad config or when it cannot start.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("open netlink handle: %w", err)
+	}
+	defer h.Close()
+	a := newAgent(cfg, logger, h)
+	rc, err := restConfig(cfg.Kubeconfig, a.metrics, logger)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("create Kubernetes client: %w", err)
+	}
+	a.status = &statusPatcher{client: client, node: cfg.NodeName}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wait, err := serve(ctx, cfg.MetricsAddr, newMux(a.ready, a.metrics, logger), logger)
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- wait(); cancel() }()
+	err = a.runWatching(ctx, client)
+	cancel()
+	return errors.Join(err, <-serveErr)
+}
+
+// runWatching starts the Node cache and the netlink watchers and runs the
+// reconcile loop once the cache holds every Node: before that, a missing
+// Node would look deleted and its routes would go.
+func (a *agent) runWatching(ctx context.Context, client kubernetes.Interface) error {
+	nc := newNodeCache(a.cfg.NodeName, a.poke)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(1)
+	go func() { defer wg.Done(); nc.run(ctx, client) }()
+	a.log.Info("agent starting", "node", a.cfg.NodeName, "network", a.cfg.NetworkName, "conf", a.cfg.confPath())
+	a.ready.set(false, "waiting for the Node list")
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-nc.synced:
+	}
+	a.nodes = nc.list
+	wg.Add(2)
+	go func() { defer wg.Done(); a.keepSubscribed(ctx, "route", a.routeEvents) }()
+	go func() { defer wg.Done(); a.keepSubscribed(ctx, "link", a.linkEvents) }()
+	a.loop(ctx)
+	a.log.Info("agent stopping; routes, rules and conflist stay in place")
+	return nil
+}

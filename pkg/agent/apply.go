@@ -1,0 +1,98 @@
+package agent
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// applied is one reconcile's plan: the desired state and what it was
+// computed from.
+type applied struct {
+	d           desired
+	underlays   [2]*underlay
+	underlayErr error // a family without underlay: applied without it, then reported
+	ownNode     *corev1.Node
+}
+
+// plan finds the own Node and its underlay links and computes the desired
+// state from all Nodes.
+func (a *agent) plan(nodes []*corev1.Node) (*applied, error) {
+	st := &applied{}
+	for _, n := range nodes {
+		if n.Name == a.cfg.NodeName {
+			st.ownNode = n
+		}
+	}
+	if st.ownNode == nil {
+		return nil, errNoOwnNode
+	}
+	own := readNode(st.ownNode)
+	if len(own.podCIDRs) == 0 {
+		return nil, errNoPodCIDR // before the underlay: a Node may get its IPs later too
+	}
+	ul, err := findUnderlays(a.routes.h, own.ips)
+	if ul[v4] == nil && ul[v6] == nil {
+		return nil, err
+	}
+	st.underlays, st.underlayErr = ul, err
+	st.d, err = computeDesired(input{own: a.cfg.NodeName, nodes: nodes, clusterCIDRs: a.cfg.ClusterCIDRs, underlays: ul})
+	if err != nil {
+		return nil, err
+	}
+	a.metrics.update(func(m *metrics) {
+		m.peers, m.routesWanted, m.peersSkipped = st.d.peers, len(st.d.routes), len(st.d.skipped)
+	})
+	return st, nil
+}
+
+// applyRules keeps the FORWARD accepts for the cluster CIDRs in place.
+func (a *agent) applyRules(ctx context.Context, st *applied, verify bool) error {
+	_, err := a.rules.sync(ctx, st.d.clusterCIDRs, verify)
+	missing := 0
+	for _, m := range a.rules.missing {
+		if m {
+			missing++
+		}
+	}
+	a.metrics.update(func(m *metrics) { m.rulesSkipped = missing })
+	return err
+}
+
+// applyConflist writes the conflist when its bytes change.
+func (a *agent) applyConflist(st *applied) error {
+	conf, err := renderConflist(&a.cfg, &st.d, underlayMTU(st.underlays))
+	if err != nil {
+		return err
+	}
+	changed, err := writeIfChanged(a.cfg.confPath(), conf)
+	if changed {
+		a.log.Info("conflist written", "path", a.cfg.confPath(), "podCIDRs", st.d.podCIDRs,
+			"clusterCIDRs", st.d.clusterCIDRs, "mtu", underlayMTU(st.underlays))
+	}
+	return err
+}
+
+// applyRoutes converges the proto-78 routes.
+func (a *agent) applyRoutes(st *applied) error {
+	installed, changes, err := a.routes.sync(st.d.routes)
+	a.metrics.update(func(m *metrics) {
+		m.routesInstalled = installed
+		m.routeChanges += changes
+	})
+	return err
+}
+
+// logSkips logs each skipped peer podCIDR once, and forgets skips that
+// ended, so a skip that comes back is logged again.
+func (a *agent) logSkips(skips []skip) {
+	now := make(map[string]bool, len(skips))
+	for _, s := range skips {
+		key := s.String()
+		now[key] = true
+		if !a.skipped[key] {
+			a.log.Warn("peer podCIDR not routed", "node", s.node, "podCIDR", s.podCIDR, "reason", s.reason)
+		}
+	}
+	a.skipped = now
+}

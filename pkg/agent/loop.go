@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// debounce gathers a burst of events (a thousand Nodes created, a link
+// flap dropping every route) into one reconcile.
+const debounce = 100 * time.Millisecond
+
+// backoff doubles a retry delay from min up to max.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+// next returns the delay before the next retry.
+func (b *backoff) next() time.Duration {
+	b.cur = min(max(2*b.cur, b.min), b.max)
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// loop reconciles on start, on pokes (debounced), on every resync and on
+// retries after a failure, until ctx ends.
+func (a *agent) loop(ctx context.Context) {
+	resync := time.NewTicker(a.cfg.Resync)
+	defer resync.Stop()
+	retry := backoff{min: 200 * time.Millisecond, max: 30 * time.Second}
+	var debounced, retryC <-chan time.Time
+	run := func(verify bool) {
+		err := a.reconcile(ctx, verify)
+		switch {
+		case err == nil:
+			retry.reset()
+			retryC = nil
+		case retryC == nil: // first failure, or the retry itself failed
+			d := retry.next()
+			a.log.Log(ctx, logLevelOf(err), "reconcile", "err", err, "retry_in", d)
+			retryC = time.After(d)
+		}
+	}
+	run(true)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.kick:
+			if debounced == nil {
+				debounced = time.After(debounce)
+			}
+		case <-debounced:
+			debounced = nil
+			run(false)
+		case <-resync.C:
+			run(true)
+		case <-retryC:
+			retryC = nil
+			run(false)
+		}
+	}
+}
+
+// reconcile reads the Nodes from the cache and converges the host; verify
+// re-reads the rules from the kernel even when the cache says they are in
+// place. On success it marks the node ready and sets the Node condition.
+func (a *agent) reconcile(ctx context.Context, verify bool) error {
+	start := time.Now()
+	d, err := a.converge(ctx, verify)
+	took := time.Since(start)
+	a.metrics.update(func(m *metrics) {
+		m.reconciles++
+		m.reconcileSum += took
+		m.reconcileLast = took
+		if err != nil {
+			m.reconcileErrors++
+			return
+		}
+		m.lastSync = time.Now()
+	})
+	if err != nil {
+		a.setReady(false, err.Error())
+		return err
+	}
+	a.setReady(true, "")
+	if a.status == nil {
+		return nil
+	}
+	if patched, err := a.status.ensure(ctx, d.ownNode); err != nil {
+		a.metrics.update(func(m *metrics) { m.apiErrors++ })
+		return err
+	} else if patched {
+		a.log.Info("node condition set", "type", "NetworkUnavailable", "status", "False", "reason", conditionReason)
+	}
+	return nil
+}
+
+// setReady records readiness for /readyz and logs when it changes.
+func (a *agent) setReady(ok bool, reason string) {
+	a.metrics.update(func(m *metrics) { m.ready = ok })
+	if a.ready.set(ok, reason) {
+		a.log.Info("readiness", "ready", ok, "reason", reason)
+	}
+}
+
+// converge computes the desired state and applies it: rules, conflist and
+// routes are each attempted even when another fails.
+func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
+	nodes, err := a.nodes()
+	if err != nil {
+		return nil, fmt.Errorf("list Nodes from the cache: %w", err)
+	}
+	st, err := a.plan(nodes)
+	if err != nil {
+		return nil, err
+	}
+	a.links.Store([2]int{linkIndex(st.underlays[v4]), linkIndex(st.underlays[v6])})
+	a.logSkips(st.d.skipped)
+	rulesErr := a.applyRules(ctx, st, verify)
+	confErr := a.applyConflist(st)
+	routesErr := a.applyRoutes(st)
+	return st, errors.Join(st.underlayErr, rulesErr, confErr, routesErr)
+}
+
+func linkIndex(u *underlay) int {
+	if u == nil {
+		return 0
+	}
+	return u.linkIndex
+}
+
+// logLevelOf is the level of a reconcile failure: waiting for the API is
+// expected at start-up, anything else is worth a warning.
+func logLevelOf(err error) slog.Level {
+	if errors.Is(err, errNoPodCIDR) || errors.Is(err, errNoOwnNode) {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}

@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nodebridge/nodebridge/internal/netnstest"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// staticNodes stands in for the informer cache: plain structs, no API.
+type staticNodes struct {
+	mu    sync.Mutex
+	nodes []*corev1.Node
+}
+
+func (s *staticNodes) list() ([]*corev1.Node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.nodes), nil
+}
+
+func (s *staticNodes) set(nodes ...*corev1.Node) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nodes = nodes
+}
+
+// syncBuffer is a log sink the agent's goroutines share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startAgent runs the reconcile loop and the netlink watchers of an agent
+// for node "a" in th, until the test ends.
+func startAgent(t *testing.T, th *testHost, src *staticNodes) *agent {
+	t.Helper()
+	cfg := Defaults()
+	cfg.NodeName, cfg.CNIConfDir, cfg.Resync = "a", t.TempDir(), time.Hour // only events trigger
+	var logs syncBuffer
+	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), th.h)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	})
+	a.ns, a.rules.exec, a.nodes = &th.ns, th.exec, src.list
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.keepSubscribed(ctx, "route", a.routeEvents) }()
+	go func() { defer wg.Done(); a.keepSubscribed(ctx, "link", a.linkEvents) }()
+	go func() { defer wg.Done(); a.loop(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return a
+}
+
+// waitRoutes polls the proto-78 routes until they equal want and returns how long it took.
+func waitRoutes(t *testing.T, th *testHost, within time.Duration, want ...string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		got := th.routes(t, "proto", "78")
+		if slices.Equal(got, want) {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("proto 78 routes after %s:\n got %q\nwant %q", within, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLoopKernel(t *testing.T) {
+	th := newHost(t)
+	own := node("a", []string{"10.244.0.0/24", "fd00:10:244::/64"}, "198.18.0.11", "fd00:198:18::11")
+	src := &staticNodes{}
+	src.set(own, node("b", []string{"10.244.1.0/24", "fd00:10:244:1::/64"}, "198.18.0.12", "fd00:198:18::12"))
+	a := startAgent(t, th, src)
+	both := []string{"10.244.1.0/24 via 198.18.0.12 dev ul0", "fd00:10:244:1::/64 via fd00:198:18::12 dev ul0"}
+	waitRoutes(t, th, 5*time.Second, both...)
+	if ok, reason := a.ready.get(); !ok {
+		t.Fatalf("not ready with routes in place: %s", reason)
+	}
+	conf, err := os.ReadFile(a.cfg.confPath())
+	if err != nil || !strings.Contains(string(conf), `"mtu": 1400`) || !strings.Contains(string(conf), `"10.244.0.0/23"`) {
+		t.Errorf("conflist: %v\n%s", err, conf)
+	}
+	if jump, rules := parseChain(netnstest.Run(t, th.name, "iptables-save", "-t", "filter")); !jump || len(rules) != 2 {
+		t.Errorf("IPv4 rules: jump %v rules %q", jump, rules)
+	}
+
+	netnstest.Run(t, th.name, "ip", "route", "del", "10.244.1.0/24", "proto", "78")
+	if took := waitRoutes(t, th, 2*time.Second, both...); took > time.Second {
+		t.Errorf("route deleted by hand restored after %s, want within 1s", took)
+	}
+
+	// Keep the IPv6 address over the flap, as a managed host re-adds it.
+	netnstest.Run(t, th.name, "sysctl", "-qw", "net.ipv6.conf.ul0.keep_addr_on_down=1")
+	netnstest.Run(t, th.name, "ip", "link", "set", "ul0", "down")
+	netnstest.Run(t, th.name, "ip", "link", "set", "ul0", "up")
+	if took := waitRoutes(t, th, 3*time.Second, both...); took > 2*time.Second {
+		t.Errorf("routes back %s after a link flap, want within 2s", took)
+	}
+
+	// The IPv6 address gone: IPv4 keeps its route, IPv6 routes go, and
+	// /readyz names the address until it is back.
+	netnstest.Run(t, th.name, "ip", "-6", "addr", "del", "fd00:198:18::11/64", "dev", "ul0")
+	a.poke()
+	waitRoutes(t, th, 2*time.Second, both[0])
+	if ok, reason := a.ready.get(); ok || !strings.Contains(reason, "fd00:198:18::11") {
+		t.Errorf("IPv6 underlay gone: ready %v reason %q", ok, reason)
+	}
+	netnstest.Run(t, th.name, "ip", "-6", "addr", "add", "fd00:198:18::11/64", "dev", "ul0", "nodad")
+	waitRoutes(t, th, 3*time.Second, both...) // the retry after the failure finds it
+
+	src.set(own, node("c", []string{"10.244.2.0/24"}, "198.18.0.13"))
+	a.poke() // what the informer's event handler does
+	waitRoutes(t, th, 2*time.Second, "10.244.2.0/24 via 198.18.0.13 dev ul0")
+
+	src.set(node("a", nil, "198.18.0.11"))
+	a.poke()
+	deadline := time.Now().Add(2 * time.Second)
+	for ok, reason := a.ready.get(); ok || reason != errNoPodCIDR.Error(); ok, reason = a.ready.get() {
+		if time.Now().After(deadline) {
+			t.Fatalf("own podCIDR gone: ready %v reason %q, want not ready %q", ok, reason, errNoPodCIDR)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

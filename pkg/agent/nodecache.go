@@ -1,0 +1,109 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// nodeCache is the agent's one List+Watch of Nodes: a client-go Reflector
+// filling a Store of slimmed Nodes, which pokes the agent on the changes
+// that matter. It is what a SharedInformer is made of, minus its event
+// queue, plus a retry backoff the informer factory does not let one set:
+// the default backs off to 30 s (up to 60 s with jitter) while the API server
+// is down, so agents would catch up a minute after it comes back.
+type nodeCache struct {
+	store  cache.Store
+	own    string // the own Node: its NetworkUnavailable condition matters too
+	poke   func()
+	synced chan struct{} // closed by the first Replace: the initial list is in
+	once   sync.Once
+}
+
+// newNodeCache returns an empty cache poking the agent through poke.
+func newNodeCache(own string, poke func()) *nodeCache {
+	return &nodeCache{store: cache.NewStore(cache.MetaNamespaceKeyFunc), own: own, poke: poke, synced: make(chan struct{})}
+}
+
+// run lists and watches Nodes into the cache until ctx ends.
+func (c *nodeCache) run(ctx context.Context, client kubernetes.Interface) {
+	nodes := client.CoreV1().Nodes()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return nodes.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return nodes.Watch(ctx, o)
+		},
+	}
+	r := cache.NewReflectorWithOptions(lw, &corev1.Node{}, c, cache.ReflectorOptions{
+		Name:    "nodebridge-agent/nodes",
+		Backoff: &wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 100, Cap: 5 * time.Second},
+	})
+	r.RunWithContext(ctx)
+}
+
+// list returns the cached Nodes; the agent never asks the API server.
+func (c *nodeCache) list() ([]*corev1.Node, error) {
+	objs := c.store.List()
+	out := make([]*corev1.Node, 0, len(objs))
+	for _, o := range objs {
+		if n, ok := o.(*corev1.Node); ok {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Add stores a new Node (cache.ReflectorStore).
+func (c *nodeCache) Add(obj any) error {
+	n, _ := slimNode(obj) // never fails
+	defer c.poke()
+	return c.store.Add(n)
+}
+
+// Update stores a changed Node, poking only when its routing changed or the
+// own Node's condition flipped: kubelet heartbeats do not reconcile.
+func (c *nodeCache) Update(obj any) error {
+	n, _ := slimNode(obj)        // never fails
+	old, ok, _ := c.store.Get(n) // a plain Store's Get does not fail
+	o, isNode := old.(*corev1.Node)
+	nn, _ := n.(*corev1.Node)
+	if !ok || !isNode || nn == nil || !sameRouting(o, nn) || (nn.Name == c.own && networkUp(o) != networkUp(nn)) {
+		defer c.poke()
+	}
+	return c.store.Update(n)
+}
+
+// Delete drops a Node.
+func (c *nodeCache) Delete(obj any) error {
+	defer c.poke()
+	return c.store.Delete(obj)
+}
+
+// Replace swaps in a full list (the initial one, or a relist after the
+// watch broke) and marks the cache synced.
+func (c *nodeCache) Replace(list []any, rv string) error {
+	for i := range list {
+		list[i], _ = slimNode(list[i]) // never fails
+	}
+	defer c.poke()
+	err := c.store.Replace(list, rv)
+	c.once.Do(func() { close(c.synced) })
+	return err
+}
+
+// Resync is a no-op: the agent has its own resync ticker.
+func (c *nodeCache) Resync() error { return nil }
+
+// Transformer slims Nodes in the reflector's own temporary stores too
+// (cache.TransformingStore), so a streaming list never holds full Nodes.
+func (c *nodeCache) Transformer() cache.TransformFunc { return slimNode }

@@ -1,0 +1,181 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// routeProtocol marks every route the agent installs ("nodebridge" in
+// /etc/iproute2/rt_protos.d), so it lists, diffs and deletes only its own.
+const routeProtocol = 78
+
+// routeSyncer converges the kernel's proto-78 routes of the main table to the
+// desired ones: one dump, a map diff, and a netlink call per difference only.
+type routeSyncer struct {
+	h   *netlink.Handle
+	log *slog.Logger
+}
+
+// routeDiff is what sync must change: routes to add or replace, and routes to delete.
+type routeDiff struct {
+	put []routePut
+	del []netlink.Route
+	ok  int // wanted routes already right
+}
+
+// routePut is a wanted route and the wrong one it replaces (nil: it is missing).
+type routePut struct {
+	want route
+	was  *netlink.Route
+}
+
+// list dumps the proto-78 routes of the main table, both families.
+// Equivalent to: ip route show proto 78; ip -6 route show proto 78
+func (r *routeSyncer) list() ([]netlink.Route, error) {
+	filter := &netlink.Route{Protocol: routeProtocol}
+	for attempt := 1; ; attempt++ {
+		rs, err := r.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_PROTOCOL)
+		// A dump racing a route change is inconsistent: take another.
+		if errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list routes of protocol %d: %w", routeProtocol, err)
+		}
+		return rs, nil
+	}
+}
+
+// sync applies the difference between want and the kernel and returns how
+// many wanted routes are installed and how many changes it made.
+func (r *routeSyncer) sync(want map[netip.Prefix]route) (installed, changes int, err error) {
+	have, err := r.list()
+	if err != nil {
+		return 0, 0, err
+	}
+	d := diffRoutes(want, have)
+	installed = d.ok
+	var errs []error
+	for _, p := range d.put {
+		if err := r.replace(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		installed++
+		changes++
+	}
+	for i := range d.del {
+		if err := r.delete(&d.del[i]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		changes++
+	}
+	return installed, changes, errors.Join(errs...)
+}
+
+// replace installs one wanted route. A missing one is added exclusively, so
+// a route of another protocol to the same destination is reported, never
+// overwritten; a wrong one of ours is replaced in place (same metric), so
+// traffic to the peer never finds no route.
+// Equivalent to: ip route add|replace DST via GW dev LINK proto 78
+func (r *routeSyncer) replace(p routePut) error {
+	w := p.want
+	nr := &netlink.Route{
+		Dst:       ipNet(w.dst),
+		Gw:        net.IP(w.gw.AsSlice()),
+		LinkIndex: w.linkIndex,
+		Protocol:  routeProtocol,
+		Table:     unix.RT_TABLE_MAIN,
+		Scope:     netlink.SCOPE_UNIVERSE,
+	}
+	op, call := "add", r.h.RouteAdd
+	if p.was != nil {
+		op, call, nr.Priority = "replace", r.h.RouteReplace, p.was.Priority
+	}
+	if err := call(nr); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			err = fmt.Errorf("%w (a route of another protocol holds the destination)", err)
+		}
+		return fmt.Errorf("ip route %s %s via %s dev #%d (node %s): %w", op, w.dst, w.gw, w.linkIndex, w.node, err)
+	}
+	if p.was == nil {
+		r.log.Info("route added", "dst", w.dst, "via", w.gw, "link", w.linkIndex, "node", w.node)
+	} else {
+		r.log.Info("route replaced", "dst", w.dst, "via", w.gw, "link", w.linkIndex, "node", w.node,
+			"was_via", p.was.Gw, "was_link", p.was.LinkIndex)
+	}
+	return nil
+}
+
+// delete removes a route the agent no longer wants; one already gone is fine.
+// Equivalent to: ip route del DST via GW proto 78
+func (r *routeSyncer) delete(h *netlink.Route) error {
+	err := r.h.RouteDel(h)
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("ip route del %s via %s proto %d: %w", h.Dst, h.Gw, routeProtocol, err)
+	}
+	r.log.Info("route deleted", "dst", h.Dst, "via", h.Gw, "link", h.LinkIndex)
+	return nil
+}
+
+// diffRoutes compares the wanted routes with the kernel's proto-78 routes.
+// A wanted destination listed twice keeps its first route; the rest go.
+func diffRoutes(want map[netip.Prefix]route, have []netlink.Route) routeDiff {
+	var d routeDiff
+	seen := make(map[netip.Prefix]bool, len(have))
+	for i := range have {
+		h := &have[i]
+		dst, ok := routeDst(h)
+		w, wanted := want[dst]
+		if !ok || !wanted || seen[dst] {
+			d.del = append(d.del, *h)
+			continue
+		}
+		seen[dst] = true
+		if routeMatches(h, w) {
+			d.ok++
+			continue
+		}
+		d.put = append(d.put, routePut{want: w, was: h})
+	}
+	for dst, w := range want {
+		if !seen[dst] {
+			d.put = append(d.put, routePut{want: w})
+		}
+	}
+	return d
+}
+
+// routeMatches reports whether h already is the wanted route w.
+func routeMatches(h *netlink.Route, w route) bool {
+	gw, ok := netip.AddrFromSlice(h.Gw)
+	return ok && gw.Unmap() == w.gw && h.LinkIndex == w.linkIndex && len(h.MultiPath) == 0
+}
+
+// routeDst is a route's destination; a nil Dst is its family's default route.
+func routeDst(h *netlink.Route) (netip.Prefix, bool) {
+	if h.Dst == nil {
+		if h.Family == netlink.FAMILY_V6 {
+			return netip.PrefixFrom(netip.IPv6Unspecified(), 0), true
+		}
+		return netip.PrefixFrom(netip.IPv4Unspecified(), 0), true
+	}
+	a, ok := netip.AddrFromSlice(h.Dst.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := h.Dst.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones), true
+}
+
+// ipNet converts a masked prefix for netlink.
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

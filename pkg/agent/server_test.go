@@ -1,0 +1,119 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// parseExposition checks the Prometheus text format line by line and
+// returns the samples by name.
+func parseExposition(t *testing.T, text string) map[string]float64 {
+	t.Helper()
+	samples := map[string]float64{}
+	typed := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if f := strings.Fields(l); len(f) >= 4 && f[0] == "#" && f[1] == "TYPE" {
+			typed[f[2]] = true
+			continue
+		}
+		if strings.HasPrefix(l, "# HELP ") {
+			continue
+		}
+		name, value, ok := strings.Cut(l, " ")
+		v, err := strconv.ParseFloat(value, 64)
+		base := strings.TrimSuffix(strings.TrimSuffix(name, "_sum"), "_count")
+		if !ok || err != nil || !typed[base] {
+			t.Fatalf("bad exposition line %q", l)
+		}
+		samples[name] = v
+	}
+	return samples
+}
+
+func TestMetricsText(t *testing.T) {
+	m := &metrics{}
+	m.update(func(m *metrics) {
+		m.peers, m.routesWanted, m.routesInstalled, m.peersSkipped = 3, 5, 4, 1
+		m.reconciles, m.reconcileSum, m.reconcileLast = 2, 3*time.Millisecond, time.Millisecond
+		m.apiErrors, m.routeChanges, m.ready = 7, 9, true
+		m.lastSync = time.Unix(1700000000, 500_000_000)
+	})
+	var b strings.Builder
+	if err := m.write(&b); err != nil {
+		t.Fatal(err)
+	}
+	got := parseExposition(t, b.String())
+	for name, want := range map[string]float64{
+		"nodebridge_agent_peers": 3, "nodebridge_agent_routes_wanted": 5, "nodebridge_agent_routes_installed": 4,
+		"nodebridge_agent_peers_skipped": 1, "nodebridge_agent_api_errors_total": 7, "nodebridge_agent_route_changes_total": 9,
+		"nodebridge_agent_last_sync_timestamp_seconds": 1700000000.5, "nodebridge_agent_ready": 1,
+		"nodebridge_agent_reconcile_duration_seconds_sum": 0.003, "nodebridge_agent_reconcile_duration_seconds_count": 2,
+		"nodebridge_agent_reconcile_last_duration_seconds": 0.001,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s: got %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServer(t *testing.T) {
+	rd, m := &readiness{reason: "waiting for podCIDR"}, &metrics{}
+	srv := httptest.NewServer(newMux(rd, m, discard()))
+	defer srv.Close()
+	if code, body := get(t, srv.URL+"/readyz"); code != 503 || !strings.Contains(body, "waiting for podCIDR") {
+		t.Errorf("/readyz before ready: %d %q", code, body)
+	}
+	if code, _ := get(t, srv.URL+"/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	rd.set(true, "")
+	if code, _ := get(t, srv.URL+"/readyz"); code != 200 {
+		t.Errorf("/readyz when ready: %d", code)
+	}
+	code, body := get(t, srv.URL+"/metrics")
+	if code != 200 || parseExposition(t, body)["nodebridge_agent_peers"] != 0 {
+		t.Errorf("/metrics: %d %q", code, body)
+	}
+}
+
+// serve stops when its context ends, and reports a taken address at once.
+func TestServeShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	wait, err := serve(ctx, "127.0.0.1:0", http.NotFoundHandler(), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server did not shut down")
+	}
+	ln := httptest.NewServer(http.NotFoundHandler())
+	defer ln.Close()
+	if _, err := serve(context.Background(), strings.TrimPrefix(ln.URL, "http://"), http.NotFoundHandler(), discard()); err == nil {
+		t.Error("serve on a taken address: no error")
+	}
+}
