@@ -4,18 +4,23 @@
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO        ?= go
 BIN       := bin/nodebridge
+AGENT     := bin/nodebridge-agent
 CNI_BIN   ?= /opt/cni/bin
+SBIN      ?= /usr/local/sbin
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 
 .PHONY: all build install deps demo test bench fuzz lint check clean
 
 all: build
 
+# The plugin and the agent are separate binaries: only the agent links client-go.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nodebridge
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(AGENT) ./cmd/nodebridge-agent
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(CNI_BIN)/nodebridge
+	install -D -m 0755 $(AGENT) $(DESTDIR)$(SBIN)/nodebridge-agent
 
 deps:
 	bash scripts/install-deps.sh
