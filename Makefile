@@ -9,7 +9,7 @@ CNI_BIN   ?= /opt/cni/bin
 SBIN      ?= /usr/local/sbin
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 
-.PHONY: all build install deps demo test bench fuzz lint check clean
+.PHONY: all build install deps k8s demo demo-cluster test bench fuzz lint check clean
 
 all: build
 
@@ -28,7 +28,19 @@ deps:
 demo: deps build
 	bash scripts/demo.sh
 
-test: deps
+# k8s: the kube-apiserver and etcd the multi-node tests run, built from source
+# once into a cache outside the tree (~/.cache/nodebridge/k8s-v1.36.3).
+k8s:
+	bash scripts/build-k8s.sh kube-apiserver etcd >/dev/null
+
+# demo-cluster: the multi-node lab as a demo (real kube-apiserver + etcd, three
+# nodes with agents, a pod on each), then removes everything. Needs root.
+# DEMO_FLAGS=-hold keeps it up until ^C.
+DEMO_FLAGS ?=
+demo-cluster: deps k8s
+	$(GO) run ./internal/lab/cmd/demo-cluster $(DEMO_FLAGS)
+
+test: deps k8s
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz FUZZTIME=30s

@@ -2,7 +2,8 @@
 # Installs what `make demo` and `make test` need, and only what is missing:
 # the Debian packages for ip/bridge, iptables, nft, ping and modprobe, and,
 # in a tools dir outside the tree, cnitool plus the reference bridge and
-# host-local plugins (to compare nodebridge against). Safe to run again.
+# host-local plugins (to compare nodebridge against) and the reference portmap
+# (chained after nodebridge in the multi-node lab). Safe to run again.
 # It never touches the machine's network configuration.
 set -euo pipefail
 
@@ -63,4 +64,5 @@ mkdir -p "$tools"
 go_tool cnitool github.com/containernetworking/cni/cnitool@v1.3.1
 go_tool host-local github.com/containernetworking/plugins/plugins/ipam/host-local@v1.9.1
 go_tool bridge github.com/containernetworking/plugins/plugins/main/bridge@v1.9.1
+go_tool portmap github.com/containernetworking/plugins/plugins/meta/portmap@v1.9.1
 echo "install-deps: done (tools in $tools)"
