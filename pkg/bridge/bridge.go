@@ -77,11 +77,15 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 	if err := setIPs(c, res, ipamRes); err != nil {
 		return nil, err
 	}
-	if err := ensureGateways(c, br, res); err != nil {
+	gwLink, err := ensureGateways(c, br, res)
+	if err != nil {
 		return nil, err
 	}
 	ph.done("gateway")
 	if err := configureContainer(ctx, c, podNS, p.IfName, res); err != nil {
+		return nil, err
+	}
+	if err := seedNeighbours(podNS, p.IfName, gwLink, pair, res); err != nil {
 		return nil, err
 	}
 	ph.done("container")

@@ -57,8 +57,8 @@ func (c *Config) dad() bool {
 // announce has the kernel resolve the IPv4 gateway at once: its ARP request,
 // broadcast from the pod's address and MAC, updates every neighbour that
 // holds an entry for a reused address, as a gratuitous ARP does, and warms
-// the pod's entry for its gateway. The kernel retries it if the new bridge
-// port is not forwarding yet. (Sending a gratuitous ARP ourselves needs an
+// the pod's entry for its gateway. It may be lost if the new bridge port is
+// not forwarding yet, which seedNeighbours makes harmless. (Sending a gratuitous ARP ourselves needs an
 // AF_PACKET socket, whose close waits out an RCU grace period: ~10 ms of
 // every ADD; the kernel's own arp_notify fires before the port forwards.)
 //

@@ -116,28 +116,29 @@ func firstHost(n net.IPNet) net.IP {
 
 // ensureGateways puts every gateway on the bridge, or on the VLAN gateway
 // interface (then listed in res) for a VLAN network, and turns on forwarding
-// for its family, when the network is the pods' gateway.
-func ensureGateways(c *Config, br *netlink.Bridge, res *current.Result) error {
+// for its family, when the network is the pods' gateway. It returns the link
+// holding the gateways, nil when the network is not the pods' gateway.
+func ensureGateways(c *Config, br *netlink.Bridge, res *current.Result) (netlink.Link, error) {
 	gws := gatewayPrefixes(res)
 	if !c.IsGateway || len(gws) == 0 {
-		return nil
+		return nil, nil
 	}
 	var link netlink.Link = br
 	if c.Vlan != 0 {
 		gw, err := ensureVlanGateway(c, br)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		link = gw
 		res.Interfaces = append(res.Interfaces, &current.Interface{Name: gw.Attrs().Name, Mac: gw.Attrs().HardwareAddr.String()})
 	}
 	for _, gw := range gws {
 		if err := ensureGateway(c, link, gw, gws); err != nil {
-			return err
+			return nil, err
 		}
 		if err := enableForwarding(gw.Addr().Is6()); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return link, nil
 }
