@@ -64,11 +64,14 @@ BENCH_TOOLS ?= $(or $(NODEBRIDGE_TOOLS),$(HOME)/.cache/nodebridge/bin)
 BENCH_BIN   ?= _out/bench/bin
 BENCH_JSON  ?= _out/bench.json
 BENCH_FLAGS ?=
+AGENT_BENCH_JSON  ?= _out/bench-agent.json
+AGENT_BENCH_FLAGS ?=
 
-bench: build
+bench: build k8s
 	NODEBRIDGE_TOOLS=$(BENCH_TOOLS) bash scripts/install-deps.sh
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./cmd/nodebridge-agent
 	$(BENCH_BIN)/driver -plugin $(BIN) -tools $(BENCH_TOOLS) -bin $(BENCH_BIN) -json $(BENCH_JSON) $(BENCH_FLAGS)
+	$(BENCH_BIN)/agentscale -agent $(BENCH_BIN)/nodebridge-agent -json $(AGENT_BENCH_JSON) $(AGENT_BENCH_FLAGS)
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi

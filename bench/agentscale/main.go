@@ -1,0 +1,135 @@
+// Command agentscale is the multi-node part of `make bench`: one
+// nodebridge-agent against a real kube-apiserver and etcd (internal/lab)
+// while 1,000 Node objects appear, then churn. It reports how long after
+// the last change the agent's routes (proto 78) are exactly right, one
+// full reconcile at 1,000 Nodes, the agent's RSS, and the API requests it
+// made, each against the issue's target; it prints a table and writes the
+// figures as JSON. Unmet targets do not make it fail; a broken set-up does.
+//
+// It needs root. Everything runs in netns it creates (named "nb<pid>-...")
+// and a temp dir, removed on the way out, Ctrl-C included; the root netns
+// is never touched, and the report says whether it stayed so.
+//
+//	agentscale -agent bin/nodebridge-agent -json _out/bench-agent.json
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// options are the command line.
+type options struct {
+	agent    string // nodebridge-agent binary, absolute
+	k8sBin   string // dir with kube-apiserver and etcd; empty: scripts/build-k8s.sh
+	jsonPath string
+	peers    int
+	churn    int
+	workers  int
+	resync   time.Duration
+	samples  int // resync reconciles to time
+	poll     time.Duration
+	timeout  time.Duration // per convergence
+	// clusterCIDR passes --cluster-cidr=10.0.0.0/8 as an operator would;
+	// without it the agent derives the prefix from the Nodes as they come.
+	clusterCIDR bool
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err == nil {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		err = run(ctx, o)
+		stop()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "agentscale:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("agentscale", flag.ContinueOnError)
+	fs.StringVar(&o.agent, "agent", "bin/nodebridge-agent", "the nodebridge-agent binary")
+	fs.StringVar(&o.k8sBin, "k8s-bin", "", "dir holding kube-apiserver and etcd (default: built or reused by scripts/build-k8s.sh)")
+	fs.StringVar(&o.jsonPath, "json", "_out/bench-agent.json", "where to write the figures as JSON")
+	fs.IntVar(&o.peers, "peers", 999, "peer Nodes created besides the agent's own")
+	fs.IntVar(&o.churn, "churn", 100, "peer Nodes deleted, and new ones created, in the churn phase")
+	fs.IntVar(&o.workers, "workers", 32, "parallel API clients creating and deleting Nodes")
+	fs.DurationVar(&o.resync, "resync", 2*time.Second, "the agent's --resync")
+	fs.IntVar(&o.samples, "reconciles", 5, "resync reconciles to time at full size")
+	fs.DurationVar(&o.poll, "poll", 10*time.Millisecond, "route poll interval")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "longest wait for the routes to converge, from the first Node change")
+	fs.BoolVar(&o.clusterCIDR, "set-cluster-cidr", true, "run the agent with --cluster-cidr="+clusterCIDR.String()+
+		" (false: the agent derives it from the Nodes)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	return o, o.check()
+}
+
+// check reports every bad option at once, and makes the agent path
+// absolute: it is how the agent is found in /proc.
+func (o *options) check() error {
+	var errs []error
+	if o.peers < 1 || o.churn < 0 || o.churn > o.peers || o.peers+o.churn > maxPeer {
+		errs = append(errs, fmt.Errorf("-peers %d -churn %d: want 1 <= churn <= peers, peers+churn <= %d", o.peers, o.churn, maxPeer))
+	}
+	if o.workers < 1 || o.samples < 1 {
+		errs = append(errs, fmt.Errorf("-workers %d -reconciles %d: want at least 1", o.workers, o.samples))
+	}
+	if o.resync <= 0 || o.poll <= 0 || o.timeout <= 0 {
+		errs = append(errs, errors.New("-resync, -poll and -timeout must be positive"))
+	}
+	abs, err := filepath.Abs(o.agent)
+	if err == nil {
+		_, err = os.Stat(abs)
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-agent %s: %w", o.agent, err))
+	}
+	o.agent = abs
+	return errors.Join(errs...)
+}
+
+// run sets up, measures, tears down, and reports; the report is printed
+// and written only when every phase ran.
+func run(ctx context.Context, o options) (err error) {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root: it creates network namespaces")
+	}
+	before := rootState()
+	r := &report{Time: time.Now(), Machine: newMachine(), Setup: setup{Nodes: o.peers + 1, Churn: o.churn,
+		Workers: o.workers, Resync: o.resync.String(), ClusterCIDR: "derived by the agent", Underlay: underlayWide.String()}}
+	if o.clusterCIDR {
+		r.Setup.ClusterCIDR = clusterCIDR.String()
+	}
+	e := &env{o: o}
+	err = e.start(ctx)
+	if err == nil {
+		err = e.measure(ctx, r)
+	}
+	if err != nil && ctx.Err() == nil {
+		e.diagnose()
+	}
+	logf("cleaning up")
+	if cerr := e.close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("clean up: %w", cerr))
+	}
+	if err != nil {
+		return err
+	}
+	r.RootChanges = changes(before, rootState())
+	r.Machine.LoadEnd = loadAvg()
+	r.judge()
+	r.print(os.Stdout)
+	return r.writeJSON(o.jsonPath)
+}
