@@ -63,7 +63,7 @@ func checkConflist(n *lab.Node, spec lab.NodeSpec) error {
 	if err != nil {
 		return err
 	}
-	if c.CNIVersion != "1.1.0" || c.Name != lab.NetworkName || len(c.Plugins) != 2 {
+	if c.CNIVersion != "1.0.0" || c.Name != lab.NetworkName || len(c.Plugins) != 2 {
 		return fmt.Errorf("conflist of %s: version %q, name %q, %d plugins", n.Name, c.CNIVersion, c.Name, len(c.Plugins))
 	}
 	nb, pm := c.Plugins[0], c.Plugins[1]

@@ -113,6 +113,8 @@ func (c *controlPlane) apiserverArgs() []string {
 		"--service-cluster-ip-range=10.96.0.0/12",
 		"--endpoint-reconciler-type=none",
 		"--shutdown-send-retry-after=true",
+		// Nodes' names resolve nowhere here: exec and logs go to the InternalIP.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",
 		"--v=1",
 	}

@@ -9,14 +9,25 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // conflist mirrors the CNI network configuration list the agent writes.
 type conflist struct {
-	CNIVersion string `json:"cniVersion"`
-	Name       string `json:"name"`
-	Plugins    []any  `json:"plugins"`
+	CNIVersion  string   `json:"cniVersion"`
+	CNIVersions []string `json:"cniVersions"`
+	Name        string   `json:"name"`
+	Plugins     []any    `json:"plugins"`
 }
+
+// The conflist's spec versions. cniVersion stays 1.0.0 because runtimes on
+// libcni before 1.2 (containerd 1.6 and 1.7 among them) read only it and
+// reject 1.1.0 results; libcni 1.2 and later take the highest of cniVersions
+// they support, so they get 1.1.0 (STATUS and GC).
+const (
+	cniVersion  = "1.0.0"
+	cniVersions = "1.0.0 1.1.0"
+)
 
 // bridgeConf is the nodebridge plugin object of the conflist.
 type bridgeConf struct {
@@ -63,7 +74,7 @@ func renderConflist(c *Config, d *desired, mtu int) ([]byte, error) {
 	for _, p := range d.podCIDRs {
 		b.IPAM.Ranges = append(b.IPAM.Ranges, []subnetConfig{{Subnet: p}})
 	}
-	l := conflist{CNIVersion: "1.1.0", Name: c.NetworkName, Plugins: []any{
+	l := conflist{CNIVersion: cniVersion, CNIVersions: strings.Fields(cniVersions), Name: c.NetworkName, Plugins: []any{
 		b,
 		portmapConf{Type: "portmap", Capabilities: map[string]bool{"portMappings": true}, SNAT: true},
 	}}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -17,15 +18,21 @@ func TestRenderConflist(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got struct {
-		CNIVersion string           `json:"cniVersion"`
-		Name       string           `json:"name"`
-		Plugins    []map[string]any `json:"plugins"`
+		CNIVersion  string           `json:"cniVersion"`
+		CNIVersions []string         `json:"cniVersions"`
+		Name        string           `json:"name"`
+		Plugins     []map[string]any `json:"plugins"`
 	}
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("decode %s: %v", b, err)
 	}
-	if got.CNIVersion != "1.1.0" || got.Name != "mynet" || len(got.Plugins) != 2 {
+	if got.CNIVersion != "1.0.0" || got.Name != "mynet" || len(got.Plugins) != 2 {
 		t.Fatalf("header: got %s", b)
+	}
+	// containerd 1.6 reads cniVersion only and rejects 1.1.0 results; newer
+	// libcni picks the highest of cniVersions.
+	if !slices.Equal(got.CNIVersions, []string{"1.0.0", "1.1.0"}) {
+		t.Errorf("cniVersions = %q, want [1.0.0 1.1.0]", got.CNIVersions)
 	}
 	nb, pm := got.Plugins[0], got.Plugins[1]
 	for key, want := range map[string]string{
