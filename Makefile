@@ -28,10 +28,11 @@ deps:
 demo: deps build
 	bash scripts/demo.sh
 
-# k8s: the kube-apiserver and etcd the multi-node tests run, built from source
-# once into a cache outside the tree (~/.cache/nodebridge/k8s-v1.36.3).
+# k8s: the Kubernetes servers, kubectl and etcd the multi-node and cluster tests
+# run, built from source once into a cache outside the tree
+# (~/.cache/nodebridge/k8s-v1.36.3).
 k8s:
-	bash scripts/build-k8s.sh kube-apiserver etcd >/dev/null
+	bash scripts/build-k8s.sh kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kubectl >/dev/null
 
 # demo-cluster: the multi-node lab as a demo (real kube-apiserver + etcd, three
 # nodes with agents, a pod on each), then removes everything. Needs root.

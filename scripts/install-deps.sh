@@ -2,8 +2,10 @@
 # Installs what `make demo` and `make test` need, and only what is missing:
 # the Debian packages for ip/bridge, iptables, nft, ping and modprobe, and,
 # in a tools dir outside the tree, cnitool plus the reference bridge and
-# host-local plugins (to compare nodebridge against) and the reference portmap
-# (chained after nodebridge in the multi-node lab). Safe to run again.
+# host-local plugins (to compare nodebridge against), the reference portmap
+# (chained after nodebridge in the multi-node lab) and loopback (which
+# containerd's CRI runs in the kubelet cluster tests), plus containerd, crun and
+# busybox-static for those tests. Safe to run again.
 # It never touches the machine's network configuration.
 set -euo pipefail
 
@@ -20,6 +22,11 @@ declare -A pkg_of=(
 	[ping]=iputils-ping
 	[modprobe]=kmod
 	[unshare]=util-linux
+	[nsenter]=util-linux
+	[containerd]=containerd
+	[ctr]=containerd
+	[crun]=crun
+	[busybox]=busybox-static
 )
 
 missing_packages() {
@@ -45,6 +52,16 @@ install_packages() {
 	echo "install-deps: installing Debian packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
+	# Installing containerd must not start the machine's own containerd
+	# service (it would write /var/lib/containerd): the tests run their own,
+	# inside node namespaces. policy-rc.d answering 101 tells the package
+	# scripts not to start services; one already there is left alone.
+	local policy=/usr/sbin/policy-rc.d
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+		trap "rm -f $policy" EXIT
+	fi
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
@@ -65,4 +82,5 @@ go_tool cnitool github.com/containernetworking/cni/cnitool@v1.3.1
 go_tool host-local github.com/containernetworking/plugins/plugins/ipam/host-local@v1.9.1
 go_tool bridge github.com/containernetworking/plugins/plugins/main/bridge@v1.9.1
 go_tool portmap github.com/containernetworking/plugins/plugins/meta/portmap@v1.9.1
+go_tool loopback github.com/containernetworking/plugins/plugins/main/loopback@v1.9.1
 echo "install-deps: done (tools in $tools)"

@@ -1,0 +1,141 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nodebridge/nodebridge/internal/lab"
+)
+
+// Node is a Kubernetes node of the cluster: a lab node (netns on the
+// underlay, FORWARD policy DROP, its own CNI conf dir) with a mount
+// namespace of its own, in which the node's containerd and kubelet run and
+// keep all their state under Dir.
+type Node struct {
+	*lab.Node
+	IP  netip.Addr // the node IP on the underlay, its InternalIP
+	Dir string     // containerd and kubelet roots, overlay upper dirs, logs
+
+	cniBinDir           string
+	holder              *proc // holds the mount namespace
+	containerd, kubelet *proc
+	agent               *proc // nil unless StartAgent
+}
+
+// nodeSpec is what addNode needs from the cluster.
+type nodeSpec struct {
+	name       string
+	index      int    // 1..9: the node IP is 198.18.0.1<index>
+	dir        string // the node's own dir
+	image      string // the local image archive
+	cniBinDir  string
+	kubeconfig string // the kubelet's
+	kubelet    string // the kubelet binary
+}
+
+// addNode makes a lab node and starts its mount namespace, containerd
+// (with the local image imported) and kubelet. On error it undoes what it
+// made.
+func addNode(ctx context.Context, l *lab.Lab, s nodeSpec) (_ *Node, err error) {
+	ln, err := l.AddNode(ctx, s.name, s.index)
+	if err != nil {
+		return nil, fmt.Errorf("add lab node %s: %w", s.name, err)
+	}
+	n := &Node{Node: ln, IP: lab.NodeIPv4(s.index), Dir: s.dir, cniBinDir: s.cniBinDir}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, n.Close())
+		}
+	}()
+	if n.holder, err = startHolder(ctx, s.name, n.Netns, s.dir); err != nil {
+		return nil, err
+	}
+	if err := n.startContainerd(ctx, s.image); err != nil {
+		return nil, err
+	}
+	if err := n.startKubelet(s.kubeconfig, s.kubelet); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Exec runs argv in the node's netns and mount namespace, where its
+// kubelet and containerd live (e.g. ctr, ip, iptables), and returns the
+// combined output.
+func (n *Node) Exec(ctx context.Context, argv ...string) (string, error) {
+	return run(ctx, append(enter(n.holder), argv...)...)
+}
+
+// alive returns an error naming the node's containerd, kubelet or agent
+// once one has exited.
+func (n *Node) alive() error {
+	return errors.Join(n.containerd.alive(), n.kubelet.alive(), n.agent.alive())
+}
+
+// Logs is the end of the node's kubelet and containerd logs, for a failure.
+func (n *Node) Logs() string {
+	s := n.kubelet.logTail(40) + n.containerd.logTail(20)
+	if n.agent != nil {
+		s += n.agent.logTail(20)
+	}
+	return s
+}
+
+// Close stops the kubelet and containerd, kills what they leave running
+// (shims and containers), ends the mount namespace (all its mounts go with
+// it) and closes the lab node (its netns goes, with every pod veth). It
+// keeps going past a failed step. The Node object is the caller's.
+func (n *Node) Close() error {
+	err := n.StopAgent()
+	if n.kubelet != nil {
+		err = errors.Join(err, n.kubelet.stop(10*time.Second))
+	}
+	if n.containerd != nil {
+		err = errors.Join(err, n.containerd.stop(10*time.Second))
+	}
+	if n.holder != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = errors.Join(err, sweep(ctx, n.holder))
+		cancel()
+		// The holder ends by SIGTERM, the normal way: no error to report.
+		_ = n.holder.stop(5 * time.Second)
+	}
+	err = errors.Join(err, n.Node.Close())
+	return err
+}
+
+// MemoryRSS sums the resident memory of every process of the node: the
+// namespace holder, containerd, kubelet, and the shims and containers
+// (pause included) that run in or under its mount namespace.
+func (n *Node) MemoryRSS() (int64, error) {
+	mnt, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", n.holder.pid()))
+	if err != nil {
+		return 0, fmt.Errorf("read mount namespace of %s: %w", n.Name, err)
+	}
+	var sum int64
+	for _, pid := range append(nodeProcs(mnt, n.holder.pid()), n.holder.pid()) {
+		sum += rssBytes(pid)
+	}
+	return sum, nil
+}
+
+// rssBytes is VmRSS of /proc/PID/status in bytes, 0 for a process gone.
+func rssBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64) // 0 if odd
+			return kb << 10
+		}
+	}
+	return 0
+}
