@@ -11,7 +11,8 @@ import (
 )
 
 // ruleSource is where a plugin's rules are counted: the iptables tables, or
-// nodebridge's own nftables table, by the backend the plugin writes to.
+// nodebridge's own nftables table and the iptables tables, by the backend
+// the plugin writes to.
 type ruleSource int
 
 const (
@@ -22,17 +23,22 @@ const (
 // String names the source, in the JSON beside the counts.
 func (s ruleSource) String() string {
 	if s == rulesNFT {
-		return "nftables table inet " + iptables.NFTTable
+		return "nftables table inet " + iptables.NFTTable + ", and iptables and ip6tables, all tables"
 	}
 	return "iptables and ip6tables, all tables"
 }
 
-// count counts the rules from s in the netns at node.
+// count counts the rules from s in the netns at node. The nftables backend
+// also writes to iptables: where iptables' FORWARD drops, as on the bench's
+// node, a network gets an NB-FWD-<hash> chain there to let its pods'
+// traffic through, so its iptables rules count too.
 func (s ruleSource) count(node string) (int, error) {
-	if s == rulesNFT {
-		return countNFTRules(node)
+	ipt, err := countIPTablesRules(node)
+	if err != nil || s != rulesNFT {
+		return ipt, err
 	}
-	return countIPTablesRules(node)
+	nft, err := countNFTRules(node)
+	return ipt + nft, err
 }
 
 // countIPTablesRules counts the rules in the netns at node: the "-A" lines

@@ -82,10 +82,10 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 		return nil, err
 	}
 	ph.done("gateway")
-	if err := configureContainer(ctx, c, podNS, p.IfName, res); err != nil {
+	if err := configureContainer(ctx, c, podNS, p.IfName, res, gatewayMAC(gwLink)); err != nil {
 		return nil, err
 	}
-	if err := seedNeighbours(podNS, p.IfName, gwLink, pair, res); err != nil {
+	if err := seedPod(gwLink, pair, res); err != nil {
 		return nil, err
 	}
 	ph.done("container")

@@ -15,9 +15,11 @@ import (
 
 // configureContainer sets up the container end inside the pod netns:
 // addresses, link up (unless disableContainerInterface), routes, the end of
-// duplicate address detection when it runs, then an ARP announcement of the
-// pod's IPv4 address.
-func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName string, res *current.Result) error {
+// duplicate address detection when it runs, an ARP announcement of the pod's
+// IPv4 address, then the gateways' neighbour entries at gwMAC (see
+// seedGateways). It enters the pod netns once: each visit costs a hand-off
+// to a locked thread, two setns and their /proc lookups.
+func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName string, res *current.Result, gwMAC net.HardwareAddr) error {
 	return podNS.Do(func(ns.NetNS) error {
 		link, err := netlink.LinkByName(ifName)
 		if err != nil {
@@ -41,7 +43,10 @@ func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName s
 				return err
 			}
 		}
-		return announce(link, res.IPs)
+		if err := announce(link, res.IPs); err != nil {
+			return err
+		}
+		return seedGateways(link, res.IPs, gwMAC) // after the announce, which an entry already there would hold back
 	})
 }
 
@@ -58,9 +63,10 @@ func (c *Config) dad() bool {
 // broadcast from the pod's address and MAC, updates every neighbour that
 // holds an entry for a reused address, as a gratuitous ARP does, and warms
 // the pod's entry for its gateway. It may be lost if the new bridge port is
-// not forwarding yet, which seedNeighbours makes harmless. (Sending a gratuitous ARP ourselves needs an
-// AF_PACKET socket, whose close waits out an RCU grace period: ~10 ms of
-// every ADD; the kernel's own arp_notify fires before the port forwards.)
+// not forwarding yet, which the seeded entries (neigh.go) make harmless.
+// (Sending a gratuitous ARP ourselves needs an AF_PACKET socket, whose
+// close waits out an RCU grace period: ~10 ms of every ADD; the kernel's own
+// arp_notify fires before the port forwards.)
 //
 // Equivalent to: arping -c1 -I IFNAME GATEWAY
 func announce(link netlink.Link, ips []*current.IPConfig) error {

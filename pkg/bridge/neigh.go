@@ -8,53 +8,71 @@ import (
 	"syscall"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 )
 
-// seedNeighbours writes the neighbour entries a new pod's first packets
-// need, both ways, when the network is the pods' gateway: in the pod, each
-// gateway at the MAC of the link holding it; on that link in the host, each
-// pod address at the pod's MAC. nodebridge chose or read both MACs, so no
-// ARP or ND has to succeed first. Resolving them instead races the new
-// bridge port: a request sent before the port forwards is lost, and the
-// kernel asks again only a second later, so the pod's first packet (or the
-// first reply to it, from another node) waits that second. The entries are
-// STALE: used at once, confirmed by the kernel's normal probing.
-//
-// Equivalent to: ip -n POD neigh replace GW lladdr GWMAC dev IFNAME nud stale;
-// ip neigh replace PODIP lladdr PODMAC dev BR nud stale
-func seedNeighbours(podNS ns.NetNS, ifName string, gwLink netlink.Link, pair *vethPair, res *current.Result) error {
+// The neighbour entries a new pod's first packets need, both ways, when the
+// network is the pods' gateway: in the pod, each gateway at the MAC of the
+// link holding it; on that link in the host, each pod address at the pod's
+// MAC. nodebridge chose or read both MACs, so no ARP or ND has to succeed
+// first. Resolving them instead races the new bridge port: a request sent
+// before the port forwards is lost, and the kernel asks again only a second
+// later, so the pod's first packet (or the first reply to it, from another
+// node) waits that second. The entries are STALE: used at once, confirmed by
+// the kernel's normal probing. The pod's entries are written by
+// configureContainer, in the one visit to the pod netns, from gatewayMAC.
+
+// rereadGatewayLink returns gwLink as the kernel has it now, after the pod's
+// veth joined the bridge: a bridge made without a fixed MAC (not by
+// nodebridge) takes its lowest port's, so the veth just added may have
+// changed it.
+func rereadGatewayLink(gwLink netlink.Link) (netlink.Link, error) {
+	l, err := netlink.LinkByIndex(gwLink.Attrs().Index)
+	if err != nil {
+		return nil, fmt.Errorf("look up gateway link %s: %w", gwLink.Attrs().Name, err)
+	}
+	return l, nil
+}
+
+// gatewayMAC is the MAC the pod's gateways sit at: that of gwLink, the link
+// holding them; nil when the network is not the pods' gateway or the link
+// has no usable MAC (the pod then resolves its gateway itself).
+func gatewayMAC(gwLink netlink.Link) net.HardwareAddr {
 	if gwLink == nil {
 		return nil
 	}
-	// Read now: a bridge made without a fixed MAC (not by nodebridge) takes
-	// its lowest port's, so the veth just added may have changed it.
-	name := gwLink.Attrs().Name
-	gwLink, err := netlink.LinkByIndex(gwLink.Attrs().Index)
-	if err != nil {
-		return fmt.Errorf("look up gateway link %s: %w", name, err)
+	mac := gwLink.Attrs().HardwareAddr
+	if len(mac) != 6 || bytes.Equal(mac, make([]byte, 6)) {
+		return nil
 	}
-	gwMAC := gwLink.Attrs().HardwareAddr
-	if len(gwMAC) != 6 || bytes.Equal(gwMAC, make([]byte, 6)) {
-		gwMAC = nil // nothing to point the pod at: it resolves the gateway itself
+	return mac
+}
+
+// seedGateways runs in the pod netns: each family's gateway at gwMAC on
+// link, the pod's interface; nothing when gwMAC is nil.
+//
+// Equivalent to: ip -n POD neigh replace GW lladdr GWMAC dev IFNAME nud stale
+func seedGateways(link netlink.Link, ips []*current.IPConfig, gwMAC net.HardwareAddr) error {
+	if gwMAC == nil {
+		return nil
 	}
-	err = podNS.Do(func(ns.NetNS) error {
-		link, err := netlink.LinkByName(ifName)
-		if err != nil {
-			return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
-		}
-		for _, v4 := range []bool{true, false} {
-			if gw := familyGateway(res.IPs, v4); gw != nil && gwMAC != nil {
-				if err := setStale(link, gw, gwMAC); err != nil {
-					return err
-				}
+	for _, v4 := range []bool{true, false} {
+		if gw := familyGateway(ips, v4); gw != nil {
+			if err := setStale(link, gw, gwMAC); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// seedPod puts each pod address at the pod's MAC on gwLink, in the host;
+// nothing when the network is not the pods' gateway. A failure leaves none.
+//
+// Equivalent to: ip neigh replace PODIP lladdr PODMAC dev BR nud stale
+func seedPod(gwLink netlink.Link, pair *vethPair, res *current.Result) error {
+	if gwLink == nil {
 		return nil
-	})
-	if err != nil {
-		return err
 	}
 	for _, ip := range res.IPs {
 		if err := setStale(gwLink, ip.Address.IP, pair.podMAC); err != nil {

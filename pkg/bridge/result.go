@@ -117,7 +117,8 @@ func firstHost(n net.IPNet) net.IP {
 // ensureGateways puts every gateway on the bridge, or on the VLAN gateway
 // interface (then listed in res) for a VLAN network, and turns on forwarding
 // for its family, when the network is the pods' gateway. It returns the link
-// holding the gateways, nil when the network is not the pods' gateway.
+// holding the gateways, read after them (see rereadGatewayLink), nil when
+// the network is not the pods' gateway.
 func ensureGateways(c *Config, br *netlink.Bridge, res *current.Result) (netlink.Link, error) {
 	gws := gatewayPrefixes(res)
 	if !c.IsGateway || len(gws) == 0 {
@@ -140,5 +141,5 @@ func ensureGateways(c *Config, br *netlink.Bridge, res *current.Result) (netlink
 			return nil, err
 		}
 	}
-	return link, nil
+	return rereadGatewayLink(link)
 }

@@ -69,8 +69,8 @@ func (b *iptablesOnly) DeleteNetwork(ctx context.Context, n Network) error {
 
 // DefaultBackend is the backend for a config without ipMasqBackend: the one
 // the host already uses, else iptables, as in the reference plugin. It
-// decides in process (a stat, two small reads and one netlink request, no
-// exec), in the caller's netns, by the first rule that applies:
+// decides in process (a PATH lookup, two small reads and one netlink dump,
+// no exec), in the caller's netns, by the first rule that applies:
 //  1. nftables if iptables-restore is not installed (the reference's rule);
 //  2. iptables if iptables-legacy holds tables in this netns;
 //  3. iptables if nftables holds a table named as iptables names its own
@@ -85,11 +85,7 @@ func DefaultBackend() string {
 	if legacyTables() {
 		return IPTablesName
 	}
-	c, err := nftables.New()
-	if err != nil {
-		return IPTablesName
-	}
-	tables, err := c.ListTables()
+	tables, err := listTables()
 	if err != nil {
 		return IPTablesName
 	}
