@@ -9,7 +9,7 @@ CNI_BIN   ?= /opt/cni/bin
 SBIN      ?= /usr/local/sbin
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 
-.PHONY: all build install deps k8s demo demo-cluster test bench fuzz lint check clean
+.PHONY: all build install deps k8s demo demo-cluster demo-lab test bench fuzz lint check clean
 
 all: build
 
@@ -34,11 +34,21 @@ demo: deps build
 k8s:
 	bash scripts/build-k8s.sh kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kubectl >/dev/null
 
-# demo-cluster: the multi-node lab as a demo (real kube-apiserver + etcd, three
-# nodes with agents, a pod on each), then removes everything. Needs root.
-# DEMO_FLAGS=-hold keeps it up until ^C.
-DEMO_FLAGS ?=
+# demo-cluster: three real Kubernetes nodes on this machine (containerd and
+# kubelet in each node's netns and mount namespace, nodebridge-agent, the
+# control plane with controller-manager and scheduler), a pod on each,
+# kubectl get, routes, cross-node pings, the time per step; then everything
+# is removed. Needs root. KEEP=1 keeps it up until ^C, or SIGTERM to the pid
+# it prints.
+KEEP ?=
 demo-cluster: deps k8s
+	$(GO) run ./internal/cluster/cmd/demo-cluster $(if $(filter 1 yes true,$(KEEP)),-keep)
+
+# demo-lab: the multi-node lab without kubelets (real kube-apiserver + etcd,
+# three nodes with agents, a pod on each through cnitool), then removes
+# everything. Needs root. DEMO_FLAGS=-hold keeps it up until ^C.
+DEMO_FLAGS ?=
+demo-lab: deps k8s
 	$(GO) run ./internal/lab/cmd/demo-cluster $(DEMO_FLAGS)
 
 test: deps k8s
@@ -67,12 +77,15 @@ BENCH_JSON  ?= _out/bench.json
 BENCH_FLAGS ?=
 AGENT_BENCH_JSON  ?= _out/bench-agent.json
 AGENT_BENCH_FLAGS ?=
+PODSTART_JSON  ?= _out/bench-podstart.json
+PODSTART_FLAGS ?=
 
 bench: build k8s
 	NODEBRIDGE_TOOLS=$(BENCH_TOOLS) bash scripts/install-deps.sh
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./cmd/nodebridge-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./bench/podstart ./cmd/nodebridge-agent
 	$(BENCH_BIN)/driver -plugin $(BIN) -tools $(BENCH_TOOLS) -bin $(BENCH_BIN) -json $(BENCH_JSON) $(BENCH_FLAGS)
 	$(BENCH_BIN)/agentscale -agent $(BENCH_BIN)/nodebridge-agent -json $(AGENT_BENCH_JSON) $(AGENT_BENCH_FLAGS)
+	$(BENCH_BIN)/podstart -tools $(BENCH_TOOLS) -json $(PODSTART_JSON) $(PODSTART_FLAGS)
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi

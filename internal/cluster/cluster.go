@@ -37,6 +37,10 @@ type Options struct {
 	Image       string       // the local image archive (see BuildImage)
 	Nodes       int          // how many nodes, 1..9
 	ClusterCIDR netip.Prefix // what the controller-manager cuts podCIDRs from; default 10.244.0.0/16
+	// Reference runs the reference bridge + host-local in nodebridge's
+	// place (CNIBinDir filled by LinkReference, AgentBin empty), with
+	// static routes between the nodes: the baseline of the benchmarks.
+	Reference bool
 }
 
 // Cluster is a running cluster.
@@ -58,6 +62,9 @@ func NodeName(i int) string { return fmt.Sprintf("node-%d", i) }
 func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if o.Nodes < 1 || o.Nodes > 9 {
 		return nil, fmt.Errorf("nodes %d: want 1..9", o.Nodes)
+	}
+	if o.Reference && o.AgentBin != "" {
+		return nil, fmt.Errorf("agent %s: a reference cluster runs no agent", o.AgentBin)
 	}
 	if !o.ClusterCIDR.IsValid() {
 		o.ClusterCIDR = netip.MustParsePrefix("10.244.0.0/16")
@@ -88,6 +95,11 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	if err := c.startNetworks(ctx); err != nil {
 		return nil, err
+	}
+	if o.Reference {
+		if err := c.addStaticRoutes(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -89,7 +89,7 @@ func (c *Cluster) writeConflist(ctx context.Context, n *Node) error {
 	if err != nil {
 		return fmt.Errorf("wait for podCIDRs of %s: %w\n%s", n.Name, err, n.Logs())
 	}
-	b, err := Conflist(n.DataDir, cidrs...)
+	b, err := c.conflist(n.DataDir, cidrs)
 	if err != nil {
 		return err
 	}
