@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/nodebridge/nodebridge/internal/hoststate"
 	"github.com/nodebridge/nodebridge/internal/lab"
 )
 
@@ -34,7 +35,7 @@ type env struct {
 // netnsPrefix starts every netns name, "nb<pid in hex>-" as the project's
 // tests name theirs, so the test guards of other processes running at the
 // same time count these netns as another process's.
-func netnsPrefix() string { return fmt.Sprintf("nb%x-", os.Getpid()) }
+func netnsPrefix() string { return hoststate.NetnsPrefix() }
 
 // start brings up the lab and the agent's node and waits until the agent
 // is ready with its own Node alone in the cluster.
@@ -68,15 +69,7 @@ func (e *env) start(ctx context.Context) error {
 // applyRBAC gives the agent the manifest's ServiceAccount and ClusterRole,
 // so it runs with exactly the permissions a cluster gives it.
 func (e *env) applyRBAC(ctx context.Context) error {
-	path, err := lab.ManifestPath()
-	if err != nil {
-		return err
-	}
-	objs, err := lab.ReadManifest(path)
-	if err != nil {
-		return err
-	}
-	return e.lab.ApplyRBAC(ctx, objs)
+	return e.lab.ApplyManifestRBAC(ctx)
 }
 
 // startNode makes the agent's node with 198.18.0.11 also as a /15, creates

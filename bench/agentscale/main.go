@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/nodebridge/nodebridge/internal/hoststate"
 )
 
 // options are the command line.
@@ -127,7 +129,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	r.RootChanges = changes(before, rootState())
+	r.RootChanges = hoststate.Diff(before, rootState())
 	r.Machine.LoadEnd = loadAvg()
 	r.judge()
 	r.print(os.Stdout)

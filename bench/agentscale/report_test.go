@@ -128,21 +128,3 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
-
-func TestChanges(t *testing.T) {
-	before := []string{"lo up", "eth0 up", "default via 10.0.0.1"}
-	tests := []struct {
-		name  string
-		after []string
-		want  string
-	}{
-		{"same, reordered", []string{"eth0 up", "default via 10.0.0.1", "lo up"}, ""},
-		{"a netns left", append(before[:3:3], "netns nb1f-lab-abc"), "+ netns nb1f-lab-abc\n"},
-		{"a route gone", before[:2], "- default via 10.0.0.1\n"},
-	}
-	for _, tt := range tests {
-		if got := changes(before, tt.after); got != tt.want {
-			t.Errorf("%s: changes = %q, want %q", tt.name, got, tt.want)
-		}
-	}
-}

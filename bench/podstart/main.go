@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/nodebridge/nodebridge/internal/cluster"
+	"github.com/nodebridge/nodebridge/internal/hoststate"
 )
 
 // options are the command line.
@@ -122,7 +123,7 @@ func run(ctx context.Context, o options) (err error) {
 			err = errors.Join(err, fmt.Errorf("clean up: %w", cerr))
 		}
 		if err == nil {
-			r.finish(changes(before, machineState()))
+			r.finish(hoststate.Diff(before, machineState()))
 			r.print(os.Stdout)
 			err = r.writeJSON(o.jsonPath)
 		}

@@ -45,14 +45,3 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Errorf("defaults %+v", o)
 	}
 }
-
-func TestChanges(t *testing.T) {
-	before := []string{"a", "b", "b"}
-	after := []string{"b", "c"}
-	if got, want := changes(before, after), "- a\n- b\n+ c\n"; got != want {
-		t.Errorf("changes = %q, want %q", got, want)
-	}
-	if got := changes(before, before); got != "" {
-		t.Errorf("changes of equal lists = %q", got)
-	}
-}

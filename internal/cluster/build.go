@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/nodebridge/nodebridge/internal/lab"
 )
@@ -19,29 +18,9 @@ func k8sBinaries() []string {
 }
 
 // K8sBinaries returns the dir holding the binaries of k8sBinaries, building
-// the missing ones through scripts/build-k8s.sh (cached outside the tree;
-// the script serializes builds with a lock).
+// the missing ones through scripts/build-k8s.sh (see lab.Binaries).
 func K8sBinaries(ctx context.Context) (string, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
-	script := filepath.Join(root, "scripts", "build-k8s.sh")
-	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, k8sBinaries()...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("run %s: %w\n%s", script, err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	dir := filepath.Join(lines[len(lines)-1], "bin")
-	for _, b := range k8sBinaries() {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			return "", fmt.Errorf("%s did not provide %s: %w", script, b, err)
-		}
-	}
-	return dir, nil
+	return lab.Binaries(ctx, k8sBinaries()...)
 }
 
 // BuildCNI fills dir, a node's CNI bin dir, with nodebridge built static
@@ -50,7 +29,7 @@ func K8sBinaries(ctx context.Context) (string, error) {
 // pod's lo. Each reference plugin comes from the tools dir of
 // scripts/install-deps.sh or else is built from the module cache.
 func BuildCNI(ctx context.Context, dir string) error {
-	root, err := repoRoot()
+	root, err := lab.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -87,7 +66,7 @@ func BuildCNI(ctx context.Context, dir string) error {
 // BuildAgent builds nodebridge-agent into dir and returns its path, or
 // ErrNoAgent while the tree has no agent command yet.
 func BuildAgent(ctx context.Context, dir string) (string, error) {
-	root, err := repoRoot()
+	root, err := lab.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -106,20 +85,3 @@ func BuildAgent(ctx context.Context, dir string) (string, error) {
 
 // ErrNoAgent says the tree has no cmd/nodebridge-agent to build.
 var ErrNoAgent = errors.New("no cmd/nodebridge-agent in this tree")
-
-// repoRoot finds the module root (the dir holding go.mod) from the working
-// dir up, so tests and the demo find scripts/.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("get working dir: %w", err)
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod in %s or above", dir)
-		}
-	}
-}

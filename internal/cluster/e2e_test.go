@@ -36,6 +36,9 @@ func TestE2E(t *testing.T) {
 	t0 := time.Now()
 	e := &e2e{c: startCluster(t, ctx, 3, true), servers: map[string]*corev1.Pod{}}
 	for _, n := range e.c.Nodes {
+		checkConflistVersion(t, n)
+	}
+	for _, n := range e.c.Nodes {
 		createServerPod(t, ctx, e.c, "server-"+n.Name, n.Name, 0)
 	}
 	for _, n := range e.c.Nodes {

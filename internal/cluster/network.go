@@ -13,8 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/nodebridge/nodebridge/internal/lab"
 )
 
 // NetworkName is the CNI network of every node, as the agent names it by
@@ -57,15 +55,7 @@ func (c *Cluster) startNetworks(ctx context.Context) error {
 // deploy/nodebridge.yaml, so the agents run with exactly the manifest's
 // permissions.
 func (c *Cluster) applyAgentRBAC(ctx context.Context) error {
-	path, err := lab.ManifestPath()
-	if err != nil {
-		return err
-	}
-	objs, err := lab.ReadManifest(path)
-	if err != nil {
-		return err
-	}
-	return c.Lab.ApplyRBAC(ctx, objs)
+	return c.Lab.ApplyManifestRBAC(ctx)
 }
 
 // writeConflist waits for the podCIDRs the controller-manager allocates the

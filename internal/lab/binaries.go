@@ -9,17 +9,21 @@ import (
 	"strings"
 )
 
-// Binaries returns the dir holding kube-apiserver and etcd, building them
-// first through scripts/build-k8s.sh when its cache (outside the tree) lacks
-// them. The script serializes builds with a lock, so parallel callers wait
-// for one build.
-func Binaries(ctx context.Context) (string, error) {
-	root, err := repoRoot()
+// Binaries returns the dir holding the named release binaries
+// (kube-apiserver and etcd when none are named), building them first through
+// scripts/build-k8s.sh when its cache (outside the tree) lacks them. The
+// script serializes builds with a lock, so parallel callers wait for one
+// build.
+func Binaries(ctx context.Context, names ...string) (string, error) {
+	if len(names) == 0 {
+		names = []string{"kube-apiserver", "etcd"}
+	}
+	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
 	script := filepath.Join(root, "scripts", "build-k8s.sh")
-	cmd := exec.CommandContext(ctx, "bash", script, "kube-apiserver", "etcd")
+	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, names...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -28,7 +32,7 @@ func Binaries(ctx context.Context) (string, error) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	dir := filepath.Join(lines[len(lines)-1], "bin")
-	for _, b := range []string{"kube-apiserver", "etcd"} {
+	for _, b := range names {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
 			return "", fmt.Errorf("%s did not provide %s: %w", script, b, err)
 		}
@@ -63,7 +67,7 @@ func FindTool(name string) (string, error) {
 // reference portmap (see FindTool) beside them, so dir serves as CNI_PATH
 // and holds the agent.
 func BuildBinaries(ctx context.Context, dir, portmap string) error {
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return err
 	}

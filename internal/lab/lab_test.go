@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/nodebridge/nodebridge/internal/hoststate"
 	"github.com/nodebridge/nodebridge/internal/netnstest"
 )
 
@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
 
 // netnsPrefix is netnstest's per-process prefix ("nb<pid in hex>-"), so the
 // guard counts the lab's netns as this process's own.
-func netnsPrefix() string { return fmt.Sprintf("nb%x-", os.Getpid()) }
+func netnsPrefix() string { return hoststate.NetnsPrefix() }
 
 func TestPKIServingCertVerifies(t *testing.T) {
 	dir := t.TempDir()

@@ -27,7 +27,7 @@ const fieldManager = "nodebridge-lab"
 
 // ManifestPath is deploy/nodebridge.yaml in the module this runs from.
 func ManifestPath() (string, error) {
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -106,6 +106,20 @@ func applyOne(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper
 		return fmt.Errorf("apply %s %s/%s (dryRun %v): %w", gvk.Kind, o.GetNamespace(), o.GetName(), opts.DryRun, err)
 	}
 	return nil
+}
+
+// ApplyManifestRBAC applies the RBAC objects of deploy/nodebridge.yaml (see
+// ApplyRBAC), so agents run with exactly the permissions the manifest gives.
+func (l *Lab) ApplyManifestRBAC(ctx context.Context) error {
+	path, err := ManifestPath()
+	if err != nil {
+		return err
+	}
+	objs, err := ReadManifest(path)
+	if err != nil {
+		return err
+	}
+	return l.ApplyRBAC(ctx, objs)
 }
 
 // ApplyRBAC applies the manifest's ServiceAccount, ClusterRole and binding

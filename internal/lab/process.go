@@ -120,9 +120,10 @@ func run(ctx context.Context, argv ...string) (string, error) {
 	return string(out), nil
 }
 
-// repoRoot finds the module root (the dir holding go.mod) from the working
-// dir up, so tests in any package and the demo find scripts/ and deploy/.
-func repoRoot() (string, error) {
+// RepoRoot finds the module root (the dir holding go.mod) from the working
+// dir up, so tests in any package, the demos and the benchmarks find
+// scripts/ and deploy/.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("get working dir: %w", err)

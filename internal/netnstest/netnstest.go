@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/nodebridge/nodebridge/internal/hoststate"
 )
 
 // RequireRoot skips t without root, or fails it under CI=true, where every
@@ -30,7 +32,7 @@ func RequireRoot(t testing.TB) {
 // ownPrefix starts the names of this test process's netns: "nb" and the pid
 // in hex, so the guard of one test binary can tell its own netns from those
 // of other packages' test binaries that go test runs at the same time.
-func ownPrefix() string { return fmt.Sprintf("nb%x-", os.Getpid()) }
+func ownPrefix() string { return hoststate.NetnsPrefix() }
 
 // Path is the file a runtime would pass as CNI_NETNS for the named netns.
 func Path(name string) string { return "/var/run/netns/" + name }

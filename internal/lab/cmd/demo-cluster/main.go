@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/nodebridge/nodebridge/internal/hoststate"
 	"github.com/nodebridge/nodebridge/internal/lab"
 )
 
@@ -121,21 +122,13 @@ func (d *demo) start(ctx context.Context) error {
 	d.lab, err = lab.Start(ctx, lab.Options{
 		// netnstest's per-process prefix, so a test run at the same time
 		// tells these netns from its own.
-		Prefix: fmt.Sprintf("nb%x-", os.Getpid()), Dir: d.dir + "/lab", K8sBin: k8sBin,
+		Prefix: hoststate.NetnsPrefix(), Dir: d.dir + "/lab", K8sBin: k8sBin,
 		AgentBin: bin + "/nodebridge-agent", CNIBinDir: bin, CNITool: cnitool,
 	})
 	if err != nil {
 		return err
 	}
-	path, err := lab.ManifestPath()
-	if err != nil {
-		return err
-	}
-	objs, err := lab.ReadManifest(path)
-	if err != nil {
-		return err
-	}
-	return d.lab.ApplyRBAC(ctx, objs)
+	return d.lab.ApplyManifestRBAC(ctx)
 }
 
 // addNodes makes three dual-stack nodes with their Node objects and agents,
