@@ -37,9 +37,10 @@ func (ph *phase) record(i int, d time.Duration, err error) {
 }
 
 // runInterleaved makes call i of every lane in turn, for i in order, one
-// call at a time, so a change in the machine's load falls on all plugins
-// alike. Each lane execs from its own thread pinned in its node. A broken
-// netns entry, or ctx ending, stops it with an error.
+// call at a time and starting with a different lane each time, so a change
+// in the machine's load falls on all plugins alike. Each lane execs from
+// its own thread pinned in its node. A broken netns entry, or ctx ending,
+// stops it with an error.
 func runInterleaved(ctx context.Context, lanes []lane) ([]phase, error) {
 	phases := make([]phase, len(lanes))
 	turns := make([]chan int, len(lanes))
@@ -64,7 +65,11 @@ func runInterleaved(ctx context.Context, lanes []lane) ([]phase, error) {
 	}
 	var err error
 	for i := 0; err == nil && i < maxCalls(lanes); i++ {
-		for l := 0; err == nil && l < len(lanes); l++ {
+		// Call i starts with lane i mod len: each plugin comes first, or
+		// right after any other, equally often, so what a call leaves the
+		// kernel to finish (link events, RCU work) weighs on all alike.
+		for k := 0; err == nil && k < len(lanes); k++ {
+			l := (i + k) % len(lanes)
 			if err = ctx.Err(); err == nil && i < lanes[l].n {
 				turns[l] <- i
 				err = <-done

@@ -134,7 +134,8 @@ func TestPhasesStop(t *testing.T) {
 	}
 }
 
-// runInterleaved takes call i of each lane in turn: a0 b0 a1 b1 a2.
+// runInterleaved takes call i of each lane in turn, call i starting with
+// lane i mod 2: a0 b0, b1 a1, a2.
 func TestRunInterleavedOrder(t *testing.T) {
 	s := newTestNS(t)
 	a, b := mustAdd(t, s, "a"), mustAdd(t, s, "b")
@@ -155,7 +156,7 @@ func TestRunInterleavedOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "a0\nb0\na1\nb1\na2\n"; string(got) != want {
+	if want := "a0\nb0\nb1\na1\na2\n"; string(got) != want {
 		t.Errorf("calls ran in the order %q, want %q", got, want)
 	}
 	if len(phases[0].Times) != 3 || len(phases[1].Times) != 2 || phases[0].Failures+phases[1].Failures != 0 {
