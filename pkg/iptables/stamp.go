@@ -93,22 +93,16 @@ func iptablesVariant() string {
 //
 // Equivalent to: nft list ruleset | head -0 (the GETGEN that starts every nft dump)
 func nftGeneration() (uint32, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	const what = "nftables generation"
+	fd, err := nfQuery(what, unix.NFT_MSG_GETGEN, 0)
 	if err != nil {
-		return 0, fmt.Errorf("nftables generation: netlink socket: %w", err)
+		return 0, err
 	}
 	defer unix.Close(fd)
-	req := make([]byte, unix.SizeofNlMsghdr+4) // header + nfgenmsg{family, version, res_id}
-	binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
-	binary.NativeEndian.PutUint16(req[4:], unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETGEN)
-	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST)
-	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return 0, fmt.Errorf("nftables generation: send: %w", err)
-	}
 	buf := make([]byte, 256)
 	n, _, err := unix.Recvfrom(fd, buf, 0)
 	if err != nil {
-		return 0, fmt.Errorf("nftables generation: receive: %w", err)
+		return 0, fmt.Errorf("%s: receive: %w", what, err)
 	}
 	return parseGeneration(buf[:n])
 }
@@ -120,22 +114,10 @@ func parseGeneration(b []byte) (uint32, error) {
 		return 0, errors.New("nftables generation: short reply")
 	}
 	if typ := binary.NativeEndian.Uint16(b[4:]); typ == unix.NLMSG_ERROR {
-		errno := int32(binary.NativeEndian.Uint32(b[unix.SizeofNlMsghdr:]))
-		return 0, fmt.Errorf("nftables generation: %w", syscall.Errno(-errno))
+		return 0, nlError("nftables generation", b[unix.SizeofNlMsghdr:])
 	}
-	for a := b[hdr:]; len(a) >= 4; {
-		l, typ := int(binary.NativeEndian.Uint16(a)), binary.NativeEndian.Uint16(a[2:])
-		if l < 4 || l > len(a) {
-			break
-		}
-		if typ&^unix.NLA_F_NESTED == unix.NFTA_GEN_ID && l >= 8 {
-			return binary.BigEndian.Uint32(a[4:]), nil
-		}
-		next := (l + 3) &^ 3 // attributes are 4-byte aligned
-		if next > len(a) {
-			break
-		}
-		a = a[next:]
+	if id := nfAttr(b[hdr:], unix.NFTA_GEN_ID); len(id) >= 4 {
+		return binary.BigEndian.Uint32(id), nil
 	}
 	return 0, errors.New("nftables generation: no NFTA_GEN_ID in reply")
 }
