@@ -103,7 +103,7 @@ func waitReady(ctx context.Context, w watch.Interface, n int, createDone <-chan 
 			if ev.Type == watch.Error || !isPod {
 				return nil, fmt.Errorf("watch: %s event: %v", ev.Type, ev.Object)
 			}
-			if _, seen := ready[p.Name]; !seen && podReady(p) {
+			if _, seen := ready[p.Name]; !seen && cluster.PodReady(p) {
 				ready[p.Name] = readyPod{name: p.Name, node: p.Spec.NodeName, ip: p.Status.PodIP, at: at}
 			}
 		case <-ctx.Done():
@@ -111,16 +111,6 @@ func waitReady(ctx context.Context, w watch.Interface, n int, createDone <-chan 
 		}
 	}
 	return ready, nil
-}
-
-// podReady tells whether the pod's Ready condition is True.
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // benchPod is pod i of a round: busybox sleeping, from the local image, no

@@ -130,7 +130,7 @@ func waitPodReady(t *testing.T, ctx context.Context, c *Cluster, name string) *c
 		if pod, err = c.Client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{}); err != nil {
 			return err
 		}
-		if !podReady(pod) || pod.Status.PodIP == "" {
+		if !PodReady(pod) || pod.Status.PodIP == "" {
 			return fmt.Errorf("pod %s: phase %s, IP %q, conditions %v", name, pod.Status.Phase, pod.Status.PodIP, pod.Status.Conditions)
 		}
 		return nil
@@ -140,16 +140,6 @@ func waitPodReady(t *testing.T, ctx context.Context, c *Cluster, name string) *c
 		t.Fatalf("wait for pod %s ready: %v\n%s", name, err, out)
 	}
 	return pod
-}
-
-// podReady tells whether the pod's Ready condition is True.
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // deletePodAndWait deletes the pod and waits until the API server no longer

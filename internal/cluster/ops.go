@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/nodebridge/nodebridge/internal/lab"
 )
 
@@ -275,4 +277,14 @@ func nftLines(out string) []string {
 		}
 	}
 	return lines
+}
+
+// PodReady tells whether the pod's Ready condition is True.
+func PodReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

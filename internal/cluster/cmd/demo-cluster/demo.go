@@ -111,21 +111,11 @@ func allReady(pods []corev1.Pod, want int) bool {
 		return false
 	}
 	for _, p := range pods {
-		if p.Status.PodIP == "" || !podReady(&p) {
+		if p.Status.PodIP == "" || !cluster.PodReady(&p) {
 			return false
 		}
 	}
 	return true
-}
-
-// podReady tells whether the pod's Ready condition is True.
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // demoPod is a busybox pod that sleeps, from the local image, never on a
