@@ -121,7 +121,7 @@ func enter(holder *proc) []string {
 func sweep(ctx context.Context, holder *proc) error {
 	mnt, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", holder.pid()))
 	if err != nil {
-		return fmt.Errorf("read mount namespace of %s: %w", holder.name, err)
+		return fmt.Errorf("read mount namespace of %s: %w", holder.Name, err)
 	}
 	return poll(ctx, 50*time.Millisecond, func() error {
 		victims := nodeProcs(mnt, holder.pid())
@@ -129,7 +129,7 @@ func sweep(ctx context.Context, holder *proc) error {
 			_ = syscall.Kill(pid, syscall.SIGKILL) // ESRCH: gone already, which is the aim
 		}
 		if len(victims) > 0 {
-			return fmt.Errorf("%d processes of %s still alive: %v", len(victims), holder.name, victims)
+			return fmt.Errorf("%d processes of %s still alive: %v", len(victims), holder.Name, victims)
 		}
 		return nil
 	})

@@ -54,7 +54,7 @@ func (n *Node) RestartKubelet(ctx context.Context) error {
 		return fmt.Errorf("restart kubelet of %s: %w", n.Name, err)
 	}
 	var err error
-	if n.kubelet, err = startProc(old.name, old.logFile, old.cmd.Args...); err != nil {
+	if n.kubelet, err = startProc(old.Name, old.LogFile, old.Args()...); err != nil {
 		return fmt.Errorf("restart kubelet of %s: %w", n.Name, err)
 	}
 	err = poll(ctx, 100*time.Millisecond, func() error {

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Process is a long-running program the lab started inside a netns, its
-// stdout and stderr going to a log file.
+// Process is a long-running program the lab (or the kubelet cluster built
+// on it) started, its stdout and stderr appended to a log file.
 type Process struct {
 	Name    string // for messages: "etcd", "agent lab-node-1"
 	LogFile string
@@ -22,20 +22,29 @@ type Process struct {
 }
 
 // startProcess runs argv inside netns (ip netns exec execs the program in
-// place, so the pid is the program's own), appending its output to logFile.
+// place, so the pid is the program's own).
 func startProcess(name, netns, logFile string, env []string, argv ...string) (*Process, error) {
+	return StartProcess(name, logFile, env, append([]string{"ip", "netns", "exec", netns}, argv...)...)
+}
+
+// StartProcess runs argv from / with env added to this process's, its
+// output appended to logFile. The wrappers a caller puts in front of a
+// program (ip netns exec, unshare, nsenter) exec it in place, so the pid is
+// the program's own.
+func StartProcess(name, logFile string, env []string, argv ...string) (*Process, error) {
 	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log of %s: %w", name, err)
 	}
 	defer f.Close() // the child holds its own copy of the descriptor
-	cmd := exec.Command("ip", append([]string{"netns", "exec", netns}, argv...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
-	// Its own process group, so a terminal's ^C reaches the lab's owner,
-	// which then stops every process in order; and killed if the owner
-	// dies first (a test binary killed on timeout), so no API server or
-	// agent outlives it.
+	cmd.Dir = "/"
+	// Its own process group, so a terminal's ^C reaches only the owner,
+	// which then stops every process in order; and killed if the owner dies
+	// first (a test binary killed on timeout), so no API server, agent or
+	// kubelet outlives it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -47,6 +56,12 @@ func startProcess(name, netns, logFile string, env []string, argv ...string) (*P
 	}()
 	return p, nil
 }
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Args is the argv the process was started with, to start it again.
+func (p *Process) Args() []string { return p.cmd.Args }
 
 // Exited tells whether the process has ended, and with what.
 func (p *Process) Exited() (bool, error) {
