@@ -103,9 +103,7 @@ func (e *env) startNode(ctx context.Context) error {
 	if err := e.waitReady(ctx); err != nil {
 		return err
 	}
-	if e.pid, err = findAgent(e.o.agent, e.node.ConfDir); err != nil {
-		return err
-	}
+	e.pid = e.node.Agent().Pid() // ip netns exec execs the agent in place: the pid is its own
 	e.routes, err = openRoutes(e.node.Netns)
 	return err
 }

@@ -79,7 +79,7 @@ func parseFlags(args []string) (options, error) {
 }
 
 // check reports every bad option at once, and makes the agent path
-// absolute: it is how the agent is found in /proc.
+// absolute, as the node netns's exec of it needs.
 func (o *options) check() error {
 	var errs []error
 	if o.peers < 1 || o.churn < 0 || o.churn > o.peers || o.peers+o.churn > maxPeer {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -193,39 +191,4 @@ func readMemory(pid int) (memory, error) {
 		return memory{}, fmt.Errorf("read status of pid %d: %w", pid, err)
 	}
 	return parseStatus(string(b))
-}
-
-// isAgent tells the agent this program started from a /proc cmdline: its
-// binary, run with this run's conf dir, which no other agent shares.
-func isAgent(cmdline []byte, bin, confDir string) bool {
-	argv := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
-	if len(argv) == 0 || string(argv[0]) != bin {
-		return false
-	}
-	want := "--cni-conf-dir=" + confDir
-	for _, a := range argv[1:] {
-		if string(a) == want {
-			return true
-		}
-	}
-	return false
-}
-
-// findAgent scans /proc for the agent's pid: ip netns exec execs it in
-// place of itself, so the pid is the agent's, but the lab does not expose it.
-func findAgent(bin, confDir string) (int, error) {
-	dirs, err := filepath.Glob("/proc/[0-9]*")
-	if err != nil {
-		return 0, fmt.Errorf("list /proc: %w", err)
-	}
-	for _, d := range dirs {
-		b, err := os.ReadFile(d + "/cmdline")
-		if err != nil || !isAgent(b, bin, confDir) {
-			continue // gone meanwhile, or another process
-		}
-		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("no process %s --cni-conf-dir=%s in /proc", bin, confDir)
 }

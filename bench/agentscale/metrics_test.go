@@ -79,22 +79,3 @@ func TestParseStatus(t *testing.T) {
 		})
 	}
 }
-
-func TestIsAgent(t *testing.T) {
-	const bin, conf = "/tmp/b/nodebridge-agent", "/tmp/run/lab/nodes/scale-0000/net.d"
-	tests := []struct {
-		name    string
-		cmdline string
-		want    bool
-	}{
-		{"ours", bin + "\x00--kubeconfig=k\x00--cni-conf-dir=" + conf + "\x00--resync=2s\x00", true},
-		{"another run's agent", bin + "\x00--cni-conf-dir=/tmp/other/net.d\x00", false},
-		{"ip netns exec before the exec", "ip\x00netns\x00exec\x00nb1-node\x00" + bin + "\x00--cni-conf-dir=" + conf + "\x00", false},
-		{"empty (a kernel thread)", "", false},
-	}
-	for _, tt := range tests {
-		if got := isAgent([]byte(tt.cmdline), bin, conf); got != tt.want {
-			t.Errorf("%s: isAgent = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
