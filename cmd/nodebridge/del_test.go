@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -60,4 +61,68 @@ func TestDelWithoutNetns(t *testing.T) {
 	if slices.Contains(vethNames(t, f.node), res.Interfaces[1].Name) {
 		t.Errorf("host veth %s left after DEL without CNI_NETNS", res.Interfaces[1].Name)
 	}
+}
+
+// TestDelLeavesVethToReaper: DEL answers with the address released and the
+// pod's veth out of service (host end down, pod end without carrier); the
+// reaper it started deletes the pair soon after. ADD of the same attachment
+// right after DEL succeeds whether or not the reaper has finished.
+func TestDelLeavesVethToReaper(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, podSubnet)
+	p := f.newPod()
+	res, _ := f.add(p)
+	host := res.Interfaces[1].Name
+	if h := hostVeth(p.id, p.ifName); h != host { // else the harness waits for nothing
+		t.Fatalf("host veth %s, the harness derives %s", host, h)
+	}
+
+	mustSucceed(t, rawRun(t, f.node, f.callFor("DEL", p, f.conf("1.1.0"))), "DEL "+p.id)
+	if a := f.allocations(); len(a) > 0 {
+		t.Errorf("allocations right after DEL: %v", a)
+	}
+	for _, l := range ipAddrs(t, f.node, "type", "veth") {
+		if l.IfName == host && slices.Contains(l.Flags, "UP") {
+			t.Errorf("host veth %s still up right after DEL: %v", host, l.Flags)
+		}
+	}
+	for _, l := range ipAddrs(t, p.ns) {
+		if l.IfName == p.ifName && slices.Contains(l.Flags, "LOWER_UP") {
+			t.Errorf("pod interface %s still has carrier right after DEL: %v", p.ifName, l.Flags)
+		}
+	}
+	if err := waitReaped(f.node); err != nil {
+		t.Fatal(err)
+	}
+	if v := vethNames(t, f.node); len(v) > 0 {
+		t.Errorf("veths in the node after the reaper: %v", v)
+	}
+	for _, l := range ipAddrs(t, p.ns) {
+		if l.IfName == p.ifName {
+			t.Errorf("pod interface %s still in %s after the reaper", p.ifName, p.ns)
+		}
+	}
+
+	t.Run("ADD right after DEL", func(t *testing.T) {
+		for range 3 {
+			_, prev := f.add(p)
+			mustSucceed(t, rawRun(t, f.node, f.callFor("DEL", p, f.conf("1.1.0"))), "DEL "+p.id)
+			_, prev = f.add(p)
+			check := f.conf("1.1.0")
+			check["prevResult"] = json.RawMessage(prev)
+			mustSucceed(t, f.run(f.callFor("CHECK", p, check)), "CHECK after DEL and ADD again")
+			f.del(p)
+		}
+		f.assertClean()
+	})
+}
+
+// rawRun is one invocation without the harness's wait for the reaper.
+func rawRun(t *testing.T, node string, c call) outcome {
+	t.Helper()
+	o, err := execTool(node, pluginBin, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

@@ -166,6 +166,9 @@ func (f *fixture) nbRules() []string {
 // any allocation, or any nodebridge rule.
 func (f *fixture) assertClean(keep ...string) {
 	f.t.Helper()
+	if err := waitReaped(f.node); err != nil { // DELs made by cnitool or a runtime
+		f.t.Error(err)
+	}
 	for _, v := range vethNames(f.t, f.node) {
 		if !slices.Contains(keep, v) {
 			f.t.Errorf("veth %s left in node %s", v, f.node)

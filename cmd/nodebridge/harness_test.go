@@ -6,14 +6,18 @@ package main_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -83,6 +87,22 @@ func invoke(node string, c call) (outcome, error) {
 // plugin; it runs inside the node netns all the same, so no plugin of this
 // suite ever runs in the machine's own netns.
 func invokeTool(node, bin string, c call) (outcome, error) {
+	o, err := execTool(node, bin, c)
+	if err != nil {
+		return o, err
+	}
+	if err := o.consistent(); err != nil {
+		return o, fmt.Errorf("%s %s in %s: %w\n%s", filepath.Base(bin), c.Command, node, err, o)
+	}
+	if bin == pluginBin && c.Command == "DEL" && o.Code == 0 {
+		return o, waitReaped(node, hostVeth(c.ContainerID, c.IfName))
+	}
+	return o, nil
+}
+
+// execTool runs bin for c inside node and returns what it printed and its
+// exit code; the error is an exec failure only.
+func execTool(node, bin string, c call) (outcome, error) {
 	cmd := toolCmd(node, bin, c)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -95,10 +115,62 @@ func invokeTool(node, bin string, c call) (outcome, error) {
 	case err != nil:
 		return o, fmt.Errorf("exec %s %s in %s: %w", bin, c.Command, node, err)
 	}
-	if err := o.consistent(); err != nil {
-		return o, fmt.Errorf("%s %s in %s: %w\n%s", filepath.Base(bin), c.Command, node, err, o)
-	}
 	return o, nil
+}
+
+// waitReaped waits, up to reapDeadline, until the node holds no veth a DEL
+// retired (a nodebridge host end, down) and left to its reaper, or none of
+// those named, so a test sees the state DEL leads to.
+// TestDelLeavesVethToReaper tests the wait itself.
+func waitReaped(node string, names ...string) error {
+	deadline := time.Now().Add(reapDeadline)
+	for {
+		left, err := retiredVeths(node)
+		if len(names) > 0 {
+			left = slices.DeleteFunc(left, func(n string) bool { return !slices.Contains(names, n) })
+		}
+		if err != nil || len(left) == 0 {
+			return err
+		}
+		if time.Now().After(deadline) {
+			out, _ := exec.Command("ip", "-n", node, "-d", "link", "show", "type", "veth").CombinedOutput()
+			return fmt.Errorf("veths %v still in node %s %v after DEL: no reaper deleted them\n%s", left, node, reapDeadline, out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// hostVeth is the name nodebridge gives the host end of an attachment.
+func hostVeth(containerID, ifName string) string {
+	sum := sha256.Sum256([]byte(containerID + "\x00" + ifName))
+	return "nb" + hex.EncodeToString(sum[:])[:13]
+}
+
+// reapDeadline bounds a reaper's work: a veth deletion waits for an RCU
+// barrier, 20-50 ms here, longer on a loaded machine.
+const reapDeadline = 10 * time.Second
+
+// retiredVeths lists the node's nodebridge host ends ("nb" + 13 hex) that
+// are down.
+func retiredVeths(node string) ([]string, error) {
+	out, err := exec.Command("ip", "-n", node, "-j", "link", "show", "type", "veth").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ip -n %s link show: %w", node, err)
+	}
+	var links []struct {
+		IfName string   `json:"ifname"`
+		Flags  []string `json:"flags"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return nil, fmt.Errorf("decode ip -j link of %s: %w", node, err)
+	}
+	var down []string
+	for _, l := range links {
+		if len(l.IfName) == 15 && strings.HasPrefix(l.IfName, "nb") && !slices.Contains(l.Flags, "UP") {
+			down = append(down, l.IfName)
+		}
+	}
+	return down, nil
 }
 
 // toolCmd is the command that runs bin for c inside node, with the

@@ -29,6 +29,12 @@ const timeout = 55 * time.Second
 var specVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
 func main() {
+	if arg, ok := os.LookupEnv(bridge.ReapEnv); ok { // started by a DEL: no CNI call
+		if bridge.Reap(arg) != nil {
+			os.Exit(1) // stderr is /dev/null; GC deletes what is left
+		}
+		return
+	}
 	// One P: an invocation is one sequence of system calls, and with a
 	// second P the scheduler keeps a thread spinning for work at every
 	// goroutine hand-off (ns.Do, exec, timers): about 0.35 ms of CPU per
@@ -57,6 +63,7 @@ func run(args *skel.CmdArgs, withPod bool, f func(context.Context, *bridge.Confi
 	if err != nil {
 		return cniError(err)
 	}
+	c.Reaper = "/proc/self/exe"
 	if os.Getenv("NODEBRIDGE_TRACE") == "1" {
 		c.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nodebridge: "+format+"\n", args...) }
 	}

@@ -106,12 +106,13 @@ func Del(ctx context.Context, c *Config, p Pod) error {
 
 // deleteVeth removes the pod's veth pair. The host end's name comes from the
 // attachment, so deleting it takes the pod end along without entering the
-// pod netns; only when it is not there is the pod netns looked into.
+// pod netns; only when it is not there is the pod netns looked into. With a
+// reaper, the pair is down when DEL answers and gone soon after (reap.go).
 func deleteVeth(c *Config, p Pod, host string) error {
 	l, err := netlink.LinkByName(host)
 	switch {
 	case err == nil:
-		return delLink(l)
+		return retireVeth(c, l)
 	case errors.As(err, &netlink.LinkNotFoundError{}):
 		return deletePodVeth(c, p)
 	}

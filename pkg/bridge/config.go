@@ -68,6 +68,7 @@ type Config struct {
 	NonMasquerade []netip.Prefix                   `json:"-"` // nonMasqueradeCIDRs, parsed
 	Rules         iptables.Backend                 `json:"-"` // set by Parse from ipMasqBackend; tests swap in a fake
 	Logf          func(format string, args ...any) `json:"-"` // diagnostics sink set by cmd; nil discards
+	Reaper        string                           `json:"-"` // executable DEL starts to delete a veth in the background (reap.go); empty: DEL deletes and waits
 }
 
 // VlanTrunk is one entry of vlanTrunk: a single id or a min/max span.

@@ -41,8 +41,16 @@ func Status(ctx context.Context, c *Config) error {
 
 // GC releases every attachment of the network that is not in
 // cni.dev/valid-attachments, with its host veth and spoof check, and the
-// network's rules once nothing is left.
+// network's rules once nothing is left. It also deletes the pairs DEL
+// retired whose reaper never finished.
 func GC(ctx context.Context, c *Config) error {
+	keep := make([]Pod, len(c.ValidAttachments))
+	for i, a := range c.ValidAttachments {
+		keep[i] = Pod{ContainerID: a.ContainerID, IfName: a.IfName}
+	}
+	if err := sweepRetired(c, keep); err != nil {
+		return fmt.Errorf("gc network %s: %w", c.Name, err)
+	}
 	if c.Pool == nil {
 		if c.IPAM != nil && c.IPAM.Type != "" {
 			_, err := delegateIPAM(ctx, c, "GC")

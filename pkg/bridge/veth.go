@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -24,6 +25,15 @@ type vethPair struct {
 func hostVethName(p Pod) string {
 	sum := sha256.Sum256([]byte(p.ContainerID + "\x00" + p.IfName))
 	return "nb" + hex.EncodeToString(sum[:])[:13]
+}
+
+// isHostVethName reports whether name has hostVethName's form.
+func isHostVethName(name string) bool {
+	if len(name) != 15 || !strings.HasPrefix(name, "nb") {
+		return false
+	}
+	_, err := hex.DecodeString(name[2:] + "0")
+	return err == nil
 }
 
 // createVeth makes the pair with the container end created directly in the
@@ -95,8 +105,14 @@ func configurePort(c *Config, br *netlink.Bridge, port netlink.Link) error {
 
 // clearStaleVeth handles EEXIST: the container interface name taken in the
 // pod is an error the operator must see; a host end left by an earlier,
-// interrupted ADD of this attachment is removed.
+// interrupted ADD of this attachment is removed, and so is a pair a DEL of
+// it retired (down) and its reaper has not deleted yet.
 func clearStaleVeth(p Pod, podNS ns.NetNS) error {
+	if l, err := netlink.LinkByName(hostVethName(p)); err == nil && l.Attrs().Flags&net.FlagUp == 0 {
+		if err := delLink(l); err != nil {
+			return err
+		}
+	}
 	taken := podNS.Do(func(ns.NetNS) error {
 		_, err := netlink.LinkByName(p.IfName)
 		return err
