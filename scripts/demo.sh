@@ -148,9 +148,15 @@ for p in "${pods[@]}"; do
 done
 
 step "Nothing is left"
+# DEL answers with the pair down; its reaper deletes it just after (README, Configuration).
+pod_veths() { in_node ip -br link show type veth | awk '{ print $1 }' | grep -v "^$uplink@" || true; }
+for _ in $(seq 50); do
+	[ -z "$(pod_veths)" ] && break
+	sleep 0.1
+done
 show in_node ip -br link
-veths=$(in_node ip -br link show type veth | awk '{ print $1 }' | grep -v "^$uplink@" || true)
-[ -z "$veths" ] || fail "veths left in the node: $veths"
+veths=$(pod_veths)
+[ -z "$veths" ] || fail "veths left in the node 5 s after DEL: $veths"
 echo "no pod veth in the node"
 allocs=$(ls "$work/ipam/$network" 2>/dev/null | grep -v -e '^lock$' -e '^last_reserved_ip' || true)
 [ -z "$allocs" ] || fail "allocations left in $work/ipam/$network: $allocs"

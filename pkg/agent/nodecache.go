@@ -33,11 +33,20 @@ func newNodeCache(own string, poke func()) *nodeCache {
 	return &nodeCache{store: cache.NewStore(cache.MetaNamespaceKeyFunc), own: own, poke: poke, synced: make(chan struct{})}
 }
 
+// listTimeout bounds one List of the Nodes. A request with no deadline
+// that the API server never answers (one sent while it was starting, say)
+// would hold the reflector, and the agent's readiness, forever; cut, it is
+// retried with the reflector's backoff. A Node list takes well under a second
+// at 1,000 Nodes.
+const listTimeout = 15 * time.Second
+
 // run lists and watches Nodes into the cache until ctx ends.
 func (c *nodeCache) run(ctx context.Context, client kubernetes.Interface) {
 	nodes := client.CoreV1().Nodes()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			ctx, cancel := context.WithTimeout(ctx, listTimeout)
+			defer cancel() // List has read and decoded the whole answer when it returns
 			return nodes.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
