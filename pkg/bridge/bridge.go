@@ -51,12 +51,17 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 		return nil, err
 	}
 	defer podNS.Close()
-	br, err := ensureBridge(c) // shared by all pods: never undone
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE) // one socket for the call's requests in the host netns
+	if err != nil {
+		return nil, fmt.Errorf("open netlink socket: %w", err)
+	}
+	defer h.Close()
+	br, err := ensureBridge(c, h) // shared by all pods: never undone
 	if err != nil {
 		return nil, err
 	}
 	ph.done("bridge")
-	pair, err := createVeth(c, br, p, podNS)
+	pair, err := createVeth(c, h, br, p, podNS)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +82,7 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 	if err := setIPs(c, res, ipamRes); err != nil {
 		return nil, err
 	}
-	gwLink, err := ensureGateways(c, br, res)
+	gwLink, err := ensureGateways(c, h, br, res)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +90,7 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 	if err := configureContainer(ctx, c, podNS, p.IfName, res, gatewayMAC(gwLink)); err != nil {
 		return nil, err
 	}
-	if err := seedPod(gwLink, pair, res); err != nil {
+	if err := seedPod(h, gwLink, pair, res); err != nil {
 		return nil, err
 	}
 	ph.done("container")

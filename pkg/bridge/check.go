@@ -21,7 +21,7 @@ import (
 // options the kernel shows: MTU, MAC, hairpin, port isolation and the
 // bridge's promiscuous mode. The error lists every difference.
 func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
-	br, err := lookupBridge(c.Bridge)
+	br, err := lookupBridge(pkgNetlink, c.Bridge)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // configureContainer sets up the container end inside the pod netns:
@@ -21,7 +22,12 @@ import (
 // to a locked thread, two setns and their /proc lookups.
 func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName string, res *current.Result, gwMAC net.HardwareAddr) error {
 	return podNS.Do(func(ns.NetNS) error {
-		link, err := netlink.LinkByName(ifName)
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE) // its socket is in the pod netns
+		if err != nil {
+			return fmt.Errorf("open netlink socket in %s: %w", podNS.Path(), err)
+		}
+		defer h.Close()
+		link, err := h.LinkByName(ifName)
 		if err != nil {
 			return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
 		}
@@ -29,13 +35,13 @@ func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName s
 			return nil // left down for whatever takes the interface over; Validate rules out IPAM
 		}
 		dad := c.dad()
-		if err := addAddresses(link, res.IPs, dad); err != nil {
+		if err := addAddresses(h, link, res.IPs, dad); err != nil {
 			return err
 		}
-		if err := netlink.LinkSetUp(link); err != nil {
+		if err := h.LinkSetUp(link); err != nil {
 			return fmt.Errorf("set %s up in %s: %w", ifName, podNS.Path(), err)
 		}
-		if err := addRoutes(link, res); err != nil {
+		if err := addRoutes(h, link, res); err != nil {
 			return err
 		}
 		if dad {
@@ -43,10 +49,10 @@ func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName s
 				return err
 			}
 		}
-		if err := announce(link, res.IPs); err != nil {
+		if err := announce(h, link, res.IPs); err != nil {
 			return err
 		}
-		return seedGateways(link, res.IPs, gwMAC) // after the announce, which an entry already there would hold back
+		return seedGateways(h, link, res.IPs, gwMAC) // after the announce, which an entry already there would hold back
 	})
 }
 
@@ -69,13 +75,13 @@ func (c *Config) dad() bool {
 // arp_notify fires before the port forwards.)
 //
 // Equivalent to: arping -c1 -I IFNAME GATEWAY
-func announce(link netlink.Link, ips []*current.IPConfig) error {
+func announce(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig) error {
 	gw := familyGateway(ips, true)
 	if gw == nil {
 		return nil
 	}
 	n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4, IP: gw, Flags: netlink.NTF_USE}
-	if err := netlink.NeighSet(n); err != nil {
+	if err := h.NeighSet(n); err != nil {
 		return fmt.Errorf("announce %s on %s (resolve gateway %s): %w", ips[0].Address.IP, link.Attrs().Name, gw, err)
 	}
 	return nil
@@ -88,7 +94,7 @@ func announce(link netlink.Link, ips []*current.IPConfig) error {
 // With dad, detection is on as the reference turns it on.
 //
 // Equivalent to: sysctl -w net.ipv6.conf.IFNAME.accept_dad=0; ip addr add ADDR dev IFNAME nodad
-func addAddresses(link netlink.Link, ips []*current.IPConfig, dad bool) error {
+func addAddresses(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig, dad bool) error {
 	if hasIPv6(ips) {
 		if err := setDADSysctls(link.Attrs().Name, dad); err != nil {
 			return err
@@ -99,7 +105,7 @@ func addAddresses(link netlink.Link, ips []*current.IPConfig, dad bool) error {
 		if ip.Address.IP.To4() == nil && !dad {
 			addr.Flags = syscall.IFA_F_NODAD
 		}
-		if err := netlink.AddrAdd(link, addr); err != nil {
+		if err := h.AddrAdd(link, addr); err != nil {
 			return fmt.Errorf("add address %s to %s: %w", ip.Address.String(), link.Attrs().Name, err)
 		}
 	}
@@ -110,7 +116,7 @@ func addAddresses(link netlink.Link, ips []*current.IPConfig, dad bool) error {
 // goes via the gateway of its family, as host-local's routes mean.
 //
 // Equivalent to: ip route add DST via GW dev IFNAME
-func addRoutes(link netlink.Link, res *current.Result) error {
+func addRoutes(h *netlink.Handle, link netlink.Link, res *current.Result) error {
 	for _, r := range res.Routes {
 		gw := r.GW
 		if gw == nil {
@@ -121,7 +127,7 @@ func addRoutes(link netlink.Link, res *current.Result) error {
 		if gw == nil {
 			route.Scope = netlink.SCOPE_LINK
 		}
-		if err := netlink.RouteAdd(route); err != nil && !errors.Is(err, syscall.EEXIST) {
+		if err := h.RouteAdd(route); err != nil && !errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("add route %s via %v on %s: %w", dst.String(), gw, link.Attrs().Name, err)
 		}
 	}

@@ -20,16 +20,16 @@ import (
 //
 // Equivalent to: ip link add BR address MAC mtu MTU type bridge [vlan_filtering 1];
 // ip link set BR up
-func ensureBridge(c *Config) (*netlink.Bridge, error) {
-	br, err := lookupBridge(c.Bridge)
+func ensureBridge(c *Config, h *netlink.Handle) (*netlink.Bridge, error) {
+	br, err := lookupBridge(h, c.Bridge)
 	if errors.As(err, &netlink.LinkNotFoundError{}) {
-		br, err = createBridge(c)
+		br, err = createBridge(c, h)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if c.PromiscMode && !promisc(br) {
-		if err := netlink.SetPromiscOn(br); err != nil {
+		if err := h.SetPromiscOn(br); err != nil {
 			return nil, fmt.Errorf("set promiscuous mode on bridge %s: %w", c.Bridge, err)
 		}
 	}
@@ -37,7 +37,7 @@ func ensureBridge(c *Config) (*netlink.Bridge, error) {
 		return nil, err
 	}
 	if br.Flags&net.FlagUp == 0 {
-		if err := netlink.LinkSetUp(br); err != nil {
+		if err := h.LinkSetUp(br); err != nil {
 			return nil, fmt.Errorf("set bridge %s up: %w", c.Bridge, err)
 		}
 	}
@@ -71,9 +71,14 @@ func promisc(l netlink.Link) bool {
 	return l.Attrs().RawFlags&unix.IFF_PROMISC != 0
 }
 
+// pkgNetlink is a handle without a socket of its own: each request opens
+// one in the calling thread's netns, as netlink's package functions do. The
+// verbs other than ADD, which make few requests, use it.
+var pkgNetlink = &netlink.Handle{}
+
 // lookupBridge finds name and insists it is a bridge.
-func lookupBridge(name string) (*netlink.Bridge, error) {
-	l, err := netlink.LinkByName(name)
+func lookupBridge(h *netlink.Handle, name string) (*netlink.Bridge, error) {
+	l, err := h.LinkByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("look up bridge %s: %w", name, err)
 	}
@@ -86,7 +91,7 @@ func lookupBridge(name string) (*netlink.Bridge, error) {
 
 // createBridge adds the bridge; losing a race to a concurrent ADD that
 // created it first is not an error.
-func createBridge(c *Config) (*netlink.Bridge, error) {
+func createBridge(c *Config, h *netlink.Handle) (*netlink.Bridge, error) {
 	mac, err := randomMAC()
 	if err != nil {
 		return nil, err
@@ -99,10 +104,10 @@ func createBridge(c *Config) (*netlink.Bridge, error) {
 	if c.vlanFiltering() {
 		br.VlanFiltering = new(true)
 	}
-	err = netlink.LinkAdd(br)
+	err = h.LinkAdd(br)
 	switch {
 	case err == nil || errors.Is(err, syscall.EEXIST):
-		return lookupBridge(c.Bridge)
+		return lookupBridge(h, c.Bridge)
 	case c.vlanFiltering():
 		return nil, vlanKernelError(fmt.Errorf("create bridge %s with vlan_filtering for %s: %w", c.Bridge, c.vlanFields(), err))
 	}
@@ -129,7 +134,7 @@ func randomMAC() (net.HardwareAddr, error) {
 // call's other gateways) never conflict.
 //
 // Equivalent to: ip addr add GW/LEN dev LINK
-func ensureGateway(c *Config, link netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
+func ensureGateway(c *Config, h *netlink.Handle, link netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
 	name := "bridge " + link.Attrs().Name
 	if _, ok := link.(*netlink.Bridge); !ok {
 		name = "vlan gateway " + link.Attrs().Name
@@ -138,21 +143,21 @@ func ensureGateway(c *Config, link netlink.Link, gw netip.Prefix, keep []netip.P
 	if gw.Addr().Is6() {
 		addr.Flags = syscall.IFA_F_NODAD // the gateway is ours; don't wait on duplicate detection
 	}
-	err := netlink.AddrAdd(link, addr)
+	err := h.AddrAdd(link, addr)
 	if errors.Is(err, syscall.EEXIST) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("add gateway %s to %s: %w", gw, name, err)
 	}
-	removed, err := resolveConflicts(c, link, name, gw, keep)
+	removed, err := resolveConflicts(c, h, link, name, gw, keep)
 	if err != nil {
-		return fmtJoin(err, netlink.AddrDel(link, addr)) // refused: take our add back
+		return fmtJoin(err, h.AddrDel(link, addr)) // refused: take our add back
 	}
 	if removed {
 		// Deleting a primary IPv4 address takes its secondaries with it,
 		// ours among them unless promote_secondaries is on.
-		if err := netlink.AddrAdd(link, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+		if err := h.AddrAdd(link, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("add gateway %s to %s: %w", gw, name, err)
 		}
 	}
@@ -162,8 +167,8 @@ func ensureGateway(c *Config, link netlink.Link, gw netip.Prefix, keep []netip.P
 // resolveConflicts deals with the addresses of gw's family on link other
 // than gw: an error naming the first without forceAddress, else their
 // removal (and removed is true).
-func resolveConflicts(c *Config, link netlink.Link, name string, gw netip.Prefix, keep []netip.Prefix) (removed bool, err error) {
-	addrs, err := netlink.AddrList(link, family(gw.Addr()))
+func resolveConflicts(c *Config, h *netlink.Handle, link netlink.Link, name string, gw netip.Prefix, keep []netip.Prefix) (removed bool, err error) {
+	addrs, err := h.AddrList(link, family(gw.Addr()))
 	if err != nil {
 		return false, fmt.Errorf("list addresses of %s: %w", name, err)
 	}
@@ -175,7 +180,7 @@ func resolveConflicts(c *Config, link netlink.Link, name string, gw netip.Prefix
 		if !c.ForceAddress {
 			return false, fmt.Errorf("%w: %s already has address %s, not the gateway %s (set forceAddress to replace it)", ErrInvalid, name, have, gw)
 		}
-		if err := netlink.AddrDel(link, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		if err := h.AddrDel(link, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
 			return removed, fmt.Errorf("remove address %s from %s: %w", have, name, err)
 		}
 		removed = true

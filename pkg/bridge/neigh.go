@@ -26,8 +26,8 @@ import (
 // veth joined the bridge: a bridge made without a fixed MAC (not by
 // nodebridge) takes its lowest port's, so the veth just added may have
 // changed it.
-func rereadGatewayLink(gwLink netlink.Link) (netlink.Link, error) {
-	l, err := netlink.LinkByIndex(gwLink.Attrs().Index)
+func rereadGatewayLink(h *netlink.Handle, gwLink netlink.Link) (netlink.Link, error) {
+	l, err := h.LinkByIndex(gwLink.Attrs().Index)
 	if err != nil {
 		return nil, fmt.Errorf("look up gateway link %s: %w", gwLink.Attrs().Name, err)
 	}
@@ -52,13 +52,13 @@ func gatewayMAC(gwLink netlink.Link) net.HardwareAddr {
 // link, the pod's interface; nothing when gwMAC is nil.
 //
 // Equivalent to: ip -n POD neigh replace GW lladdr GWMAC dev IFNAME nud stale
-func seedGateways(link netlink.Link, ips []*current.IPConfig, gwMAC net.HardwareAddr) error {
+func seedGateways(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig, gwMAC net.HardwareAddr) error {
 	if gwMAC == nil {
 		return nil
 	}
 	for _, v4 := range []bool{true, false} {
 		if gw := familyGateway(ips, v4); gw != nil {
-			if err := setStale(link, gw, gwMAC); err != nil {
+			if err := setStale(h, link, gw, gwMAC); err != nil {
 				return err
 			}
 		}
@@ -70,13 +70,13 @@ func seedGateways(link netlink.Link, ips []*current.IPConfig, gwMAC net.Hardware
 // nothing when the network is not the pods' gateway. A failure leaves none.
 //
 // Equivalent to: ip neigh replace PODIP lladdr PODMAC dev BR nud stale
-func seedPod(gwLink netlink.Link, pair *vethPair, res *current.Result) error {
+func seedPod(h *netlink.Handle, gwLink netlink.Link, pair *vethPair, res *current.Result) error {
 	if gwLink == nil {
 		return nil
 	}
 	for _, ip := range res.IPs {
-		if err := setStale(gwLink, ip.Address.IP, pair.podMAC); err != nil {
-			return errors.Join(err, forgetPod(gwLink, res))
+		if err := setStale(h, gwLink, ip.Address.IP, pair.podMAC); err != nil {
+			return errors.Join(err, forgetPod(h, gwLink, res))
 		}
 	}
 	return nil
@@ -84,9 +84,9 @@ func seedPod(gwLink netlink.Link, pair *vethPair, res *current.Result) error {
 
 // setStale writes ip at mac on link as a STALE neighbour, replacing any
 // entry of that address (a reused pod address's old MAC among them).
-func setStale(link netlink.Link, ip net.IP, mac net.HardwareAddr) error {
+func setStale(h *netlink.Handle, link netlink.Link, ip net.IP, mac net.HardwareAddr) error {
 	n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: ipFamily(ip), IP: ip, HardwareAddr: mac, State: netlink.NUD_STALE}
-	if err := netlink.NeighSet(n); err != nil {
+	if err := h.NeighSet(n); err != nil {
 		return fmt.Errorf("set neighbour %s lladdr %s on %s: %w", ip, mac, link.Attrs().Name, err)
 	}
 	return nil
@@ -96,11 +96,11 @@ func setStale(link netlink.Link, ip net.IP, mac net.HardwareAddr) error {
 // ADD leaves none behind; one already gone is fine.
 //
 // Equivalent to: ip neigh del PODIP dev BR
-func forgetPod(link netlink.Link, res *current.Result) error {
+func forgetPod(h *netlink.Handle, link netlink.Link, res *current.Result) error {
 	var errs []error
 	for _, ip := range res.IPs {
 		n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: ipFamily(ip.Address.IP), IP: ip.Address.IP}
-		if err := netlink.NeighDel(n); err != nil && !errors.Is(err, syscall.ENOENT) {
+		if err := h.NeighDel(n); err != nil && !errors.Is(err, syscall.ENOENT) {
 			errs = append(errs, fmt.Errorf("delete neighbour %s on %s: %w", ip.Address.IP, link.Attrs().Name, err))
 		}
 	}

@@ -119,7 +119,7 @@ func firstHost(n net.IPNet) net.IP {
 // for its family, when the network is the pods' gateway. It returns the link
 // holding the gateways, read after them (see rereadGatewayLink), nil when
 // the network is not the pods' gateway.
-func ensureGateways(c *Config, br *netlink.Bridge, res *current.Result) (netlink.Link, error) {
+func ensureGateways(c *Config, h *netlink.Handle, br *netlink.Bridge, res *current.Result) (netlink.Link, error) {
 	gws := gatewayPrefixes(res)
 	if !c.IsGateway || len(gws) == 0 {
 		return nil, nil
@@ -134,12 +134,12 @@ func ensureGateways(c *Config, br *netlink.Bridge, res *current.Result) (netlink
 		res.Interfaces = append(res.Interfaces, &current.Interface{Name: gw.Attrs().Name, Mac: gw.Attrs().HardwareAddr.String()})
 	}
 	for _, gw := range gws {
-		if err := ensureGateway(c, link, gw, gws); err != nil {
+		if err := ensureGateway(c, h, link, gw, gws); err != nil {
 			return nil, err
 		}
 		if err := enableForwarding(gw.Addr().Is6()); err != nil {
 			return nil, err
 		}
 	}
-	return rereadGatewayLink(link)
+	return rereadGatewayLink(h, link)
 }

@@ -40,7 +40,7 @@ func isHostVethName(name string) bool {
 // pod netns, the host end up and on the bridge with the port options.
 //
 // Equivalent to: ip link add HOST mtu MTU master BR up type veth peer name IFNAME netns POD
-func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
+func createVeth(c *Config, h *netlink.Handle, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
 	// Our own MACs for both ends, unless the config names the pod's, save
 	// reading them back (the pod's from inside its netns).
 	mac, err := randomMAC()
@@ -60,10 +60,10 @@ func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair
 	la.MasterIndex = br.Index
 	la.Flags = net.FlagUp
 	v := &netlink.Veth{LinkAttrs: la, PeerName: p.IfName, PeerNamespace: netlink.NsFd(podNS.Fd()), PeerHardwareAddr: podMAC}
-	err = netlink.LinkAdd(v)
+	err = h.LinkAdd(v)
 	if errors.Is(err, syscall.EEXIST) {
 		if err = clearStaleVeth(p, podNS); err == nil {
-			err = netlink.LinkAdd(v)
+			err = h.LinkAdd(v)
 		}
 	}
 	if err != nil {
@@ -73,7 +73,7 @@ func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair
 		return nil, fmt.Errorf("create veth %s (peer %s in %s) on bridge %s: %w", la.Name, p.IfName, p.Netns, c.Bridge, err)
 	}
 	pair := &vethPair{host: v, podMAC: podMAC}
-	if err := configurePort(c, br, v); err != nil {
+	if err := configurePort(c, h, br, v); err != nil {
 		return nil, fmtJoin(err, pair.delete())
 	}
 	return pair, nil
@@ -84,15 +84,15 @@ func createVeth(c *Config, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair
 // from a new port's defaults, so nothing is sent for options left off.
 //
 // Equivalent to: bridge link set dev HOST hairpin on isolated on; bridge vlan add dev HOST ...
-func configurePort(c *Config, br *netlink.Bridge, port netlink.Link) error {
+func configurePort(c *Config, h *netlink.Handle, br *netlink.Bridge, port netlink.Link) error {
 	name := port.Attrs().Name
 	if c.HairpinMode {
-		if err := netlink.LinkSetHairpin(port, true); err != nil {
+		if err := h.LinkSetHairpin(port, true); err != nil {
 			return fmt.Errorf("set hairpin on %s: %w", name, err)
 		}
 	}
 	if c.PortIsolation {
-		if err := netlink.LinkSetIsolated(port, true); err != nil {
+		if err := h.LinkSetIsolated(port, true); err != nil {
 			return fmt.Errorf("set port isolation on %s: %w", name, err)
 		}
 	}
