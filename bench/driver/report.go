@@ -95,6 +95,15 @@ func (r *report) printRounds(w *tabwriter.Writer) {
 			x.Add.P50, x.Add.P90, x.Add.Max, del[0], del[1], del[2], x.Total, x.OpsPerSec, x.First10, x.Last10, rules, x.Failures)
 	}
 	w.Flush()
+	fmt.Fprint(w, "\n== After the DELs: veths in the node when the last DEL had answered, and ms until none was left\n")
+	fmt.Fprint(w, "   (nodebridge's DEL sets the pair down and leaves its deletion, an RCU barrier in the kernel, to a reaper)\n")
+	fmt.Fprint(w, "round\tplugin\tveths left\tall gone after\n")
+	for _, x := range r.Rounds {
+		if x.Veths != nil {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%v\n", x.Round, x.Plugin, x.Veths.Left, x.Veths.GoneMs)
+		}
+	}
+	w.Flush()
 	for _, x := range r.Rounds {
 		if x.FirstError != "" {
 			fmt.Fprintf(w, "first failure of %s in %s: %s\n", x.Plugin, x.Round, x.FirstError)

@@ -20,28 +20,29 @@ func nodebridgeNames() []string { return []string{nameNodebridge, nameNodebridge
 // roundRow is the figures of one plugin in one round, as printed and as
 // written to the JSON file.
 type roundRow struct {
-	Plugin     string     `json:"plugin"`
-	Round      string     `json:"round"`
-	Pods       int        `json:"pods"`
-	Workers    int        `json:"workers"`
-	Add        summary    `json:"add"`
-	Del        *summary   `json:"del,omitempty"` // nil for a plugin without DEL
-	AddWall    ms         `json:"add_wall_ms"`
-	DelWall    ms         `json:"del_wall_ms"`
-	Total      ms         `json:"total_ms"`            // ADDs and DELs: wall time, or their calls' sum when interleaved
-	First10    ms         `json:"first10_add_mean_ms"` // mean of the first 10 ADDs, in pod order
-	Last10     ms         `json:"last10_add_mean_ms"`
-	OpsPerSec  float64    `json:"ops_per_s"` // ADDs and DELs per second of Total
-	Rules      ruleCounts `json:"rules"`
-	Failures   int        `json:"failures"`
-	FirstError string     `json:"first_error,omitempty"`
+	Plugin     string         `json:"plugin"`
+	Round      string         `json:"round"`
+	Pods       int            `json:"pods"`
+	Workers    int            `json:"workers"`
+	Add        summary        `json:"add"`
+	Del        *summary       `json:"del,omitempty"` // nil for a plugin without DEL
+	AddWall    ms             `json:"add_wall_ms"`
+	DelWall    ms             `json:"del_wall_ms"`
+	Total      ms             `json:"total_ms"`            // ADDs and DELs: wall time, or their calls' sum when interleaved
+	First10    ms             `json:"first10_add_mean_ms"` // mean of the first 10 ADDs, in pod order
+	Last10     ms             `json:"last10_add_mean_ms"`
+	OpsPerSec  float64        `json:"ops_per_s"` // ADDs and DELs per second of Total
+	Rules      ruleCounts     `json:"rules"`
+	Veths      *vethsAfterDel `json:"veths_after_del,omitempty"` // nil for a plugin without DEL
+	Failures   int            `json:"failures"`
+	FirstError string         `json:"first_error,omitempty"`
 }
 
 func rowOf(r roundResult) roundRow {
 	row := roundRow{
 		Plugin: r.Plugin, Round: r.Spec.Name, Pods: r.Spec.Pods, Workers: r.Spec.Workers,
 		Add: summarize(r.Add.Times), AddWall: ms(r.Add.Wall), DelWall: ms(r.Del.Wall),
-		Rules: r.Rules, Failures: r.Add.Failures + r.Del.Failures,
+		Rules: r.Rules, Veths: r.Veths, Failures: r.Add.Failures + r.Del.Failures,
 	}
 	ops := len(r.Add.Times)
 	if len(r.Del.Times) > 0 {

@@ -29,6 +29,7 @@ type roundResult struct {
 	Add    phase
 	Del    phase // empty for a plugin without DEL
 	Rules  ruleCounts
+	Veths  *vethsAfterDel // nil for a plugin without DEL
 }
 
 // ruleCounts is the number of rules in the node at three points, counted
@@ -93,7 +94,21 @@ func (b *bench) runRound(ctx context.Context, spec roundSpec, plugins []plugin) 
 // runVerb makes cmd's calls on every stage, then hands each stage its phase
 // and the number of rules its node holds after it.
 func runVerb(ctx context.Context, spec roundSpec, stages []*stage, cmd string, keep func(*stage, phase, int)) error {
+	var watch *vethWatch
+	if cmd == "DEL" {
+		watch = watchVeths(stages)
+	}
 	phases, err := verbPhases(ctx, spec, stages, cmd)
+	if watch != nil {
+		if err != nil {
+			watch.abandon()
+			return err
+		}
+		watch.start()
+		if err := watch.wait(); err != nil {
+			return err
+		}
+	}
 	if err != nil {
 		return err
 	}
