@@ -126,3 +126,19 @@ func rawRun(t *testing.T, node string, c call) outcome {
 	}
 	return o
 }
+
+// TestReapVariableLeaked: NODEBRIDGE_REAP in a runtime's environment does
+// not turn a CNI call into a reaper; only the reaper's own argv[0] does.
+func TestReapVariableLeaked(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, podSubnet)
+	p := f.newPod()
+	c := f.callFor("ADD", p, f.conf("1.1.0"))
+	c.Env = []string{"NODEBRIDGE_REAP=1:lo"}
+	res := mustResult(t, f.run(c), "1.1.0")
+	if len(res.IPs) != 1 || len(vethNames(t, f.node)) != 1 {
+		t.Errorf("ADD with NODEBRIDGE_REAP set: result %v, node veths %v; want one address and one veth", res, vethNames(t, f.node))
+	}
+	f.del(p)
+	f.assertClean()
+}

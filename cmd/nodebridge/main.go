@@ -29,7 +29,8 @@ const timeout = 55 * time.Second
 var specVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
 func main() {
-	if arg, ok := os.LookupEnv(bridge.ReapEnv); ok { // started by a DEL: no CNI call
+	if os.Args[0] == bridge.ReaperName { // started by a DEL: no CNI call
+		arg := os.Getenv(bridge.ReapEnv)
 		if bridge.Reap(arg) != nil {
 			os.Exit(1) // stderr is /dev/null; GC deletes what is left
 		}

@@ -21,9 +21,14 @@ import (
 // answered. An ADD of the same attachment that still finds the pair deletes
 // it itself (clearStaleVeth); GC deletes any pair a lost reaper left down.
 
-// ReapEnv is the variable that turns the plugin binary into a reaper: its
-// value is "IFINDEX:NAME" of the host end to delete.
-const ReapEnv = "NODEBRIDGE_REAP"
+// A reaper is the plugin binary started as ReaperName (its argv[0], which
+// no runtime uses) with ReapEnv="IFINDEX:NAME" of the host end to delete:
+// both, so a variable leaked into a runtime's environment cannot turn CNI
+// calls into silent no-ops.
+const (
+	ReaperName = "nodebridge-reaper"
+	ReapEnv    = "NODEBRIDGE_REAP"
+)
 
 // retireVeth takes the pod's veth pair out of service and has it deleted:
 // by a reaper when c.Reaper is set, else here, waiting for the kernel. A
@@ -58,7 +63,7 @@ func startReaper(exe string, a *netlink.LinkAttrs) error {
 		return err
 	}
 	defer null.Close()
-	p, err := os.StartProcess(exe, []string{"nodebridge-reaper"}, &os.ProcAttr{
+	p, err := os.StartProcess(exe, []string{ReaperName}, &os.ProcAttr{
 		Env:   []string{ReapEnv + "=" + strconv.Itoa(a.Index) + ":" + a.Name},
 		Files: []*os.File{null, null, null},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
