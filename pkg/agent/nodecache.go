@@ -33,6 +33,18 @@ func newNodeCache(own string, poke func()) *nodeCache {
 	return &nodeCache{store: cache.NewStore(cache.MetaNamespaceKeyFunc), own: own, poke: poke, synced: make(chan struct{})}
 }
 
+// listThenWatch keeps the reflector to a List and then a Watch, not the
+// watch-list stream client-go uses by default since 1.35. A stream whose
+// end-of-initial-events bookmark never comes holds the reflector until the
+// watch's own timeout, 5 to 10 minutes. The likely case seen here is a watch
+// opened while the API server's Node cache was still starting: the test
+// agent was not ready after 30 s. A List fails or answers within listTimeout
+// and is retried with the reflector's backoff.
+type listThenWatch struct{ *cache.ListWatch }
+
+// IsWatchListSemanticsUnSupported tells the reflector not to stream.
+func (listThenWatch) IsWatchListSemanticsUnSupported() bool { return true }
+
 // listTimeout bounds one List of the Nodes. A request with no deadline
 // that the API server never answers (one sent while it was starting, say)
 // would hold the reflector, and the agent's readiness, forever; cut, it is
@@ -53,7 +65,7 @@ func (c *nodeCache) run(ctx context.Context, client kubernetes.Interface) {
 			return nodes.Watch(ctx, o)
 		},
 	}
-	r := cache.NewReflectorWithOptions(lw, &corev1.Node{}, c, cache.ReflectorOptions{
+	r := cache.NewReflectorWithOptions(listThenWatch{lw}, &corev1.Node{}, c, cache.ReflectorOptions{
 		Name:    "nodebridge-agent/nodes",
 		Backoff: &wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 100, Cap: 5 * time.Second},
 	})
