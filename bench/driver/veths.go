@@ -30,7 +30,8 @@ type vethWatch struct {
 	wg        sync.WaitGroup
 }
 
-// watchVeths starts a watch of stages' nodes; begin starts the counting.
+// watchVeths sets up a watch of stages' nodes: its threads enter them and
+// wait for start (or abandon).
 func watchVeths(stages []*stage) *vethWatch {
 	w := &vethWatch{begin: make(chan struct{}), errs: make([]error, len(stages))}
 	for i, st := range stages {

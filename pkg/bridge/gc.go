@@ -44,11 +44,7 @@ func Status(ctx context.Context, c *Config) error {
 // network's rules once nothing is left. It also deletes the pairs DEL
 // retired whose reaper never finished.
 func GC(ctx context.Context, c *Config) error {
-	keep := make([]Pod, len(c.ValidAttachments))
-	for i, a := range c.ValidAttachments {
-		keep[i] = Pod{ContainerID: a.ContainerID, IfName: a.IfName}
-	}
-	if err := sweepRetired(c, keep); err != nil {
+	if err := sweepRetired(c); err != nil {
 		return fmt.Errorf("gc network %s: %w", c.Name, err)
 	}
 	if c.Pool == nil {

@@ -95,8 +95,8 @@ func Reap(arg string) error {
 
 // sweepRetired deletes the host ends on c's bridge that DEL left down for a
 // reaper that never finished (killed with the runtime, say), except those
-// of the attachments in keep.
-func sweepRetired(c *Config, keep []Pod) error {
+// of c's valid attachments.
+func sweepRetired(c *Config) error {
 	br, err := netlink.LinkByName(c.Bridge)
 	if errors.As(err, &netlink.LinkNotFoundError{}) {
 		return nil
@@ -108,9 +108,9 @@ func sweepRetired(c *Config, keep []Pod) error {
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}
-	kept := make(map[string]bool, len(keep))
-	for _, p := range keep {
-		kept[hostVethName(p)] = true
+	kept := make(map[string]bool, len(c.ValidAttachments))
+	for _, a := range c.ValidAttachments {
+		kept[hostVethName(Pod{ContainerID: a.ContainerID, IfName: a.IfName})] = true
 	}
 	var errs []error
 	for _, l := range links {
