@@ -13,8 +13,9 @@
 // fail; a broken set-up does.
 //
 // Everything runs in netns it creates (names "nb<pid>-bench-...") and a temp
-// dir, all removed on the way out, Ctrl-C included; the root netns and
-// /var/lib/cni are never touched, and it checks so at the end.
+// dir (under /var/tmp, or -datadir-root), all removed on the way out, Ctrl-C
+// included; the root netns and /var/lib/cni are never touched, and it checks
+// so at the end.
 package main
 
 import (
@@ -32,7 +33,8 @@ type options struct {
 	tools    string // dir with the reference bridge and host-local
 	bin      string // dir with nop, floor-add and ipam-op
 	jsonPath string
-	seq      []int // pods per sequential round
+	tmpRoot  string // where the temp dir with the dataDirs goes
+	seq      []int  // pods per sequential round
 	parPods  int
 	workers  int
 	floorK   int   // execs per floor
@@ -58,6 +60,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.tools, "tools", filepath.Join(os.Getenv("HOME"), ".cache/nodebridge/bin"), "dir holding the reference bridge and host-local")
 	fs.StringVar(&o.bin, "bin", "_out/bench/bin", "dir holding nop, floor-add and ipam-op")
 	fs.StringVar(&o.jsonPath, "json", "_out/bench.json", "where to write the figures as JSON")
+	fs.StringVar(&o.tmpRoot, "datadir-root", "/var/tmp", "where the run's temp dir, holding every dataDir, goes: a node's dataDir is on its disk, as /var/tmp is (/tmp may be tmpfs)")
 	seq := fs.String("n", "100,300", "pods per sequential round, comma-separated")
 	fs.IntVar(&o.parPods, "parallel", 100, "pods in the parallel round (0: none)")
 	fs.IntVar(&o.workers, "workers", 8, "workers in the parallel round")

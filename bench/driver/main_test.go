@@ -156,20 +156,20 @@ func TestPrefill(t *testing.T) {
 // sweepTemp removes the temp dir of a bench process that is gone, and
 // keeps this process's own and anything not named like a bench dir.
 func TestSweepTemp(t *testing.T) {
-	t.Setenv("TMPDIR", t.TempDir())
+	root := t.TempDir()
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
 	}
-	dead := filepath.Join(os.TempDir(), fmt.Sprintf(tempPattern, gone.Process.Pid)+"1")
-	mine := filepath.Join(os.TempDir(), fmt.Sprintf(tempPattern, os.Getpid())+"2")
-	other := filepath.Join(os.TempDir(), "nodebridge-it-3")
+	dead := filepath.Join(root, fmt.Sprintf(tempPattern, gone.Process.Pid)+"1")
+	mine := filepath.Join(root, fmt.Sprintf(tempPattern, os.Getpid())+"2")
+	other := filepath.Join(root, "nodebridge-it-3")
 	for _, d := range []string{dead, mine, other} {
 		if err := os.MkdirAll(filepath.Join(d, "sub"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := sweepTemp(); err != nil {
+	if err := sweepTemp(root); err != nil {
 		t.Fatal(err)
 	}
 	for d, wantKept := range map[string]bool{dead: false, mine: true, other: true} {

@@ -20,6 +20,7 @@ type report struct {
 	Machine     machine    `json:"machine"`
 	Versions    []string   `json:"versions"` // the about lines of nodebridge and the reference plugins
 	Network     string     `json:"network"`
+	Storage     storage    `json:"datadir_storage"`
 	FloorExecs  int        `json:"floor_execs"`
 	Floors      floors     `json:"floors"`
 	Rounds      []roundRow `json:"rounds"`
@@ -58,6 +59,7 @@ func (r *report) print(out io.Writer) {
 	fmt.Fprintf(w, "   load average at start %s, at end %s; CPU used by other work during the run: %.0f%%\n",
 		r.Machine.LoadStart, r.Machine.LoadEnd, 100*r.Machine.OthersShare)
 	fmt.Fprintf(w, "   network: %s\n", r.Network)
+	fmt.Fprintf(w, "   dataDirs under %s\n", r.Storage)
 	for _, s := range r.Warnings {
 		fmt.Fprintf(w, "   WARNING: %s\n", s)
 	}

@@ -79,14 +79,14 @@ func measureClean(o options) (_ *report, err error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := sweepStale(); err != nil {
+	if err := sweepStale(o.tmpRoot); err != nil {
 		return nil, err
 	}
 	before, err := rootState()
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", fmt.Sprintf(tempPattern, os.Getpid()))
+	tmp, err := os.MkdirTemp(o.tmpRoot, fmt.Sprintf(tempPattern, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("make temp dir: %w", err)
 	}
@@ -113,6 +113,10 @@ func (b *bench) measure(ctx context.Context, o options) (*report, error) {
 		Network: fmt.Sprintf("%s, bridge %s, isGateway ipMasq hairpinMode, host-local %s, dataDir in a temp dir; node FORWARD policy DROP; "+
 			"%s adds ipMasqBackend nftables", b.net.Name, b.net.Bridge, b.net.Subnet, nameNodebridgeNFT)}
 	var err error
+	rep.Storage = storage{Dir: b.tmp, FS: fsName(b.tmp)}
+	if rep.Storage.CreateStart, err = probeCreate(b.tmp); err != nil {
+		return nil, err
+	}
 	if rep.Versions, err = b.versions(p.nb.Path, p.ref.Path, p.hostLocal.Path); err != nil {
 		return nil, err
 	}
@@ -131,6 +135,9 @@ func (b *bench) measure(ctx context.Context, o options) (*report, error) {
 		for _, r := range results {
 			rep.Rounds = append(rep.Rounds, rowOf(r))
 		}
+	}
+	if rep.Storage.CreateEnd, err = probeCreate(b.tmp); err != nil {
+		return nil, err
 	}
 	if len(o.fills) > 0 {
 		progress("IPAM scale")

@@ -12,10 +12,10 @@ import (
 )
 
 // sweepStale removes what an earlier bench run left when it was killed
-// before its cleanup ran: netns and temp dirs named after a bench process
-// that is gone.
-func sweepStale() error {
-	return errors.Join(sweepNetns(), sweepTemp())
+// before its cleanup ran: netns, and temp dirs under tmpRoot, named after a
+// bench process that is gone.
+func sweepStale(tmpRoot string) error {
+	return errors.Join(sweepNetns(), sweepTemp(tmpRoot))
 }
 
 func sweepNetns() error {
@@ -58,8 +58,8 @@ func processAlive(pid int) bool {
 // a dead run's dir from a live one's.
 const tempPattern = "nodebridge-bench-%d-"
 
-func sweepTemp() error {
-	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), "nodebridge-bench-*-*"))
+func sweepTemp(tmpRoot string) error {
+	dirs, err := filepath.Glob(filepath.Join(tmpRoot, "nodebridge-bench-*-*"))
 	if err != nil {
 		return fmt.Errorf("list stale temp dirs: %w", err)
 	}
