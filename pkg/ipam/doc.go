@@ -9,7 +9,7 @@
 // Beside that layout it keeps an attachment index, in a subdirectory the
 // reference ignores, so that ADD and DEL cost the same however many
 // addresses the network holds: Allocate claims an address with a
-// create-exclusive link, round-robin from last_reserved_ip, and asks the
+// create-exclusive link of an unnamed file, round-robin from last_reserved_ip, and asks the
 // index, not a scan, what the attachment already holds; Release reads only
 // the attachment's index entries and records. A stamp made of the two
 // directories' mtimes tells when the reference, an operator or a crash

@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -76,30 +77,32 @@ func umask(t *testing.T) fs.FileMode {
 }
 
 func TestRecordFormat(t *testing.T) {
-	p, s := poolOf(t, "10.0.0.0/24", "fd00::/64"), newStore(t)
-	mustAlloc(t, s, p, Attachment{ContainerID: "  ctr-1\t", IfName: "net1"})
-	tests := []struct{ name, content string }{
-		{"10.0.0.2", "ctr-1\r\nnet1"},
-		{"fd00::2", "ctr-1\r\nnet1"},
-		{"last_reserved_ip.0", "10.0.0.2"},
-		{"last_reserved_ip.1", "fd00::2"},
-	}
-	for _, tt := range tests {
-		b, err := os.ReadFile(filepath.Join(s.Dir(), tt.name))
-		if err != nil || string(b) != tt.content {
-			t.Errorf("%s holds %q, %v; want %q", tt.name, b, err, tt.content)
+	forClaimFiles(t, func(t *testing.T) {
+		p, s := poolOf(t, "10.0.0.0/24", "fd00::/64"), newStore(t)
+		mustAlloc(t, s, p, Attachment{ContainerID: "  ctr-1\t", IfName: "net1"})
+		tests := []struct{ name, content string }{
+			{"10.0.0.2", "ctr-1\r\nnet1"},
+			{"fd00::2", "ctr-1\r\nnet1"},
+			{"last_reserved_ip.0", "10.0.0.2"},
+			{"last_reserved_ip.1", "fd00::2"},
 		}
-		if fi, err := os.Lstat(filepath.Join(s.Dir(), tt.name)); err != nil || fi.Mode() != 0o600 {
-			t.Errorf("%s: mode %v, %v; want a 0600 regular file", tt.name, fi.Mode(), err)
+		for _, tt := range tests {
+			b, err := os.ReadFile(filepath.Join(s.Dir(), tt.name))
+			if err != nil || string(b) != tt.content {
+				t.Errorf("%s holds %q, %v; want %q", tt.name, b, err, tt.content)
+			}
+			if fi, err := os.Lstat(filepath.Join(s.Dir(), tt.name)); err != nil || fi.Mode() != 0o600 {
+				t.Errorf("%s: mode %v, %v; want a 0600 regular file", tt.name, fi.Mode(), err)
+			}
 		}
-	}
-	want := []string{"10.0.0.2", "fd00::2", "last_reserved_ip.0", "last_reserved_ip.1", "lock"}
-	if names := dirNames(t, s); !slices.Equal(names, want) {
-		t.Errorf("directory %v, want %v (no temp files left)", names, want)
-	}
-	if got := mustLookup(t, s, Attachment{ContainerID: "ctr-1", IfName: "net1"}); !slices.Equal(got, addrs("10.0.0.2", "fd00::2")) {
-		t.Errorf("Lookup with the trimmed ID = %v", got)
-	}
+		want := []string{"10.0.0.2", "fd00::2", "last_reserved_ip.0", "last_reserved_ip.1", "lock"}
+		if names := dirNames(t, s); !slices.Equal(names, want) {
+			t.Errorf("directory %v, want %v (no temp files left)", names, want)
+		}
+		if got := mustLookup(t, s, Attachment{ContainerID: "ctr-1", IfName: "net1"}); !slices.Equal(got, addrs("10.0.0.2", "fd00::2")) {
+			t.Errorf("Lookup with the trimmed ID = %v", got)
+		}
+	})
 }
 
 func TestIgnoredAndForeignFiles(t *testing.T) {
@@ -163,19 +166,76 @@ func TestSymlinkedLastReserved(t *testing.T) {
 }
 
 func TestClaimNeverReplaces(t *testing.T) {
-	s := newStore(t)
-	addr := netip.MustParseAddr("10.0.0.2")
-	for i, want := range []bool{true, false} {
-		c := s.newClaim(att(strconv.Itoa(i)))
-		ok, err := c.take(addr)
-		if err := errors.Join(err, c.close()); err != nil || ok != want {
-			t.Fatalf("claim #%d = %v, %v; want %v", i, ok, err, want)
+	forClaimFiles(t, func(t *testing.T) {
+		s := newStore(t)
+		addr := netip.MustParseAddr("10.0.0.2")
+		for i, want := range []bool{true, false} {
+			c := s.newClaim(att(strconv.Itoa(i)))
+			ok, err := c.take(addr)
+			if err := errors.Join(err, c.close()); err != nil || ok != want {
+				t.Fatalf("claim #%d = %v, %v; want %v", i, ok, err, want)
+			}
 		}
+		if got := readFile(t, s, "10.0.0.2"); got != "0\r\neth0" {
+			t.Errorf("record holds %q, want the first writer's", got)
+		}
+		if names := dirNames(t, s); !slices.Equal(names, []string{"10.0.0.2", "lock"}) {
+			t.Errorf("directory %v: temp files left behind", names)
+		}
+	})
+}
+
+// A claim's content is in an unnamed file where the filesystem has them:
+// while the claim is open, only the records it made have names. With a
+// named temp file, that file is there until close.
+func TestClaimFile(t *testing.T) {
+	for _, unnamed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("unnamed=%v", unnamed), func(t *testing.T) {
+			setUseTmpfile(t, unnamed)
+			s := newStore(t)
+			c := s.newClaim(att("1"))
+			for _, a := range []string{"10.0.0.2", "10.0.0.3"} { // the same content under two names
+				if ok, err := c.take(netip.MustParseAddr(a)); err != nil || !ok {
+					t.Fatalf("take %s = %v, %v", a, ok, err)
+				}
+			}
+			temps := 0
+			for _, n := range dirNames(t, s) {
+				if strings.HasPrefix(n, tmpPrefix) {
+					temps++
+				}
+			}
+			if want := map[bool]int{true: 0, false: 1}[unnamed]; temps != want {
+				t.Errorf("%d temp files while the claim is open, want %d (%v)", temps, want, dirNames(t, s))
+			}
+			if err := c.close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range []string{"10.0.0.2", "10.0.0.3"} {
+				if got := readFile(t, s, a); got != "1\r\neth0" {
+					t.Errorf("%s holds %q", a, got)
+				}
+			}
+			if names := dirNames(t, s); !slices.Equal(names, []string{"10.0.0.2", "10.0.0.3", "lock"}) {
+				t.Errorf("directory %v after close, want the two records", names)
+			}
+		})
 	}
-	if got := readFile(t, s, "10.0.0.2"); got != "0\r\neth0" {
-		t.Errorf("record holds %q, want the first writer's", got)
+}
+
+// forClaimFiles runs f with the claim's unnamed file and with its named
+// temp file.
+func forClaimFiles(t *testing.T, f func(t *testing.T)) {
+	for _, unnamed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("unnamed=%v", unnamed), func(t *testing.T) {
+			setUseTmpfile(t, unnamed)
+			f(t)
+		})
 	}
-	if names := dirNames(t, s); !slices.Equal(names, []string{"10.0.0.2", "lock"}) {
-		t.Errorf("directory %v: temp files left behind", names)
-	}
+}
+
+func setUseTmpfile(t *testing.T, on bool) {
+	old := useTmpfile
+	useTmpfile = on
+	t.Cleanup(func() { useTmpfile = old })
 }
