@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 )
@@ -19,10 +20,89 @@ func decode(stdin []byte) (*Config, error) {
 		return nil, problemf(ErrDecode, "config: empty")
 	}
 	var c Config
+	if c.decodeFields(stdin) {
+		return &c, nil
+	}
+	c = Config{}
 	if err := json.Unmarshal(stdin, &c); err != nil {
 		return nil, problemf(ErrDecode, "config: %s", describeJSONError(stdin, err))
 	}
 	return &c, nil
+}
+
+// jsonField is one top-level key of the config and the field it decodes
+// into.
+type jsonField struct {
+	name string
+	dst  any
+}
+
+// jsonFields lists Config's JSON keys, as its tags name them, with the
+// field each decodes into (a test holds the two to each other).
+func (c *Config) jsonFields() []jsonField {
+	return []jsonField{
+		{"cniVersion", &c.CNIVersion}, {"name", &c.Name}, {"type", &c.Type},
+		{"bridge", &c.Bridge}, {"isGateway", &c.IsGateway}, {"isDefaultGateway", &c.IsDefaultGateway},
+		{"forceAddress", &c.ForceAddress}, {"ipMasq", &c.IPMasq}, {"ipMasqBackend", &c.IPMasqBackend},
+		{"nonMasqueradeCIDRs", &c.NonMasqueradeCIDRs}, {"mtu", &c.MTU}, {"hairpinMode", &c.HairpinMode},
+		{"promiscMode", &c.PromiscMode}, {"vlan", &c.Vlan}, {"vlanTrunk", &c.VlanTrunk},
+		{"preserveDefaultVlan", &c.PreserveDefaultVlan}, {"macspoofchk", &c.MacSpoofChk},
+		{"enabledad", &c.EnableDad}, {"disableContainerInterface", &c.DisableContainerInterface},
+		{"portIsolation", &c.PortIsolation}, {"ipam", &c.IPAM}, {"dns", &c.DNS}, {"args", &c.Args},
+		{"runtimeConfig", &c.RuntimeConfig}, {"prevResult", &c.RawPrevResult},
+		{"cni.dev/valid-attachments", &c.ValidAttachments},
+	}
+}
+
+// decodeFields decodes a config object key by key, each value into its
+// field with encoding/json, and reports whether it could. The result is
+// json.Unmarshal's: keys match case-insensitively, in order, the last of
+// a repeated key wins, unknown keys are skipped. It is faster the first
+// time, which is the only time in a process: json.Unmarshal into Config
+// first builds its table of Config's 26 fields, about 0.08 ms here, while
+// a value decoded into a field builds none. Anything else (not an object,
+// a syntax or type error, trailing data, a key outside ASCII, whose case
+// folding this does not copy) returns false, c partly set, and decode
+// leaves it to json.Unmarshal, whose error names the field.
+func (c *Config) decodeFields(stdin []byte) bool {
+	d := json.NewDecoder(bytes.NewReader(stdin))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	fields := c.jsonFields()
+	for d.More() {
+		t, err := d.Token()
+		key, isKey := t.(string)
+		if err != nil || !isKey || !isASCII(key) {
+			return false
+		}
+		var raw json.RawMessage
+		if err := d.Decode(&raw); err != nil {
+			return false
+		}
+		for _, f := range fields {
+			if strings.EqualFold(f.name, key) {
+				if json.Unmarshal(raw, f.dst) != nil {
+					return false
+				}
+				break
+			}
+		}
+	}
+	if _, err := d.Token(); err != nil { // the closing brace
+		return false
+	}
+	_, err := d.Token()
+	return err == io.EOF
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // describeJSONError rewords encoding/json's errors, which name Go types

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -19,7 +20,8 @@ const corpusDir = "../../testdata/corpus"
 // FuzzParse feeds Parse arbitrary stdin and pod environment. Parse must
 // never panic; every error must wrap a sentinel cmd maps to a CNI code and
 // say something; a config it accepts must pass Validate again and, written
-// back out as JSON, parse to the same config.
+// back out as JSON, parse to the same config. What decodeFields decodes
+// must be what json.Unmarshal decodes.
 func FuzzParse(f *testing.F) {
 	seeds := corpusSeeds(f)
 	if len(seeds) < 50 {
@@ -31,6 +33,12 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stdin []byte, id, ifName, args string) {
 		if opensFile(stdin) {
 			t.Skip("ipam.resolvConf set: Parse would open whatever file it names, as root")
+		}
+		var fast, want Config
+		if fast.decodeFields(stdin) {
+			if err := json.Unmarshal(stdin, &want); err != nil || !reflect.DeepEqual(fast, want) {
+				t.Fatalf("decodeFields gave %+v, json.Unmarshal %+v (%v)", fast, want, err)
+			}
 		}
 		p := Pod{ContainerID: id, Netns: "/var/run/netns/nb-fuzz", IfName: ifName, Args: args}
 		c, err := Parse(stdin, p)

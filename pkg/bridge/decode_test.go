@@ -1,0 +1,107 @@
+package bridge
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// jsonFields names every JSON key of Config, as its tags spell them, each
+// with the address of its own field, and nothing else.
+func TestJSONFieldsMatchTags(t *testing.T) {
+	var c Config
+	fields := c.jsonFields()
+	byName := map[string]any{}
+	for _, f := range fields {
+		if _, dup := byName[f.name]; dup {
+			t.Errorf("key %q listed twice", f.name)
+		}
+		byName[f.name] = f.dst
+	}
+	v := reflect.ValueOf(&c).Elem()
+	tagged := 0
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			t.Errorf("field %s has no JSON name: decodeFields would not see it", v.Type().Field(i).Name)
+			continue
+		}
+		tagged++
+		dst, ok := byName[name]
+		if !ok {
+			t.Errorf("key %q (field %s) missing from jsonFields", name, v.Type().Field(i).Name)
+			continue
+		}
+		if want := v.Field(i).Addr().Interface(); dst != want {
+			t.Errorf("key %q decodes into %T at %p, want field %s at %p", name, dst, dst, v.Type().Field(i).Name, want)
+		}
+	}
+	if len(fields) != tagged {
+		t.Errorf("jsonFields lists %d keys, Config tags %d", len(fields), tagged)
+	}
+}
+
+// decode gives what json.Unmarshal gives, and the same error, for
+// well-formed configs, every spelling and order of keys, and every kind of
+// broken input that decodeFields hands back to json.Unmarshal.
+func TestDecodeMatchesUnmarshal(t *testing.T) {
+	tests := []struct {
+		name, in string
+		fast     bool // decodeFields decodes it itself
+	}{
+		{"typical", `{"cniVersion":"1.0.0","name":"n","type":"nodebridge","bridge":"cni0","isGateway":true,"ipMasq":true,"hairpinMode":true,
+			"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}}`, true},
+		{"keys in any case", `{"CNIVERSION":"1.1.0","Name":"n","IPAM":{"Subnet":"10.0.0.0/24"},"hairpinmode":true,"MTU":1400}`, true},
+		{"repeated key: last wins", `{"name":"a","mtu":1400,"name":"b","NAME":"c"}`, true},
+		{"repeated object: merged", `{"ipam":{"subnet":"10.0.0.0/24"},"ipam":{"type":"host-local"},"dns":{"domain":"x"},"dns":{"search":["y"]}}`, true},
+		{"nulls", `{"ipam":null,"mtu":null,"vlanTrunk":null,"prevResult":null,"dns":null}`, true},
+		{"object then null", `{"ipam":{"subnet":"10.0.0.0/24"},"ipam":null}`, true},
+		{"unknown keys skipped", `{"name":"n","capabilities":{"ips":true},"other":[1,2,{"a":null}],"ipam":{"x":1}}`, true},
+		{"everything else", `{"isDefaultGateway":true,"forceAddress":true,"ipMasqBackend":"nftables","nonMasqueradeCIDRs":["10.0.0.0/8"],
+			"promiscMode":false,"vlan":5,"vlanTrunk":[{"id":3},{"minID":4,"maxID":9}],"preserveDefaultVlan":true,"macspoofchk":true,
+			"enabledad":true,"disableContainerInterface":false,"portIsolation":true,"args":{"cni":{"ips":["10.0.0.5"],"mac":"02:00:00:00:00:01"}},
+			"runtimeConfig":{"ips":["10.0.0.6/24"],"mac":"02:00:00:00:00:02","ipRanges":[[{"subnet":"10.1.0.0/24"}]]},
+			"prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.5/24"}]},"cni.dev/valid-attachments":[{"containerID":"c","ifname":"eth0"}]}`, true},
+		{"escaped key", `{"na\u006de":"n"}`, true},
+		{"empty object", `{}`, true},
+		{"whitespace around", " \n\t{\"name\" : \"n\" }\n ", true},
+		{"type error", `{"name":"n","mtu":"1400"}`, false},
+		{"nested type error", `{"ipam":{"ranges":[[{"subnet":5}]]}}`, false},
+		{"fraction into int", `{"vlan":1.5}`, false},
+		{"syntax error", `{"name":"n",}`, false},
+		{"trailing data", `{"name":"n"} {}`, false},
+		{"trailing garbage", `{"name":"n"}x`, false},
+		{"not an object", `["name"]`, false},
+		{"null", `null`, false},
+		{"string", `"x"`, false},
+		{"key outside ASCII", `{"ſtuff":1,"K":2,"name":"n"}`, false},
+		{"too deep", `{"prevResult":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var fast Config
+			if got := fast.decodeFields([]byte(tt.in)); got != tt.fast {
+				t.Errorf("decodeFields = %v, want %v", got, tt.fast)
+			}
+			var want Config
+			wantErr := json.Unmarshal([]byte(tt.in), &want)
+			got, err := decode([]byte(tt.in))
+			switch {
+			case wantErr != nil && err == nil:
+				t.Fatalf("decode accepted what json.Unmarshal rejects (%v): %+v", wantErr, got)
+			case wantErr != nil:
+				if want := describeJSONError([]byte(tt.in), wantErr); !strings.Contains(err.Error(), want) {
+					t.Errorf("decode error %q, want json.Unmarshal's %q", err, want)
+				}
+			case err != nil:
+				t.Fatalf("decode: %v; json.Unmarshal accepts it", err)
+			case !reflect.DeepEqual(*got, want):
+				t.Errorf("decode = %+v\nwant       %+v", *got, want)
+			}
+		})
+	}
+}
