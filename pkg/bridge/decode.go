@@ -59,7 +59,7 @@ func (c *Config) jsonFields() []jsonField {
 // json.Unmarshal's: keys match case-insensitively, in order, the last of
 // a repeated key wins, unknown keys are skipped. It is faster the first
 // time, which is the only time in a process: json.Unmarshal into Config
-// first builds its table of Config's 26 fields, about 0.08 ms here, while
+// first builds its table of Config's 26 fields, about 0.05 ms here, while
 // a value decoded into a field builds none. Anything else (not an object,
 // a syntax or type error, trailing data, a key outside ASCII, whose case
 // folding this does not copy) returns false, c partly set, and decode
