@@ -179,16 +179,3 @@ func TestSweepTemp(t *testing.T) {
 		}
 	}
 }
-
-func TestDiffState(t *testing.T) {
-	tests := []struct{ before, after, want string }{
-		{"link lo\nlink eth0\n", "link lo\nlink eth0\n", ""},
-		{"link lo\n", "link lo\nlink cni0\n", "+ link cni0\n"},
-		{"link lo\nfile /var/lib/cni/x\n", "link lo\n", "- file /var/lib/cni/x\n"},
-	}
-	for _, tt := range tests {
-		if got := diffState(tt.before, tt.after); got != tt.want {
-			t.Errorf("diffState(%q, %q) = %q, want %q", tt.before, tt.after, got, tt.want)
-		}
-	}
-}

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+
+	"github.com/nodebridge/nodebridge/internal/hoststate"
 )
 
 // netnsDir is where named netns live, as `ip netns` and CNI runtimes keep them.
@@ -26,7 +28,7 @@ type nsSet struct {
 }
 
 func newNSSet() *nsSet {
-	return &nsSet{prefix: fmt.Sprintf("nb%x-bench-", os.Getpid()), live: map[string]bool{}}
+	return &nsSet{prefix: hoststate.NetnsPrefix() + "bench-", live: map[string]bool{}}
 }
 
 // add creates a netns with loopback up and returns its path.

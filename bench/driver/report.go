@@ -72,9 +72,9 @@ func (r *report) print(out io.Writer) {
 	r.printTargets(w)
 	r.printIPAM(w)
 	if r.RootChanges == "" {
-		fmt.Fprintln(w, "\nroot netns and /var/lib/cni: unchanged")
+		fmt.Fprintln(w, "\nroot netns, named netns and /var/lib/cni: unchanged")
 	} else {
-		fmt.Fprintf(w, "\nroot netns and /var/lib/cni CHANGED during the run:\n%s", r.RootChanges)
+		fmt.Fprintf(w, "\nroot netns, named netns or /var/lib/cni CHANGED during the run:\n%s", r.RootChanges)
 	}
 }
 

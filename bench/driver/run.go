@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/nodebridge/nodebridge/internal/hoststate"
 )
 
 // programs are the binaries a run execs.
@@ -72,7 +74,7 @@ func run(o options) error {
 
 // measureClean measures inside netns and a temp dir that are all removed
 // before it returns, Ctrl-C included (it stops at the next call), and checks
-// that the root netns and /var/lib/cni are as they were.
+// that the root netns, the named netns and /var/lib/cni are as they were.
 func measureClean(o options) (_ *report, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("needs root: it creates network namespaces")
@@ -82,10 +84,7 @@ func measureClean(o options) (_ *report, err error) {
 	if err := sweepStale(o.tmpRoot); err != nil {
 		return nil, err
 	}
-	before, err := rootState()
-	if err != nil {
-		return nil, err
-	}
+	before := rootState()
 	tmp, err := os.MkdirTemp(o.tmpRoot, fmt.Sprintf(tempPattern, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("make temp dir: %w", err)
@@ -96,11 +95,7 @@ func measureClean(o options) (_ *report, err error) {
 	if err = errors.Join(err, b.ns.delAll(), os.RemoveAll(tmp)); err != nil {
 		return nil, err
 	}
-	after, err := rootState()
-	if err != nil {
-		return nil, err
-	}
-	rep.RootChanges = diffState(before, after)
+	rep.RootChanges = hoststate.Diff(before, rootState())
 	return rep, nil
 }
 
