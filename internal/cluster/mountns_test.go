@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,13 +49,22 @@ func TestMountNamespaceKeepsNodeStateOffTheMachine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, dir, in := newHolder(t, ctx)
-	in("sh", "-c", "mkdir -p /var/lib/cni/networks /run/containerd /var/log/pods && touch /var/lib/cni/networks/x /run/containerd/x /var/log/pods/x")
-	for _, p := range []string{"/var/lib/cni", "/run/containerd", "/var/log/pods"} {
-		if _, err := os.Stat(p); err == nil {
-			t.Errorf("%s appeared on the machine", p)
+	// The machine may already have these dirs (cnitool or containerd used
+	// there): what counts is that nothing the node writes shows up in them.
+	dirs := []string{"/var/lib/cni", "/var/lib/cni/networks", "/run/containerd", "/var/log/pods"}
+	before := dirEntries(dirs)
+	name := "nb-mountns-" + strconv.Itoa(os.Getpid())
+	in("sh", "-c", "mkdir -p /var/lib/cni/networks /run/containerd /var/log/pods && "+
+		"touch /var/lib/cni/networks/"+name+" /run/containerd/"+name+" /var/log/pods/"+name)
+	if after := dirEntries(dirs); after != before {
+		t.Errorf("the node's writes changed the machine's dirs:\nbefore %s\nafter  %s", before, after)
+	}
+	for _, p := range []string{"/var/lib/cni/networks/", "/run/containerd/", "/var/log/pods/"} {
+		if _, err := os.Lstat(p + name); err == nil {
+			t.Errorf("%s%s appeared on the machine", p, name)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "overlay_var_lib", "upper", "cni", "networks", "x")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "overlay_var_lib", "upper", "cni", "networks", name)); err != nil {
 		t.Errorf("write to /var/lib inside the node did not land in its dir: %v", err)
 	}
 	for k, want := range kubeletSysctls() {
@@ -94,4 +106,19 @@ func TestSweepKillsDaemonsLeftInTheNode(t *testing.T) {
 	if left := nodeProcs(mnt, h.pid()); len(left) != 0 {
 		t.Errorf("after sweep, processes left: %v", left)
 	}
+}
+
+// dirEntries lists each dir's entries, or says it is absent: a snapshot to
+// compare before and after, whatever the machine held to begin with.
+func dirEntries(dirs []string) string {
+	var sb strings.Builder
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		names := make([]string, 0, len(ents))
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		fmt.Fprintf(&sb, "%s: %v (absent: %v); ", d, names, errors.Is(err, fs.ErrNotExist))
+	}
+	return sb.String()
 }
