@@ -3,6 +3,9 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -46,24 +49,52 @@ func manifestObject(t *testing.T, objs []*unstructured.Unstructured, kind string
 	t.Fatalf("manifest has no %s", kind)
 }
 
-// TestManifest checks what the issue asks of deploy/nodebridge.yaml that a
-// dry run would not: the ClusterRole grants exactly what the agent uses,
-// and the DaemonSet runs on every node with only the capabilities it needs.
+// manifestNamed converts the manifest's object of kind, namespace and name
+// into out.
+func manifestNamed(t *testing.T, objs []*unstructured.Unstructured, kind, ns, name string, out any) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetNamespace() == ns && o.GetName() == name {
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, out); err != nil {
+				t.Fatalf("convert %s %s/%s: %v", kind, ns, name, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("manifest has no %s %s/%s", kind, ns, name)
+}
+
+// TestManifest checks what the issues ask of deploy/nodebridge.yaml that a
+// dry run would not: RBAC grants exactly what the agent uses, and the
+// DaemonSet runs on every Linux node with only the privileges it needs.
 func TestManifest(t *testing.T) {
 	objs := readManifest(t)
-	var role rbacv1.ClusterRole
-	manifestObject(t, objs, "ClusterRole", &role)
-	got := fmt.Sprint(role.Rules)
-	want := fmt.Sprint([]rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{""}, Resources: []string{"nodes/status"}, Verbs: []string{"patch"}},
-	})
-	if got != want {
-		t.Errorf("ClusterRole rules = %s, want %s", got, want)
+	roles := []struct {
+		kind, ns, name string
+		want           []rbacv1.PolicyRule
+	}{
+		{"ClusterRole", "", "nodebridge-agent", []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"nodes/status"}, Verbs: []string{"patch"}},
+		}},
+		{"Role", "kube-system", "nodebridge-agent", []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"kubeadm-config"}, Verbs: []string{"get"}},
+		}},
+		{"Role", "default", "nodebridge-agent-events", []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		}},
+	}
+	for _, r := range roles {
+		var got rbacv1.ClusterRole // a Role's rules decode the same way
+		manifestNamed(t, objs, r.kind, r.ns, r.name, &got)
+		if fmt.Sprint(got.Rules) != fmt.Sprint(r.want) {
+			t.Errorf("%s %s/%s rules = %v, want %v", r.kind, r.ns, r.name, got.Rules, r.want)
+		}
 	}
 	var ds appsv1.DaemonSet
 	manifestObject(t, objs, "DaemonSet", &ds)
 	checkPodSpec(t, ds.Spec.Template.Spec)
+	checkLeastPrivilege(t, ds.Spec.Template.Spec)
 }
 
 func checkPodSpec(t *testing.T, s corev1.PodSpec) {
@@ -74,15 +105,13 @@ func checkPodSpec(t *testing.T, s corev1.PodSpec) {
 	if len(s.Tolerations) != 1 || s.Tolerations[0].Operator != corev1.TolerationOpExists || s.Tolerations[0].Key != "" {
 		t.Errorf("tolerations = %+v, want one that tolerates every taint", s.Tolerations)
 	}
+	if fmt.Sprint(s.NodeSelector) != "map[kubernetes.io/os:linux]" {
+		t.Errorf("nodeSelector = %v, want kubernetes.io/os: linux only", s.NodeSelector)
+	}
 	if len(s.InitContainers) != 1 || len(s.Containers) != 1 {
 		t.Fatalf("%d init containers, %d containers; want 1 and 1", len(s.InitContainers), len(s.Containers))
 	}
 	a := s.Containers[0]
-	sc := a.SecurityContext
-	if sc == nil || sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
-		fmt.Sprint(sc.Capabilities.Add) != "[NET_ADMIN NET_RAW]" {
-		t.Errorf("agent securityContext = %+v, want NET_ADMIN and NET_RAW, not privileged", sc)
-	}
 	if len(a.Env) != 1 || a.Env[0].Name != "NODE_NAME" || a.Env[0].ValueFrom == nil ||
 		a.Env[0].ValueFrom.FieldRef == nil || a.Env[0].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
 		t.Errorf("agent env = %+v, want NODE_NAME from spec.nodeName", a.Env)
@@ -92,16 +121,53 @@ func checkPodSpec(t *testing.T, s corev1.PodSpec) {
 			t.Errorf("probe of %s = %+v", probe, p)
 		}
 	}
-	mounts := map[string]bool{}
-	for _, m := range a.VolumeMounts {
-		mounts[m.MountPath] = true
-	}
-	for _, p := range []string{"/etc/cni/net.d", "/var/lib/cni", "/run/xtables.lock", "/lib/modules"} {
-		if !mounts[p] {
-			t.Errorf("agent does not mount %s", p)
+}
+
+// checkLeastPrivilege: every container drops every capability (the agent
+// adds back NET_ADMIN and NET_RAW only), cannot gain privileges, runs under
+// the runtime's seccomp profile on a read-only image pinned to a version;
+// the pod mounts only the host paths a container uses.
+func checkLeastPrivilege(t *testing.T, s corev1.PodSpec) {
+	t.Helper()
+	wantAdd := map[string]string{"install-cni": "[]", "agent": "[NET_ADMIN NET_RAW]"}
+	mounted := map[string]bool{}
+	for _, c := range append(slices.Clone(s.InitContainers), s.Containers...) {
+		sc := c.SecurityContext
+		if sc == nil || sc.Capabilities == nil || fmt.Sprint(sc.Capabilities.Drop) != "[ALL]" ||
+			fmt.Sprint(sc.Capabilities.Add) != wantAdd[c.Name] {
+			t.Errorf("%s capabilities = %+v, want drop [ALL], add %s", c.Name, sc, wantAdd[c.Name])
+			continue
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			t.Errorf("%s is privileged", c.Name)
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("%s securityContext = %+v, want allowPrivilegeEscalation false, readOnlyRootFilesystem true, seccomp RuntimeDefault", c.Name, sc)
+		}
+		_, tag, ok := strings.Cut(c.Image, ":")
+		if !ok || tag == "latest" || !semverTag.MatchString(tag) {
+			t.Errorf("%s image %q: want a pinned version tag vX.Y.Z", c.Name, c.Image)
+		}
+		for _, m := range c.VolumeMounts {
+			mounted[m.Name] = true
 		}
 	}
+	var volumes []string
+	for _, v := range s.Volumes {
+		volumes = append(volumes, v.Name+"="+v.HostPath.Path)
+		if !mounted[v.Name] {
+			t.Errorf("volume %s is mounted by no container", v.Name)
+		}
+	}
+	if want := "[cni-bin=/opt/cni/bin cni-conf=/etc/cni/net.d xtables-lock=/run/xtables.lock]"; fmt.Sprint(volumes) != want {
+		t.Errorf("volumes = %v, want %s", volumes, want)
+	}
 }
+
+// semverTag is an image tag naming a release.
+var semverTag = regexp.MustCompile(`^v\d+\.\d+\.\d+$`)
 
 // testManifestDryRun: every object of the manifest passes a server-side
 // dry run (validation, defaulting, admission) on the real API server, and
@@ -118,8 +184,9 @@ func testManifestDryRun(t *testing.T, c *cluster) {
 }
 
 // testAgentRBAC: the agents' identity, bound by the manifest, may do what
-// the agent does and no more: read Nodes and patch Node status, but not
-// write Nodes nor read anything else.
+// the agent does and no more: read Nodes, patch Node status, record Node
+// Events and read kubeadm's ConfigMap, but not write Nodes nor read
+// anything else.
 func testAgentRBAC(t *testing.T, c *cluster) {
 	ctx := context.Background()
 	as, err := kubernetes.NewForConfig(c.lab.AgentConfig())
@@ -135,11 +202,25 @@ func testAgentRBAC(t *testing.T, c *cluster) {
 	if _, err := as.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, dry, "status"); err != nil {
 		t.Errorf("agent identity cannot patch nodes/status: %v", err)
 	}
+	if _, err := as.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("agent identity cannot get configmap kube-system/kubeadm-config: %v", err)
+	}
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{GenerateName: "rbac-probe-"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: name, APIVersion: "v1"},
+		Reason:         "Probe", Message: "probe", Type: corev1.EventTypeNormal}
+	create := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	if _, err := as.CoreV1().Events("default").Create(ctx, ev, create); err != nil {
+		t.Errorf("agent identity cannot create events in default: %v", err)
+	}
 	denied := map[string]error{}
 	_, denied["patch nodes"] = as.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, dry)
 	denied["delete nodes"] = as.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
 	_, denied["list secrets"] = as.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
 	_, denied["list pods"] = as.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	_, denied["list configmaps"] = as.CoreV1().ConfigMaps("kube-system").List(ctx, metav1.ListOptions{})
+	_, denied["get configmap kube-proxy"] = as.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+	_, denied["list events"] = as.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+	_, denied["create events in kube-system"] = as.CoreV1().Events("kube-system").Create(ctx, ev, create)
 	for what, err := range denied {
 		if !apierrors.IsForbidden(err) {
 			t.Errorf("agent identity: %s: %v, want Forbidden", what, err)
