@@ -50,17 +50,18 @@ func main() {
 	}, specVersions, "nodebridge "+buildVersion+": CNI bridge plugin with built-in host-local IPAM")
 }
 
-// run is one verb: parse the request, with the pod's environment when the
-// verb has a pod (STATUS and GC do not), then f under the invocation's
-// deadline. Every error leaves as a CNI error object.
-func run(args *skel.CmdArgs, withPod bool, f func(context.Context, *bridge.Config, bridge.Pod) error) error {
+// run is one verb: parse as much of the request as the verb reads (m),
+// with the pod's environment when the verb has a pod (STATUS and GC do
+// not), then f under the invocation's deadline. Every error leaves as a CNI
+// error object.
+func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f func(context.Context, *bridge.Config, bridge.Pod) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var p bridge.Pod
 	if withPod {
 		p = bridge.Pod{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName, Args: args.Args}
 	}
-	c, err := bridge.Parse(args.StdinData, p)
+	c, err := bridge.ParseFor(m, args.StdinData, p)
 	if err != nil {
 		return cniError(err)
 	}
@@ -72,7 +73,7 @@ func run(args *skel.CmdArgs, withPod bool, f func(context.Context, *bridge.Confi
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
-	return run(args, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
+	return run(args, bridge.ModeAdd, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
 		res, err := bridge.Add(ctx, c, p)
 		if err != nil {
 			return err
@@ -82,11 +83,11 @@ func cmdAdd(args *skel.CmdArgs) error {
 }
 
 func cmdDel(args *skel.CmdArgs) error {
-	return run(args, true, bridge.Del)
+	return run(args, bridge.ModeRelease, true, bridge.Del)
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
-	return run(args, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
+	return run(args, bridge.ModeAdd, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
 		prev, err := prevResult(args.StdinData)
 		if err != nil {
 			return err
@@ -96,11 +97,11 @@ func cmdCheck(args *skel.CmdArgs) error {
 }
 
 func cmdStatus(args *skel.CmdArgs) error {
-	return run(args, false, func(ctx context.Context, c *bridge.Config, _ bridge.Pod) error { return bridge.Status(ctx, c) })
+	return run(args, bridge.ModeStatus, false, func(ctx context.Context, c *bridge.Config, _ bridge.Pod) error { return bridge.Status(ctx, c) })
 }
 
 func cmdGC(args *skel.CmdArgs) error {
-	return run(args, false, func(ctx context.Context, c *bridge.Config, _ bridge.Pod) error { return bridge.GC(ctx, c) })
+	return run(args, bridge.ModeRelease, false, func(ctx context.Context, c *bridge.Config, _ bridge.Pod) error { return bridge.GC(ctx, c) })
 }
 
 // prevResult converts the request's prevResult, in whatever version it came,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -101,26 +100,6 @@ type Pod struct {
 	Args        string // CNI_ARGS
 }
 
-// Parse decodes stdin, applies defaults and validates everything at once: the
-// config, the pod's environment and CNI_ARGS. Each reported problem wraps the
-// sentinel cmd maps to a CNI code (ErrDecode, ErrInvalid, ErrEnv, or
-// ipam.ErrInvalid for the ipam section).
-func Parse(stdin []byte, p Pod) (*Config, error) {
-	c, err := decode(stdin)
-	if err != nil {
-		return nil, err
-	}
-	c.Raw = stdin
-	c.setDefaults()
-	env, envErr := parseEnvArgs(p.Args)
-	errs := append(p.validate(), envErr, c.Validate())
-	errs = append(errs, c.resolve(env)...)
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
 // setDefaults is the one place defaults live.
 func (c *Config) setDefaults() {
 	if c.Bridge == "" {
@@ -134,6 +113,13 @@ func (c *Config) setDefaults() {
 // Validate checks the fields taken from JSON, reporting every problem at once.
 // It expects defaults applied, as Parse does.
 func (c *Config) Validate() error {
+	return errors.Join(append(c.validateNames(), c.validateOptions()...)...)
+}
+
+// validateNames checks what every verb uses to name the network's state:
+// the network name (a directory and a rule comment), the bridge, the
+// delegated IPAM plugin (a file in CNI_PATH) and the valid attachments.
+func (c *Config) validateNames() []error {
 	var errs []error
 	if err := checkPlainName(c.Name); err != nil {
 		errs = append(errs, problemf(ErrInvalid, "name %q: %w", c.Name, err))
@@ -141,6 +127,23 @@ func (c *Config) Validate() error {
 	if err := checkIfName(c.Bridge); err != nil {
 		errs = append(errs, problemf(ErrInvalid, "bridge %q: %w", c.Bridge, err))
 	}
+	if c.layer3() && c.IPAM.Type != hostLocal {
+		if err := checkPluginName(c.IPAM.Type); err != nil {
+			errs = append(errs, problemf(ErrInvalid, "ipam.type %q: %w", c.IPAM.Type, err))
+		}
+	}
+	for i, a := range c.ValidAttachments {
+		if a.ContainerID == "" || a.IfName == "" {
+			errs = append(errs, problemf(ErrInvalid, "cni.dev/valid-attachments[%d] {containerID %q, ifname %q}: both required",
+				i, a.ContainerID, a.IfName))
+		}
+	}
+	return errs
+}
+
+// validateOptions checks the fields that shape what an ADD creates.
+func (c *Config) validateOptions() []error {
+	var errs []error
 	if c.MTU != 0 && (c.MTU < 68 || c.MTU > 65535) {
 		errs = append(errs, problemf(ErrInvalid, "mtu %d: must be between 68 and 65535", c.MTU))
 	}
@@ -153,19 +156,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateVlan()...)
 	errs = append(errs, c.validateMasqBackend())
 	_, cidrErrs := c.parseNonMasquerade()
-	errs = append(errs, cidrErrs...)
-	if c.layer3() && c.IPAM.Type != hostLocal {
-		if err := checkPluginName(c.IPAM.Type); err != nil {
-			errs = append(errs, problemf(ErrInvalid, "ipam.type %q: %w", c.IPAM.Type, err))
-		}
-	}
-	for i, a := range c.ValidAttachments {
-		if a.ContainerID == "" || a.IfName == "" {
-			errs = append(errs, problemf(ErrInvalid, "cni.dev/valid-attachments[%d] {containerID %q, ifname %q}: both required",
-				i, a.ContainerID, a.IfName))
-		}
-	}
-	return errors.Join(errs...)
+	return append(errs, cidrErrs...)
 }
 
 // validateMasqBackend checks ipMasqBackend. The reference reads it only
@@ -201,70 +192,6 @@ func (c *Config) parseNonMasquerade() ([]netip.Prefix, []error) {
 // get no addresses and the plugin works at layer 2 only, as in the reference.
 func (c *Config) layer3() bool {
 	return c.IPAM != nil && c.IPAM.Type != ""
-}
-
-// resolve fills the fields Parse derives: MAC, and for host-local the
-// requested addresses and the pool; NonMasquerade; Rules when masquerading.
-func (c *Config) resolve(env envArgs) []error {
-	var errs []error
-	if err := c.resolveMAC(env.MAC); err != nil {
-		errs = append(errs, err)
-	}
-	c.NonMasquerade, _ = c.parseNonMasquerade() // Validate reports its problems
-	if c.IPAM != nil && c.IPAM.Type == hostLocal {
-		errs = append(errs, c.resolveRequested(env.IPs)...)
-		pool, err := c.pool()
-		c.Pool = pool
-		errs = append(errs, err)
-		if pool != nil {
-			errs = append(errs, pool.CheckRequested(c.Requested)) // refused here, before the store exists
-		}
-	}
-	if c.IPMasq {
-		// "" picks what the host already uses, as the reference does.
-		rules, err := iptables.Select(c.IPMasqBackend, nil)
-		if err != nil {
-			errs = append(errs, problemf(ErrInvalid, "ipMasqBackend %q: %w", c.IPMasqBackend, err))
-		}
-		c.Rules = rules
-	}
-	return errs
-}
-
-// pool builds the host-local pool. As in host-local, runtimeConfig.ipRanges
-// go first, then the legacy single range, then ipam.ranges: the order also
-// numbers the last_reserved_ip.<set> files, so it must match.
-func (c *Config) pool() (*ipam.Pool, error) {
-	rt := c.RuntimeConfig.IPRanges
-	if len(rt) == 0 {
-		return c.IPAM.Pool()
-	}
-	static := *c.IPAM
-	static.Subnet, static.RangeStart, static.RangeEnd, static.Gateway = "", "", "", ""
-	if legacy := (ipam.RangeConfig{Subnet: c.IPAM.Subnet, RangeStart: c.IPAM.RangeStart,
-		RangeEnd: c.IPAM.RangeEnd, Gateway: c.IPAM.Gateway}); legacy != (ipam.RangeConfig{}) {
-		static.Ranges = slices.Concat([][]ipam.RangeConfig{{legacy}}, c.IPAM.Ranges)
-	}
-	// Check each part alone first: merged, the ranges would be renumbered and
-	// an error would name the wrong path.
-	var errs []error
-	if _, err := (&ipam.Config{Type: hostLocal, Ranges: rt}).Pool(); err != nil {
-		errs = append(errs, fmt.Errorf("runtimeConfig.ipRanges: %w", err))
-	}
-	if len(static.Ranges) > 0 {
-		if _, err := c.IPAM.Pool(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	static.Ranges = slices.Concat(rt, static.Ranges)
-	p, err := static.Pool()
-	if err != nil {
-		return nil, fmt.Errorf("runtimeConfig.ipRanges prepended to ipam ranges: %w", err)
-	}
-	return p, nil
 }
 
 // problem is one thing wrong with the input. Its message names the JSON path

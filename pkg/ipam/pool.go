@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,10 +11,7 @@ import (
 // name the JSON path and value, e.g. `ipam.ranges[0][0].rangeStart "10.0.0.300": not an IP`;
 // every problem is reported at once.
 func (c *Config) Pool() (*Pool, error) {
-	p := &Pool{DataDir: c.DataDir}
-	if p.DataDir == "" {
-		p.DataDir = DefaultDataDir
-	}
+	p := c.ReleasePool()
 	var errs []error
 	specs := c.setSpecs()
 	for _, sp := range specs {
@@ -43,6 +41,13 @@ func (c *Config) Pool() (*Pool, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// ReleasePool is the part of the pool that freeing addresses needs: the
+// data directory, without range sets. Nothing else is parsed, so a DEL or
+// GC works whatever the ranges, routes or resolvConf say by then.
+func (c *Config) ReleasePool() *Pool {
+	return &Pool{DataDir: cmp.Or(c.DataDir, DefaultDataDir)}
 }
 
 // setSpec is one range set as configured, with the JSON paths of its parts.

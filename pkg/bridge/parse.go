@@ -1,0 +1,154 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/nodebridge/nodebridge/pkg/ipam"
+	"github.com/nodebridge/nodebridge/pkg/iptables"
+)
+
+// Mode is how much of its input a verb depends on, and so validates. What
+// names the network's state (the network name, the bridge, CNI_CONTAINERID,
+// CNI_IFNAME, the dataDir, a delegated IPAM plugin) is checked in every mode;
+// undecodable JSON is always ErrDecode.
+type Mode int
+
+const (
+	// ModeAdd validates everything: ADD, and CHECK, which compares the pod
+	// with what an ADD of the same input would make.
+	ModeAdd Mode = iota
+	// ModeStatus validates the network's config as an ADD reads it (ranges,
+	// routes, resolvConf, options), since STATUS says whether an ADD could
+	// succeed: an invalid range is reported with the ADD's code 7. What
+	// belongs to one attachment (CNI_ARGS, args.cni, runtimeConfig's ips and
+	// mac) is not read.
+	ModeStatus
+	// ModeRelease is DEL and GC: they free by container ID and interface and
+	// delete by names derived from them, so nothing that only shapes an ADD
+	// is read. resolvConf, requested addresses and MACs, the ranges and
+	// routes, the options and nonMasqueradeCIDRs may have changed or broken
+	// since the ADD: a DEL must still clean up, as host-local's does, or the
+	// sandbox could never be removed. An ipMasqBackend no longer valid picks
+	// the host's backend, as an empty one does.
+	ModeRelease
+)
+
+// Parse is ParseFor(ModeAdd, stdin, p): for ADD and CHECK.
+func Parse(stdin []byte, p Pod) (*Config, error) {
+	return ParseFor(ModeAdd, stdin, p)
+}
+
+// ParseFor decodes stdin, applies defaults and validates at once what the
+// verbs of mode read: the config, the pod's environment and CNI_ARGS. Each
+// reported problem wraps the sentinel cmd maps to a CNI code (ErrDecode,
+// ErrInvalid, ErrEnv, or ipam.ErrInvalid for the ipam section).
+func ParseFor(m Mode, stdin []byte, p Pod) (*Config, error) {
+	c, err := decode(stdin)
+	if err != nil {
+		return nil, err
+	}
+	c.Raw = stdin
+	c.setDefaults()
+	errs := append(p.validate(), c.validateNames()...)
+	switch m {
+	case ModeRelease:
+		c.resolveRelease()
+	case ModeStatus:
+		errs = append(errs, c.validateOptions()...)
+		errs = append(errs, c.resolve(envArgs{}, false)...)
+	default:
+		env, envErr := parseEnvArgs(p.Args)
+		errs = append(errs, envErr)
+		errs = append(errs, c.validateOptions()...)
+		errs = append(errs, c.resolve(env, true)...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// resolve fills the fields Parse derives: NonMasquerade; for host-local
+// the pool and, for an attachment, the requested addresses; the MAC for
+// an attachment; Rules when masquerading.
+func (c *Config) resolve(env envArgs, attachment bool) []error {
+	var errs []error
+	if attachment {
+		errs = append(errs, c.resolveMAC(env.MAC))
+	}
+	c.NonMasquerade, _ = c.parseNonMasquerade() // validateOptions reports its problems
+	if c.IPAM != nil && c.IPAM.Type == hostLocal {
+		if attachment {
+			errs = append(errs, c.resolveRequested(env.IPs)...)
+		}
+		pool, err := c.pool()
+		c.Pool = pool
+		errs = append(errs, err)
+		if pool != nil {
+			errs = append(errs, pool.CheckRequested(c.Requested)) // refused here, before the store exists
+		}
+	}
+	if c.IPMasq {
+		// "" picks what the host already uses, as the reference does.
+		rules, err := iptables.Select(c.IPMasqBackend, nil)
+		if err != nil {
+			errs = append(errs, problemf(ErrInvalid, "ipMasqBackend %q: %w", c.IPMasqBackend, err))
+		}
+		c.Rules = rules
+	}
+	return errs
+}
+
+// resolveRelease fills what DEL and GC use (see ModeRelease): the store's
+// directory, without ranges, and the rules backend to delete with.
+// NonMasquerade stays empty: deleting a network's rules needs only its name.
+func (c *Config) resolveRelease() {
+	if c.IPAM != nil && c.IPAM.Type == hostLocal {
+		c.Pool = c.IPAM.ReleasePool()
+	}
+	if c.IPMasq {
+		rules, err := iptables.Select(c.IPMasqBackend, nil)
+		if err != nil {
+			rules, _ = iptables.Select("", nil) // an empty name never fails
+		}
+		c.Rules = rules
+	}
+}
+
+// pool builds the host-local pool. As in host-local, runtimeConfig.ipRanges
+// go first, then the legacy single range, then ipam.ranges: the order also
+// numbers the last_reserved_ip.<set> files, so it must match.
+func (c *Config) pool() (*ipam.Pool, error) {
+	rt := c.RuntimeConfig.IPRanges
+	if len(rt) == 0 {
+		return c.IPAM.Pool()
+	}
+	static := *c.IPAM
+	static.Subnet, static.RangeStart, static.RangeEnd, static.Gateway = "", "", "", ""
+	if legacy := (ipam.RangeConfig{Subnet: c.IPAM.Subnet, RangeStart: c.IPAM.RangeStart,
+		RangeEnd: c.IPAM.RangeEnd, Gateway: c.IPAM.Gateway}); legacy != (ipam.RangeConfig{}) {
+		static.Ranges = slices.Concat([][]ipam.RangeConfig{{legacy}}, c.IPAM.Ranges)
+	}
+	// Check each part alone first: merged, the ranges would be renumbered and
+	// an error would name the wrong path.
+	var errs []error
+	if _, err := (&ipam.Config{Type: hostLocal, Ranges: rt}).Pool(); err != nil {
+		errs = append(errs, fmt.Errorf("runtimeConfig.ipRanges: %w", err))
+	}
+	if len(static.Ranges) > 0 {
+		if _, err := c.IPAM.Pool(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	static.Ranges = slices.Concat(rt, static.Ranges)
+	p, err := static.Pool()
+	if err != nil {
+		return nil, fmt.Errorf("runtimeConfig.ipRanges prepended to ipam ranges: %w", err)
+	}
+	return p, nil
+}
