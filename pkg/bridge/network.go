@@ -143,7 +143,9 @@ func releaseAddresses(ctx context.Context, c *Config, p Pod) error {
 
 // deleteRulesIfNoPorts removes the rules of a network whose addresses come
 // from another IPAM plugin once its bridge has no port left: without our
-// store, the bridge's ports are the network's attachments.
+// store, the bridge's ports are the network's attachments. A host end a DEL
+// retired (down, see reap.go) is no attachment, though it stays a port
+// until its reaper deletes it.
 func deleteRulesIfNoPorts(ctx context.Context, c *Config) error {
 	if c.Rules == nil {
 		return nil
@@ -156,7 +158,9 @@ func deleteRulesIfNoPorts(ctx context.Context, c *Config) error {
 		}
 		gwPort := vlanPortName(c.Bridge, c.Vlan) // the VLAN gateway's port outlives every pod
 		for _, l := range links {
-			if l.Attrs().MasterIndex == br.Attrs().Index && (c.Vlan == 0 || l.Attrs().Name != gwPort) {
+			a := l.Attrs()
+			retired := l.Type() == "veth" && isHostVethName(a.Name) && a.Flags&net.FlagUp == 0
+			if a.MasterIndex == br.Attrs().Index && !retired && (c.Vlan == 0 || a.Name != gwPort) {
 				return nil
 			}
 		}
