@@ -35,3 +35,39 @@ func TestDelegatedIPAM(t *testing.T) {
 	mustSucceed(t, f.run(f.callFor("DEL", p, conf)), "DEL")
 	f.assertClean()
 }
+
+// TestDelegatedIPAMNullEntries: an IPAM plugin whose result holds null
+// entries (which the conversion from 0.4.0, or the ADD after it, would
+// dereference) gets an error naming the entry, code 999 since the fault
+// is the plugin's and not the config's, and its DEL; the veth made before
+// is undone.
+func TestDelegatedIPAMNullEntries(t *testing.T) {
+	t.Parallel()
+	for _, version := range []string{"0.4.0", "1.1.0"} {
+		t.Run(version, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			script := "#!/bin/sh\necho \"$CNI_COMMAND\" >> " + filepath.Join(dir, "calls") + "\n" +
+				"[ \"$CNI_COMMAND\" = ADD ] && echo '{\"cniVersion\": \"" + version + "\", \"interfaces\": [null], " +
+				"\"ips\": [{\"address\": \"10.244.0.9/24\"}, null], \"routes\": [null]}'\nexit 0\n"
+			if err := os.WriteFile(filepath.Join(dir, "nulls-ipam"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			f := newFixture(t, podSubnet)
+			conf := f.conf("1.1.0")
+			conf["ipam"] = map[string]any{"type": "nulls-ipam"}
+			p := f.newPod()
+			c := f.callFor("ADD", p, conf)
+			c.Env = []string{"CNI_PATH=" + dir}
+			o := f.run(c)
+			wantCNIError(t, o, 999, []string{"ipam plugin nulls-ipam result", "interfaces[0]: null", "ips[1]: null", "routes[0]: null"})
+			if calls, _ := os.ReadFile(filepath.Join(dir, "calls")); string(calls) != "ADD\nDEL\n" {
+				t.Errorf("the IPAM plugin saw %q, want its ADD then its DEL", calls)
+			}
+			if v := vethNames(t, f.node); len(v) > 0 {
+				t.Errorf("veths left in the node: %v", v)
+			}
+			wantOnlyLoopback(t, p)
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -54,7 +55,12 @@ func main() {
 // with the pod's environment when the verb has a pod (STATUS and GC do
 // not), then f under the invocation's deadline. Every error leaves as a CNI
 // error object.
-func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f func(context.Context, *bridge.Config, bridge.Pod) error) error {
+func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f func(context.Context, *bridge.Config, bridge.Pod) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil { // bridge.Add has undone what it made, if it got that far
+			err = cniError(&bridge.PanicError{Value: r, Stack: debug.Stack()})
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var p bridge.Pod
@@ -87,7 +93,7 @@ func cmdDel(args *skel.CmdArgs) error {
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeAdd, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
+	return run(args, bridge.ModeCheck, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
 		prev, err := prevResult(args.StdinData)
 		if err != nil {
 			return err
@@ -105,14 +111,12 @@ func cmdGC(args *skel.CmdArgs) error {
 }
 
 // prevResult converts the request's prevResult, in whatever version it came,
-// to the current result type.
+// to the current result type. ParseFor(ModeCheck) made sure it is there and
+// has no entry the conversion cannot take.
 func prevResult(stdin []byte) (*current.Result, error) {
 	var nc types.NetConf
 	if err := json.Unmarshal(stdin, &nc); err != nil {
 		return nil, fmt.Errorf("%w: %w", bridge.ErrDecode, err)
-	}
-	if nc.RawPrevResult == nil {
-		return nil, fmt.Errorf("%w: prevResult: required for CHECK", bridge.ErrInvalid)
 	}
 	if err := version.ParsePrevResult(&nc); err != nil {
 		return nil, fmt.Errorf("%w: prevResult: %w", bridge.ErrDecode, err)
@@ -125,7 +129,8 @@ func prevResult(stdin []byte) (*current.Result, error) {
 }
 
 // cniError turns a package error into a CNI error object with the code its
-// cause calls for; nil stays nil.
+// cause calls for; nil stays nil. A panic's stack goes to stderr, its value
+// into the message.
 func cniError(err error) error {
 	if err == nil {
 		return nil
@@ -133,6 +138,10 @@ func cniError(err error) error {
 	var te *types.Error
 	if errors.As(err, &te) {
 		return te
+	}
+	var pe *bridge.PanicError
+	if errors.As(err, &pe) {
+		fmt.Fprintf(os.Stderr, "nodebridge: %v\n%s", pe, pe.Stack)
 	}
 	return types.NewError(errorCode(err), err.Error(), "")
 }

@@ -37,7 +37,8 @@ func undoStep(ctx context.Context, f func(context.Context) error) func() error {
 }
 
 // Add attaches p to the network and returns the result; a failure undoes
-// everything this call created (veth, spoof check, allocation, rules).
+// everything this call created (veth, spoof check, allocation, rules). So
+// does a panic, returned as a *PanicError.
 func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 	var u undo
 	defer func() {
@@ -45,6 +46,7 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 			err = fmtJoin(err, u.run())
 		}
 	}()
+	defer catchPanic(&err) // before the undo, which then sees the error
 	ph := c.phases()
 	podNS, err := openNetns(p.Netns)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"slices"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
 	"github.com/nodebridge/nodebridge/pkg/ipam"
@@ -31,7 +30,7 @@ func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
 	}
 	defer podNS.Close()
 	var peer int
-	errs := []error{podNS.Do(func(ns.NetNS) error {
+	errs := []error{nsDo(podNS, func() error {
 		var err error
 		peer, err = checkContainer(c, p, prev)
 		return err

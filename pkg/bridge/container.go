@@ -21,7 +21,7 @@ import (
 // seedGateways). It enters the pod netns once: each visit costs a hand-off
 // to a locked thread, two setns and their /proc lookups.
 func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName string, res *current.Result, gwMAC net.HardwareAddr) error {
-	return podNS.Do(func(ns.NetNS) error {
+	return nsDo(podNS, func() error {
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE) // its socket is in the pod netns
 		if err != nil {
 			return fmt.Errorf("open netlink socket in %s: %w", podNS.Path(), err)
@@ -173,7 +173,7 @@ func deletePodVeth(c *Config, p Pod) error {
 	}
 	defer hostNS.Close()
 	var pod netlink.Link
-	err = podNS.Do(func(ns.NetNS) error {
+	err = nsDo(podNS, func() error {
 		var err error
 		pod, err = peeredInto(p.IfName, hostNS)
 		return err

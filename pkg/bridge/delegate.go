@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,7 +56,11 @@ func delegateAdd(ctx context.Context, c *Config) (*current.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := create.CreateFromBytes(out)
+	err = errors.Join(resultJSONProblems("", out)...)
+	var r types.Result
+	if err == nil {
+		r, err = create.CreateFromBytes(out)
+	}
 	if err == nil {
 		var res *current.Result
 		if res, err = current.NewResultFromResult(r); err == nil {

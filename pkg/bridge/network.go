@@ -33,13 +33,19 @@ func addressPod(ctx context.Context, c *Config, p Pod) (*current.Result, error) 
 
 // delegateAddWithRules gets the addresses from the IPAM plugin and ensures
 // the rules for their subnets.
-func delegateAddWithRules(ctx context.Context, c *Config) (*current.Result, error) {
-	res, err := delegateAdd(ctx, c)
+func delegateAddWithRules(ctx context.Context, c *Config) (res *current.Result, err error) {
+	res, err = delegateAdd(ctx, c)
 	if err != nil || c.Rules == nil {
 		return res, err
 	}
+	defer func() {
+		if err != nil {
+			res, err = nil, fmtJoin(err, delegateDel(ctx, c))
+		}
+	}()
+	defer catchPanic(&err) // the addresses are not in Add's undo yet
 	if err := c.Rules.EnsureNetwork(ctx, ruleNetwork(c, res.IPs)); err != nil {
-		return nil, fmtJoin(fmt.Errorf("install rules of network %s: %w", c.Name, err), delegateDel(ctx, c))
+		return nil, fmt.Errorf("install rules of network %s: %w", c.Name, err)
 	}
 	return res, nil
 }
@@ -58,9 +64,15 @@ func allocate(ctx context.Context, c *Config, p Pod) (_ *current.Result, err err
 	if err != nil {
 		return nil, fmt.Errorf("allocate address on network %s: %w", c.Name, err)
 	}
+	defer func() {
+		if err != nil {
+			_, rerr := st.Release(a)
+			err = fmtJoin(err, rerr)
+		}
+	}()
+	defer catchPanic(&err) // the allocation is not in Add's undo yet
 	if err := ensureRules(ctx, c, st); err != nil {
-		_, rerr := st.Release(a)
-		return nil, fmtJoin(fmt.Errorf("install rules of network %s: %w", c.Name, err), rerr)
+		return nil, fmt.Errorf("install rules of network %s: %w", c.Name, err)
 	}
 	return poolResult(c.Pool, allocs), nil
 }

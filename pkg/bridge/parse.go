@@ -16,9 +16,11 @@ import (
 type Mode int
 
 const (
-	// ModeAdd validates everything: ADD, and CHECK, which compares the pod
-	// with what an ADD of the same input would make.
+	// ModeAdd validates everything: ADD.
 	ModeAdd Mode = iota
+	// ModeCheck is ModeAdd and a prevResult that CHECK can compare the pod
+	// with, since CHECK expects what an ADD of the same input would make.
+	ModeCheck
 	// ModeStatus validates the network's config as an ADD reads it (ranges,
 	// routes, resolvConf, options), since STATUS says whether an ADD could
 	// succeed: an invalid range is reported with the ADD's code 7. What
@@ -35,7 +37,7 @@ const (
 	ModeRelease
 )
 
-// Parse is ParseFor(ModeAdd, stdin, p): for ADD and CHECK.
+// Parse is ParseFor(ModeAdd, stdin, p): for ADD.
 func Parse(stdin []byte, p Pod) (*Config, error) {
 	return ParseFor(ModeAdd, stdin, p)
 }
@@ -63,6 +65,9 @@ func ParseFor(m Mode, stdin []byte, p Pod) (*Config, error) {
 		errs = append(errs, envErr)
 		errs = append(errs, c.validateOptions()...)
 		errs = append(errs, c.resolve(env, true)...)
+		if m == ModeCheck {
+			errs = append(errs, c.checkPrevResult()...)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

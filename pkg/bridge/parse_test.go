@@ -92,3 +92,71 @@ func TestReleasePoolDefault(t *testing.T) {
 		t.Errorf("release pool %+v, want dataDir %s", c.Pool, ipam.DefaultDataDir)
 	}
 }
+
+// TestParseForCheck: CHECK's prevResult must be there and hold nothing
+// the conversion or CHECK would panic on; the message names the field.
+func TestParseForCheck(t *testing.T) {
+	ifaces := `"interfaces": [{"name": "cni0"}, {"name": "nbx"}, {"name": "eth0", "sandbox": "/x"}]`
+	for _, tt := range []struct {
+		name, prev, want string
+	}{
+		{"missing", ``, "prevResult: required for CHECK"},
+		{"null interface", `"prevResult": {"interfaces": [null]}`, "prevResult.interfaces[0]: null"},
+		{"null ip", `"prevResult": {` + ifaces + `, "ips": [{"address": "10.1.0.2/16"}, null]}`, "prevResult.ips[1]: null"},
+		{"null route", `"prevResult": {"routes": [null]}`, "prevResult.routes[0]: null"},
+		{"ip without address", `"prevResult": {"ips": [{"gateway": "10.1.0.1"}]}`, "prevResult.ips[0].address: missing"},
+		{"route without dst", `"prevResult": {"routes": [{"gw": "10.1.0.1"}]}`, "prevResult.routes[0].dst: missing"},
+		{"interface index past the end", `"prevResult": {` + ifaces + `, "ips": [{"address": "10.1.0.2/16", "interface": 3}]}`,
+			"prevResult.ips[0].interface 3: no such entry in prevResult.interfaces (3 entries)"},
+		{"interface index negative", `"prevResult": {"ips": [{"address": "10.1.0.2/16", "interface": -1}]}`,
+			"prevResult.ips[0].interface -1"},
+		{"interface index fraction", `"prevResult": {` + ifaces + `, "ips": [{"address": "10.1.0.2/16", "interface": 1.5}]}`,
+			"prevResult.ips[0].interface 1.5"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fields := []string{dualStack}
+			if tt.prev != "" {
+				fields = append(fields, tt.prev)
+			}
+			stdin := conf(fields...)
+			_, err := ParseFor(ModeCheck, stdin, testPod)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseFor(ModeCheck) = %v, want ErrInvalid naming %q", err, tt.want)
+			}
+			if tt.prev != "" {
+				if _, err := Parse(stdin, testPod); err != nil {
+					t.Errorf("Parse (ADD) refused what only CHECK reads: %v", err)
+				}
+			}
+		})
+	}
+	good := `"prevResult": {` + ifaces + `, "ips": [{"address": "10.1.0.2/16", "interface": 2}], "routes": [{"dst": "0.0.0.0/0"}]}`
+	if _, err := ParseFor(ModeCheck, conf(dualStack, good), testPod); err != nil {
+		t.Errorf("ParseFor(ModeCheck) of a sound prevResult: %v", err)
+	}
+}
+
+// TestResultJSONProblems: a delegated IPAM plugin's result is checked
+// before conversion, which would panic on a null interface of a 0.4.0
+// result.
+func TestResultJSONProblems(t *testing.T) {
+	for _, tt := range []struct {
+		name, result string
+		want         []string
+	}{
+		{"sound", `{"cniVersion": "0.4.0", "ips": [{"version": "4", "address": "10.1.0.2/16"}]}`, nil},
+		{"nulls", `{"cniVersion": "0.4.0", "interfaces": [null], "ips": [null], "routes": [{"dst": "0.0.0.0/0"}, null]}`,
+			[]string{"interfaces[0]: null", "ips[0]: null", "routes[1]: null"}},
+		{"not an object", `[1]`, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, err := range resultJSONProblems("", []byte(tt.result)) {
+				got = append(got, err.Error())
+			}
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("problems %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -113,7 +113,7 @@ func clearStaleVeth(p Pod, podNS ns.NetNS) error {
 			return err
 		}
 	}
-	taken := podNS.Do(func(ns.NetNS) error {
+	taken := nsDo(podNS, func() error {
 		_, err := netlink.LinkByName(p.IfName)
 		return err
 	}) == nil

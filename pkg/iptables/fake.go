@@ -18,13 +18,14 @@ const (
 )
 
 // Fake is an in-memory Backend for tests of its callers. It remembers which
-// networks are ensured, counts calls per Op, and fails an Op on demand. The
-// zero value is ready to use and safe for concurrent use.
+// networks are ensured, counts calls per Op, and fails or panics in an Op on
+// demand. The zero value is ready to use and safe for concurrent use.
 type Fake struct {
 	mu      sync.Mutex
 	ensured map[string]Network
 	calls   map[Op]int
 	errs    map[Op]error
+	panics  map[Op]any
 }
 
 var _ Backend = (*Fake)(nil)
@@ -38,6 +39,17 @@ func (f *Fake) SetErr(op Op, err error) {
 		f.errs = map[Op]error{}
 	}
 	f.errs[op] = err
+}
+
+// SetPanic makes every later call of op panic with v, as a bug would, to
+// test that callers undo and answer all the same; a nil v stops it.
+func (f *Fake) SetPanic(op Op, v any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.panics == nil {
+		f.panics = map[Op]any{}
+	}
+	f.panics[op] = v
 }
 
 // Calls returns how many times op has been called, failed calls included.
@@ -106,8 +118,9 @@ func (n Network) clone() Network {
 	return n
 }
 
-// do counts the call, then returns the injected error, the context's error
-// or the result of apply, in that order, all under the lock.
+// do counts the call, then panics with the injected value or returns the
+// injected error, the context's error or the result of apply, in that
+// order, all under the lock.
 func (f *Fake) do(ctx context.Context, op Op, apply func() error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -115,6 +128,9 @@ func (f *Fake) do(ctx context.Context, op Op, apply func() error) error {
 		f.calls = map[Op]int{}
 	}
 	f.calls[op]++
+	if v := f.panics[op]; v != nil {
+		panic(v)
+	}
 	if err := f.errs[op]; err != nil {
 		return err
 	}
