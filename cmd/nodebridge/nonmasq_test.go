@@ -84,3 +84,49 @@ func (f *fixture) wantSources(p pod, out string, toKept, toOther netip.Addr) {
 		f.t.Errorf("%s saw source %s, want %s", outsideAddr, src, toOther)
 	}
 }
+
+// TestNonMasqueradeAll, under each backend, with dual-stack pods:
+// 0.0.0.0/0 in nonMasqueradeCIDRs stops IPv4 masquerade and leaves IPv6's;
+// with ::/0 as well, neither family is masqueraded. ADDs with the same
+// config find the rules as written: the second verifies them without a
+// write and records the stamp, which the third trusts.
+func TestNonMasqueradeAll(t *testing.T) {
+	t.Parallel()
+	for _, backend := range []string{"iptables", "nftables"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, podSubnet)
+			out := f.newOutside6()
+			conf := f.conf("1.1.0")
+			conf["ipMasqBackend"] = backend
+			conf["isGateway"], conf["isDefaultGateway"] = false, true
+			conf["ipam"] = f.dualStackIPAM()
+			for _, step := range []struct {
+				cidrs []any
+				masq6 bool // IPv6 is still masqueraded
+			}{
+				{[]any{"0.0.0.0/0"}, true},
+				{[]any{"0.0.0.0/0", "::/0"}, false},
+			} {
+				conf["nonMasqueradeCIDRs"] = step.cidrs
+				p := f.newPod()
+				res := mustResult(t, f.addTraced(p, conf), "1.1.0")
+				f.addTraced(f.newPod(), conf) // records the stamp only if its Ensure wrote nothing
+				if o := f.addTraced(f.newPod(), conf); !strings.Contains(string(o.Stderr), "unchanged since verified") {
+					t.Errorf("%v: the second ADD rewrote the rules, the third did not trust them; stderr:\n%s", step.cidrs, o.Stderr)
+				}
+				pod4 := netip.MustParseAddr(res.IPs[0].Address.IP.String())
+				if src := sourceSeenOutsideAt(t, p.ns, out, outsideAddr); src != pod4 {
+					t.Errorf("%v: outside saw IPv4 source %s, want the pod's %s", step.cidrs, src, pod4)
+				}
+				want6 := netip.MustParseAddr(res.IPs[1].Address.IP.String())
+				if step.masq6 {
+					want6 = netip.MustParseAddr(nodeUplink6)
+				}
+				if src := sourceSeenOutsideAt(t, p.ns, out, outsideAddr6); src != want6 {
+					t.Errorf("%v: outside saw IPv6 source %s, want %s", step.cidrs, src, want6)
+				}
+			}
+		})
+	}
+}

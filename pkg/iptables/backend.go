@@ -19,7 +19,11 @@ type Network struct {
 	Subnets []netip.Prefix // masked pod subnets, either family
 	// NonMasquerade are destinations, either family, that pod traffic
 	// reaches with its pod source address, as it does the network's own
-	// subnets: the other nodes' pod subnets of a cluster, say.
+	// subnets: the other nodes' pod subnets of a cluster, say. A /0
+	// (0.0.0.0/0, ::/0) is every destination of its family: that family's
+	// pod traffic is never masqueraded, though the rules stay in place.
+	// iptables renders it as a RETURN without -d, as iptables-save prints
+	// it; nftables as a RETURN matching only the family (meta nfproto).
 	NonMasquerade []netip.Prefix
 }
 

@@ -78,7 +78,7 @@ func nftChains(n Network) []nftChain {
 }
 
 // prefixRule matches the packet's source ("saddr") or destination ("daddr")
-// address against p, then runs then. The explicit nfproto match is what nft
+// address against p, then runs then; a /0 matches the family alone. The explicit nfproto match is what nft
 // adds on its own for "ip saddr" in an inet table: without it an IPv6 packet
 // would be compared at IPv4 offsets.
 func prefixRule(p netip.Prefix, field, verdict string, then ...expr.Any) nftRule {
@@ -94,8 +94,12 @@ func prefixRule(p netip.Prefix, field, verdict string, then ...expr.Any) nftRule
 	exprs := []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: size},
 	}
+	if p.Bits() == 0 { // every address of the family: the family is the match, as nft has it
+		family := map[byte]string{unix.NFPROTO_IPV4: "ipv4", unix.NFPROTO_IPV6: "ipv6"}[proto]
+		return nftRule{text: "meta nfproto " + family + " " + verdict, exprs: append(exprs, then...)}
+	}
+	exprs = append(exprs, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: size})
 	if p.Bits() < int(size*8) { // a whole address needs no mask, as nft also does
 		exprs = append(exprs, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: size,
 			Mask: prefixMask(p.Bits(), int(size)), Xor: make([]byte, size)})

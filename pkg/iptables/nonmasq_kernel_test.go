@@ -68,3 +68,59 @@ func TestKernelNonMasqueradeChange(t *testing.T) {
 		})
 	}
 }
+
+// TestKernelNonMasqueradeAll: with 0.0.0.0/0 and ::/0 excluded, each
+// backend writes once, finds its rules in place on the next Ensure without
+// writing, and Check agrees.
+func TestKernelNonMasqueradeAll(t *testing.T) {
+	n := Network{Name: "mynet", Subnets: prefixes("10.22.0.0/16", "fd00:22::/64"), NonMasquerade: prefixes("0.0.0.0/0", "::/0")}
+	t.Run("iptables", func(t *testing.T) {
+		t.Parallel()
+		node := netnstest.NewNS(t, "nmall")
+		b, execs := inNS(t, node)
+		ensureTwice(t, b, n)
+		before := execs.Load()
+		if err := b.EnsureNetwork(t.Context(), n); err != nil {
+			t.Fatal(err)
+		}
+		if got := execs.Load() - before; got != 2 { // one iptables-save per family, no restore
+			t.Errorf("EnsureNetwork of rules in place ran %d commands, want 2 saves", got)
+		}
+		dump := netnstest.Run(t, node, "sh", "-c", "iptables-save -t nat; ip6tables-save -t nat")
+		if strings.Count(dump, "-A "+myPost+" "+myCmt+" -j RETURN") != 2 {
+			t.Errorf("want one RETURN for every destination per family:\n%s", dump)
+		}
+	})
+	t.Run("nftables", func(t *testing.T) {
+		t.Parallel()
+		node := netnstest.NewNS(t, "nmall")
+		b := nftIn(t, node)
+		ensureTwice(t, b, n)
+		gen := nftGen(t, b)
+		if err := b.EnsureNetwork(t.Context(), n); err != nil {
+			t.Fatal(err)
+		}
+		if got := nftGen(t, b); got != gen {
+			t.Errorf("EnsureNetwork of rules in place committed (generation %d -> %d)", gen, got)
+		}
+		dump := netnstest.Run(t, node, "nft", "list", "table", "inet", "nodebridge")
+		for _, want := range []string{"meta nfproto ipv4 return", "meta nfproto ipv6 return"} {
+			if !strings.Contains(dump, want) {
+				t.Errorf("nft listing lacks %q:\n%s", want, dump)
+			}
+		}
+	})
+}
+
+// ensureTwice ensures n twice, then checks it.
+func ensureTwice(t *testing.T, b Backend, n Network) {
+	t.Helper()
+	for range 2 {
+		if err := b.EnsureNetwork(t.Context(), n); err != nil {
+			t.Fatalf("EnsureNetwork: %v", err)
+		}
+	}
+	if err := b.CheckNetwork(t.Context(), n); err != nil {
+		t.Errorf("CheckNetwork after EnsureNetwork: %v", err)
+	}
+}

@@ -3,7 +3,10 @@ package iptables
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/google/nftables/expr"
 )
 
 // The contract's example: the cluster's pod prefixes of both families.
@@ -79,5 +82,57 @@ func TestNFTChainsNonMasquerade(t *testing.T) {
 	v4only := nftTexts(nftChains(Network{Name: "mynet", Subnets: prefixes("10.22.0.0/16"), NonMasquerade: cluster}))
 	if slices.Contains(v4only["post-11c844f95e"], "ip6 daddr fd00:10:244::/56 return") {
 		t.Errorf("IPv4-only network got an IPv6 exclusion: %q", v4only)
+	}
+}
+
+// TestRulesNonMasqueradeAll: a /0 exclusion is a RETURN without -d, as
+// iptables-save prints it, so the saved rules compare equal to the
+// rendered ones and an Ensure does not rewrite them for ever.
+func TestRulesNonMasqueradeAll(t *testing.T) {
+	n := Network{Name: "mynet", Subnets: prefixes("10.22.0.0/16", "fd00:22::/64"), NonMasquerade: prefixes("0.0.0.0/0", "::/0")}
+	all := "-A " + myPost + " " + myCmt + " -j RETURN"
+	for _, rs := range Rules(n) {
+		if !slices.Contains(rs.Chains[0].Rules, all) {
+			t.Errorf("%s nat rules %q lack %q", familyName(rs.IPv6), rs.Chains[0].Rules, all)
+		}
+		if diff := differences(rs, parseSave([]byte(saveText(rs))), n.Name); len(diff) > 0 {
+			t.Errorf("%s rules differ from themselves as iptables-save prints them: %v", familyName(rs.IPv6), diff)
+		}
+	}
+}
+
+// saveText is rs as iptables-save prints it when in place.
+func saveText(rs Ruleset) string {
+	var b strings.Builder
+	for _, c := range rs.Chains {
+		b.WriteString("*" + c.Table + "\n:" + c.Parent + " ACCEPT [0:0]\n:" + c.Name + " - [0:0]\n" + c.Jump + "\n")
+		for _, r := range c.Rules {
+			b.WriteString(r + "\n")
+		}
+		b.WriteString("COMMIT\n")
+	}
+	return b.String()
+}
+
+// TestNFTChainsNonMasqueradeAll: a /0 exclusion matches the family alone,
+// with no address load, as nft has "meta nfproto ipv4".
+func TestNFTChainsNonMasqueradeAll(t *testing.T) {
+	n := Network{Name: "mynet", Subnets: prefixes("10.22.0.0/16", "fd00:22::/64"), NonMasquerade: prefixes("0.0.0.0/0", "::/0")}
+	post := nftChains(n)[0]
+	var texts []string
+	for _, r := range post.rules {
+		texts = append(texts, r.text)
+		if strings.HasPrefix(r.text, "meta nfproto") {
+			for _, e := range r.exprs {
+				if _, ok := e.(*expr.Payload); ok {
+					t.Errorf("rule %q loads an address", r.text)
+				}
+			}
+		}
+	}
+	for _, want := range []string{"meta nfproto ipv4 return", "meta nfproto ipv6 return"} {
+		if !slices.Contains(texts, want) {
+			t.Errorf("nat rules %q lack %q", texts, want)
+		}
 	}
 }

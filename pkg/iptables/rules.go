@@ -54,26 +54,36 @@ func render(name string, v6 bool, subnets, keep []netip.Prefix) Ruleset {
 	post := Chain{Table: "nat", Name: "NB-POST-" + hash, Parent: "POSTROUTING"}
 	fwd := Chain{Table: "filter", Name: "NB-FWD-" + hash, Parent: "FORWARD", Insert: true}
 	rule := func(c *Chain, match, target string) {
-		c.Rules = append(c.Rules, "-A "+c.Name+" "+match+" "+comment+" -j "+target)
+		c.Rules = append(c.Rules, "-A "+c.Name+" "+match+comment+" -j "+target)
 	}
 	// Traffic to the network's own subnets, between two of them included,
 	// keeps its source address; so do multicast and, routed to other nodes
 	// without NAT, traffic to the prefixes of keep.
 	for _, p := range slices.Concat(subnets, []netip.Prefix{multicast}, keep) {
-		rule(&post, "-d "+p.String(), "RETURN")
+		rule(&post, addrMatch("-d", p), "RETURN")
 	}
 	for _, p := range subnets {
-		rule(&post, "-s "+p.String(), "MASQUERADE")
+		rule(&post, addrMatch("-s", p), "MASQUERADE")
 	}
 	// Both directions are accepted so pod traffic survives a FORWARD policy
 	// of DROP, replies and bridged pod-to-pod traffic (br_netfilter) included.
 	for _, p := range subnets {
-		rule(&fwd, "-s "+p.String(), "ACCEPT")
-		rule(&fwd, "-d "+p.String(), "ACCEPT")
+		rule(&fwd, addrMatch("-s", p), "ACCEPT")
+		rule(&fwd, addrMatch("-d", p), "ACCEPT")
 	}
 	post.Jump = "-A " + post.Parent + " " + comment + " -j " + post.Name
 	fwd.Jump = "-A " + fwd.Parent + " " + comment + " -j " + fwd.Name
 	return Ruleset{IPv6: v6, Chains: []Chain{post, fwd}}
+}
+
+// addrMatch is the match of flag ("-s" or "-d") against p with a trailing
+// space, as iptables-save prints it: nothing for a /0, which matches every
+// address of the family and which iptables-save leaves out.
+func addrMatch(flag string, p netip.Prefix) string {
+	if p.Bits() == 0 {
+		return ""
+	}
+	return flag + " " + p.String() + " "
 }
 
 // exclusions returns n's masked NonMasquerade prefixes of one family, in
