@@ -162,6 +162,10 @@ func errorCode(err error) uint {
 		return types.ErrTryAgainLater
 	case errors.Is(err, bridge.ErrUnavailable):
 		return types.ErrPluginNotAvailable
+	case errors.Is(err, ipam.ErrUnsafeDir):
+		// The config is valid (not 7) and retrying cannot help (not 11):
+		// the node's state needs an operator, as for a dataDir that is a file.
+		return types.ErrInternal
 	}
 	return types.ErrInternal
 }

@@ -13,6 +13,10 @@ var (
 	ErrExhausted = errors.New("no free address")
 	// ErrLocked means the network's lock was not acquired before the context ended (CNI code 11).
 	ErrLocked = errors.New("network store locked")
+	// ErrUnsafeDir means the network directory is another user's, or
+	// writable by group or others, who could hold its lock or remove its
+	// records (CNI code 999: the config is valid, the node's state is not).
+	ErrUnsafeDir = errors.New("network directory not safe")
 )
 
 // fieldError is one bad input value. Its message names where the value came

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Attachment names one pod interface: CNI_CONTAINERID + CNI_IFNAME.
@@ -56,11 +57,55 @@ func Open(dataDir, network string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open network directory %s: %w", dir, err)
 	}
+	if err := checkOwned(root, dir); err != nil {
+		return nil, errors.Join(err, root.Close())
+	}
 	lock, err := root.OpenFile(lockName, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open lock file in %s: %w", dir, err), root.Close())
 	}
 	return &Store{dir: dir, root: root, lock: lock}, nil
+}
+
+// checkOwned refuses a network directory that is not the effective
+// user's, or that group or others may write: whoever may write it can hold
+// its lock (every ADD and DEL of the network waits, then fails) or remove
+// records (addresses are handed out twice). It costs one fstatat of "."
+// on the directory already open: no path is looked up again. The dataDir
+// above is not checked: one Open creates it 0755 as the effective user,
+// and one found there is the operator's, shared with the reference
+// host-local, which does not check it either.
+func checkOwned(root *os.Root, dir string) error {
+	fi, err := root.Stat(".")
+	if err != nil {
+		return fmt.Errorf("stat network directory %s: %w", dir, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil // not a Unix file system's answer: nothing to compare
+	}
+	euid := os.Geteuid()
+	var problems []string
+	if int(st.Uid) != euid {
+		problems = append(problems, fmt.Sprintf("owned by uid %d", st.Uid))
+	}
+	switch perm := fi.Mode().Perm(); {
+	case perm&0o022 == 0o022:
+		problems = append(problems, "writable by group and others")
+	case perm&0o020 != 0:
+		problems = append(problems, "writable by group")
+	case perm&0o002 != 0:
+		problems = append(problems, "writable by others")
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	owner := "root"
+	if euid != 0 {
+		owner = fmt.Sprintf("uid %d", euid)
+	}
+	return fmt.Errorf("%w: %s: %s; chown %s and chmod go-w it, or remove it",
+		ErrUnsafeDir, dir, strings.Join(problems, ", "), owner)
 }
 
 // Dir is the network directory.
