@@ -113,10 +113,17 @@ func Del(ctx context.Context, c *Config, p Pod) error {
 
 // deleteVeth removes the pod's veth pair. The host end's name comes from the
 // attachment, so deleting it takes the pod end along without entering the
-// pod netns; only when it is not there is the pod netns looked into. With a
-// reaper, the pair is down when DEL answers and gone soon after (reap.go).
+// pod netns; only when it is not there, or is a link of another type (left
+// alone), is the pod netns looked into. With a reaper, the pair is down
+// when DEL answers and gone soon after (reap.go).
 func deleteVeth(c *Config, p Pod, host string) error {
 	l, err := netlink.LinkByName(host)
+	if err == nil && checkVeth(l) != nil {
+		if c.Logf != nil {
+			c.Logf("%v", checkVeth(l))
+		}
+		return deletePodVeth(c, p) // an ADD failing on it made no host end
+	}
 	switch {
 	case err == nil:
 		return retireVeth(c, l)

@@ -69,7 +69,7 @@ func GC(ctx context.Context, c *Config) error {
 	}
 	for _, a := range released {
 		host := hostVethName(Pod{ContainerID: a.ContainerID, IfName: a.IfName})
-		if err := deleteLink(host); err != nil {
+		if err := deleteHostVeth(c, host); err != nil {
 			return err
 		}
 		if err := deleteSpoofCheck(ctx, c, host); err != nil {

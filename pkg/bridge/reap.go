@@ -75,8 +75,9 @@ func startReaper(exe string, a *netlink.LinkAttrs) error {
 }
 
 // Reap is the reaper: it deletes the link IFINDEX of arg if it is still
-// NAME and still down. An index is never reused soon, and checking the name
-// and state spares a link an ADD made in the meantime under the same name.
+// NAME, still down and a veth. An index is never reused soon, and checking
+// the name and state spares a link an ADD made in the meantime under the
+// same name; checking the type, any link that is not a pod's.
 func Reap(arg string) error {
 	idx, name, ok := strings.Cut(arg, ":")
 	index, err := strconv.Atoi(idx)
@@ -87,7 +88,7 @@ func Reap(arg string) error {
 	if err != nil {
 		return nil // gone already
 	}
-	if a := l.Attrs(); a.Name != name || a.Flags&net.FlagUp != 0 {
+	if a := l.Attrs(); a.Name != name || a.Flags&net.FlagUp != 0 || l.Type() != "veth" {
 		return nil
 	}
 	return delLink(l)

@@ -106,11 +106,18 @@ func configurePort(c *Config, h *netlink.Handle, br *netlink.Bridge, port netlin
 // clearStaleVeth handles EEXIST: the container interface name taken in the
 // pod is an error the operator must see; a host end left by an earlier,
 // interrupted ADD of this attachment is removed, and so is a pair a DEL of
-// it retired (down) and its reaper has not deleted yet.
+// it retired (down) and its reaper has not deleted yet. A link of another
+// type holding the host end's name is not ours: it stays, and is the error.
 func clearStaleVeth(p Pod, podNS ns.NetNS) error {
-	if l, err := netlink.LinkByName(hostVethName(p)); err == nil && l.Attrs().Flags&net.FlagUp == 0 {
-		if err := delLink(l); err != nil {
+	host := hostVethName(p)
+	if l, err := netlink.LinkByName(host); err == nil {
+		if err := checkVeth(l); err != nil {
 			return err
+		}
+		if l.Attrs().Flags&net.FlagUp == 0 {
+			if err := delLink(l); err != nil {
+				return err
+			}
 		}
 	}
 	taken := nsDo(podNS, func() error {
@@ -120,7 +127,43 @@ func clearStaleVeth(p Pod, podNS ns.NetNS) error {
 	if taken {
 		return fmt.Errorf("container interface %s already exists in netns %s: %w", p.IfName, p.Netns, syscall.EEXIST)
 	}
-	return deleteLink(hostVethName(p))
+	return deleteHostVeth(nil, host)
+}
+
+// checkVeth insists l, found under a host end's name, is a veth: the only
+// type nodebridge deletes by that name. The error wraps EEXIST, the name
+// being taken, so a failed create does not delete the link either.
+func checkVeth(l netlink.Link) error {
+	if l.Type() == "veth" {
+		return nil
+	}
+	return fmt.Errorf("link %s is a %s, not a veth: nodebridge derives that name for the pod's host veth and leaves links of other types alone; remove or rename it: %w",
+		l.Attrs().Name, l.Type(), syscall.EEXIST)
+}
+
+// deleteHostVeth removes the host veth name; missing is fine. A link of
+// another type by that name stays: it is logged through c.Logf when c is
+// given (DEL and GC must not fail on it, or never end), else returned.
+//
+// Equivalent to: ip link del NAME type veth
+func deleteHostVeth(c *Config, name string) error {
+	l, err := netlink.LinkByName(name)
+	if errors.As(err, &netlink.LinkNotFoundError{}) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", name, err)
+	}
+	if err := checkVeth(l); err != nil {
+		if c == nil {
+			return err
+		}
+		if c.Logf != nil {
+			c.Logf("%v", err)
+		}
+		return nil
+	}
+	return delLink(l)
 }
 
 // delete removes the pair; deleting one end removes both.
