@@ -17,10 +17,11 @@ import (
 // the binary; its cases seed the fuzzer.
 const corpusDir = "../../testdata/corpus"
 
-// FuzzParse feeds Parse arbitrary stdin and pod environment. Parse must
-// never panic; every error must wrap a sentinel cmd maps to a CNI code and
-// say something; a config it accepts must pass Validate again and, written
-// back out as JSON, parse to the same config. What decodeFields decodes
+// FuzzParse feeds Parse, and ParseFor in the other modes, arbitrary stdin
+// and pod environment. Neither may ever panic; every error must wrap a
+// sentinel cmd maps to a CNI code and say something; a config Parse
+// accepts must pass Validate again and, written back out as JSON, parse to
+// the same config. What decodeFields decodes
 // must be what json.Unmarshal decodes.
 func FuzzParse(f *testing.F) {
 	seeds := corpusSeeds(f)
@@ -41,6 +42,11 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		p := Pod{ContainerID: id, Netns: "/var/run/netns/nb-fuzz", IfName: ifName, Args: args}
+		for _, m := range []Mode{ModeCheck, ModeStatus, ModeRelease} {
+			if _, err := ParseFor(m, stdin, p); err != nil {
+				wantSentinel(t, err)
+			}
+		}
 		c, err := Parse(stdin, p)
 		if err != nil {
 			wantSentinel(t, err)
