@@ -57,7 +57,9 @@ func main() {
 // error object.
 func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f func(context.Context, *bridge.Config, bridge.Pod) error) (err error) {
 	defer func() {
-		if r := recover(); r != nil { // bridge.Add has undone what it made, if it got that far
+		// bridge.Add turns its own panics into errors after its undo; this
+		// catches the rest (parse, DEL, CHECK, GC, STATUS, printing).
+		if r := recover(); r != nil {
 			err = cniError(&bridge.PanicError{Value: r, Stack: debug.Stack()})
 		}
 	}()

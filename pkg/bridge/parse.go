@@ -11,7 +11,8 @@ import (
 
 // Mode is how much of its input a verb depends on, and so validates. What
 // names the network's state (the network name, the bridge, CNI_CONTAINERID,
-// CNI_IFNAME, the dataDir, a delegated IPAM plugin) is checked in every mode;
+// CNI_IFNAME, a delegated IPAM plugin, cni.dev/valid-attachments) is checked
+// in every mode, and the dataDir is read in every mode that has a store;
 // undecodable JSON is always ErrDecode.
 type Mode int
 
