@@ -2,7 +2,7 @@
 # the reference portmap, which the DaemonSet's init container copies into
 # the host's /opt/cni/bin. See deploy/nodebridge.yaml.
 #
-#   docker build -t ghcr.io/nodebridge/nodebridge:latest --build-arg VERSION=$(git describe --always) .
+#   docker build -t ghcr.io/nodebridge/nodebridge:v0.1.0 --build-arg VERSION=$(git describe --always) .
 
 FROM golang:1.26-bookworm AS build
 ARG VERSION=dev
