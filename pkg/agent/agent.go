@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -24,10 +26,13 @@ type agent struct {
 	status  *statusPatcher // nil: no API server (tests of the host side)
 	metrics *metrics
 	ready   *readiness
+	live    *liveness
+	cidrs   clusterCIDRs    // touched by the loop only
+	events  *eventRecorder  // nil: no API server (tests of the host side)
 	ns      *netns.NsHandle // netns of the netlink subscriptions; nil: the current one
 	kick    chan struct{}   // capacity 1: pokes coalesce
 	links   atomic.Value    // [2]int: underlay link indexes, for link event filtering
-	skipped map[string]bool // skips already logged
+	skipped map[string]bool // rejections already logged
 }
 
 // newAgent wires an agent for the host reached through h.
@@ -38,6 +43,8 @@ func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle) *agent {
 		rules:   ruleSyncer{exec: runCommand, log: log},
 		metrics: &metrics{},
 		ready:   &readiness{reason: "starting"},
+		live:    newLiveness(cfg.Resync, time.Now),
+		cidrs:   clusterCIDRs{known: cfg.ClusterCIDRs},
 		kick:    make(chan struct{}, 1),
 		skipped: map[string]bool{},
 	}
@@ -75,9 +82,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("create Kubernetes client: %w", err)
 	}
 	a.status = &statusPatcher{client: client, node: cfg.NodeName}
+	a.events = newEventRecorder(client, cfg.NodeName, a.metrics, logger)
+	if len(cfg.ClusterCIDRs) == 0 {
+		a.cidrs.discover = func(ctx context.Context) ([]netip.Prefix, error) { return discoverClusterCIDRs(ctx, client) }
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wait, err := serve(ctx, cfg.MetricsAddr, newMux(a.ready, a.metrics, logger), logger)
+	wait, err := serve(ctx, cfg.MetricsAddr, newMux(a.ready, a.live, a.metrics, logger), logger)
 	if err != nil {
 		return err
 	}
@@ -99,6 +110,10 @@ func (a *agent) runWatching(ctx context.Context, client kubernetes.Interface) er
 	defer cancel()
 	wg.Add(1)
 	go func() { defer wg.Done(); nc.run(ctx, client) }()
+	if a.events != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.events.run(ctx) }()
+	}
 	a.log.Info("agent starting", "node", a.cfg.NodeName, "network", a.cfg.NetworkName, "conf", a.cfg.confPath())
 	a.ready.set(false, "waiting for the Node list")
 	select {

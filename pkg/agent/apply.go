@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -15,9 +16,9 @@ type applied struct {
 	ownNode     *corev1.Node
 }
 
-// plan finds the own Node and its underlay links and computes the desired
-// state from all Nodes.
-func (a *agent) plan(nodes []*corev1.Node) (*applied, error) {
+// plan finds the own Node and the node's addressing and computes the
+// desired state from all Nodes and the cluster CIDRs.
+func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node) (*applied, error) {
 	st := &applied{}
 	for _, n := range nodes {
 		if n.Name == a.cfg.NodeName {
@@ -28,15 +29,24 @@ func (a *agent) plan(nodes []*corev1.Node) (*applied, error) {
 		return nil, errNoOwnNode
 	}
 	own := readNode(st.ownNode)
+	if skips := checkOwn(&own, byFamily(cidrs)); len(skips) > 0 {
+		a.report(skips) // before the underlay: nothing is written with these
+		return nil, ownError(skips)
+	}
 	if len(own.podCIDRs) == 0 {
 		return nil, errNoPodCIDR // before the underlay: a Node may get its IPs later too
 	}
-	ul, err := findUnderlays(a.routes.h, own.ips)
+	hs, err := readHost(a.routes.h)
+	if err != nil {
+		return nil, err
+	}
+	ul, err := underlaysOf(own.ips, hs.addrs)
 	if ul[v4] == nil && ul[v6] == nil {
 		return nil, err
 	}
 	st.underlays, st.underlayErr = ul, err
-	st.d, err = computeDesired(input{own: a.cfg.NodeName, nodes: nodes, clusterCIDRs: a.cfg.ClusterCIDRs, underlays: ul})
+	st.d, err = computeDesired(input{own: a.cfg.NodeName, nodes: nodes, clusterCIDRs: cidrs, underlays: ul, host: hs})
+	a.report(st.d.skipped)
 	if err != nil {
 		return nil, err
 	}
@@ -83,16 +93,21 @@ func (a *agent) applyRoutes(st *applied) error {
 	return err
 }
 
-// logSkips logs each skipped peer podCIDR once, and forgets skips that
-// ended, so a skip that comes back is logged again.
-func (a *agent) logSkips(skips []skip) {
+// report logs each rejected podCIDR once, counts the current rejections by
+// reason, and records an Event for each new one; a rejection that ended is
+// forgotten, so one that comes back is reported again.
+func (a *agent) report(skips []skip) {
 	now := make(map[string]bool, len(skips))
+	byReason := map[string]int{}
 	for _, s := range skips {
 		key := s.String()
 		now[key] = true
+		byReason[s.reason]++
 		if !a.skipped[key] {
-			a.log.Warn("peer podCIDR not routed", "node", s.node, "podCIDR", s.podCIDR, "reason", s.reason)
+			a.log.Warn("podCIDR rejected", "node", s.node, "podCIDR", s.podCIDR, "reason", s.reason, "rule", s.detail, "own", s.own)
 		}
 	}
 	a.skipped = now
+	a.metrics.update(func(m *metrics) { m.rejected = byReason })
+	a.events.record(skips)
 }

@@ -31,7 +31,8 @@ func BenchmarkDesiredAndDiff(b *testing.B) {
 	nodes := benchNodes(1000)
 	ul := [2]*underlay{{addr: netip.MustParseAddr("198.18.0.11"), linkIndex: 7, linkName: "eth0", mtu: 1500,
 		connected: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")}}}
-	in := input{own: "node-0", nodes: nodes, underlays: ul}
+	in := input{own: "node-0", nodes: nodes, clusterCIDRs: pfx(b, "10.0.0.0/8"), underlays: ul,
+		host: host{addrs: []hostAddr{{prefix: netip.MustParsePrefix("198.18.0.11/15"), linkIndex: 7, linkName: "eth0"}}}}
 	d, err := computeDesired(in)
 	if err != nil || len(d.routes) != 999 {
 		b.Fatalf("routes %d err %v", len(d.routes), err)
@@ -58,6 +59,7 @@ func BenchmarkReconcile1000(b *testing.B) {
 	src.set(benchNodes(1000)...)
 	cfg := Defaults()
 	cfg.NodeName, cfg.CNIConfDir = "node-0", b.TempDir()
+	cfg.ClusterCIDRs = pfx(b, "10.0.0.0/8")
 	a := newAgent(cfg, discard(), th.h)
 	a.rules.exec, a.nodes = th.exec, src.list
 	ctx := context.Background()

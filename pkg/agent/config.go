@@ -19,7 +19,7 @@ type Config struct {
 	NetworkName   string         // CNI network name
 	Bridge        string         // bridge the plugin creates
 	IPAMDataDir   string         // host-local dataDir in the conflist
-	ClusterCIDRs  []netip.Prefix // empty family: the prefix covering all Nodes' podCIDRs
+	ClusterCIDRs  []netip.Prefix // at most one per family; empty: read from the cluster (kubeadm-config)
 	Resync        time.Duration  // full reconcile period
 	MetricsAddr   string         // listen address of /healthz, /readyz, /metrics
 	IPMasqBackend string         // "", "iptables" or "nftables"
@@ -51,7 +51,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NetworkName, "network-name", c.NetworkName, "CNI network name")
 	fs.StringVar(&c.Bridge, "bridge", c.Bridge, "bridge the plugin attaches pods to")
 	fs.StringVar(&c.IPAMDataDir, "ipam-data-dir", c.IPAMDataDir, "host-local IPAM data directory")
-	fs.Func("cluster-cidr", "cluster pod CIDR, repeatable (default: per family, the prefix covering all Nodes' podCIDRs)",
+	fs.Func("cluster-cidr", "cluster pod CIDR, repeatable, at most one per family; peers' podCIDRs outside it are not routed"+
+		" (default: networking.podSubnet of ConfigMap kube-system/kubeadm-config; not ready until found)",
 		func(s string) error {
 			p, err := netip.ParsePrefix(s)
 			if err != nil {
@@ -90,6 +91,7 @@ func (c *Config) Validate() error {
 	if c.MetricsAddr == "" {
 		errs = append(errs, errors.New("metrics-addr: empty"))
 	}
+	errs = append(errs, checkClusterCIDRs("cluster-cidr", c.ClusterCIDRs))
 	switch c.IPMasqBackend {
 	case "", "iptables", "nftables":
 	default:
@@ -101,4 +103,26 @@ func (c *Config) Validate() error {
 // confPath is the conflist the agent owns.
 func (c *Config) confPath() string {
 	return c.CNIConfDir + "/10-" + c.NetworkName + ".conflist"
+}
+
+// checkClusterCIDRs reports every prefix of cidrs, named by source in the
+// messages, that cannot be a cluster CIDR: length 0 (every destination would
+// be the pod network), IPv4-mapped IPv6 (of neither family), or a second one
+// of a family.
+func checkClusterCIDRs(source string, cidrs []netip.Prefix) error {
+	var errs []error
+	var seen [2]netip.Prefix
+	for _, p := range cidrs {
+		switch f := familyOf(p.Addr()); {
+		case p.Addr().Is4In6():
+			errs = append(errs, fmt.Errorf("%s %s: IPv4-mapped IPv6 prefix; give the IPv4 prefix", source, p))
+		case p.Bits() == 0:
+			errs = append(errs, fmt.Errorf("%s %s: zero length: would make every address a pod address", source, p))
+		case seen[f].IsValid():
+			errs = append(errs, fmt.Errorf("%s %s: a second %s prefix after %s: at most one per family", source, p, familyName(f), seen[f]))
+		default:
+			seen[f] = p
+		}
+	}
+	return errors.Join(errs...)
 }

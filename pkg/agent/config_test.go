@@ -46,3 +46,43 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// A cluster CIDR that would make every address a pod address, one of
+// neither family, or a second of a family, stops the agent at start with
+// an error naming the flag.
+func TestValidateClusterCIDRs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  string // "" valid
+	}{
+		{"one per family", []string{"10.244.0.0/16", "fd00:10:244::/56"}, ""},
+		{"IPv6 only", []string{"fd00:10:244::/56"}, ""},
+		{"two IPv4", []string{"10.244.0.0/16", "10.96.0.0/16"}, "cluster-cidr 10.96.0.0/16: a second IPv4 prefix after 10.244.0.0/16"},
+		{"two IPv6", []string{"fd00:1::/56", "fd00:2::/56"}, "cluster-cidr fd00:2::/56: a second IPv6 prefix"},
+		{"IPv4 everything", []string{"0.0.0.0/0"}, "cluster-cidr 0.0.0.0/0: zero length"},
+		{"IPv6 everything", []string{"::/0"}, "cluster-cidr ::/0: zero length"},
+		{"v4-mapped", []string{"::ffff:10.244.0.0/112"}, "cluster-cidr ::ffff:10.244.0.0/112: IPv4-mapped"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("NODE_NAME", "node-7")
+			c := Defaults()
+			fs := flag.NewFlagSet("x", flag.ContinueOnError)
+			c.RegisterFlags(fs)
+			var args []string
+			for _, f := range tc.flags {
+				args = append(args, "--cluster-cidr="+f)
+			}
+			if err := fs.Parse(args); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("got %v, want valid", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

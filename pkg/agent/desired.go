@@ -1,14 +1,15 @@
 package agent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Reasons the agent cannot configure the node yet; /readyz reports them.
@@ -16,6 +17,7 @@ var (
 	errNoOwnNode  = errors.New("own Node not in the informer cache")
 	errNoPodCIDR  = errors.New("waiting for podCIDR")
 	errNoInternal = errors.New("own Node has no InternalIP")
+	errOwnPodCIDR = errors.New("own podCIDR rejected")
 )
 
 // underlay is the link holding the own Node's InternalIP of one family.
@@ -45,21 +47,26 @@ type route struct {
 	node      string
 }
 
-// skip is a peer podCIDR the agent does not route, and why.
+// skip is a podCIDR the agent does not use, and why: a peer's it does not
+// route, or the own Node's it will not configure the node with.
 type skip struct {
 	node    string
-	podCIDR netip.Prefix
-	reason  string
+	uid     types.UID
+	own     bool   // the own Node's podCIDR
+	podCIDR string // as the Node spells it
+	reason  string // a reject* constant: the metric label
+	detail  string // the rule broken, for the log and the Event
 }
 
-func (s skip) String() string { return s.node + " " + s.podCIDR.String() + ": " + s.reason }
+func (s skip) String() string { return s.node + " " + s.podCIDR + ": " + s.reason + ": " + s.detail }
 
 // input is everything the desired state is computed from.
 type input struct {
 	own          string
 	nodes        []*corev1.Node
-	clusterCIDRs []netip.Prefix // from flags; a family without one gets the covering prefix
+	clusterCIDRs []netip.Prefix // known and checked (checkClusterCIDRs)
 	underlays    [2]*underlay   // by family; nil: no own InternalIP of the family, or on no link
+	host         host           // the node's addresses and default gateways
 }
 
 // desired is the host state the agent converges to.
@@ -67,20 +74,25 @@ type desired struct {
 	podCIDRs     []netip.Prefix // own, in spec order
 	clusterCIDRs []netip.Prefix // IPv4 first
 	routes       map[netip.Prefix]route
-	peers        int // other Nodes with podCIDRs
-	skipped      []skip
+	peers        int    // other Nodes with podCIDRs
+	skipped      []skip // the own Node's when the error is errOwnPodCIDR, else the peers'
 }
 
 // computeDesired derives the host state from the Nodes. It fails with
-// errNoOwnNode or errNoPodCIDR while the own Node cannot be configured.
+// errNoOwnNode or errNoPodCIDR while the own Node cannot be configured, and
+// with errOwnPodCIDR, the rejections in skipped, when one of its podCIDRs
+// must not be used.
 func computeDesired(in input) (desired, error) {
 	infos := make([]nodeInfo, 0, len(in.nodes))
 	var own *nodeInfo
 	for _, n := range in.nodes {
 		infos = append(infos, readNode(n))
 	}
-	// Sorted by name so a podCIDR claimed twice goes to the same Node on every agent.
-	slices.SortFunc(infos, func(a, b nodeInfo) int { return strings.Compare(a.name, b.name) })
+	// Oldest first, so a contested podCIDR goes to the same Node on every
+	// agent whatever the names: the Node that had it first.
+	slices.SortFunc(infos, func(a, b nodeInfo) int {
+		return cmp.Or(a.created.Compare(b.created), strings.Compare(a.name, b.name))
+	})
 	for i := range infos {
 		if infos[i].name == in.own {
 			own = &infos[i]
@@ -89,84 +101,74 @@ func computeDesired(in input) (desired, error) {
 	if own == nil {
 		return desired{}, errNoOwnNode
 	}
+	cluster := byFamily(in.clusterCIDRs)
+	if skips := checkOwn(own, cluster); len(skips) > 0 {
+		return desired{skipped: skips}, ownError(skips)
+	}
 	if len(own.podCIDRs) == 0 {
 		return desired{}, errNoPodCIDR
 	}
-	d := desired{podCIDRs: own.podCIDRs, routes: make(map[netip.Prefix]route, len(infos))}
-	d.clusterCIDRs = clusterCIDRs(in.clusterCIDRs, infos)
+	d := desired{podCIDRs: own.podCIDRs, clusterCIDRs: slices.DeleteFunc(cluster[:], isZero),
+		routes: make(map[netip.Prefix]route, len(infos))}
+	c := &checker{cluster: cluster, own: own.podCIDRs, host: in.host, underlays: in.underlays}
 	for i := range infos {
-		if p := &infos[i]; p != own && len(p.podCIDRs) > 0 {
+		if p := &infos[i]; p != own && len(p.podCIDRs)+len(p.bad) > 0 {
 			d.peers++
-			d.addPeer(p, own.podCIDRs, in.underlays)
+			d.addPeer(c, p)
 		}
 	}
 	return d, nil
 }
 
-// addPeer adds a route per podCIDR of p, or a skip saying why not.
-func (d *desired) addPeer(p *nodeInfo, own []netip.Prefix, ul [2]*underlay) {
-	for _, dst := range p.podCIDRs {
-		f := familyOf(dst.Addr())
-		gw, u := p.ips[f], ul[f]
-		reason := ""
-		switch {
-		case !gw.IsValid():
-			reason = "no " + familyName(f) + " InternalIP"
-		case u == nil:
-			reason = "no " + familyName(f) + " underlay on this node"
-		case !u.onLink(gw):
-			reason = fmt.Sprintf("InternalIP %s not on-link on %s", gw, u.linkName)
-		case slices.ContainsFunc(own, dst.Overlaps):
-			reason = "overlaps the own podCIDR"
-		case d.routes[dst].node != "":
-			reason = "podCIDR also held by " + d.routes[dst].node
+func isZero(p netip.Prefix) bool { return !p.IsValid() }
+
+// byFamily returns the first usable cluster CIDR of each family.
+func byFamily(cidrs []netip.Prefix) [2]netip.Prefix {
+	var out [2]netip.Prefix
+	for _, p := range cidrs {
+		if f := familyOf(p.Addr()); !out[f].IsValid() && p.Bits() > 0 && !p.Addr().Is4In6() {
+			out[f] = p.Masked()
 		}
+	}
+	return out
+}
+
+// addPeer adds a route per podCIDR of p, or a skip saying why not.
+func (d *desired) addPeer(c *checker, p *nodeInfo) {
+	for _, s := range p.bad {
+		d.skipped = append(d.skipped, skip{node: p.name, uid: p.uid, podCIDR: s, reason: rejectUnparsable, detail: "not a CIDR"})
+	}
+	for _, dst := range p.podCIDRs {
+		r, reason, detail := c.check(p, dst)
 		if reason != "" {
-			d.skipped = append(d.skipped, skip{node: p.name, podCIDR: dst, reason: reason})
+			d.skipped = append(d.skipped, skip{node: p.name, uid: p.uid, podCIDR: dst.String(), reason: reason, detail: detail})
 			continue
 		}
-		d.routes[dst] = route{dst: dst, gw: gw, linkIndex: u.linkIndex, node: p.name}
+		c.accepted.add(dst, p.name)
+		d.routes[dst] = r
 	}
 }
 
-// clusterCIDRs returns the configured prefixes, and for each family without
-// one, the smallest prefix covering every Node's podCIDRs of that family:
-// it grows with the cluster but stays one rule per family.
-func clusterCIDRs(configured []netip.Prefix, infos []nodeInfo) []netip.Prefix {
-	var have, cover [2]bool
-	var out, covering [2][]netip.Prefix
-	for _, p := range configured {
-		f := familyOf(p.Addr())
-		have[f] = true
-		out[f] = append(out[f], p)
+// checkOwn returns the rejections of the own Node's podCIDRs: each must be
+// a plain prefix inside the cluster CIDR of its family.
+func checkOwn(own *nodeInfo, cluster [2]netip.Prefix) []skip {
+	var out []skip
+	for _, s := range own.bad {
+		out = append(out, skip{node: own.name, uid: own.uid, own: true, podCIDR: s, reason: rejectUnparsable, detail: "not a CIDR"})
 	}
-	for _, ni := range infos {
-		for _, p := range ni.podCIDRs {
-			f := familyOf(p.Addr())
-			if have[f] {
-				continue
-			}
-			if !cover[f] {
-				cover[f], covering[f] = true, []netip.Prefix{p}
-				continue
-			}
-			covering[f][0] = coveringPrefix(covering[f][0], p)
+	for _, p := range own.podCIDRs {
+		if reason, detail := checkPrefix(p, cluster); reason != "" {
+			out = append(out, skip{node: own.name, uid: own.uid, own: true, podCIDR: p.String(), reason: reason, detail: detail})
 		}
 	}
-	return slices.Concat(out[v4], covering[v4], out[v6], covering[v6])
+	return out
 }
 
-// coveringPrefix is the smallest prefix containing both a and b (same family).
-func coveringPrefix(a, b netip.Prefix) netip.Prefix {
-	n := min(a.Bits(), b.Bits())
-	x, y := a.Addr().AsSlice(), b.Addr().AsSlice()
-	common := 0
-	for i := range x {
-		if d := x[i] ^ y[i]; d != 0 {
-			common += bits.LeadingZeros8(d)
-			break
-		}
-		common += 8
+// ownError is the readiness reason for the own Node's rejected podCIDRs.
+func ownError(skips []skip) error {
+	parts := make([]string, len(skips))
+	for i, s := range skips {
+		parts[i] = s.podCIDR + ": " + s.detail
 	}
-	return netip.PrefixFrom(a.Addr(), min(n, common)).Masked()
+	return fmt.Errorf("%w: %s", errOwnPodCIDR, strings.Join(parts, "; "))
 }

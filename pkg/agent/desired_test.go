@@ -6,9 +6,12 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // underlays of the own node "a": 198.18.0.11/24 and fd00:198:18::11/64 on link 7.
@@ -18,6 +21,20 @@ func testUnderlays(t *testing.T) [2]*underlay {
 		{addr: netip.MustParseAddr("fd00:198:18::11"), linkIndex: 7, linkName: "eth0", mtu: 1500, connected: pfx(t, "fd00:198:18::/64")},
 	}
 }
+
+// testHostState is node "a"'s addressing: the underlay eth0 and the bridge
+// cni0 holding the gateway of the own podCIDRs.
+func testHostState() host {
+	return host{addrs: []hostAddr{
+		{prefix: netip.MustParsePrefix("198.18.0.11/24"), linkIndex: 7, linkName: "eth0"},
+		{prefix: netip.MustParsePrefix("fd00:198:18::11/64"), linkIndex: 7, linkName: "eth0"},
+		{prefix: netip.MustParsePrefix("10.244.0.1/24"), linkIndex: 9, linkName: "cni0"},
+		{prefix: netip.MustParsePrefix("fd00:10:244::1/64"), linkIndex: 9, linkName: "cni0"},
+	}}
+}
+
+// testCluster is the cluster CIDRs of the tests unless a case says otherwise.
+func testCluster(t *testing.T) []netip.Prefix { return pfx(t, "10.244.0.0/16", "fd00:10:244::/56") }
 
 // routeList renders the desired routes as "dst via gw dev index", sorted.
 func routeList(d desired) []string {
@@ -29,15 +46,22 @@ func routeList(d desired) []string {
 	return out
 }
 
+// skipList renders the skips as their String.
+func skipList(d desired) []string {
+	var out []string
+	for _, s := range d.skipped {
+		out = append(out, s.String())
+	}
+	return out
+}
+
 func TestComputeDesired(t *testing.T) {
 	own := node("a", []string{"10.244.0.0/24", "fd00:10:244::/64"}, "198.18.0.11", "fd00:198:18::11")
 	for _, tc := range []struct {
 		name        string
 		nodes       []*corev1.Node
-		configured  []string
 		noV6        bool // own node without an IPv6 underlay
 		wantRoutes  []string
-		wantCluster []string
 		wantSkipped []string
 		wantPeers   int
 	}{
@@ -47,68 +71,181 @@ func TestComputeDesired(t *testing.T) {
 				node("c", []string{"10.244.2.0/24", "fd00:10:244:2::/64"}, "198.18.0.13", "fd00:198:18::13")},
 			wantRoutes: []string{"10.244.1.0/24 via 198.18.0.12 dev 7", "10.244.2.0/24 via 198.18.0.13 dev 7",
 				"fd00:10:244:1::/64 via fd00:198:18::12 dev 7", "fd00:10:244:2::/64 via fd00:198:18::13 dev 7"},
-			wantCluster: []string{"10.244.0.0/22", "fd00:10:244::/62"}, wantPeers: 2},
+			wantPeers: 2},
 		{name: "peer without an IPv6 InternalIP",
 			nodes:       []*corev1.Node{own, node("b", []string{"10.244.1.0/24", "fd00:10:244:1::/64"}, "198.18.0.12")},
 			wantRoutes:  []string{"10.244.1.0/24 via 198.18.0.12 dev 7"},
-			wantCluster: []string{"10.244.0.0/23", "fd00:10:244::/63"},
-			wantSkipped: []string{"b fd00:10:244:1::/64: no IPv6 InternalIP"}, wantPeers: 1},
+			wantSkipped: []string{"b fd00:10:244:1::/64: no-internal-ip: no IPv6 InternalIP"}, wantPeers: 1},
 		{name: "own node without an IPv6 underlay", noV6: true,
 			nodes:       []*corev1.Node{own, node("b", []string{"fd00:10:244:1::/64"}, "fd00:198:18::12")},
-			wantCluster: []string{"10.244.0.0/24", "fd00:10:244::/63"},
-			wantSkipped: []string{"b fd00:10:244:1::/64: no IPv6 underlay on this node"}, wantPeers: 1},
-		{name: "peer not on-link",
-			nodes:       []*corev1.Node{own, node("b", []string{"10.244.1.0/24"}, "192.0.2.12")},
-			wantCluster: []string{"10.244.0.0/23", "fd00:10:244::/64"},
-			wantSkipped: []string{"b 10.244.1.0/24: InternalIP 192.0.2.12 not on-link on eth0"}, wantPeers: 1},
-		{name: "peer holding the own address is not on-link",
-			nodes:       []*corev1.Node{own, node("b", []string{"10.244.1.0/24"}, "198.18.0.11")},
-			wantCluster: []string{"10.244.0.0/23", "fd00:10:244::/64"},
-			wantSkipped: []string{"b 10.244.1.0/24: InternalIP 198.18.0.11 not on-link on eth0"}, wantPeers: 1},
+			wantSkipped: []string{"b fd00:10:244:1::/64: no-underlay: no IPv6 underlay on this node"}, wantPeers: 1},
 		{name: "peers without podCIDRs are no peers",
-			nodes:       []*corev1.Node{own, node("b", nil, "198.18.0.12")},
-			wantCluster: []string{"10.244.0.0/24", "fd00:10:244::/64"}},
-		{name: "podCIDR claimed twice goes to the first Node by name",
-			nodes:       []*corev1.Node{own, node("c", []string{"10.244.1.0/24"}, "198.18.0.13"), node("b", []string{"10.244.1.0/24"}, "198.18.0.12")},
-			wantRoutes:  []string{"10.244.1.0/24 via 198.18.0.12 dev 7"},
-			wantCluster: []string{"10.244.0.0/23", "fd00:10:244::/64"},
-			wantSkipped: []string{"c 10.244.1.0/24: podCIDR also held by b"}, wantPeers: 2},
-		{name: "peer overlapping the own podCIDR",
-			nodes:       []*corev1.Node{own, node("b", []string{"10.244.0.0/16"}, "198.18.0.12")},
-			wantCluster: []string{"10.244.0.0/16", "fd00:10:244::/64"},
-			wantSkipped: []string{"b 10.244.0.0/16: overlaps the own podCIDR"}, wantPeers: 1},
-		{name: "configured IPv4 cluster CIDR, IPv6 still covering", configured: []string{"10.0.0.0/8"},
-			nodes:       []*corev1.Node{own, node("b", []string{"10.244.9.0/24"}, "198.18.0.12")},
-			wantRoutes:  []string{"10.244.9.0/24 via 198.18.0.12 dev 7"},
-			wantCluster: []string{"10.0.0.0/8", "fd00:10:244::/64"}, wantPeers: 1},
+			nodes: []*corev1.Node{own, node("b", nil, "198.18.0.12")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ul := testUnderlays(t)
 			if tc.noV6 {
 				ul[v6] = nil
 			}
-			d, err := computeDesired(input{own: "a", nodes: tc.nodes, clusterCIDRs: pfx(t, tc.configured...), underlays: ul})
+			d, err := computeDesired(input{own: "a", nodes: tc.nodes, clusterCIDRs: testCluster(t), underlays: ul, host: testHostState()})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := routeList(d); !slices.Equal(got, tc.wantRoutes) {
 				t.Errorf("routes:\n got %q\nwant %q", got, tc.wantRoutes)
 			}
-			if got := d.clusterCIDRs; !slices.Equal(got, pfx(t, tc.wantCluster...)) {
-				t.Errorf("cluster CIDRs: got %v, want %v", got, tc.wantCluster)
+			if got := d.clusterCIDRs; !slices.Equal(got, testCluster(t)) {
+				t.Errorf("cluster CIDRs: got %v, want the configured ones", got)
 			}
-			var skipped []string
-			for _, s := range d.skipped {
-				skipped = append(skipped, s.String())
-			}
-			if !slices.Equal(skipped, tc.wantSkipped) {
-				t.Errorf("skipped:\n got %q\nwant %q", skipped, tc.wantSkipped)
+			if got := skipList(d); !slices.Equal(got, tc.wantSkipped) {
+				t.Errorf("skipped:\n got %q\nwant %q", got, tc.wantSkipped)
 			}
 			if d.peers != tc.wantPeers {
 				t.Errorf("peers: got %d, want %d", d.peers, tc.wantPeers)
 			}
 			if !slices.Equal(d.podCIDRs, pfx(t, "10.244.0.0/24", "fd00:10:244::/64")) {
 				t.Errorf("own podCIDRs: got %v", d.podCIDRs)
+			}
+		})
+	}
+}
+
+// created sets a Node's creationTimestamp to the given second of a fixed day.
+func created(n *corev1.Node, sec int) *corev1.Node {
+	n.CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, sec, 0, time.UTC))
+	return n
+}
+
+// Each rule of a peer podCIDR, one hostile Node at a time: the podCIDR is
+// not routed, and the skip names the rule. Node "b" is a valid peer in
+// every case and keeps its route.
+func TestRejections(t *testing.T) {
+	own := created(node("a", []string{"10.244.0.0/24", "fd00:10:244::/64"}, "198.18.0.11", "fd00:198:18::11"), 1)
+	b := created(node("b", []string{"10.244.1.0/24"}, "198.18.0.12"), 2)
+	bRoute := "10.244.1.0/24 via 198.18.0.12 dev 7"
+	peer := func(cidr string, ips ...string) *corev1.Node { return created(node("h", []string{cidr}, ips...), 3) }
+	for _, tc := range []struct {
+		name     string
+		cluster  []string // nil: testCluster
+		nodes    []*corev1.Node
+		addrs    []hostAddr // besides testHostState's
+		gateways []string
+		noV6     bool
+		ownV4    bool     // own Node with an IPv4 podCIDR only
+		want     []string // skips; routes are b's plus extra
+		extra    []string
+	}{
+		{name: "unparsable", nodes: []*corev1.Node{peer("10.244.9.0/33", "198.18.0.13")},
+			want: []string{"h 10.244.9.0/33: unparsable: not a CIDR"}},
+		{name: "v4-mapped", nodes: []*corev1.Node{peer("::ffff:10.244.9.0/120", "198.18.0.13")},
+			want: []string{"h ::ffff:10.244.9.0/120: v4-mapped: IPv4-mapped IPv6 prefix"}},
+		{name: "zero-length IPv4", nodes: []*corev1.Node{peer("0.0.0.0/0", "198.18.0.13")},
+			want: []string{"h 0.0.0.0/0: zero-length: zero length"}},
+		{name: "zero-length IPv6", nodes: []*corev1.Node{peer("::/0", "fd00:198:18::13")},
+			want: []string{"h ::/0: zero-length: zero length"}},
+		{name: "half the address space", nodes: []*corev1.Node{peer("128.0.0.0/1", "198.18.0.13")},
+			want: []string{"h 128.0.0.0/1: outside-cluster-cidr: outside cluster CIDR 10.244.0.0/16"}},
+		{name: "wider than the cluster CIDR", nodes: []*corev1.Node{peer("10.244.0.0/15", "198.18.0.13")},
+			want: []string{"h 10.244.0.0/15: outside-cluster-cidr: outside cluster CIDR 10.244.0.0/16"}},
+		{name: "inside the underlay subnet", nodes: []*corev1.Node{peer("198.18.0.0/25", "198.18.0.13")},
+			want: []string{"h 198.18.0.0/25: outside-cluster-cidr: outside cluster CIDR 10.244.0.0/16"}},
+		{name: "no cluster CIDR of the family", cluster: []string{"10.244.0.0/16"}, ownV4: true,
+			nodes: []*corev1.Node{peer("fd00:10:244:9::/64", "fd00:198:18::13")},
+			want:  []string{"h fd00:10:244:9::/64: outside-cluster-cidr: no IPv6 cluster CIDR"}},
+		{name: "inside the own podCIDR", nodes: []*corev1.Node{peer("10.244.0.128/25", "198.18.0.13")},
+			want: []string{"h 10.244.0.128/25: overlaps-own: overlaps own podCIDR 10.244.0.0/24"}},
+		{name: "underlay subnet inside the cluster CIDR", cluster: []string{"10.244.0.0/16", "fd00::/8"},
+			nodes: []*corev1.Node{peer("fd00:198:18::/80", "fd00:198:18::13")},
+			want:  []string{"h fd00:198:18::/80: overlaps-connected: overlaps fd00:198:18::/64 connected on eth0"}},
+		{name: "another link's prefix", addrs: []hostAddr{{prefix: netip.MustParsePrefix("10.244.200.7/22"), linkName: "vxlan0"}},
+			nodes: []*corev1.Node{peer("10.244.201.0/24", "198.18.0.13")},
+			want:  []string{"h 10.244.201.0/24: overlaps-connected: overlaps 10.244.200.0/22 connected on vxlan0"}},
+		{name: "default route's gateway", gateways: []string{"10.244.9.1"},
+			nodes: []*corev1.Node{peer("10.244.9.0/24", "198.18.0.13")},
+			want:  []string{"h 10.244.9.0/24: overlaps-default-route: contains 10.244.9.1, gateway of a default route"}},
+		{name: "no InternalIP of the family", nodes: []*corev1.Node{peer("10.244.9.0/24", "fd00:198:18::13")},
+			want: []string{"h 10.244.9.0/24: no-internal-ip: no IPv4 InternalIP"}},
+		{name: "no underlay of the family", noV6: true, nodes: []*corev1.Node{peer("fd00:10:244:9::/64", "fd00:198:18::13")},
+			want: []string{"h fd00:10:244:9::/64: no-underlay: no IPv6 underlay on this node"}},
+		{name: "InternalIP not on-link", nodes: []*corev1.Node{peer("10.244.9.0/24", "192.0.2.13")},
+			want: []string{"h 10.244.9.0/24: not-on-link: InternalIP 192.0.2.13 not on-link on eth0"}},
+		{name: "InternalIP is this node's", nodes: []*corev1.Node{peer("10.244.9.0/24", "198.18.0.11")},
+			want: []string{"h 10.244.9.0/24: not-on-link: InternalIP 198.18.0.11 not on-link on eth0"}},
+		{name: "copy of an older Node's podCIDR", nodes: []*corev1.Node{peer("10.244.1.0/24", "198.18.0.13")},
+			want: []string{"h 10.244.1.0/24: overlaps-peer: overlaps 10.244.1.0/24 of b, created earlier"}},
+		{name: "inside an older Node's podCIDR", nodes: []*corev1.Node{peer("10.244.1.128/25", "198.18.0.13")},
+			want: []string{"h 10.244.1.128/25: overlaps-peer: overlaps 10.244.1.0/24 of b, created earlier"}},
+		{name: "around the own podCIDR", nodes: []*corev1.Node{peer("10.244.0.0/20", "198.18.0.13")},
+			want: []string{"h 10.244.0.0/20: overlaps-own: overlaps own podCIDR 10.244.0.0/24"}},
+		{name: "older Node wins whatever the names", nodes: []*corev1.Node{created(node("0-young", []string{"10.244.1.0/24"}, "198.18.0.13"), 9)},
+			want: []string{"0-young 10.244.1.0/24: overlaps-peer: overlaps 10.244.1.0/24 of b, created earlier"}},
+		{name: "older Node wins a prefix around the younger's", nodes: []*corev1.Node{
+			created(node("0-young", []string{"10.244.2.0/24"}, "198.18.0.14"), 9),
+			created(node("z-old", []string{"10.244.2.0/23"}, "198.18.0.13"), 0)},
+			extra: []string{"10.244.2.0/23 via 198.18.0.13 dev 7"},
+			want:  []string{"0-young 10.244.2.0/24: overlaps-peer: overlaps 10.244.2.0/23 of z-old, created earlier"}},
+		{name: "same creation time: first name wins", nodes: []*corev1.Node{
+			created(node("d", []string{"10.244.3.0/24"}, "198.18.0.14"), 3),
+			created(node("c", []string{"10.244.3.0/24"}, "198.18.0.13"), 3)},
+			extra: []string{"10.244.3.0/24 via 198.18.0.13 dev 7"},
+			want:  []string{"d 10.244.3.0/24: overlaps-peer: overlaps 10.244.3.0/24 of c, created earlier"}},
+		{name: "an older Node's rejected podCIDR is not held", nodes: []*corev1.Node{
+			created(node("z-old", []string{"10.244.4.0/24"}, "192.0.2.9"), 0),
+			created(node("0-young", []string{"10.244.4.0/24"}, "198.18.0.14"), 9)},
+			extra: []string{"10.244.4.0/24 via 198.18.0.14 dev 7"},
+			want:  []string{"z-old 10.244.4.0/24: not-on-link: InternalIP 192.0.2.9 not on-link on eth0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cluster := testCluster(t)
+			if tc.cluster != nil {
+				cluster = pfx(t, tc.cluster...)
+			}
+			hs := testHostState()
+			hs.addrs = append(hs.addrs, tc.addrs...)
+			hs.gateways = pfxAddrs(tc.gateways...)
+			ul := testUnderlays(t)
+			if tc.noV6 {
+				ul[v6] = nil
+			}
+			nodes := append([]*corev1.Node{own, b}, tc.nodes...)
+			if tc.ownV4 {
+				nodes[0] = node("a", []string{"10.244.0.0/24"}, "198.18.0.11", "fd00:198:18::11")
+			}
+			d, err := computeDesired(input{own: "a", nodes: nodes, clusterCIDRs: cluster, underlays: ul, host: hs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantRoutes := append([]string{bRoute}, tc.extra...)
+			slices.Sort(wantRoutes)
+			if got := routeList(d); !slices.Equal(got, wantRoutes) {
+				t.Errorf("routes:\n got %q\nwant %q", got, wantRoutes)
+			}
+			if got := skipList(d); !slices.Equal(got, tc.want) {
+				t.Errorf("skipped:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// The own Node's podCIDRs must be inside the cluster CIDRs: otherwise the
+// node is not configured at all, and the skips say why.
+func TestComputeDesiredOwnRejected(t *testing.T) {
+	for _, tc := range []struct {
+		name, podCIDR, want string
+	}{
+		{"outside", "10.245.0.0/24", "a 10.245.0.0/24: outside-cluster-cidr: outside cluster CIDR 10.244.0.0/16"},
+		{"zero length", "0.0.0.0/0", "a 0.0.0.0/0: zero-length: zero length"},
+		{"v4-mapped", "::ffff:10.244.0.0/120", "a ::ffff:10.244.0.0/120: v4-mapped: IPv4-mapped IPv6 prefix"},
+		{"unparsable", "10.244.0.0/33", "a 10.244.0.0/33: unparsable: not a CIDR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes := []*corev1.Node{node("a", []string{tc.podCIDR}, "198.18.0.11"), node("b", []string{"10.244.1.0/24"}, "198.18.0.12")}
+			d, err := computeDesired(input{own: "a", nodes: nodes, clusterCIDRs: testCluster(t), underlays: testUnderlays(t), host: testHostState()})
+			if !errors.Is(err, errOwnPodCIDR) || !strings.Contains(err.Error(), tc.podCIDR) {
+				t.Errorf("error: got %v, want %v naming %s", err, errOwnPodCIDR, tc.podCIDR)
+			}
+			if got := skipList(d); !slices.Equal(got, []string{tc.want}) || !d.skipped[0].own || len(d.routes) != 0 {
+				t.Errorf("got skips %q (own %v) routes %v, want %q only", got, len(d.skipped) > 0 && d.skipped[0].own, d.routes, tc.want)
 			}
 		})
 	}
@@ -123,10 +260,9 @@ func TestComputeDesiredWaits(t *testing.T) {
 	}{
 		{"own Node missing", []*corev1.Node{node("b", []string{"10.244.1.0/24"}, "198.18.0.12")}, errNoOwnNode},
 		{"own podCIDR not assigned", []*corev1.Node{node("a", nil, "198.18.0.11")}, errNoPodCIDR},
-		{"own podCIDR unparsable", []*corev1.Node{node("a", []string{"10.244.0.0/33"}, "198.18.0.11")}, errNoPodCIDR},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := computeDesired(input{own: "a", nodes: tc.nodes, underlays: ul}); !errors.Is(err, tc.want) {
+			if _, err := computeDesired(input{own: "a", nodes: tc.nodes, clusterCIDRs: testCluster(t), underlays: ul}); !errors.Is(err, tc.want) {
 				t.Errorf("got %v, want %v", err, tc.want)
 			}
 		})
@@ -152,28 +288,12 @@ func TestComputeDesiredFollowsChanges(t *testing.T) {
 			[]string{"10.244.2.0/24 via 198.18.0.33 dev 7"}},
 	}
 	for _, s := range steps {
-		d, err := computeDesired(input{own: "a", nodes: s.nodes, underlays: ul})
+		d, err := computeDesired(input{own: "a", nodes: s.nodes, clusterCIDRs: testCluster(t), underlays: ul, host: testHostState()})
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 		if got := routeList(d); !slices.Equal(got, s.want) {
 			t.Errorf("%s: got %q, want %q", s.name, got, s.want)
-		}
-	}
-}
-
-func TestCoveringPrefix(t *testing.T) {
-	for _, tc := range []struct{ a, b, want string }{
-		{"10.244.0.0/24", "10.244.0.0/24", "10.244.0.0/24"},
-		{"10.244.0.0/24", "10.244.1.0/24", "10.244.0.0/23"},
-		{"10.244.3.0/24", "10.244.4.0/24", "10.244.0.0/21"},
-		{"10.244.0.0/24", "10.0.0.0/8", "10.0.0.0/8"},
-		{"10.0.0.0/24", "192.168.0.0/24", "0.0.0.0/0"},
-		{"fd00:10:244::/64", "fd00:10:244:ff::/64", "fd00:10:244::/56"},
-	} {
-		got := coveringPrefix(netip.MustParsePrefix(tc.a), netip.MustParsePrefix(tc.b))
-		if got.String() != tc.want {
-			t.Errorf("coveringPrefix(%s, %s) = %s, want %s", tc.a, tc.b, got, tc.want)
 		}
 	}
 }

@@ -75,9 +75,36 @@ func (th *testHost) routes(t testing.TB, sel ...string) []string {
 	return out
 }
 
-func TestFindUnderlays(t *testing.T) {
+// readHost sees every link's addresses and the default routes' gateways;
+// underlaysOf finds the link of each InternalIP in them.
+func TestReadHostKernel(t *testing.T) {
 	th := newHost(t)
-	ul, err := findUnderlays(th.h, [2]netip.Addr{netip.MustParseAddr("198.18.0.11"), netip.MustParseAddr("fd00:198:18::11")})
+	for _, argv := range [][]string{
+		{"ip", "link", "add", "other0", "type", "veth", "peer", "name", "other0p"},
+		{"ip", "addr", "add", "10.99.0.1/16", "dev", "other0"},
+		{"ip", "link", "set", "other0", "up"},
+		{"ip", "route", "add", "default", "via", "198.18.0.1"},
+		{"ip", "-6", "route", "add", "default", "via", "fd00:198:18::1"},
+	} {
+		netnstest.Run(t, th.name, argv...)
+	}
+	hs, err := readHost(th.h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, a := range hs.addrs {
+		addrs = append(addrs, a.prefix.String()+" "+a.linkName)
+	}
+	for _, want := range []string{"198.18.0.11/24 ul0", "fd00:198:18::11/64 ul0", "10.99.0.1/16 other0", "127.0.0.1/8 lo"} {
+		if !slices.Contains(addrs, want) {
+			t.Errorf("addresses: no %q in %q", want, addrs)
+		}
+	}
+	if want := pfxAddrs("198.18.0.1", "fd00:198:18::1"); !slices.Equal(hs.gateways, want) {
+		t.Errorf("default gateways: got %v, want %v", hs.gateways, want)
+	}
+	ul, err := underlaysOf([2]netip.Addr{netip.MustParseAddr("198.18.0.11"), netip.MustParseAddr("fd00:198:18::11")}, hs.addrs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +114,21 @@ func TestFindUnderlays(t *testing.T) {
 			t.Errorf("%s underlay: got %+v", familyName(f), u)
 		}
 	}
-	if _, err := findUnderlays(th.h, [2]netip.Addr{netip.MustParseAddr("198.18.0.99")}); err == nil {
+	if _, err := underlaysOf([2]netip.Addr{netip.MustParseAddr("198.18.0.99")}, hs.addrs); err == nil {
 		t.Error("an InternalIP on no link: no error")
 	}
-	if _, err := findUnderlays(th.h, [2]netip.Addr{}); err != errNoInternal {
+	if _, err := underlaysOf([2]netip.Addr{}, hs.addrs); err != errNoInternal {
 		t.Errorf("no InternalIP: got %v", err)
 	}
+}
+
+// pfxAddrs parses addresses.
+func pfxAddrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
 }
 
 func TestRouteSyncKernel(t *testing.T) {

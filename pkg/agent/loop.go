@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -32,18 +33,24 @@ func (a *agent) loop(ctx context.Context) {
 	defer resync.Stop()
 	retry := backoff{min: 200 * time.Millisecond, max: 30 * time.Second}
 	var debounced, retryC <-chan time.Time
+	logged := "" // the failure last logged: a lasting one is logged once
 	run := func(verify bool) {
 		err := a.reconcile(ctx, verify)
+		a.live.passed()
 		switch {
 		case err == nil:
 			retry.reset()
-			retryC = nil
+			retryC, logged = nil, ""
 		case retryC == nil: // first failure, or the retry itself failed
 			d := retry.next()
-			a.log.Log(ctx, logLevelOf(err), "reconcile", "err", err, "retry_in", d)
+			if err.Error() != logged {
+				a.log.Log(ctx, logLevelOf(err), "reconcile", "err", err, "retry_in", d)
+				logged = err.Error()
+			}
 			retryC = time.After(d)
 		}
 	}
+	a.live.loopStarted()
 	run(true)
 	for {
 		select {
@@ -110,20 +117,35 @@ func (a *agent) setReady(ok bool, reason string) {
 // converge computes the desired state and applies it: rules, conflist and
 // routes are each attempted even when another fails.
 func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
+	cidrs, err := a.clusterCIDRs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	nodes, err := a.nodes()
 	if err != nil {
 		return nil, fmt.Errorf("list Nodes from the cache: %w", err)
 	}
-	st, err := a.plan(nodes)
+	st, err := a.plan(cidrs, nodes)
 	if err != nil {
 		return nil, err
 	}
 	a.links.Store([2]int{linkIndex(st.underlays[v4]), linkIndex(st.underlays[v6])})
-	a.logSkips(st.d.skipped)
 	rulesErr := a.applyRules(ctx, st, verify)
 	confErr := a.applyConflist(st)
 	routesErr := a.applyRoutes(st)
 	return st, errors.Join(st.underlayErr, rulesErr, confErr, routesErr)
+}
+
+// clusterCIDRs returns the cluster CIDRs once known, and logs when they
+// become known.
+func (a *agent) clusterCIDRs(ctx context.Context) ([]netip.Prefix, error) {
+	knew := len(a.cidrs.known) > 0
+	cidrs, err := a.cidrs.get(ctx)
+	a.metrics.update(func(m *metrics) { m.clusterCIDRKnown = err == nil })
+	if err == nil && !knew {
+		a.log.Info("cluster CIDRs known", "clusterCIDRs", cidrs, "from", a.cidrs.source())
+	}
+	return cidrs, err
 }
 
 func linkIndex(u *underlay) int {
@@ -134,10 +156,14 @@ func linkIndex(u *underlay) int {
 }
 
 // logLevelOf is the level of a reconcile failure: waiting for the API is
-// expected at start-up, anything else is worth a warning.
+// expected at start-up; an unknown cluster CIDR or a rejected own podCIDR
+// needs an operator; anything else is worth a warning.
 func logLevelOf(err error) slog.Level {
 	if errors.Is(err, errNoPodCIDR) || errors.Is(err, errNoOwnNode) {
 		return slog.LevelInfo
+	}
+	if errors.Is(err, errClusterCIDRUnknown) || errors.Is(err, errOwnPodCIDR) {
+		return slog.LevelError
 	}
 	return slog.LevelWarn
 }

@@ -56,6 +56,7 @@ func startAgent(t *testing.T, th *testHost, src *staticNodes) *agent {
 	t.Helper()
 	cfg := Defaults()
 	cfg.NodeName, cfg.CNIConfDir, cfg.Resync = "a", t.TempDir(), time.Hour // only events trigger
+	cfg.ClusterCIDRs = pfx(t, "10.244.0.0/16", "fd00:10:244::/56")
 	var logs syncBuffer
 	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), th.h)
 	t.Cleanup(func() {
@@ -102,7 +103,7 @@ func TestLoopKernel(t *testing.T) {
 		t.Fatalf("not ready with routes in place: %s", reason)
 	}
 	conf, err := os.ReadFile(a.cfg.confPath())
-	if err != nil || !strings.Contains(string(conf), `"mtu": 1400`) || !strings.Contains(string(conf), `"10.244.0.0/23"`) {
+	if err != nil || !strings.Contains(string(conf), `"mtu": 1400`) || !strings.Contains(string(conf), `"10.244.0.0/16"`) {
 		t.Errorf("conflist: %v\n%s", err, conf)
 	}
 	if jump, rules := parseChain(netnstest.Run(t, th.name, "iptables-save", "-t", "filter")); !jump || len(rules) != 2 {

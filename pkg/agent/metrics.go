@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -11,27 +12,38 @@ import (
 // metrics are the agent's figures, written in the Prometheus text format by
 // hand: a dozen numbers do not justify a client library.
 type metrics struct {
-	mu              sync.Mutex
-	peers           int
-	routesWanted    int
-	routesInstalled int
-	peersSkipped    int
-	rulesSkipped    int // families whose iptables tools are missing
-	ready           bool
-	reconciles      int
-	reconcileErrors int
-	reconcileSum    time.Duration
-	reconcileLast   time.Duration
-	lastSync        time.Time // end of the last successful reconcile
-	apiErrors       int
-	apiRequests     int
-	routeChanges    int
+	mu               sync.Mutex
+	peers            int
+	routesWanted     int
+	routesInstalled  int
+	peersSkipped     int
+	rejected         map[string]int // current podCIDR rejections by reason
+	clusterCIDRKnown bool
+	eventsFailed     int
+	rulesSkipped     int // families whose iptables tools are missing
+	ready            bool
+	reconciles       int
+	reconcileErrors  int
+	reconcileSum     time.Duration
+	reconcileLast    time.Duration
+	lastSync         time.Time // end of the last successful reconcile
+	apiErrors        int
+	apiRequests      int
+	routeChanges     int
 }
 
-// metric is one exposed figure.
+// metric is one exposed figure: one value, or one sample per label value.
 type metric struct {
 	name, kind, help string
 	value            float64
+	label            string   // the samples' label name
+	samples          []sample // set: one line per sample instead of value
+}
+
+// sample is one labelled value of a metric.
+type sample struct {
+	labelValue string
+	value      float64
 }
 
 // list snapshots the figures in exposition order.
@@ -43,18 +55,23 @@ func (m *metrics) list() []metric {
 		last = float64(m.lastSync.UnixNano()) / 1e9
 	}
 	return []metric{
-		{"nodebridge_agent_peers", "gauge", "Other Nodes with podCIDRs.", float64(m.peers)},
-		{"nodebridge_agent_routes_wanted", "gauge", "Routes to other Nodes' podCIDRs the agent wants.", float64(m.routesWanted)},
-		{"nodebridge_agent_routes_installed", "gauge", "Wanted routes present in the kernel after the last reconcile.", float64(m.routesInstalled)},
-		{"nodebridge_agent_peers_skipped", "gauge", "Peer podCIDRs not routed: no InternalIP of the family, or not on-link.", float64(m.peersSkipped)},
-		{"nodebridge_agent_rules_skipped", "gauge", "Address families whose iptables tools are missing, so their FORWARD accepts are not installed.", float64(m.rulesSkipped)},
-		{"nodebridge_agent_ready", "gauge", "1 once the conflist, rules and routes are in place.", boolValue(m.ready)},
-		{"nodebridge_agent_reconcile_last_duration_seconds", "gauge", "Duration of the last reconcile.", m.reconcileLast.Seconds()},
-		{"nodebridge_agent_last_sync_timestamp_seconds", "gauge", "Unix time of the last successful reconcile.", last},
-		{"nodebridge_agent_reconcile_errors_total", "counter", "Reconciles that failed.", float64(m.reconcileErrors)},
-		{"nodebridge_agent_api_errors_total", "counter", "Failed Kubernetes API calls, list and watch included.", float64(m.apiErrors)},
-		{"nodebridge_agent_api_requests_total", "counter", "Requests sent to the Kubernetes API server.", float64(m.apiRequests)},
-		{"nodebridge_agent_route_changes_total", "counter", "Routes added, replaced or deleted.", float64(m.routeChanges)},
+		{name: "nodebridge_agent_peers", kind: "gauge", help: "Other Nodes with podCIDRs.", value: float64(m.peers)},
+		{name: "nodebridge_agent_routes_wanted", kind: "gauge", help: "Routes to other Nodes' podCIDRs the agent wants.", value: float64(m.routesWanted)},
+		{name: "nodebridge_agent_routes_installed", kind: "gauge", help: "Wanted routes present in the kernel after the last reconcile.", value: float64(m.routesInstalled)},
+		{name: "nodebridge_agent_peers_skipped", kind: "gauge", help: "Peer podCIDRs not routed, for any reason.", value: float64(m.peersSkipped)},
+		{name: "nodebridge_agent_podcidr_rejected", kind: "gauge", help: "PodCIDRs not used, by reason: peers' not routed, the own Node's refused.",
+			label: "reason", samples: m.rejectedSamples()},
+		{name: "nodebridge_agent_cluster_cidr_known", kind: "gauge", help: "1 once the cluster CIDRs are known (flags or kubeadm-config); until then nothing is routed.",
+			value: boolValue(m.clusterCIDRKnown)},
+		{name: "nodebridge_agent_rules_skipped", kind: "gauge", help: "Address families whose iptables tools are missing, so their FORWARD accepts are not installed.", value: float64(m.rulesSkipped)},
+		{name: "nodebridge_agent_ready", kind: "gauge", help: "1 once the conflist, rules and routes are in place.", value: boolValue(m.ready)},
+		{name: "nodebridge_agent_reconcile_last_duration_seconds", kind: "gauge", help: "Duration of the last reconcile.", value: m.reconcileLast.Seconds()},
+		{name: "nodebridge_agent_last_sync_timestamp_seconds", kind: "gauge", help: "Unix time of the last successful reconcile.", value: last},
+		{name: "nodebridge_agent_reconcile_errors_total", kind: "counter", help: "Reconciles that failed.", value: float64(m.reconcileErrors)},
+		{name: "nodebridge_agent_api_errors_total", kind: "counter", help: "Failed Kubernetes API calls, list and watch included, and Events dropped.", value: float64(m.apiErrors)},
+		{name: "nodebridge_agent_events_failed_total", kind: "counter", help: "PodCIDRRejected Events not recorded: dropped or failed.", value: float64(m.eventsFailed)},
+		{name: "nodebridge_agent_api_requests_total", kind: "counter", help: "Requests sent to the Kubernetes API server.", value: float64(m.apiRequests)},
+		{name: "nodebridge_agent_route_changes_total", kind: "counter", help: "Routes added, replaced or deleted.", value: float64(m.routeChanges)},
 	}
 }
 
@@ -67,7 +84,13 @@ func (m *metrics) write(w io.Writer) error {
 		}
 	}
 	for _, x := range m.list() {
-		p("# HELP %s %s\n# TYPE %s %s\n%s %s\n", x.name, x.help, x.name, x.kind, x.name, formatFloat(x.value))
+		p("# HELP %s %s\n# TYPE %s %s\n", x.name, x.help, x.name, x.kind)
+		if x.samples == nil {
+			p("%s %s\n", x.name, formatFloat(x.value))
+		}
+		for _, s := range x.samples {
+			p("%s{%s=\"%s\"} %s\n", x.name, x.label, escapeLabel(s.labelValue), formatFloat(s.value))
+		}
 	}
 	m.mu.Lock()
 	sum, count := m.reconcileSum.Seconds(), m.reconciles
@@ -76,6 +99,21 @@ func (m *metrics) write(w io.Writer) error {
 	p("# HELP %s Duration of reconciles.\n# TYPE %s summary\n", name, name)
 	p("%s_sum %s\n%s_count %d\n", name, formatFloat(sum), name, count)
 	return err
+}
+
+// rejectedSamples is one sample per rejection reason, zero ones included,
+// so a reason that clears shows 0 rather than vanishing. Lock held.
+func (m *metrics) rejectedSamples() []sample {
+	var out []sample
+	for _, r := range rejectReasons() {
+		out = append(out, sample{labelValue: r, value: float64(m.rejected[r])})
+	}
+	return out
+}
+
+// escapeLabel escapes a label value as the text format wants.
+func escapeLabel(v string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
 }
 
 // update runs f with the lock held.

@@ -3,8 +3,10 @@ package agent
 import (
 	"net/netip"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // v4 and v6 index the per-family arrays.
@@ -13,7 +15,8 @@ const (
 	v6 = 1
 )
 
-// familyOf returns v4 or v6.
+// familyOf returns v4 or v6; an IPv4-mapped IPv6 address counts as v4, so
+// callers that must refuse mapped prefixes check Is4In6 first.
 func familyOf(a netip.Addr) int {
 	if a.Is4() || a.Is4In6() {
 		return v4
@@ -32,14 +35,17 @@ func familyName(f int) string {
 // nodeInfo is what the agent reads from a Node.
 type nodeInfo struct {
 	name     string
-	podCIDRs []netip.Prefix // masked; unparsable entries dropped
+	uid      types.UID
+	created  time.Time      // creationTimestamp: the older Node keeps a contested podCIDR
+	podCIDRs []netip.Prefix // masked
+	bad      []string       // podCIDRs that do not parse
 	ips      [2]netip.Addr  // first InternalIP of each family; invalid when none
 }
 
 // readNode extracts the podCIDRs (spec.podCIDRs, else the legacy
 // spec.podCIDR) and the InternalIP of each family.
 func readNode(n *corev1.Node) nodeInfo {
-	ni := nodeInfo{name: n.Name}
+	ni := nodeInfo{name: n.Name, uid: n.UID, created: n.CreationTimestamp.Time}
 	cidrs := n.Spec.PodCIDRs
 	if len(cidrs) == 0 && n.Spec.PodCIDR != "" {
 		cidrs = []string{n.Spec.PodCIDR}
@@ -47,6 +53,8 @@ func readNode(n *corev1.Node) nodeInfo {
 	for _, s := range cidrs {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			ni.podCIDRs = append(ni.podCIDRs, p.Masked())
+		} else {
+			ni.bad = append(ni.bad, s)
 		}
 	}
 	for _, a := range n.Status.Addresses {
@@ -94,6 +102,7 @@ func slimNode(obj any) (any, error) {
 	s := &corev1.Node{}
 	s.Name = n.Name
 	s.UID = n.UID
+	s.CreationTimestamp = n.CreationTimestamp
 	s.ResourceVersion = n.ResourceVersion
 	s.Spec.PodCIDR = n.Spec.PodCIDR
 	s.Spec.PodCIDRs = n.Spec.PodCIDRs

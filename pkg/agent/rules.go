@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"time"
 )
 
 // agentChain holds the agent's FORWARD accepts: one -s and one -d rule per
@@ -23,13 +24,29 @@ const jumpRule = "-A FORWARD -j " + agentChain
 // it to run inside their netns and to record calls.
 type execFunc func(ctx context.Context, stdin []byte, argv ...string) ([]byte, error)
 
+// execTimeout bounds every command the agent runs: a hung iptables must
+// fail the pass, not stop the reconcile loop (and with it /healthz).
+const execTimeout = 30 * time.Second
+
 // runCommand is the production execFunc.
 func runCommand(ctx context.Context, stdin []byte, argv ...string) ([]byte, error) {
+	return runCommandWithin(ctx, execTimeout, stdin, argv...)
+}
+
+// runCommandWithin runs argv, killed after timeout; WaitDelay stops the
+// wait for a child that keeps its output open after the kill.
+func runCommandWithin(ctx context.Context, timeout time.Duration, stdin []byte, argv ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.WaitDelay = time.Second
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	if ctx.Err() != nil && err != nil {
+		err = fmt.Errorf("%w after %s: %w", err, timeout, ctx.Err())
+	}
 	if err != nil && stderr.Len() > 0 {
 		err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}

@@ -33,10 +33,16 @@ func (r *readiness) get() (bool, string) {
 	return r.ready, r.reason
 }
 
-// newMux serves /healthz (the process lives), /readyz and /metrics.
-func newMux(rd *readiness, m *metrics, log *slog.Logger) *http.ServeMux {
+// newMux serves /healthz (the reconcile loop still completes passes),
+// /readyz and /metrics.
+func newMux(rd *readiness, live *liveness, m *metrics, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := live.check(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not live: "+err.Error())
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

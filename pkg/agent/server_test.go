@@ -12,7 +12,9 @@ import (
 )
 
 // parseExposition checks the Prometheus text format line by line and
-// returns the samples by name.
+// returns the samples by name, labels included as printed
+// (`name{reason="x"}`): every sample's metric has a TYPE line before it,
+// and a label set is one label="value" pair with a quoted value.
 func parseExposition(t *testing.T, text string) map[string]float64 {
 	t.Helper()
 	samples := map[string]float64{}
@@ -25,15 +27,40 @@ func parseExposition(t *testing.T, text string) map[string]float64 {
 		if strings.HasPrefix(l, "# HELP ") {
 			continue
 		}
-		name, value, ok := strings.Cut(l, " ")
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			t.Fatalf("bad exposition line %q", l)
+		}
+		key, value := l[:i], l[i+1:]
 		v, err := strconv.ParseFloat(value, 64)
+		name, ok := sampleName(key)
 		base := strings.TrimSuffix(strings.TrimSuffix(name, "_sum"), "_count")
 		if !ok || err != nil || !typed[base] {
 			t.Fatalf("bad exposition line %q", l)
 		}
-		samples[name] = v
+		if _, dup := samples[key]; dup {
+			t.Fatalf("sample %s twice", key)
+		}
+		samples[key] = v
 	}
 	return samples
+}
+
+// sampleName returns the metric name of a sample key, checking its label
+// set: name, or name{label="value"} with a quoted, escaped value.
+func sampleName(key string) (string, bool) {
+	name, labels, hasLabels := strings.Cut(key, "{")
+	if !hasLabels {
+		return name, name != "" && !strings.ContainsAny(name, " }\"=")
+	}
+	label, value, ok := strings.Cut(strings.TrimSuffix(labels, "}"), "=")
+	if !ok || !strings.HasSuffix(labels, "}") || label == "" || len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' {
+		return "", false
+	}
+	if _, err := strconv.Unquote(value); err != nil {
+		return "", false
+	}
+	return name, true
 }
 
 func TestMetricsText(t *testing.T) {
@@ -75,7 +102,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServer(t *testing.T) {
 	rd, m := &readiness{reason: "waiting for podCIDR"}, &metrics{}
-	srv := httptest.NewServer(newMux(rd, m, discard()))
+	srv := httptest.NewServer(newMux(rd, newLiveness(time.Minute, time.Now), m, discard()))
 	defer srv.Close()
 	if code, body := get(t, srv.URL+"/readyz"); code != 503 || !strings.Contains(body, "waiting for podCIDR") {
 		t.Errorf("/readyz before ready: %d %q", code, body)

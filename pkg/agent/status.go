@@ -57,6 +57,8 @@ func (s *statusPatcher) ensure(ctx context.Context, n *corev1.Node) (bool, error
 	if err != nil {
 		return false, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
 	_, err = s.client.CoreV1().Nodes().Patch(ctx, s.node, types.StrategicMergePatchType, patch,
 		metav1.PatchOptions{FieldManager: "nodebridge-agent"}, "status")
 	if err != nil {

@@ -1,0 +1,142 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// Reasons a podCIDR is not used: short and stable, they label
+// nodebridge_agent_podcidr_rejected and open the Event's rule.
+const (
+	rejectUnparsable        = "unparsable"
+	rejectMapped            = "v4-mapped"
+	rejectZeroLength        = "zero-length"
+	rejectOutside           = "outside-cluster-cidr"
+	rejectOverlapsOwn       = "overlaps-own"
+	rejectOverlapsConnected = "overlaps-connected"
+	rejectOverlapsDefault   = "overlaps-default-route"
+	rejectNoInternalIP      = "no-internal-ip"
+	rejectNoUnderlay        = "no-underlay"
+	rejectNotOnLink         = "not-on-link"
+	rejectOverlapsPeer      = "overlaps-peer"
+)
+
+// rejectReasons lists every reason, in exposition order: the metric shows
+// each, at 0 when nothing is rejected for it.
+func rejectReasons() []string {
+	return []string{rejectUnparsable, rejectMapped, rejectZeroLength, rejectOutside, rejectOverlapsOwn,
+		rejectOverlapsConnected, rejectOverlapsDefault, rejectNoInternalIP, rejectNoUnderlay, rejectNotOnLink,
+		rejectOverlapsPeer}
+}
+
+// checkPrefix applies the rules every podCIDR obeys, the own Node's too: a
+// plain prefix of its family, not all of it, inside the cluster CIDR.
+func checkPrefix(p netip.Prefix, cluster [2]netip.Prefix) (reason, detail string) {
+	f := familyOf(p.Addr())
+	c := cluster[f]
+	switch {
+	case p.Addr().Is4In6():
+		return rejectMapped, "IPv4-mapped IPv6 prefix"
+	case p.Bits() == 0:
+		return rejectZeroLength, "zero length"
+	case !c.IsValid():
+		return rejectOutside, "no " + familyName(f) + " cluster CIDR"
+	case c.Bits() > p.Bits() || !c.Contains(p.Addr()):
+		return rejectOutside, "outside cluster CIDR " + c.String()
+	}
+	return "", ""
+}
+
+// checker decides whether a peer's podCIDR is routed: it must not take
+// traffic away from anything this node reaches otherwise.
+type checker struct {
+	cluster   [2]netip.Prefix
+	own       []netip.Prefix
+	host      host
+	underlays [2]*underlay
+	accepted  prefixSet // routed so far, older Nodes first
+}
+
+// check returns the route to dst of peer p, or why there is none.
+func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r route, reason, detail string) {
+	if reason, detail = checkPrefix(dst, c.cluster); reason != "" {
+		return r, reason, detail
+	}
+	if reason, detail = c.overlapsHost(dst); reason != "" {
+		return r, reason, detail
+	}
+	f := familyOf(dst.Addr())
+	gw, u := p.ips[f], c.underlays[f]
+	switch {
+	case !gw.IsValid():
+		return r, rejectNoInternalIP, "no " + familyName(f) + " InternalIP"
+	case u == nil:
+		return r, rejectNoUnderlay, "no " + familyName(f) + " underlay on this node"
+	case !u.onLink(gw):
+		return r, rejectNotOnLink, fmt.Sprintf("InternalIP %s not on-link on %s", gw, u.linkName)
+	}
+	if q, holder, ok := c.accepted.overlapping(dst); ok {
+		return r, rejectOverlapsPeer, fmt.Sprintf("overlaps %s of %s, created earlier", q, holder)
+	}
+	return route{dst: dst, gw: gw, linkIndex: u.linkIndex, node: p.name}, "", ""
+}
+
+// overlapsHost checks dst against the own podCIDRs, every prefix connected
+// on the node, and the default routes' gateways.
+func (c *checker) overlapsHost(dst netip.Prefix) (reason, detail string) {
+	for _, o := range c.own {
+		if o.Overlaps(dst) {
+			return rejectOverlapsOwn, "overlaps own podCIDR " + o.String()
+		}
+	}
+	for _, a := range c.host.addrs {
+		if m := a.prefix.Masked(); m.Overlaps(dst) {
+			return rejectOverlapsConnected, fmt.Sprintf("overlaps %s connected on %s", m, a.linkName)
+		}
+	}
+	for _, gw := range c.host.gateways {
+		if dst.Contains(gw) {
+			return rejectOverlapsDefault, fmt.Sprintf("contains %s, gateway of a default route", gw)
+		}
+	}
+	return "", ""
+}
+
+// prefixSet holds disjoint prefixes sorted by address, so whether a new
+// prefix overlaps one is a look at its two neighbours, not at every member:
+// a thousand peers stay a thousand binary searches.
+type prefixSet struct {
+	prefixes []netip.Prefix
+	holders  []string
+}
+
+// search returns where p's address is or would be.
+func (s *prefixSet) search(p netip.Prefix) (int, bool) {
+	return slices.BinarySearchFunc(s.prefixes, p.Addr(), func(q netip.Prefix, a netip.Addr) int {
+		return q.Addr().Compare(a)
+	})
+}
+
+// overlapping returns the member overlapping p, and its holder. Only the
+// member starting last before p can contain p's start, and only the first
+// one after can start inside p.
+func (s *prefixSet) overlapping(p netip.Prefix) (netip.Prefix, string, bool) {
+	i, found := s.search(p)
+	if found {
+		return s.prefixes[i], s.holders[i], true
+	}
+	for _, j := range []int{i - 1, i} {
+		if j >= 0 && j < len(s.prefixes) && s.prefixes[j].Overlaps(p) {
+			return s.prefixes[j], s.holders[j], true
+		}
+	}
+	return netip.Prefix{}, "", false
+}
+
+// add inserts p, which overlaps no member.
+func (s *prefixSet) add(p netip.Prefix, holder string) {
+	i, _ := s.search(p)
+	s.prefixes = slices.Insert(s.prefixes, i, p)
+	s.holders = slices.Insert(s.holders, i, holder)
+}
