@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/bridge
 	$(GO) test -run '^$$' -fuzz '^FuzzEntry$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/ipam
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreFiles$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/ipam
+	$(GO) test -run '^$$' -fuzz '^FuzzComputeDesired$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/agent
 
 # bench: nodebridge against the reference bridge + host-local v1.9.1 (which
 # the deps script installs into BENCH_TOOLS), exec'd as a runtime does inside throwaway

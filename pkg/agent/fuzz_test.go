@@ -1,0 +1,286 @@
+package agent
+
+import (
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// scenario is one fuzz input: the cluster CIDRs, the node's addressing and
+// the Nodes, read from lines of text (malformed lines are skipped):
+//
+//	cluster PREFIX...            the cluster CIDRs
+//	addr LINK ADDRESS/LEN        an address of the node netns
+//	gw ADDRESS                   a default route's gateway
+//	node NAME SECOND CIDRS IPS   a Node (the first is the own one); CIDRS
+//	                             and IPS comma-separated, "-" for none
+type scenario struct {
+	cluster []netip.Prefix
+	host    host
+	nodes   []*corev1.Node
+}
+
+// parseScenario reads a scenario, leniently: the fuzzer mutates the text.
+func parseScenario(text string) scenario {
+	var sc scenario
+	links := map[string]int{}
+	names := map[string]bool{} // the cache holds one Node per name
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 2 && f[0] == "cluster":
+			for _, s := range f[1:] {
+				if p, err := netip.ParsePrefix(s); err == nil {
+					sc.cluster = append(sc.cluster, p.Masked())
+				}
+			}
+		case len(f) == 3 && f[0] == "addr":
+			p, err := netip.ParsePrefix(f[2])
+			if _, ok := links[f[1]]; !ok {
+				links[f[1]] = len(links) + 1
+			}
+			if err == nil {
+				sc.host.addrs = append(sc.host.addrs, hostAddr{prefix: netip.PrefixFrom(p.Addr().Unmap(), p.Bits()),
+					linkIndex: links[f[1]], linkName: f[1], mtu: 1500})
+			}
+		case len(f) == 2 && f[0] == "gw":
+			if a, err := netip.ParseAddr(f[1]); err == nil {
+				sc.host.gateways = append(sc.host.gateways, a.Unmap())
+			}
+		case len(f) == 5 && f[0] == "node" && !names[f[1]]:
+			names[f[1]] = true
+			sc.nodes = append(sc.nodes, scenarioNode(f[1], f[2], f[3], f[4]))
+		}
+	}
+	return sc
+}
+
+// scenarioNode builds a Node from a scenario line's fields.
+func scenarioNode(name, second, cidrs, ips string) *corev1.Node {
+	list := func(s string) []string {
+		if s == "-" {
+			return nil
+		}
+		return strings.Split(s, ",")
+	}
+	n := node(name, list(cidrs), list(ips)...)
+	n.UID = "uid-" + n.UID
+	sec, _ := strconv.Atoi(second) // not a number: the epoch
+	n.CreationTimestamp = metav1.NewTime(time.Unix(int64(sec), 0))
+	return n
+}
+
+// fuzzSeeds are the hostile cases of issue 16, and some more.
+const fuzzBase = `cluster 10.244.0.0/16 fd00:10:244::/56
+addr eth0 198.18.0.11/24
+addr eth0 fd00:198:18::11/64
+addr cni0 10.244.0.1/24
+addr lo 127.0.0.1/8
+gw 198.18.0.1
+gw fd00:198:18::1
+node a 5 10.244.0.0/24,fd00:10:244::/64 198.18.0.11,fd00:198:18::11
+`
+
+func fuzzSeeds() []string {
+	return []string{
+		fuzzBase + "node b 6 10.244.1.0/24,fd00:10:244:1::/64 198.18.0.12,fd00:198:18::12\n",
+		fuzzBase + "node h 6 128.0.0.0/1 198.18.0.12\n",
+		fuzzBase + "node h 6 198.18.0.0/25 198.18.0.12\n",
+		fuzzBase + "node b 6 10.244.1.0/24 198.18.0.12\nnode h 7 10.244.1.0/25 198.18.0.13\n",
+		fuzzBase + "node h 6 ::/0 fd00:198:18::12\nnode i 6 0.0.0.0/0 198.18.0.13\n",
+		fuzzBase + "node h 6 172.16.0.0/24 198.18.0.12\n",
+		fuzzBase + "node z 6 10.244.1.0/24 198.18.0.12\nnode b 9 10.244.1.0/24 198.18.0.13\n",
+		fuzzBase + "node h 6 ::ffff:10.244.9.0/120 198.18.0.12\n",
+		fuzzBase + "node h 6 10.244.9.0/24,10.244.9.0/24,garbage 198.18.0.12,198.18.0.13,::ffff:198.18.0.14\n",
+		fuzzBase + "node h 5 10.244.2.0/23 198.18.0.12\nnode i 5 10.244.2.0/24 198.18.0.13\nnode j 5 10.244.3.0/24 -\n",
+		fuzzBase + "addr vx0 10.244.200.1/22\ngw 10.244.9.1\nnode h 6 10.244.201.0/24,10.244.9.0/24 198.18.0.12\n",
+		fuzzBase + "node h 6 10.244.9.0/24 192.0.2.1\nnode i 6 10.244.10.0/24 198.18.0.11\n",
+		"cluster 0.0.0.0/0 ::/0\naddr eth0 198.18.0.11/24\nnode a 1 10.244.0.0/24 198.18.0.11\nnode h 2 10.244.1.0/24 198.18.0.12\n",
+		"cluster ::ffff:10.0.0.0/104\naddr eth0 198.18.0.11/24\nnode a 1 ::ffff:10.244.0.0/120 198.18.0.11\n",
+		"cluster 10.244.0.0/16\naddr eth0 198.18.0.11/24\nnode a 1 10.245.0.0/24 198.18.0.11\nnode h 2 10.244.1.0/24 198.18.0.12\n",
+		"cluster 10.244.0.0/16\naddr eth0 ::ffff:198.18.0.11/120\nnode a 1 10.244.0.0/24 ::ffff:198.18.0.11\nnode h 2 10.244.1.0/24 198.18.0.12\n",
+	}
+}
+
+// FuzzComputeDesired: no set of Nodes, cluster CIDRs or host addressing
+// makes computeDesired panic, and every route it yields obeys every rule,
+// checked here without its code.
+func FuzzComputeDesired(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		sc := parseScenario(text)
+		if len(sc.nodes) == 0 {
+			return
+		}
+		if checkClusterCIDRs("cluster", sc.cluster) != nil {
+			return // refused at start: the agent never computes with them
+		}
+		checkClusterValid(t, sc.cluster)
+		own := readNodeIPs(sc.nodes[0])
+		ul, _ := underlaysOf(own, sc.host.addrs)
+		d, err := computeDesired(input{own: sc.nodes[0].Name, nodes: sc.nodes, clusterCIDRs: sc.cluster, underlays: ul, host: sc.host})
+		if err != nil {
+			if len(d.routes) > 0 {
+				t.Fatalf("error %v with %d routes", err, len(d.routes))
+			}
+			if !errors.Is(err, errOwnPodCIDR) && !errors.Is(err, errNoPodCIDR) && !errors.Is(err, errNoOwnNode) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		ownCIDRs := parsedCIDRs(ownNode(sc.nodes))
+		for _, p := range ownCIDRs {
+			if !insideCluster(p, sc.cluster) {
+				t.Fatalf("own podCIDR %s used, outside the cluster CIDRs %v", p, sc.cluster)
+			}
+		}
+		for _, r := range d.routes {
+			checkRoute(t, r, d, sc, ownCIDRs)
+		}
+		checkAccounting(t, d, sc)
+	})
+}
+
+// checkClusterValid: what checkClusterCIDRs lets through is one plain,
+// non-empty prefix per family.
+func checkClusterValid(t *testing.T, cluster []netip.Prefix) {
+	seen := map[int]bool{}
+	for _, c := range cluster {
+		if c.Bits() == 0 || c.Addr().Is4In6() || seen[c.Addr().BitLen()] {
+			t.Fatalf("cluster CIDRs %v accepted", cluster)
+		}
+		seen[c.Addr().BitLen()] = true
+	}
+}
+
+// ownNode is the own Node: the first of the scenario's name, as the
+// informer cache holds one Node per name.
+func ownNode(nodes []*corev1.Node) *corev1.Node { return nodes[0] }
+
+// readNodeIPs returns the first InternalIP of each family, unmapped.
+func readNodeIPs(n *corev1.Node) [2]netip.Addr {
+	var out [2]netip.Addr
+	for _, a := range n.Status.Addresses {
+		ip, err := netip.ParseAddr(a.Address)
+		if err != nil || a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		ip = ip.Unmap()
+		f := 0
+		if ip.Is6() {
+			f = 1
+		}
+		if !out[f].IsValid() {
+			out[f] = ip
+		}
+	}
+	return out
+}
+
+// parsedCIDRs returns a Node's podCIDRs that parse, masked.
+func parsedCIDRs(n *corev1.Node) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range n.Spec.PodCIDRs {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+// insideCluster: p is within a cluster CIDR of the same address length.
+func insideCluster(p netip.Prefix, cluster []netip.Prefix) bool {
+	for _, c := range cluster {
+		if c.Addr().BitLen() == p.Addr().BitLen() && c.Bits() <= p.Bits() && c.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRoute checks one route against every rule of issue 16.
+func checkRoute(t *testing.T, r route, d desired, sc scenario, own []netip.Prefix) {
+	t.Helper()
+	switch {
+	case r.dst != r.dst.Masked() || r.dst.Bits() <= 0 || r.dst.Addr().Is4In6():
+		t.Fatalf("route %v: not a plain prefix", r)
+	case !insideCluster(r.dst, sc.cluster):
+		t.Fatalf("route %v outside the cluster CIDRs %v", r, sc.cluster)
+	}
+	for _, o := range own {
+		if o.Overlaps(r.dst) {
+			t.Fatalf("route %v overlaps own podCIDR %s", r, o)
+		}
+	}
+	for _, o := range d.routes {
+		if o.dst != r.dst && o.dst.Overlaps(r.dst) {
+			t.Fatalf("routes %v and %v overlap", r, o)
+		}
+	}
+	for _, a := range sc.host.addrs {
+		if a.prefix.Masked().Overlaps(r.dst) {
+			t.Fatalf("route %v overlaps %s connected on %s", r, a.prefix, a.linkName)
+		}
+	}
+	for _, gw := range sc.host.gateways {
+		if r.dst.Contains(gw) {
+			t.Fatalf("route %v contains default gateway %s", r, gw)
+		}
+	}
+	checkGateway(t, r, sc)
+}
+
+// checkGateway: the gateway is the peer's InternalIP, on-link on the link
+// holding the own InternalIP of the family, and not the own address.
+func checkGateway(t *testing.T, r route, sc scenario) {
+	t.Helper()
+	own := readNodeIPs(ownNode(sc.nodes))[familyOf(r.gw)]
+	onLink, ownLink := false, false
+	for _, a := range sc.host.addrs {
+		if a.linkIndex != r.linkIndex {
+			continue
+		}
+		ownLink = ownLink || a.prefix.Addr() == own
+		onLink = onLink || (a.prefix.Masked().Contains(r.gw) && a.prefix.Addr() != r.gw)
+	}
+	if !onLink || !ownLink || r.gw == own {
+		t.Fatalf("route %v: gateway not on-link on the underlay (own %s)", r, own)
+	}
+	for _, n := range sc.nodes[1:] {
+		if n.Name == r.node && readNodeIPs(n)[familyOf(r.gw)] == r.gw && containsPrefix(parsedCIDRs(n), r.dst) {
+			return
+		}
+	}
+	t.Fatalf("route %v: no peer %s with that podCIDR and InternalIP", r, r.node)
+}
+
+func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAccounting: every peer podCIDR is routed or skipped, once.
+func checkAccounting(t *testing.T, d desired, sc scenario) {
+	t.Helper()
+	want := 0
+	for _, n := range sc.nodes {
+		if n.Name != ownNode(sc.nodes).Name {
+			want += len(n.Spec.PodCIDRs)
+		}
+	}
+	if got := len(d.routes) + len(d.skipped); got != want {
+		t.Fatalf("%d routes + %d skips for %d peer podCIDRs", len(d.routes), len(d.skipped), want)
+	}
+}
