@@ -93,10 +93,8 @@ func (e *env) startNode(ctx context.Context) error {
 		return err
 	}
 	e.beforeAgent = nodeRequests(s)
-	flags := []string{"--resync=" + e.o.resync.String()}
-	if e.o.clusterCIDR {
-		flags = append(flags, "--cluster-cidr="+clusterCIDR.String())
-	}
+	// The cluster CIDR as an operator passes it: the agent never guesses it.
+	flags := []string{"--resync=" + e.o.resync.String(), "--cluster-cidr=" + clusterCIDR.String()}
 	if err := e.node.StartAgent(flags...); err != nil {
 		return err
 	}

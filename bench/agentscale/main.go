@@ -39,9 +39,6 @@ type options struct {
 	samples  int // resync reconciles to time
 	poll     time.Duration
 	timeout  time.Duration // per convergence
-	// clusterCIDR passes --cluster-cidr=10.0.0.0/8 as an operator would;
-	// without it the agent derives the prefix from the Nodes as they come.
-	clusterCIDR bool
 }
 
 func main() {
@@ -70,8 +67,6 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.samples, "reconciles", 5, "resync reconciles to time at full size")
 	fs.DurationVar(&o.poll, "poll", 10*time.Millisecond, "route poll interval")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "longest wait for the routes to converge, from the first Node change")
-	fs.BoolVar(&o.clusterCIDR, "set-cluster-cidr", true, "run the agent with --cluster-cidr="+clusterCIDR.String()+
-		" (false: the agent derives it from the Nodes)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -110,10 +105,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	before := rootState()
 	r := &report{Time: time.Now(), Machine: newMachine(), Setup: setup{Nodes: o.peers + 1, Churn: o.churn,
-		Workers: o.workers, Resync: o.resync.String(), ClusterCIDR: "derived by the agent", Underlay: underlayWide.String()}}
-	if o.clusterCIDR {
-		r.Setup.ClusterCIDR = clusterCIDR.String()
-	}
+		Workers: o.workers, Resync: o.resync.String(), ClusterCIDR: clusterCIDR.String(), Underlay: underlayWide.String()}}
 	e := &env{o: o}
 	err = e.start(ctx)
 	if err == nil {

@@ -38,7 +38,7 @@ func (c *Cluster) startNetworks(ctx context.Context) error {
 	for i, n := range c.Nodes {
 		wg.Go(func() {
 			if c.AgentBin != "" {
-				errs[i] = n.StartAgent(c.AgentBin, agentKC)
+				errs[i] = n.StartAgent(c.AgentBin, agentKC, c.agentFlags()...)
 			} else {
 				errs[i] = c.writeConflist(ctx, n)
 			}
@@ -49,6 +49,13 @@ func (c *Cluster) startNetworks(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// agentFlags are the flags every agent of the cluster gets: the cluster
+// CIDR the controller-manager cuts podCIDRs from (IPv4 or IPv6), as an
+// operator passes it; the cluster has no kubeadm-config to read it from.
+func (c *Cluster) agentFlags() []string {
+	return []string{"--cluster-cidr=" + c.ClusterCIDR.String()}
 }
 
 // applyAgentRBAC applies the ServiceAccount, ClusterRole and binding of

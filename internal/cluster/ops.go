@@ -103,7 +103,7 @@ func (c *Cluster) RestartAgent(ctx context.Context, n *Node) error {
 	if err := n.StopAgent(); err != nil {
 		return fmt.Errorf("restart agent of %s: %w", n.Name, err)
 	}
-	if err := n.StartAgent(c.AgentBin, kc); err != nil {
+	if err := n.StartAgent(c.AgentBin, kc, c.agentFlags()...); err != nil {
 		return fmt.Errorf("restart agent of %s: %w", n.Name, err)
 	}
 	err = poll(ctx, 50*time.Millisecond, func() error {
