@@ -6,6 +6,24 @@
 // rules for the cluster CIDRs; it applies the difference to the host and
 // reports readiness on the Node's NetworkUnavailable condition and /readyz.
 //
+// The cluster CIDRs are known, never guessed: --cluster-cidr (at most one
+// per family), else networking.podSubnet of the ConfigMap
+// kube-system/kubeadm-config. Until they are known the agent routes nothing,
+// writes nothing and is not ready. They alone make the conflist's
+// nonMasqueradeCIDRs and the NB-AGENT-FWD accepts.
+//
+// A Node's podCIDR is untrusted input. A peer's is routed only when it is a
+// plain prefix (not /0, not IPv4-mapped) inside the cluster CIDR of its
+// family, overlaps neither the own podCIDRs, nor a prefix connected on this
+// node, nor a default route's gateway, nor an older Node's routed podCIDR,
+// and its Node's InternalIP is on-link. Every rejection is logged once,
+// counted in nodebridge_agent_podcidr_rejected{reason} and recorded as a
+// PodCIDRRejected Warning Event on the Node. An own podCIDR outside the
+// cluster CIDRs keeps the node not ready.
+//
+// /healthz fails when the reconcile loop has completed no pass for
+// max(3 resync periods, 1 min); every command it runs has a deadline.
+//
 // The CNI plugin never imports this package: it is the only one that pulls
 // in client-go.
 package agent
