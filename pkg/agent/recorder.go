@@ -58,6 +58,12 @@ func (r *eventRecorder) record(skips []skip) {
 	}
 	now := make(map[skipKey]bool, len(skips))
 	for _, s := range skips {
+		if s.reason == rejectNoUnderlay {
+			// This node's fault, not the peer's, and /readyz names it: an
+			// IPv6 address gone for a moment must not put an Event on
+			// every Node of the cluster.
+			continue
+		}
 		k := skipKey{uid: s.uid, node: s.node, podCIDR: s.podCIDR, reason: s.reason}
 		if r.sent[k] || now[k] {
 			now[k] = true

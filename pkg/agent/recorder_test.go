@@ -85,11 +85,18 @@ func TestEventRecorder(t *testing.T) {
 	if evs := waitEvents(t, cs, 3); len(evs) != 3 {
 		t.Errorf("after a rejection came back: %d Events, want 3", len(evs))
 	}
+	local := skip{node: "node-h", uid: "uid-h", podCIDR: "fd00:10:244:9::/64", reason: rejectNoUnderlay, detail: "no IPv6 underlay on this node"}
 	own := skip{node: "node-a", uid: "uid-a", own: true, podCIDR: "0.0.0.0/0", reason: rejectZeroLength, detail: "zero length"}
-	r.record([]skip{own})
+	r.record([]skip{local, own}) // local: this node's own trouble, no Event on the peer
 	evs = waitEvents(t, cs, 4)
-	if len(evs) != 4 {
-		t.Fatalf("own rejection: %d Events, want 4", len(evs))
+	time.Sleep(50 * time.Millisecond) // room for a wrong fifth
+	if evs = waitEvents(t, cs, 0); len(evs) != 4 {
+		t.Fatalf("own and local rejections: %d Events, want 4 (own only)", len(evs))
+	}
+	for _, ev := range evs {
+		if ev.InvolvedObject.Name == "node-a" && ev.Message != "podCIDR 0.0.0.0/0 not used by nodebridge-agent on its own Node: zero length" {
+			t.Errorf("own Event: %q", ev.Message)
+		}
 	}
 }
 
