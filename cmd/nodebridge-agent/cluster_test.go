@@ -177,10 +177,16 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 // guard counts the lab's netns as this process's own.
 func netnsPrefix() string { return hoststate.NetnsPrefix() }
 
-// addNode makes node i with its Node object (spec) and starts its agent.
-// When t ends the agent's log is shown if t failed, then the Node object,
-// agent and netns go.
+// addNode makes node i with its Node object (spec) and starts its agent
+// with agentFlags. When t ends the agent's log is shown if t failed, then
+// the Node object, agent and netns go.
 func (c *cluster) addNode(t *testing.T, ctx context.Context, i int, spec lab.NodeSpec) *lab.Node {
+	t.Helper()
+	return c.addNodeWith(t, ctx, i, spec, agentFlags()...)
+}
+
+// addNodeWith is addNode with the agent's flags beyond the lab's own.
+func (c *cluster) addNodeWith(t *testing.T, ctx context.Context, i int, spec lab.NodeSpec, flags ...string) *lab.Node {
 	t.Helper()
 	n, err := c.lab.AddNode(ctx, spec.Name, i)
 	if err != nil {
@@ -192,7 +198,7 @@ func (c *cluster) addNode(t *testing.T, ctx context.Context, i int, spec lab.Nod
 		}
 	})
 	c.createNode(t, ctx, spec)
-	if err := n.StartAgent(agentFlags()...); err != nil {
+	if err := n.StartAgent(flags...); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

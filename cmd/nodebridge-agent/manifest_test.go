@@ -81,7 +81,7 @@ func TestManifest(t *testing.T) {
 			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"kubeadm-config"}, Verbs: []string{"get"}},
 		}},
 		{"Role", "default", "nodebridge-agent-events", []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		}},
 	}
 	for _, r := range roles {

@@ -83,20 +83,5 @@ func testPodToPod(t *testing.T, c *cluster, v6 bool) {
 // testPodToUnderlay: a pod reaches the underlay host, outside the cluster
 // CIDRs, masqueraded as its node's address of the family.
 func testPodToUnderlay(t *testing.T, c *cluster) {
-	for _, v6 := range []bool{false, true} {
-		dst, want := lab.UnderlayV4, lab.NodeIPv4(c.nodes[0].Index)
-		if v6 {
-			dst, want = lab.UnderlayV6, lab.NodeIPv6(c.nodes[0].Index)
-		}
-		p := c.pods[0]
-		var seen netip.Addr
-		waitFor(t, 5*time.Second, fmt.Sprintf("%s connects to %s", p.Name, dst), func() error {
-			var err error
-			seen, err = seenSource(p.Netns, c.lab.Netns, dst)
-			return err
-		})
-		if seen != want {
-			t.Errorf("underlay host saw %s's connection come from %s, want its node's %s (masqueraded)", p.Name, seen, want)
-		}
-	}
+	checkMasqueraded(t, c, c.pods[0], c.nodes[0])
 }
