@@ -105,12 +105,7 @@ func newCluster(t *testing.T) *cluster {
 	netnstest.RequireRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	l := startLab(t, ctx)
-	cs, err := l.AdminClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cluster{lab: l, cs: cs, specs: map[string]lab.NodeSpec{}}
+	c := startCluster(t, ctx)
 	for i := 1; i <= 3; i++ {
 		c.nodes = append(c.nodes, c.addNode(t, ctx, i, baseSpec(i)))
 	}
@@ -121,6 +116,17 @@ func newCluster(t *testing.T) *cluster {
 		c.pods = append(c.pods, addPod(t, ctx, n, "pod-"+n.Name))
 	}
 	return c
+}
+
+// startCluster starts a lab (see startLab) with no node yet.
+func startCluster(t *testing.T, ctx context.Context) *cluster {
+	t.Helper()
+	l := startLab(t, ctx)
+	cs, err := l.AdminClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cluster{lab: l, cs: cs, specs: map[string]lab.NodeSpec{}}
 }
 
 // startLab builds what the lab runs, starts it and applies the manifest's

@@ -65,12 +65,7 @@ func TestHostileNodes(t *testing.T) {
 	netnstest.RequireRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	l := startLab(t, ctx)
-	cs, err := l.AdminClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cluster{lab: l, cs: cs, specs: map[string]lab.NodeSpec{}}
+	c := startCluster(t, ctx)
 	resync := "--resync=2s" // several resyncs within the test: Events must not repeat
 	n1 := c.addNodeWith(t, ctx, 1, baseSpec(1), append(agentFlags(), resync)...)
 	n2 := c.addNodeWith(t, ctx, 2, baseSpec(2), resync)
