@@ -196,7 +196,7 @@ func TestReadManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if objs, err := ReadManifest(path); err != nil || len(objs) != 4 {
-		t.Errorf("deploy/nodebridge.yaml: %d objects, %v; want 4", len(objs), err)
+	if objs, err := ReadManifest(path); err != nil || len(objs) != 8 {
+		t.Errorf("deploy/nodebridge.yaml: %d objects, %v; want 8 (ServiceAccount, ClusterRole and binding, two Roles and bindings, DaemonSet)", len(objs), err)
 	}
 }
