@@ -1,6 +1,9 @@
 package main_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -46,6 +49,64 @@ func TestRulesRepairedAfterFlush(t *testing.T) {
 			}
 			if stderr := add(); strings.Contains(stderr, "unchanged since verified") {
 				t.Errorf("ADD after a flush trusted the old stamp; stderr:\n%s", stderr)
+			}
+			if got := f.allRules(); !slices.Equal(got, want) {
+				t.Errorf("rules after flush and ADD:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// TestRulesOnBusyNode, under each backend: on a node whose other rules
+// keep changing (kube-proxy's chains in iptables and in nftables, rewritten
+// between every two ADDs), a network's rules once verified are not read
+// again: the fingerprint of its own chains vouches for them. A flush of
+// one of them, among the others' changes, is still seen and repaired by
+// the next ADD.
+func TestRulesOnBusyNode(t *testing.T) {
+	t.Parallel()
+	for _, backend := range []string{"iptables", "nftables"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, podSubnet)
+			conf := f.conf("1.1.0")
+			conf["ipMasqBackend"] = backend
+			sync := 0
+			kubeProxySync := func() { // a new endpoint for one Service, as kube-proxy writes it
+				t.Helper()
+				sync++
+				dnat := fmt.Sprintf("198.18.9.%d", sync)
+				restore := filepath.Join(t.TempDir(), "kube-proxy.rules")
+				rules := fmt.Sprintf("*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-BUSY - [0:0]\n"+
+					"-A KUBE-SERVICES -d 198.18.10.1/32 -p tcp --dport 80 -j KUBE-SVC-BUSY\n"+
+					"-A KUBE-SVC-BUSY -p tcp -j DNAT --to-destination %s:80\nCOMMIT\n", dnat)
+				if err := os.WriteFile(restore, []byte(rules), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				netnstest.Run(t, f.node, "iptables-restore", "--noflush", "-w", restore)
+				netnstest.Run(t, f.node, "nft", fmt.Sprintf("add table ip kube-proxy; flush table ip kube-proxy; "+
+					"add chain ip kube-proxy svc; add rule ip kube-proxy svc ip daddr 198.18.10.1 tcp dport 80 dnat to %s", dnat))
+			}
+			add := func() string {
+				t.Helper()
+				kubeProxySync()
+				c := f.callFor("ADD", f.newPod(), conf)
+				c.Env = []string{"NODEBRIDGE_TRACE=1"}
+				o := f.run(c)
+				mustResult(t, o, "1.1.0")
+				return string(o.Stderr)
+			}
+			add() // installs the rules
+			add() // verifies them and records stamp and fingerprint
+			want := f.allRules()
+			for range 3 {
+				if stderr := add(); !strings.Contains(stderr, "others' rules changed") {
+					t.Errorf("ADD on a busy node re-read the rules; stderr:\n%s", stderr)
+				}
+			}
+			netnstest.Run(t, f.node, "iptables", "-w", "-F", "NB-FWD-"+f.chainHash(want))
+			if stderr := add(); strings.Contains(stderr, "unchanged since verified") {
+				t.Errorf("ADD after a flush on a busy node trusted the old fingerprint; stderr:\n%s", stderr)
 			}
 			if got := f.allRules(); !slices.Equal(got, want) {
 				t.Errorf("rules after flush and ADD:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -78,56 +79,88 @@ func allocate(ctx context.Context, c *Config, p Pod) (_ *current.Result, err err
 }
 
 // rulesNote is the store note recording when the network's rules were last
-// found in place: the backend's stamp at that moment and what they were
-// built from.
+// found in place: the backend's stamp at that moment and the fingerprint of
+// the network's own objects, each with what the rules were built from.
 const rulesNote = "rules"
 
 // ensureRules makes sure the network's rules are in place. Reading them
-// costs an exec of iptables-save, so it is skipped when the backend's stamp
-// shows that no rule of the netns changed since they were last verified for
-// the same subnets; any change, an operator's flush included, moves the stamp
-// and the next ADD verifies and repairs. The caller holds the store lock.
+// costs an exec of iptables-save, whose cost grows with every rule of the
+// node, so it is skipped when the backend's stamp shows that no rule of the
+// netns changed since they were last verified for the same subnets, or,
+// when something else did change (kube-proxy's syncs, say), when the
+// fingerprint of the network's own chains and jumps is still the verified
+// one. Any change of those, an operator's flush included, moves both and
+// the next ADD verifies and repairs. The caller holds the store lock.
 func ensureRules(ctx context.Context, c *Config, st *ipam.Store) error {
 	if c.Rules == nil {
 		return nil
 	}
 	n := ruleNetwork(c, nil)
-	stamper, _ := c.Rules.(iptables.Stamper)
-	before := stamp(ctx, c, stamper, n)
-	if before != "" && before == st.Note(rulesNote) {
-		if c.Logf != nil {
-			c.Logf("rules of network %s unchanged since verified (%s)", c.Name, before)
-		}
+	fp, _ := c.Rules.(iptables.Fingerprinter)
+	before := stamp(ctx, c, fp, n)
+	verifiedStamp, verifiedFprint, _ := strings.Cut(st.Note(rulesNote), " | ")
+	if before != "" && before == verifiedStamp {
+		c.logf("rules of network %s unchanged since verified (%s)", c.Name, before)
+		return nil
+	}
+	fprint := fingerprint(ctx, c, fp, n)
+	if fprint != "" && fprint == verifiedFprint {
+		c.logf("rules of network %s unchanged since verified (others' rules changed; fingerprint %s)", c.Name, fprint)
+		recordVerified(c, st, before, fprint)
 		return nil
 	}
 	if err := c.Rules.EnsureNetwork(ctx, n); err != nil {
 		return err
 	}
-	// Only a verification that changed nothing, ours included, proves the
-	// rules as of this stamp; after a write the next ADD records it.
-	if before != "" && stamp(ctx, c, stamper, n) == before {
-		if err := st.SetNote(rulesNote, before); err != nil && c.Logf != nil {
-			c.Logf("record rules stamp of network %s (the next ADD verifies again): %v", c.Name, err)
-		}
+	// Only a verification that changed nothing of the network's, ours
+	// included, proves the rules as of this stamp and fingerprint; after a
+	// write the next ADD records them.
+	if fprint != "" && fingerprint(ctx, c, fp, n) == fprint {
+		recordVerified(c, st, before, fprint)
 	}
 	return nil
+}
+
+// recordVerified notes the stamp and fingerprint of rules just found in
+// place. A stamp taken before the fingerprint is safe to note: if it still
+// holds later, nothing has changed since before the fingerprint was taken.
+func recordVerified(c *Config, st *ipam.Store, stamp, fprint string) {
+	if err := st.SetNote(rulesNote, stamp+" | "+fprint); err != nil {
+		c.logf("record rules stamp of network %s (the next ADD verifies again): %v", c.Name, err)
+	}
 }
 
 // stamp is the backend's stamp with the backend and all the rules are
 // built from (the subnets and the non-masquerade prefixes, so that a config
 // change is verified and written), or "" when the backend cannot tell.
-func stamp(ctx context.Context, c *Config, s iptables.Stamper, n iptables.Network) string {
+func stamp(ctx context.Context, c *Config, s iptables.Fingerprinter, n iptables.Network) string {
 	if s == nil {
 		return ""
 	}
 	st, err := s.Stamp(ctx)
-	if err != nil || st == "" {
-		if err != nil && c.Logf != nil {
-			c.Logf("rules stamp: %v (verifying the rules instead)", err)
+	return withInputs(c, s, n, "stamp", st, err)
+}
+
+// fingerprint is the backend's fingerprint of the network's own objects
+// with what the rules are built from, or "" when the backend cannot tell.
+func fingerprint(ctx context.Context, c *Config, s iptables.Fingerprinter, n iptables.Network) string {
+	if s == nil {
+		return ""
+	}
+	fp, err := s.Fingerprint(ctx, n)
+	return withInputs(c, s, n, "fingerprint", fp, err)
+}
+
+// withInputs appends the backend and the rules' inputs to a stamp or
+// fingerprint v; "" when v is empty or failed.
+func withInputs(c *Config, s iptables.Fingerprinter, n iptables.Network, what, v string, err error) string {
+	if err != nil || v == "" {
+		if err != nil {
+			c.logf("rules %s: %v (verifying the rules instead)", what, err)
 		}
 		return ""
 	}
-	return fmt.Sprintf("%s %T %v %v", st, s, n.Subnets, n.NonMasquerade)
+	return fmt.Sprintf("%s %T %v %v", v, s, n.Subnets, n.NonMasquerade)
 }
 
 // releaseAddresses frees the pod's addresses and, with the network's last

@@ -62,12 +62,16 @@ func TestParseNonMasqueradeErrors(t *testing.T) {
 	wantOnly(t, err, ErrDecode, "field nonMasqueradeCIDRs: cannot use string")
 }
 
-// fixedStamp is a Stamper whose rules never change.
+// fixedStamp is a Fingerprinter whose rules never change.
 type fixedStamp string
 
-var _ iptables.Stamper = fixedStamp("")
+var _ iptables.Fingerprinter = fixedStamp("")
 
 func (s fixedStamp) Stamp(context.Context) (string, error) { return string(s), nil }
+
+func (s fixedStamp) Fingerprint(context.Context, iptables.Network) (string, error) {
+	return "fp " + string(s), nil
+}
 
 // TestStampCoversNonMasquerade: the note that lets an ADD skip the rules
 // must not survive a change of nonMasqueradeCIDRs, whose rules then differ.
@@ -80,6 +84,10 @@ func TestStampCoversNonMasquerade(t *testing.T) {
 	}
 	if again := stamp(t.Context(), c, fixedStamp("gen 7"), ruleNetwork(c, nil)); again != base {
 		t.Errorf("stamp %q then %q for the same config", base, again)
+	}
+	fp := fingerprint(t.Context(), c, fixedStamp("gen 7"), ruleNetwork(c, nil))
+	if changed := fingerprint(t.Context(), other, fixedStamp("gen 7"), ruleNetwork(other, nil)); changed == fp {
+		t.Errorf("fingerprint %q unchanged by another nonMasqueradeCIDRs", fp)
 	}
 }
 

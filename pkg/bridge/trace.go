@@ -21,3 +21,10 @@ func (p *phases) done(step string) {
 	p.logf("phase %-10s %6d µs", step, now.Sub(p.last).Microseconds())
 	p.last = now
 }
+
+// logf writes a diagnostic to c.Logf, if cmd set one.
+func (c *Config) logf(format string, args ...any) {
+	if c.Logf != nil {
+		c.Logf(format, args...)
+	}
+}
