@@ -83,7 +83,7 @@ func TestRulesOnBusyNode(t *testing.T) {
 				if err := os.WriteFile(restore, []byte(rules), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				netnstest.Run(t, f.node, "iptables-restore", "--noflush", "-w", restore)
+				netnstest.Run(t, f.node, "iptables-restore", "--noflush", "-w", "5", restore)
 				netnstest.Run(t, f.node, "nft", fmt.Sprintf("add table ip kube-proxy; flush table ip kube-proxy; "+
 					"add chain ip kube-proxy svc; add rule ip kube-proxy svc ip daddr 198.18.10.1 tcp dport 80 dnat to %s", dnat))
 			}
