@@ -9,9 +9,42 @@ import (
 	"time"
 )
 
-// debounce gathers a burst of events (a thousand Nodes created, a link
-// flap dropping every route) into one reconcile.
-const debounce = 100 * time.Millisecond
+// The window after a reconcile in which pokes wait and gather, so that a
+// burst of events (a thousand Nodes created, a link flap dropping every
+// route) costs one reconcile per window: five times what the last
+// reconcile took, so a burst costs at most a fifth of a core, within these
+// bounds.
+const (
+	minWindow = 20 * time.Millisecond
+	maxWindow = 200 * time.Millisecond
+)
+
+// pacer decides when a poke reconciles: at once when no reconcile started
+// within the window, so a lone Node change is routed without waiting;
+// otherwise once, at the window's end, for all the pokes until then.
+type pacer struct {
+	last   time.Time     // start of the last reconcile
+	window time.Duration // from the last reconcile's duration
+	timer  <-chan time.Time
+}
+
+// ran records a reconcile that started at start and took took.
+func (p *pacer) ran(start time.Time, took time.Duration) {
+	p.last, p.window = start, min(max(5*took, minWindow), maxWindow)
+}
+
+// poke reports whether to reconcile now; otherwise it arms the timer,
+// once per window.
+func (p *pacer) poke(now time.Time) bool {
+	if p.timer != nil {
+		return false
+	}
+	if wait := p.window - now.Sub(p.last); wait > 0 {
+		p.timer = time.After(wait)
+		return false
+	}
+	return true
+}
 
 // backoff doubles a retry delay from min up to max.
 type backoff struct {
@@ -26,16 +59,19 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = 0 }
 
-// loop reconciles on start, on pokes (debounced), on every resync and on
+// loop reconciles on start, on pokes (paced), on every resync and on
 // retries after a failure, until ctx ends.
 func (a *agent) loop(ctx context.Context) {
 	resync := time.NewTicker(a.cfg.Resync)
 	defer resync.Stop()
 	retry := backoff{min: 200 * time.Millisecond, max: 30 * time.Second}
-	var debounced, retryC <-chan time.Time
+	var retryC <-chan time.Time
+	var pace pacer
 	logged := "" // the failure last logged: a lasting one is logged once
 	run := func(verify bool) {
+		start := time.Now()
 		err := a.reconcile(ctx, verify)
+		pace.ran(start, time.Since(start))
 		a.live.passed()
 		switch {
 		case err == nil:
@@ -57,11 +93,11 @@ func (a *agent) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-a.kick:
-			if debounced == nil {
-				debounced = time.After(debounce)
+			if pace.poke(time.Now()) {
+				run(false)
 			}
-		case <-debounced:
-			debounced = nil
+		case <-pace.timer:
+			pace.timer = nil
 			run(false)
 		case <-resync.C:
 			run(true)

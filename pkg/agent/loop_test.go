@@ -148,3 +148,38 @@ func TestLoopKernel(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPacer: a poke reconciles at once unless a reconcile started within
+// the window, five times the last one's duration within its bounds; then
+// one timer serves every poke until the window ends.
+func TestPacer(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var p pacer
+	if !p.poke(t0) {
+		t.Fatal("first poke waits; want a reconcile at once")
+	}
+	for _, tc := range []struct {
+		took, want time.Duration
+	}{
+		{time.Millisecond, minWindow},
+		{10 * time.Millisecond, 50 * time.Millisecond},
+		{time.Second, maxWindow},
+	} {
+		p.ran(t0, tc.took)
+		if p.window != tc.want {
+			t.Errorf("window after a %v reconcile = %v, want %v", tc.took, p.window, tc.want)
+		}
+	}
+	p.ran(t0, 10*time.Millisecond) // window 50 ms
+	if p.poke(t0.Add(10 * time.Millisecond)) {
+		t.Fatal("poke within the window reconciled at once")
+	}
+	armed := p.timer
+	if armed == nil || p.poke(t0.Add(20*time.Millisecond)) || p.timer != armed {
+		t.Fatal("a second poke within the window did not share the first one's timer")
+	}
+	p.timer = nil // fired
+	if !p.poke(t0.Add(60 * time.Millisecond)) {
+		t.Error("poke after the window waits; want a reconcile at once")
+	}
+}
