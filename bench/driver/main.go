@@ -8,6 +8,12 @@
 // and floor-add, the least kernel work an ADD needs. A separate section times
 // nodebridge's IPAM against host-local on pre-filled dataDirs.
 //
+// The busy rounds (-busy) run the sequential round again in busy nodes: each
+// node holds what kube-proxy writes for -busy-services Services, in its
+// iptables or its nftables mode, and is rewritten one Service at a time
+// every -busy-resync while the ADDs and DELs run, as kube-proxy's partial
+// syncs do; each row is compared with its idle round of as many pods.
+//
 // It prints tables, the ratios and whether each of the targets
 // holds, and writes the same figures as JSON. Unmet targets do not make it
 // fail; a broken set-up does.
@@ -19,12 +25,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // options are the command line.
@@ -40,6 +48,11 @@ type options struct {
 	floorK   int   // execs per floor
 	ipamK    int   // ADD+DEL pairs per fill
 	fills    []int // allocations before the IPAM pairs
+
+	busy         []loadShape // kube-proxy loads, one busy round each
+	busyServices int
+	busyResync   time.Duration
+	busyN        int // pods per busy round
 }
 
 func main() {
@@ -68,6 +81,10 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.floorK, "floor", 200, "execs per floor measurement")
 	fs.IntVar(&o.ipamK, "ipam-pairs", 30, "timed IPAM ADD+DEL pairs per fill")
 	fills := fs.String("fills", "10,1000,10000", "allocations before the IPAM pairs, comma-separated (empty: no IPAM section)")
+	busy := fs.String("busy", "iptables,nftables", "busy rounds: kube-proxy load shapes, comma-separated (empty: no busy round)")
+	fs.IntVar(&o.busyServices, "busy-services", 3000, "Services in a busy round's kube-proxy load")
+	fs.DurationVar(&o.busyResync, "busy-resync", 500*time.Millisecond, "how often a busy round's kube-proxy rewrites one Service")
+	fs.IntVar(&o.busyN, "busy-n", 30, "pods per busy round, beside an idle sequential round of as many")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -81,7 +98,31 @@ func parseFlags(args []string) (options, error) {
 	if o.workers < 1 || o.floorK < 1 || o.ipamK < 1 {
 		return o, fmt.Errorf("-workers, -floor and -ipam-pairs must be at least 1")
 	}
-	return o, nil
+	return o, o.parseBusy(*busy)
+}
+
+// parseBusy checks the busy rounds' flags, given the list of shapes.
+func (o *options) parseBusy(list string) error {
+	var errs []error
+	for f := range strings.SplitSeq(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		sh, err := shapeNamed(f)
+		errs = append(errs, err)
+		o.busy = append(o.busy, sh)
+	}
+	if len(o.busy) == 0 {
+		return errors.Join(errs...)
+	}
+	errs = append(errs, checkServices(o.busyServices))
+	if o.busyResync <= 0 {
+		errs = append(errs, fmt.Errorf("-busy-resync %v: must be above 0", o.busyResync))
+	}
+	if o.busyN < 1 {
+		errs = append(errs, fmt.Errorf("-busy-n %d: must be at least 1", o.busyN))
+	}
+	return errors.Join(errs...)
 }
 
 // intList parses "100,300"; the empty string is an empty list.

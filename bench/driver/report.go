@@ -16,20 +16,21 @@ import (
 // report is everything a run measured: printed as tables, and written as
 // JSON for tracking from run to run.
 type report struct {
-	Time        time.Time  `json:"time"`
-	Machine     machine    `json:"machine"`
-	Versions    []string   `json:"versions"` // the about lines of nodebridge and the reference plugins
-	Network     string     `json:"network"`
-	Storage     storage    `json:"datadir_storage"`
-	FloorExecs  int        `json:"floor_execs"`
-	Floors      floors     `json:"floors"`
-	Rounds      []roundRow `json:"rounds"`
-	Ratios      []ratioRow `json:"ratios"`
-	Targets     []target   `json:"targets"`
-	IPAMPairs   int        `json:"ipam_pairs_per_fill"`
-	IPAM        []scaleRow `json:"ipam_scale"`
-	RootChanges string     `json:"root_netns_and_var_lib_cni_changes"` // empty: untouched, as it must be
-	Warnings    []string   `json:"warnings,omitempty"`
+	Time        time.Time   `json:"time"`
+	Machine     machine     `json:"machine"`
+	Versions    []string    `json:"versions"` // the about lines of nodebridge and the reference plugins
+	Network     string      `json:"network"`
+	Storage     storage     `json:"datadir_storage"`
+	FloorExecs  int         `json:"floor_execs"`
+	Floors      floors      `json:"floors"`
+	Rounds      []roundRow  `json:"rounds"`         // in an idle node
+	Busy        *busyReport `json:"busy,omitempty"` // nil: no busy round
+	Ratios      []ratioRow  `json:"ratios"`
+	Targets     []target    `json:"targets"`
+	IPAMPairs   int         `json:"ipam_pairs_per_fill"`
+	IPAM        []scaleRow  `json:"ipam_scale"`
+	RootChanges string      `json:"root_netns_and_var_lib_cni_changes"` // empty: untouched, as it must be
+	Warnings    []string    `json:"warnings,omitempty"`
 }
 
 // writeJSON writes r to path, creating its directory.
@@ -68,6 +69,9 @@ func (r *report) print(out io.Writer) {
 	fmt.Fprintf(w, "nodebridge, no CNI_COMMAND\t%v\t%v\t%v\n", r.Floors.NoCommand.P50, r.Floors.NoCommand.P90, r.Floors.NoCommand.Max)
 	w.Flush()
 	r.printRounds(w)
+	if r.Busy != nil {
+		r.Busy.print(w, r.Rounds)
+	}
 	r.printRatios(w)
 	r.printTargets(w)
 	r.printIPAM(w)

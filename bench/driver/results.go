@@ -36,13 +36,14 @@ type roundRow struct {
 	Veths      *vethsAfterDel `json:"veths_after_del,omitempty"` // nil for a plugin without DEL
 	Failures   int            `json:"failures"`
 	FirstError string         `json:"first_error,omitempty"`
+	Load       *loadRun       `json:"kube_proxy_load,omitempty"` // nil in an idle round
 }
 
 func rowOf(r roundResult) roundRow {
 	row := roundRow{
 		Plugin: r.Plugin, Round: r.Spec.Name, Pods: r.Spec.Pods, Workers: r.Spec.Workers,
 		Add: summarize(r.Add.Times), AddWall: ms(r.Add.Wall), DelWall: ms(r.Del.Wall),
-		Rules: r.Rules, Veths: r.Veths, Failures: r.Add.Failures + r.Del.Failures,
+		Rules: r.Rules, Veths: r.Veths, Failures: r.Add.Failures + r.Del.Failures, Load: r.Load,
 	}
 	ops := len(r.Add.Times)
 	if len(r.Del.Times) > 0 {

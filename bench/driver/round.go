@@ -17,9 +17,10 @@ type bench struct {
 // roundSpec is one round: each plugin ADDs pods pods into a fresh node, then
 // DELs them all, from workers threads.
 type roundSpec struct {
-	Name    string // "seq-100", "par-100"
+	Name    string // "seq-100", "par-100", "busy-ipt-30"
 	Pods    int
 	Workers int
+	Load    *busyLoad // nil: an idle node
 }
 
 // roundResult is what one plugin did in one round.
@@ -30,6 +31,7 @@ type roundResult struct {
 	Del    phase // empty for a plugin without DEL
 	Rules  ruleCounts
 	Veths  *vethsAfterDel // nil for a plugin without DEL
+	Load   *loadRun       // nil in an idle round
 }
 
 // ruleCounts is the number of rules in the node at three points, counted
@@ -78,10 +80,7 @@ func (b *bench) runRound(ctx context.Context, spec roundSpec, plugins []plugin) 
 			dels = append(dels, st)
 		}
 	}
-	if err := runVerb(ctx, spec, all, "ADD", func(st *stage, ph phase, rules int) { st.res.Add, st.res.Rules.AfterAdd = ph, rules }); err != nil {
-		return nil, err
-	}
-	if err := runVerb(ctx, spec, dels, "DEL", func(st *stage, ph phase, rules int) { st.res.Del, st.res.Rules.AfterDel = ph, rules }); err != nil {
+	if err := runVerbs(ctx, spec, all, dels); err != nil {
 		return nil, err
 	}
 	out := make([]roundResult, len(all))
@@ -89,6 +88,25 @@ func (b *bench) runRound(ctx context.Context, spec roundSpec, plugins []plugin) 
 		out[i] = st.res
 	}
 	return out, nil
+}
+
+// runVerbs runs the ADDs on all stages, then the DELs on dels, with the
+// round's kube-proxy load churning in every node meanwhile when it has
+// one; the churns have stopped when it returns.
+func runVerbs(ctx context.Context, spec roundSpec, all, dels []*stage) error {
+	stop := func() {}
+	if spec.Load != nil {
+		if err := spec.Load.install(ctx, all); err != nil {
+			return fmt.Errorf("install kube-proxy load: %w", err)
+		}
+		stop = spec.Load.churn(ctx, all)
+	}
+	err := runVerb(ctx, spec, all, "ADD", func(st *stage, ph phase, rules int) { st.res.Add, st.res.Rules.AfterAdd = ph, rules })
+	if err == nil {
+		err = runVerb(ctx, spec, dels, "DEL", func(st *stage, ph phase, rules int) { st.res.Del, st.res.Rules.AfterDel = ph, rules })
+	}
+	stop()
+	return err
 }
 
 // runVerb makes cmd's calls on every stage, then hands each stage its phase

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -43,11 +44,19 @@ func newPrograms(o options, n network) programs {
 	}
 }
 
-// rounds lists the rounds and, for each, the plugins in the order they run.
+// rounds lists the rounds and, for each, the plugins in the order they
+// run: the sequential rounds (with one of -busy-n pods when there are busy
+// rounds and -n lacks it, for them to be compared with), the parallel
+// round, then the busy rounds with the sequential rounds' plugins.
 func (o options) rounds(p programs) ([]roundSpec, map[string][]plugin) {
 	var specs []roundSpec
 	plugins := map[string][]plugin{}
-	for _, n := range o.seq {
+	seq := o.seq
+	if len(o.busy) > 0 && !slices.Contains(seq, o.busyN) {
+		seq = append(slices.Clone(seq), o.busyN)
+		slices.Sort(seq)
+	}
+	for _, n := range seq {
 		s := roundSpec{Name: roundName(n, 1), Pods: n, Workers: 1}
 		specs, plugins[s.Name] = append(specs, s), []plugin{p.floorAdd, p.nb, p.nbNFT, p.ref}
 	}
@@ -55,7 +64,15 @@ func (o options) rounds(p programs) ([]roundSpec, map[string][]plugin) {
 		s := roundSpec{Name: roundName(o.parPods, o.workers), Pods: o.parPods, Workers: o.workers}
 		specs, plugins[s.Name] = append(specs, s), []plugin{p.nb, p.nbNFT, p.ref}
 	}
+	for _, s := range o.busySpecs() {
+		specs, plugins[s.Name] = append(specs, s), []plugin{p.floorAdd, p.nb, p.nbNFT, p.ref}
+	}
 	return specs, plugins
+}
+
+// idleSpecs are the rounds of specs in an idle node.
+func idleSpecs(specs []roundSpec) []roundSpec {
+	return slices.DeleteFunc(slices.Clone(specs), func(s roundSpec) bool { return s.Load != nil })
 }
 
 // run measures everything, then writes the JSON and prints the report,
@@ -121,15 +138,8 @@ func (b *bench) measure(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	specs, plugins := o.rounds(p)
-	for _, s := range specs {
-		progress("round " + s.Name)
-		results, err := b.runRound(ctx, s, plugins[s.Name])
-		if err != nil {
-			return nil, fmt.Errorf("round %s: %w", s.Name, err)
-		}
-		for _, r := range results {
-			rep.Rounds = append(rep.Rounds, rowOf(r))
-		}
+	if err := b.runRounds(ctx, specs, plugins, rep, progress); err != nil {
+		return nil, err
 	}
 	if rep.Storage.CreateEnd, err = probeCreate(b.tmp); err != nil {
 		return nil, err
@@ -145,9 +155,37 @@ func (b *bench) measure(ctx context.Context, o options) (*report, error) {
 	if w := rep.Machine.busyWarning(); w != "" {
 		rep.Warnings = append(rep.Warnings, w)
 	}
-	rep.Ratios = ratios(rep.Rounds, specs)
-	rep.Targets = evaluate(rep.Rounds, specs, rep.IPAM)
+	rep.Ratios = ratios(rep.Rounds, idleSpecs(specs))
+	rep.Targets = evaluate(rep.Rounds, idleSpecs(specs), rep.IPAM)
+	if rep.Busy != nil {
+		rep.Busy.Ratios = busyRatios(rep.Busy.Rounds, rep.Rounds, specs)
+		rep.Targets = append(rep.Targets, busyTargets(rep.Busy.Rounds, rep.Rounds, specs)...)
+	}
 	return rep, nil
+}
+
+// runRounds runs every round of specs, keeping the rows of the idle ones
+// in rep.Rounds and those of the busy ones in rep.Busy.
+func (b *bench) runRounds(ctx context.Context, specs []roundSpec, plugins map[string][]plugin, rep *report, progress func(string)) error {
+	for _, s := range specs {
+		progress("round " + s.Name)
+		results, err := b.runRound(ctx, s, plugins[s.Name])
+		if err != nil {
+			return fmt.Errorf("round %s: %w", s.Name, err)
+		}
+		rows := &rep.Rounds
+		if s.Load != nil {
+			if rep.Busy == nil {
+				rep.Busy = &busyReport{Services: s.Load.services, Resync: ms(s.Load.resync), Pods: s.Pods}
+			}
+			rep.Busy.Shapes = append(rep.Busy.Shapes, s.Load.shape.Name)
+			rows = &rep.Busy.Rounds
+		}
+		for _, r := range results {
+			*rows = append(*rows, rowOf(r))
+		}
+	}
+	return nil
 }
 
 // since is the wall time since start, for the progress lines.
