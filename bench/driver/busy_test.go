@@ -3,7 +3,9 @@ package main
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
+	"text/tabwriter"
 	"time"
 )
 
@@ -183,5 +185,32 @@ func TestBusyTargets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The busy table has a line per row compared, floor-add's DEL columns
+// empty, then reference over each nodebridge row, and names a failed sync.
+func TestBusyPrint(t *testing.T) {
+	specs := []roundSpec{{Name: "busy-ipt-30", Pods: 30, Workers: 1, Load: &busyLoad{}}}
+	idle := []roundRow{row("seq-30", nameFloorAdd, 2, 0, 0, 0), row("seq-30", nameNodebridge, 4, 5, 7, 0), row("seq-30", nameReference, 30, 100, 90, 0)}
+	failed := busyRow(nameReference, 40, 120, 10, 1)
+	failed.Load.FirstError = "iptables-restore: boom"
+	b := &busyReport{Services: 3000, Resync: ms(500 * time.Millisecond), Pods: 30, Shapes: []string{"iptables"},
+		Rounds: []roundRow{busyRow(nameFloorAdd, 3, 0, 10, 0), busyRow(nameNodebridge, 5, 6, 10, 0), failed}}
+	b.Ratios = busyRatios(b.Rounds, idle, specs)
+	var out strings.Builder
+	w := tabwriter.NewWriter(&out, 0, 0, 2, ' ', 0)
+	b.print(w, idle)
+	w.Flush()
+	for _, want := range []string{
+		"3000 Services in every node (iptables), one Service rewritten every 500ms",
+		"busy-ipt-30  floor-add   21023       10     0.00      2.00          3.00   1.50x      0.00      -             -       -          -         0",
+		"busy-ipt-30  nodebridge  21023       10     0.00      4.00          5.00   1.25x      0.00      5.00          6.00    1.20x      0.00      0",
+		"busy-ipt-30  nodebridge      8.00x",
+		"1 of the kube-proxy syncs in reference's node in busy-ipt-30 failed, the first: iptables-restore: boom",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, out.String())
+		}
 	}
 }
