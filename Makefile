@@ -70,8 +70,11 @@ fuzz:
 
 # bench: nodebridge against the reference bridge + host-local v1.9.1 (which
 # the deps script installs into BENCH_TOOLS), exec'd as a runtime does inside throwaway
-# netns; prints tables and targets and writes BENCH_JSON. Needs root. Extra
-# driver flags go in BENCH_FLAGS (e.g. BENCH_FLAGS="-n 50 -parallel 0").
+# netns, on idle nodes and on busy ones (kube-proxy's iptables or nftables
+# rules for 3,000 Services, one Service re-synced every 0.5 s); prints tables
+# and targets and writes BENCH_JSON. Needs root. Extra driver flags go in
+# BENCH_FLAGS (e.g. BENCH_FLAGS="-n 50 -parallel 0", or "-busy-services 1000
+# -busy-resync 1s -busy-n 50", or "-busy=" for idle nodes only).
 BENCH_TOOLS ?= $(or $(NODEBRIDGE_TOOLS),$(HOME)/.cache/nodebridge/bin)
 BENCH_BIN   ?= _out/bench/bin
 BENCH_JSON  ?= _out/bench.json
