@@ -5,7 +5,8 @@
 # host-local plugins (to compare nodebridge against), the reference portmap
 # (chained after nodebridge in the multi-node lab) and loopback (which
 # containerd's CRI runs in the kubelet cluster tests), plus containerd, crun and
-# busybox-static for those tests. Safe to run again.
+# busybox-static for those tests; gcc and the static C library for the cgo,
+# static flanneld that scripts/build-flannel.sh builds. Safe to run again.
 # It never touches the machine's network configuration.
 set -euo pipefail
 
@@ -27,15 +28,26 @@ declare -A pkg_of=(
 	[ctr]=containerd
 	[crun]=crun
 	[busybox]=busybox-static
+	[gcc]=gcc
+)
+
+# file -> Debian package that provides it, for what is not a command
+declare -A pkg_of_file=(
+	[/usr/lib/x86_64-linux-gnu/libc.a]=libc6-dev
 )
 
 missing_packages() {
-	local cmd
-	for cmd in "${!pkg_of[@]}"; do
-		if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/sbin/$cmd" ]; then
-			echo "${pkg_of[$cmd]}"
-		fi
-	done | sort -u
+	local cmd f
+	{
+		for cmd in "${!pkg_of[@]}"; do
+			if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/sbin/$cmd" ]; then
+				echo "${pkg_of[$cmd]}"
+			fi
+		done
+		for f in "${!pkg_of_file[@]}"; do
+			[ -e "$f" ] || echo "${pkg_of_file[$f]}"
+		done
+	} | sort -u
 }
 
 install_packages() {
