@@ -85,7 +85,7 @@ func (e *env) startNode(ctx context.Context) error {
 	if _, err := e.node.Exec(ctx, "ip", "addr", "add", wide, "dev", "eth0"); err != nil {
 		return fmt.Errorf("add %s to eth0 of %s: %w", wide, e.node.Netns, err)
 	}
-	if err := lab.CreateNode(ctx, e.cs, spec(0)); err != nil {
+	if err := createNode(ctx, e.cs, 0); err != nil {
 		return err
 	}
 	s, err := e.serverMetrics(ctx)

@@ -60,7 +60,7 @@ func (e *env) createPeers(ctx context.Context) (convergence, error) {
 	peers := span(1, e.o.peers)
 	logf("creating %d peer Nodes on %d workers", len(peers), e.o.workers)
 	return e.converge(ctx, wantRoutes(peers), len(peers), func(ctx context.Context, j int) error {
-		return lab.CreateNode(ctx, e.cs, spec(peers[j]))
+		return createNode(ctx, e.cs, peers[j])
 	})
 }
 
@@ -75,7 +75,7 @@ func (e *env) churn(ctx context.Context) (convergence, error) {
 		if j%2 == 0 {
 			return lab.DeleteNode(ctx, e.cs, nodeName(gone[j/2]))
 		}
-		return lab.CreateNode(ctx, e.cs, spec(added[j/2]))
+		return createNode(ctx, e.cs, added[j/2])
 	})
 }
 
