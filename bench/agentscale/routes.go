@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -13,11 +14,15 @@ import (
 // agentProto is the route protocol the agent marks its routes with.
 const agentProto = 78
 
-// routeWatch reads the agent's routes of the node netns over a netlink
-// socket opened in it, so polling costs no exec and never enters the netns.
+// routeWatch reads the routes of the node netns over a netlink socket
+// opened in it, so polling costs no exec and never enters the netns.
 type routeWatch struct {
 	h  *netlink.Handle
 	ns netns.NsHandle
+	// anyProto counts every route into the cluster CIDR via a gateway,
+	// whatever its protocol: flannel's routes carry none of their own.
+	// Otherwise only the agent's proto-78 routes count.
+	anyProto bool
 }
 
 // openRoutes opens a netlink handle inside the named netns.
@@ -41,13 +46,53 @@ func (w *routeWatch) close() {
 	_ = w.ns.Close()
 }
 
-// snapshot returns the proto-78 IPv4 routes, destination to gateway.
-// Equivalent to: ip route show proto 78
+// snapshot returns the counted IPv4 routes of the main table, destination
+// to gateway.
+// Equivalent to: ip route show proto 78 (or, with anyProto, ip route show
+// to root 10.0.0.0/8, keeping those with a via)
 func (w *routeWatch) snapshot() (routeSet, error) {
-	rs, err := w.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Protocol: agentProto}, netlink.RT_FILTER_PROTOCOL)
-	if err != nil {
-		return nil, fmt.Errorf("list routes of protocol %d: %w", agentProto, err)
+	filter, mask := &netlink.Route{Protocol: agentProto}, uint64(netlink.RT_FILTER_PROTOCOL)
+	if w.anyProto {
+		filter, mask = &netlink.Route{}, 0 // no filter: netlink v1.3.1 needs a non-nil one
 	}
+	rs, err := w.h.RouteListFiltered(netlink.FAMILY_V4, filter, mask)
+	if err != nil {
+		return nil, fmt.Errorf("list IPv4 routes (any protocol %v): %w", w.anyProto, err)
+	}
+	return podRoutes(rs, w.anyProto), nil
+}
+
+// protocols names the protocols of the counted routes, e.g. "78" or
+// "boot": the agent marks its routes 78, flannel leaves the kernel's
+// default.
+// Equivalent to: ip route show to root 10.0.0.0/8 (the proto column)
+func (w *routeWatch) protocols() ([]string, error) {
+	rs, err := w.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("list IPv4 routes: %w", err)
+	}
+	return routeProtocols(rs), nil
+}
+
+// routeProtocols names, sorted and once each, the protocols of the routes
+// podRoutes counts with inClusterOnly.
+func routeProtocols(rs []netlink.Route) []string {
+	var out []string
+	for _, r := range rs {
+		if len(podRoutes([]netlink.Route{r}, true)) == 0 {
+			continue
+		}
+		if p := r.Protocol.String(); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// podRoutes keeps the routes via a gateway, and with inClusterOnly only
+// those to a prefix inside the cluster CIDR, as destination to gateway.
+func podRoutes(rs []netlink.Route, inClusterOnly bool) routeSet {
 	have := make(routeSet, len(rs))
 	for _, r := range rs {
 		if r.Dst == nil {
@@ -56,11 +101,18 @@ func (w *routeWatch) snapshot() (routeSet, error) {
 		dst, ok := netip.AddrFromSlice(r.Dst.IP)
 		gw, gok := netip.AddrFromSlice(r.Gw)
 		ones, _ := r.Dst.Mask.Size()
-		if ok && gok {
-			have[netip.PrefixFrom(dst.Unmap(), ones)] = gw.Unmap()
+		p := netip.PrefixFrom(dst.Unmap(), ones)
+		if !ok || !gok || (inClusterOnly && !inside(p, clusterCIDR)) {
+			continue
 		}
+		have[p] = gw.Unmap()
 	}
-	return have, nil
+	return have
+}
+
+// inside reports whether p lies within outer.
+func inside(p, outer netip.Prefix) bool {
+	return p.Bits() >= outer.Bits() && outer.Contains(p.Addr())
 }
 
 // sameRoutes reports whether have is exactly want: same destinations, each
