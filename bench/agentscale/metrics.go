@@ -192,3 +192,40 @@ func readMemory(pid int) (memory, error) {
 	}
 	return parseStatus(string(b))
 }
+
+// userHZ is the unit of the times in /proc/<pid>/stat: USER_HZ, 100 on
+// every Linux ABI this runs on.
+const userHZ = 100
+
+// parseStat reads utime plus stime, in seconds, from /proc/<pid>/stat
+// text. The fields are counted after the command name's closing
+// parenthesis, as the name itself may hold spaces.
+func parseStat(text string) (float64, error) {
+	i := strings.LastIndexByte(text, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("stat %q: no closing parenthesis", text)
+	}
+	// After ")": state is field 3, utime field 14, stime field 15.
+	f := strings.Fields(text[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("stat %q: %d fields after the name, want at least 13", text, len(f))
+	}
+	var total float64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat utime/stime %q: %w", s, err)
+		}
+		total += float64(n)
+	}
+	return total / userHZ, nil
+}
+
+// readCPU reads the CPU seconds pid has used, user and system.
+func readCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read stat of pid %d: %w", pid, err)
+	}
+	return parseStat(string(b))
+}
