@@ -27,6 +27,8 @@ type env struct {
 	cs     kubernetes.Interface
 	routes *routeWatch
 	pid    int // the agent's
+	// flanneld runs on the node in the comparison's flannel turn.
+	flanneld *lab.Process
 	// beforeAgent is the API server's Node request count before the
 	// agent started: its own loopback watch on Nodes is open by then.
 	beforeAgent serverNodeRequests
@@ -161,6 +163,9 @@ func (e *env) diagnose() {
 // the node (agent and netns), the lab (control plane and netns), the dir.
 func (e *env) close() error {
 	var err error
+	if e.flanneld != nil {
+		err = e.flanneld.Stop(10 * time.Second)
+	}
 	if e.routes != nil {
 		e.routes.close()
 	}

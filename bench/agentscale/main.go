@@ -39,6 +39,9 @@ type options struct {
 	samples  int // resync reconciles to time
 	poll     time.Duration
 	timeout  time.Duration // per convergence
+	flannel  string        // flanneld binary, absolute; empty: no side-by-side run
+	singles  int           // single creates and deletes timed per contender
+	repairs  int           // hand-deleted routes timed per contender
 }
 
 func main() {
@@ -67,6 +70,9 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.samples, "reconciles", 5, "resync reconciles to time at full size")
 	fs.DurationVar(&o.poll, "poll", 10*time.Millisecond, "route poll interval")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "longest wait for the routes to converge, from the first Node change")
+	fs.StringVar(&o.flannel, "flannel", "", "flanneld binary to run beside the agent (scripts/build-flannel.sh builds one); empty skips the comparison")
+	fs.IntVar(&o.singles, "singles", 10, "single Node creates and deletes timed per contender in the comparison")
+	fs.IntVar(&o.repairs, "repairs", 3, "routes deleted by hand and timed per contender in the comparison")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -80,8 +86,9 @@ func (o *options) check() error {
 	if o.peers < 1 || o.churn < 0 || o.churn > o.peers || o.peers+o.churn > maxPeer {
 		errs = append(errs, fmt.Errorf("-peers %d -churn %d: want 1 <= churn <= peers, peers+churn <= %d", o.peers, o.churn, maxPeer))
 	}
-	if o.workers < 1 || o.samples < 1 {
-		errs = append(errs, fmt.Errorf("-workers %d -reconciles %d: want at least 1", o.workers, o.samples))
+	if o.workers < 1 || o.samples < 1 || o.singles < 1 || o.repairs < 1 {
+		errs = append(errs, fmt.Errorf("-workers %d -reconciles %d -singles %d -repairs %d: want at least 1",
+			o.workers, o.samples, o.singles, o.repairs))
 	}
 	if o.resync <= 0 || o.poll <= 0 || o.timeout <= 0 {
 		errs = append(errs, errors.New("-resync, -poll and -timeout must be positive"))
@@ -94,6 +101,16 @@ func (o *options) check() error {
 		errs = append(errs, fmt.Errorf("-agent %s: %w", o.agent, err))
 	}
 	o.agent = abs
+	if o.flannel != "" {
+		abs, err := filepath.Abs(o.flannel)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-flannel %s: %w", o.flannel, err))
+		}
+		o.flannel = abs
+	}
 	return errors.Join(errs...)
 }
 
@@ -111,6 +128,9 @@ func run(ctx context.Context, o options) (err error) {
 	if err == nil {
 		err = e.measure(ctx, r)
 	}
+	if err == nil {
+		r.Compare, err = e.compareOrSkip(ctx)
+	}
 	if err != nil && ctx.Err() == nil {
 		e.diagnose()
 	}
@@ -125,5 +145,6 @@ func run(ctx context.Context, o options) (err error) {
 	r.Machine.LoadEnd = loadAvg()
 	r.judge()
 	r.print(os.Stdout)
+	r.Compare.print(os.Stdout)
 	return r.writeJSON(o.jsonPath)
 }

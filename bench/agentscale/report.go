@@ -36,8 +36,9 @@ type report struct {
 	Targets   []target     `json:"targets"`
 	// RootChanges lists what changed in the machine's own netns during
 	// the run; empty, as it must be.
-	RootChanges string   `json:"root_netns_changes"`
-	Warnings    []string `json:"warnings,omitempty"`
+	RootChanges string      `json:"root_netns_changes"`
+	Compare     *comparison `json:"compare,omitempty"` // the agent beside flanneld
+	Warnings    []string    `json:"warnings,omitempty"`
 }
 
 // machine is where the run ran.
