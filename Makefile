@@ -70,11 +70,16 @@ fuzz:
 
 # bench: nodebridge against the reference bridge + host-local v1.9.1 (which
 # the deps script installs into BENCH_TOOLS), exec'd as a runtime does inside throwaway
+# bench: nodebridge against the reference bridge + host-local v1.9.1 (which
+# the deps script installs into BENCH_TOOLS), exec'd as a runtime does inside throwaway
 # netns, on idle nodes and on busy ones (kube-proxy's iptables or nftables
 # rules for 3,000 Services, one Service re-synced every 0.5 s); prints tables
 # and targets and writes BENCH_JSON. Needs root. Extra driver flags go in
 # BENCH_FLAGS (e.g. BENCH_FLAGS="-n 50 -parallel 0", or "-busy-services 1000
 # -busy-resync 1s -busy-n 50", or "-busy=" for idle nodes only).
+# agentscale also runs the agent and flanneld v0.28.10 side by side, flanneld
+# built once by scripts/build-flannel.sh into ~/.cache/nodebridge;
+# AGENT_BENCH_FLAGS=-flannel= skips that.
 BENCH_TOOLS ?= $(or $(NODEBRIDGE_TOOLS),$(HOME)/.cache/nodebridge/bin)
 BENCH_BIN   ?= _out/bench/bin
 BENCH_JSON  ?= _out/bench.json
@@ -88,7 +93,8 @@ bench: build k8s
 	NODEBRIDGE_TOOLS=$(BENCH_TOOLS) bash scripts/install-deps.sh
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./bench/podstart ./cmd/nodebridge-agent
 	$(BENCH_BIN)/driver -plugin $(BIN) -tools $(BENCH_TOOLS) -bin $(BENCH_BIN) -json $(BENCH_JSON) $(BENCH_FLAGS)
-	$(BENCH_BIN)/agentscale -agent $(BENCH_BIN)/nodebridge-agent -json $(AGENT_BENCH_JSON) $(AGENT_BENCH_FLAGS)
+	flanneld="$$(bash scripts/build-flannel.sh)" && \
+		$(BENCH_BIN)/agentscale -agent $(BENCH_BIN)/nodebridge-agent -flannel "$$flanneld" -json $(AGENT_BENCH_JSON) $(AGENT_BENCH_FLAGS)
 	$(BENCH_BIN)/podstart -tools $(BENCH_TOOLS) -json $(PODSTART_JSON) $(PODSTART_FLAGS)
 
 lint:

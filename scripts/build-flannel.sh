@@ -51,6 +51,6 @@ fi
 echo "build-flannel: building flanneld $FLANNEL_VERSION (cached in $cache/bin)" >&2
 ldflags="-s -w -X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION -extldflags -static"
 (cd "$src" && GOFLAGS=-mod=mod CGO_ENABLED=1 go build -trimpath -ldflags "$ldflags" \
-	-o "$out.tmp" github.com/flannel-io/flannel)
+	-o "$out.tmp" github.com/flannel-io/flannel) >&2 # stdout carries the path alone
 mv "$out.tmp" "$out"
 echo "$out"
