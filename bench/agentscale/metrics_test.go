@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 )
 
@@ -77,5 +78,33 @@ func TestParseStatus(t *testing.T) {
 				t.Errorf("parseStatus = %+v, %v; want %+v, error %v", got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// A name with a space and a parenthesis, as /proc shows it.
+	const tail = " S 1 2 3 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 12 0 500 1000 200"
+	tests := []struct {
+		name, text string
+		want       float64
+		ok         bool
+	}{
+		{"plain", "1234 (flanneld)" + tail, 3.25, true},
+		{"odd name", "1234 (a b) c)" + tail, 3.25, true},
+		{"no name end", "1234 (flanneld" + tail, 0, false},
+		{"too short", "1234 (flanneld) S 1 2 3", 0, false},
+		{"not a number", "1234 (x) S 1 2 3 0 -1 4194560 100 0 0 0 x 75", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseStat(tt.text)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("%s: parseStat = %v, %v; want %v, ok %v", tt.name, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestReadCPUSelf(t *testing.T) {
+	if _, err := readCPU(os.Getpid()); err != nil {
+		t.Fatalf("readCPU of this process: %v", err)
 	}
 }
