@@ -6,11 +6,17 @@
 // made, each against the target; it prints a table and writes the
 // figures as JSON. Unmet targets do not make it fail; a broken set-up does.
 //
+// With -flannel it then runs the agent and flanneld (kube subnet manager,
+// host-gw) in turn, each on a fresh node of the same lab fed the same Node
+// objects, and prints their figures side by side: single create and
+// delete, a batch of creates, churn, repair of a route deleted by hand,
+// peak RSS and CPU over the churn, each against "the agent at or ahead".
+//
 // It needs root. Everything runs in netns it creates (named "nb<pid>-...")
 // and a temp dir, removed on the way out, Ctrl-C included; the root netns
 // is never touched, and the report says whether it stayed so.
 //
-//	agentscale -agent bin/nodebridge-agent -json _out/bench-agent.json
+//	agentscale -agent bin/nodebridge-agent -flannel ~/.cache/nodebridge/flannel-v0.28.10/bin/flanneld -json _out/bench-agent.json
 package main
 
 import (
