@@ -70,8 +70,6 @@ fuzz:
 
 # bench: nodebridge against the reference bridge + host-local v1.9.1 (which
 # the deps script installs into BENCH_TOOLS), exec'd as a runtime does inside throwaway
-# bench: nodebridge against the reference bridge + host-local v1.9.1 (which
-# the deps script installs into BENCH_TOOLS), exec'd as a runtime does inside throwaway
 # netns, on idle nodes and on busy ones (kube-proxy's iptables or nftables
 # rules for 3,000 Services, one Service re-synced every 0.5 s); prints tables
 # and targets and writes BENCH_JSON. Needs root. Extra driver flags go in
