@@ -215,21 +215,23 @@ func (e *env) singles(ctx context.Context) (creates, deletes []float64, err erro
 }
 
 // timeChange makes one change and returns the milliseconds from just
-// before its API call to the first poll that sees the routes exactly want.
+// before its API call to the first poll, every -single-poll (fine, as a
+// single change is routed in milliseconds and few routes are listed),
+// that sees the routes exactly want.
 func (e *env) timeChange(ctx context.Context, want routeSet, change func(context.Context) error) (float64, error) {
 	start := time.Now()
 	if err := change(ctx); err != nil {
 		return 0, err
 	}
-	return e.timeUntil(ctx, start, want)
+	return e.timeUntil(ctx, start, want, e.o.singlePoll)
 }
 
 // timeUntil polls until the routes are exactly want, and returns the
 // milliseconds since start; not converging within -timeout is an error.
-func (e *env) timeUntil(ctx context.Context, start time.Time, want routeSet) (float64, error) {
+func (e *env) timeUntil(ctx context.Context, start time.Time, want routeSet, poll time.Duration) (float64, error) {
 	wctx, cancel := context.WithTimeout(ctx, e.o.timeout)
 	defer cancel()
-	m := e.routes.waitMatch(wctx, want, e.o.poll)
+	m := e.routes.waitMatch(wctx, want, poll)
 	if m.err != nil {
 		return 0, m.err
 	}
@@ -248,7 +250,7 @@ func (e *env) repairs(ctx context.Context) ([]float64, error) {
 		if _, err := e.node.Exec(ctx, "ip", "route", "del", podCIDR(1).String()); err != nil {
 			return out, fmt.Errorf("delete route to %s in %s: %w", podCIDR(1), e.node.Netns, err)
 		}
-		d, err := e.timeUntil(ctx, time.Now(), want)
+		d, err := e.timeUntil(ctx, time.Now(), want, e.o.poll)
 		if err != nil {
 			return out, err
 		}

@@ -54,8 +54,11 @@ func compareRows(a, f contenderResult) []row {
 // figure formats one side of a row.
 func (r row) figure(v float64, ok bool) string {
 	prec := 0
-	if r.Unit != "ms" {
+	switch {
+	case r.Unit != "ms":
 		prec = 2
+	case v < 100:
+		prec = 1 // single changes take a few ms: whole ms would hide the difference
 	}
 	s := fmt.Sprintf("%.*f %s", prec, v, r.Unit)
 	if !ok {

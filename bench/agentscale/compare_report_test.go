@@ -13,12 +13,13 @@ func TestNewRow(t *testing.T) {
 		met                bool
 		ratio, agentFigure string
 	}{
-		{"agent ahead", 13, 117, true, true, true, "0.11x", "13 ms"},
-		{"a tie", 50, 50, true, true, true, "1.00x", "50 ms"},
+		{"agent ahead", 13, 117, true, true, true, "0.11x", "13.0 ms"},
+		{"a few ms", 3.46, 3.2, true, true, false, "1.08x", "3.5 ms"},
+		{"a tie", 50, 50, true, true, true, "1.00x", "50.0 ms"},
 		{"agent behind", 234, 117, true, true, false, "2.00x", "234 ms"},
 		{"flannel never converged", 900, 60000, true, false, true, "-", "900 ms"},
 		{"agent never converged", 60000, 100, false, true, false, "-", "not within 60000 ms"},
-		{"both zero", 0, 0, true, true, true, "-", "0 ms"},
+		{"both zero", 0, 0, true, true, true, "-", "0.0 ms"},
 	}
 	for _, tt := range tests {
 		r := newRow("x", "ms", tt.agent, tt.flannel, tt.agentOK, tt.flannelOK)

@@ -35,19 +35,20 @@ import (
 
 // options are the command line.
 type options struct {
-	agent    string // nodebridge-agent binary, absolute
-	k8sBin   string // dir with kube-apiserver and etcd; empty: scripts/build-k8s.sh
-	jsonPath string
-	peers    int
-	churn    int
-	workers  int
-	resync   time.Duration
-	samples  int // resync reconciles to time
-	poll     time.Duration
-	timeout  time.Duration // per convergence
-	flannel  string        // flanneld binary, absolute; empty: no side-by-side run
-	singles  int           // single creates and deletes timed per contender
-	repairs  int           // hand-deleted routes timed per contender
+	agent      string // nodebridge-agent binary, absolute
+	k8sBin     string // dir with kube-apiserver and etcd; empty: scripts/build-k8s.sh
+	jsonPath   string
+	peers      int
+	churn      int
+	workers    int
+	resync     time.Duration
+	samples    int // resync reconciles to time
+	poll       time.Duration
+	singlePoll time.Duration // route poll interval while timing single changes
+	timeout    time.Duration // per convergence
+	flannel    string        // flanneld binary, absolute; empty: no side-by-side run
+	singles    int           // single creates and deletes timed per contender
+	repairs    int           // hand-deleted routes timed per contender
 }
 
 func main() {
@@ -75,6 +76,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.resync, "resync", 2*time.Second, "the agent's --resync")
 	fs.IntVar(&o.samples, "reconciles", 5, "resync reconciles to time at full size")
 	fs.DurationVar(&o.poll, "poll", 10*time.Millisecond, "route poll interval")
+	fs.DurationVar(&o.singlePoll, "single-poll", time.Millisecond, "route poll interval while timing single Node changes in the comparison")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "longest wait for the routes to converge, from the first Node change")
 	fs.StringVar(&o.flannel, "flannel", "", "flanneld binary to run beside the agent (scripts/build-flannel.sh builds one); empty skips the comparison")
 	fs.IntVar(&o.singles, "singles", 10, "single Node creates and deletes timed per contender in the comparison")
@@ -96,8 +98,8 @@ func (o *options) check() error {
 		errs = append(errs, fmt.Errorf("-workers %d -reconciles %d -singles %d -repairs %d: want at least 1",
 			o.workers, o.samples, o.singles, o.repairs))
 	}
-	if o.resync <= 0 || o.poll <= 0 || o.timeout <= 0 {
-		errs = append(errs, errors.New("-resync, -poll and -timeout must be positive"))
+	if o.resync <= 0 || o.poll <= 0 || o.singlePoll <= 0 || o.timeout <= 0 {
+		errs = append(errs, errors.New("-resync, -poll, -single-poll and -timeout must be positive"))
 	}
 	abs, err := filepath.Abs(o.agent)
 	if err == nil {

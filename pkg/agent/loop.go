@@ -15,7 +15,7 @@ import (
 // reconcile took, so a burst costs at most a fifth of a core, within these
 // bounds.
 const (
-	minWindow = 20 * time.Millisecond
+	minWindow = time.Millisecond
 	maxWindow = 200 * time.Millisecond
 )
 

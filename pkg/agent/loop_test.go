@@ -161,7 +161,8 @@ func TestPacer(t *testing.T) {
 	for _, tc := range []struct {
 		took, want time.Duration
 	}{
-		{time.Millisecond, minWindow},
+		{100 * time.Microsecond, minWindow},
+		{time.Millisecond, 5 * time.Millisecond},
 		{10 * time.Millisecond, 50 * time.Millisecond},
 		{time.Second, maxWindow},
 	} {
