@@ -39,7 +39,7 @@ type agent struct {
 func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle) *agent {
 	a := &agent{
 		cfg: cfg, log: log,
-		routes:  routeSyncer{h: h, log: log},
+		routes:  routeSyncer{h: h, log: log, own: &ownDeletes{}},
 		rules:   ruleSyncer{exec: runCommand, log: log},
 		metrics: &metrics{},
 		ready:   &readiness{reason: "starting"},

@@ -50,8 +50,8 @@ func (l *lastError) get() error {
 }
 
 // routeEvents pokes the loop when a proto-78 route disappears (an operator
-// deleting it, or the kernel dropping it), until done or the subscription
-// breaks. Equivalent to: ip monitor route
+// deleting it, or the kernel dropping it), not when the agent deleted it,
+// until done or the subscription breaks. Equivalent to: ip monitor route
 func (a *agent) routeEvents(done <-chan struct{}) error {
 	ch := make(chan netlink.RouteUpdate, 256)
 	var last lastError
@@ -60,9 +60,13 @@ func (a *agent) routeEvents(done <-chan struct{}) error {
 		return fmt.Errorf("subscribe to route events: %w", err)
 	}
 	for u := range ch {
-		if u.Type == unix.RTM_DELROUTE && u.Protocol == routeProtocol {
-			a.poke()
+		if u.Type != unix.RTM_DELROUTE || u.Protocol != routeProtocol {
+			continue
 		}
+		if dst, ok := routeDst(&u.Route); ok && a.routes.own.take(dst, time.Now()) {
+			continue // the agent's own deletion: nothing to repair
+		}
+		a.poke()
 	}
 	return last.get()
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -20,6 +22,50 @@ const routeProtocol = 78
 type routeSyncer struct {
 	h   *netlink.Handle
 	log *slog.Logger
+	own *ownDeletes // nil: nobody listens to route events
+}
+
+// ownDeletes remembers the routes the agent deleted itself, so that the
+// route event each deletion raises does not poke another reconcile: only
+// a deletion by someone else (an operator, the kernel) needs one.
+type ownDeletes struct {
+	mu   sync.Mutex
+	dsts map[netip.Prefix]time.Time // when deleted
+}
+
+// ownDeleteTTL bounds how long a deletion's event is waited for; the
+// event comes at once, so an entry older than this missed it.
+const ownDeleteTTL = 5 * time.Second
+
+// add records that the agent deleted the route to dst at now.
+func (o *ownDeletes) add(dst netip.Prefix, now time.Time) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.dsts == nil {
+		o.dsts = map[netip.Prefix]time.Time{}
+	}
+	for d, at := range o.dsts {
+		if now.Sub(at) > ownDeleteTTL {
+			delete(o.dsts, d)
+		}
+	}
+	o.dsts[dst] = now
+}
+
+// take reports whether the deletion of dst seen at now is one the agent
+// made, and forgets it: its event is accounted for.
+func (o *ownDeletes) take(dst netip.Prefix, now time.Time) bool {
+	if o == nil {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	at, ok := o.dsts[dst]
+	delete(o.dsts, dst)
+	return ok && now.Sub(at) <= ownDeleteTTL
 }
 
 // routeDiff is what sync must change: routes to add or replace, and routes to delete.
@@ -117,6 +163,9 @@ func (r *routeSyncer) replace(p routePut) error {
 // delete removes a route the agent no longer wants; one already gone is fine.
 // Equivalent to: ip route del DST via GW proto 78
 func (r *routeSyncer) delete(h *netlink.Route) error {
+	if dst, ok := routeDst(h); ok {
+		r.own.add(dst, time.Now()) // before the event can arrive
+	}
 	err := r.h.RouteDel(h)
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("ip route del %s via %s proto %d: %w", h.Dst, h.Gw, routeProtocol, err)
