@@ -25,14 +25,7 @@ func TestRulesRepairedAfterFlush(t *testing.T) {
 			f := newFixture(t, podSubnet)
 			conf := f.conf("1.1.0")
 			conf["ipMasqBackend"] = backend
-			add := func() string {
-				t.Helper()
-				c := f.callFor("ADD", f.newPod(), conf)
-				c.Env = []string{"NODEBRIDGE_TRACE=1"}
-				o := f.run(c)
-				mustResult(t, o, "1.1.0")
-				return string(o.Stderr)
-			}
+			add := func() string { t.Helper(); return string(f.addTraced(f.newPod(), conf).Stderr) }
 			add() // installs the rules
 			add() // verifies them and records the stamp
 			want := f.allRules()
@@ -90,11 +83,7 @@ func TestRulesOnBusyNode(t *testing.T) {
 			add := func() string {
 				t.Helper()
 				kubeProxySync()
-				c := f.callFor("ADD", f.newPod(), conf)
-				c.Env = []string{"NODEBRIDGE_TRACE=1"}
-				o := f.run(c)
-				mustResult(t, o, "1.1.0")
-				return string(o.Stderr)
+				return string(f.addTraced(f.newPod(), conf).Stderr)
 			}
 			add() // installs the rules
 			add() // verifies them and records stamp and fingerprint
