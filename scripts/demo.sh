@@ -148,7 +148,7 @@ for p in "${pods[@]}"; do
 done
 
 step "Nothing is left"
-# DEL answers with the pair down; its reaper deletes it just after (README, Configuration).
+# DEL answers with the pair down; its reaper deletes it just after (docs/configuration.md, Configuration).
 pod_veths() { in_node ip -br link show type veth | awk '{ print $1 }' | grep -v "^$uplink@" || true; }
 for _ in $(seq 50); do
 	[ -z "$(pod_veths)" ] && break

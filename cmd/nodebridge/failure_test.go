@@ -44,7 +44,7 @@ func TestFailedAddLeavesNothing(t *testing.T) {
 }
 
 // TestErrors checks that a bad request gets a CNI error object with the code
-// the README promises and a message naming what is wrong, and leaves
+// docs/configuration.md promises and a message naming what is wrong, and leaves
 // nothing behind.
 func TestErrors(t *testing.T) {
 	t.Parallel()
