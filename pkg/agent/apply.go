@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/vishvananda/netlink"
+
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -14,6 +16,7 @@ type applied struct {
 	underlays   [2]*underlay
 	underlayErr error // a family without underlay: applied without it, then reported
 	ownNode     *corev1.Node
+	ours        []netlink.Route // the agent's routes as the plan read them
 }
 
 // plan finds the own Node and the node's addressing and computes the
@@ -44,7 +47,7 @@ func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node) (*applied, erro
 	if ul[v4] == nil && ul[v6] == nil {
 		return nil, err
 	}
-	st.underlays, st.underlayErr = ul, err
+	st.underlays, st.underlayErr, st.ours = ul, err, hs.ours
 	st.d, err = computeDesired(input{own: a.cfg.NodeName, nodes: nodes, clusterCIDRs: cidrs, underlays: ul, host: hs})
 	a.report(st.d.skipped)
 	if err != nil {
@@ -83,9 +86,11 @@ func (a *agent) applyConflist(st *applied) error {
 	return err
 }
 
-// applyRoutes converges the proto-78 routes.
+// applyRoutes converges the proto-78 routes from the plan's dump of them:
+// one route dump per reconcile. A route someone deletes meanwhile raises an
+// event, which reconciles again.
 func (a *agent) applyRoutes(st *applied) error {
-	installed, changes, err := a.routes.sync(st.d.routes)
+	installed, changes, err := a.routes.syncWith(st.d.routes, st.ours)
 	a.metrics.update(func(m *metrics) {
 		m.routesInstalled = installed
 		m.routeChanges += changes

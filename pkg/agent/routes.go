@@ -84,27 +84,39 @@ type routePut struct {
 // list dumps the proto-78 routes of the main table, both families.
 // Equivalent to: ip route show proto 78; ip -6 route show proto 78
 func (r *routeSyncer) list() ([]netlink.Route, error) {
-	filter := &netlink.Route{Protocol: routeProtocol}
+	return listRoutes(r.h, &netlink.Route{Protocol: routeProtocol}, netlink.RT_FILTER_PROTOCOL)
+}
+
+// listRoutes dumps the main table's routes that match filter, both
+// families; a dump racing a route change is inconsistent, so another is
+// taken, up to three.
+func listRoutes(h *netlink.Handle, filter *netlink.Route, mask uint64) ([]netlink.Route, error) {
 	for attempt := 1; ; attempt++ {
-		rs, err := r.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_PROTOCOL)
-		// A dump racing a route change is inconsistent: take another.
+		rs, err := h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask)
 		if errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 3 {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list routes of protocol %d: %w", routeProtocol, err)
+			return nil, fmt.Errorf("list routes of the main table (filter %+v): %w", filter, err)
 		}
 		return rs, nil
 	}
 }
 
-// sync applies the difference between want and the kernel and returns how
-// many wanted routes are installed and how many changes it made.
+// sync lists the kernel's proto-78 routes and applies the difference
+// from want (see syncWith).
 func (r *routeSyncer) sync(want map[netip.Prefix]route) (installed, changes int, err error) {
 	have, err := r.list()
 	if err != nil {
 		return 0, 0, err
 	}
+	return r.syncWith(want, have)
+}
+
+// syncWith applies the difference between want and have, the kernel's
+// proto-78 routes, and returns how many wanted routes are installed and
+// how many changes it made.
+func (r *routeSyncer) syncWith(want map[netip.Prefix]route, have []netlink.Route) (installed, changes int, err error) {
 	d := diffRoutes(want, have)
 	installed = d.ok
 	var errs []error

@@ -20,12 +20,14 @@ type hostAddr struct {
 // host is what the node netns says about its own addressing, read once per
 // reconcile: a peer's podCIDR must not shadow any of it.
 type host struct {
-	addrs    []hostAddr   // every address of every link, both families
-	gateways []netip.Addr // gateways of the main table's default routes
+	addrs    []hostAddr      // every address of every link, both families
+	gateways []netip.Addr    // gateways of the main table's default routes
+	ours     []netlink.Route // the main table's proto-78 routes, for the route sync
 }
 
-// readHost lists the node's addresses and default-route gateways.
-// Equivalent to: ip addr show; ip route show default; ip -6 route show default
+// readHost lists the node's addresses, and from one dump of the main
+// table its default-route gateways and the agent's own routes.
+// Equivalent to: ip addr show; ip route show; ip -6 route show
 func readHost(h *netlink.Handle) (host, error) {
 	links, err := h.LinkList()
 	if err != nil {
@@ -50,21 +52,17 @@ func readHost(h *netlink.Handle) (host, error) {
 		hs.addrs = append(hs.addrs, hostAddr{prefix: netip.PrefixFrom(x.Unmap(), ones),
 			linkIndex: a.LinkIndex, linkName: attrs.Name, mtu: attrs.MTU})
 	}
-	hs.gateways, err = defaultGateways(h)
-	return hs, err
+	rs, err := listRoutes(h, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return host{}, err
+	}
+	hs.gateways, hs.ours = defaultGateways(rs), agentRoutes(rs)
+	return hs, nil
 }
 
-// defaultGateways returns the gateways of the main table's default routes,
+// defaultGateways returns the gateways of the default routes among rs,
 // every nexthop of a multipath one included.
-func defaultGateways(h *netlink.Handle) ([]netip.Addr, error) {
-	filter := &netlink.Route{Table: unix.RT_TABLE_MAIN}
-	rs, err := h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE)
-	for attempt := 1; errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 3; attempt++ {
-		rs, err = h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list routes of the main table: %w", err)
-	}
+func defaultGateways(rs []netlink.Route) []netip.Addr {
 	var out []netip.Addr
 	add := func(ip []byte) {
 		if a, ok := netip.AddrFromSlice(ip); ok {
@@ -82,7 +80,18 @@ func defaultGateways(h *netlink.Handle) ([]netip.Addr, error) {
 			add(nh.Gw)
 		}
 	}
-	return out, nil
+	return out
+}
+
+// agentRoutes returns the routes of the agent's protocol among rs.
+func agentRoutes(rs []netlink.Route) []netlink.Route {
+	var out []netlink.Route
+	for _, r := range rs {
+		if r.Protocol == routeProtocol {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // underlaysOf finds, for each family with an InternalIP, the link holding
