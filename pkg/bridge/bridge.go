@@ -117,20 +117,20 @@ func Del(ctx context.Context, c *Config, p Pod) error {
 // alone), is the pod netns looked into. With a reaper, the pair is down
 // when DEL answers and gone soon after (reap.go).
 func deleteVeth(c *Config, p Pod, host string) error {
-	l, err := netlink.LinkByName(host)
-	if err == nil && checkVeth(l) != nil {
-		if c.Logf != nil {
-			c.Logf("%v", checkVeth(l))
-		}
-		return deletePodVeth(c, p) // an ADD failing on it made no host end
+	l, err := lookupLink(host)
+	if err != nil {
+		return fmt.Errorf("host veth %s: %w", host, err)
 	}
-	switch {
-	case err == nil:
-		return retireVeth(c, l)
-	case errors.As(err, &netlink.LinkNotFoundError{}):
+	if l != nil {
+		if err := checkVeth(l); err != nil {
+			c.logf("%v", err)
+			l = nil // an ADD failing on it made no host end
+		}
+	}
+	if l == nil {
 		return deletePodVeth(c, p)
 	}
-	return fmt.Errorf("look up host veth %s: %w", host, err)
+	return retireVeth(c, l)
 }
 
 // openNetns opens the pod's network namespace, naming CNI_NETNS when it is

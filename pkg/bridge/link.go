@@ -211,14 +211,24 @@ func enableForwarding(v6 bool) error {
 //
 // Equivalent to: ip link del NAME
 func deleteLink(name string) error {
-	l, err := netlink.LinkByName(name)
-	if errors.As(err, &netlink.LinkNotFoundError{}) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("look up %s: %w", name, err)
+	l, err := lookupLink(name)
+	if l == nil {
+		return err
 	}
 	return delLink(l)
+}
+
+// lookupLink returns the link name of the current netns; nil and no error
+// when there is none.
+func lookupLink(name string) (netlink.Link, error) {
+	l, err := netlink.LinkByName(name)
+	if errors.As(err, &netlink.LinkNotFoundError{}) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", name, err)
+	}
+	return l, nil
 }
 
 // delLink removes l; a link gone meanwhile is fine.

@@ -109,15 +109,19 @@ func configurePort(c *Config, h *netlink.Handle, br *netlink.Bridge, port netlin
 // it retired (down) and its reaper has not deleted yet. A link of another
 // type holding the host end's name is not ours: it stays, and is the error.
 func clearStaleVeth(p Pod, podNS ns.NetNS) error {
-	host := hostVethName(p)
-	if l, err := netlink.LinkByName(host); err == nil {
+	l, err := lookupLink(hostVethName(p))
+	if err != nil {
+		return err
+	}
+	if l != nil {
 		if err := checkVeth(l); err != nil {
 			return err
 		}
-		if l.Attrs().Flags&net.FlagUp == 0 {
+		if l.Attrs().Flags&net.FlagUp == 0 { // retired, or left by an ADD cut short
 			if err := delLink(l); err != nil {
 				return err
 			}
+			l = nil
 		}
 	}
 	taken := nsDo(podNS, func() error {
@@ -127,7 +131,10 @@ func clearStaleVeth(p Pod, podNS ns.NetNS) error {
 	if taken {
 		return fmt.Errorf("container interface %s already exists in netns %s: %w", p.IfName, p.Netns, syscall.EEXIST)
 	}
-	return deleteHostVeth(nil, host)
+	if l == nil {
+		return nil
+	}
+	return delLink(l)
 }
 
 // checkVeth insists l, found under a host end's name, is a veth: the only
@@ -142,25 +149,17 @@ func checkVeth(l netlink.Link) error {
 }
 
 // deleteHostVeth removes the host veth name; missing is fine. A link of
-// another type by that name stays: it is logged through c.Logf when c is
-// given (DEL and GC must not fail on it, or never end), else returned.
+// another type by that name stays and is logged: GC must not fail on it,
+// or it would never end.
 //
 // Equivalent to: ip link del NAME type veth
 func deleteHostVeth(c *Config, name string) error {
-	l, err := netlink.LinkByName(name)
-	if errors.As(err, &netlink.LinkNotFoundError{}) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("look up %s: %w", name, err)
+	l, err := lookupLink(name)
+	if l == nil {
+		return err
 	}
 	if err := checkVeth(l); err != nil {
-		if c == nil {
-			return err
-		}
-		if c.Logf != nil {
-			c.Logf("%v", err)
-		}
+		c.logf("%v", err)
 		return nil
 	}
 	return delLink(l)
