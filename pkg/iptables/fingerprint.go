@@ -143,15 +143,8 @@ func digestExprs(list []byte, d hash.Hash) {
 // attributes to each; a missing table or chain (ENOENT) is written to d
 // as such rather than failing.
 func nfRequest(fd int, seq uint32, msg, flags uint16, family byte, attrs []byte, each func([]byte), d hash.Hash) error {
-	req := make([]byte, unix.SizeofNlMsghdr+4, unix.SizeofNlMsghdr+4+len(attrs))
-	binary.NativeEndian.PutUint16(req[4:], unix.NFNL_SUBSYS_NFTABLES<<8|msg)
-	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|flags)
-	binary.NativeEndian.PutUint32(req[8:], seq)
-	req[unix.SizeofNlMsghdr] = family
-	req = append(req, attrs...)
-	binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
-	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("send: %w", err)
+	if err := nfSend(fd, seq, msg, flags, family, attrs); err != nil {
+		return err
 	}
 	buf := make([]byte, 64<<10)
 	for {
@@ -202,31 +195,4 @@ func nfReplies(b []byte, seq uint32, single bool, each func([]byte), d hash.Hash
 		}
 	}
 	return false, nil
-}
-
-// nfAttrs splits a nested attribute's payload into its attributes'
-// payloads.
-func nfAttrs(a []byte) [][]byte {
-	var out [][]byte
-	for len(a) >= 4 {
-		l := int(binary.NativeEndian.Uint16(a))
-		if l < 4 || l > len(a) {
-			return out
-		}
-		out = append(out, a[4:l])
-		a = a[min((l+3)&^3, len(a)):]
-	}
-	return out
-}
-
-// nlAttr encodes one netlink attribute, padded to 4 bytes.
-func nlAttr(typ uint16, payload []byte) []byte {
-	b := make([]byte, 4, 4+len(payload)+3)
-	binary.NativeEndian.PutUint16(b, uint16(4+len(payload)))
-	binary.NativeEndian.PutUint16(b[2:], typ)
-	b = append(b, payload...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
 }

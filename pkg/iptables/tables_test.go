@@ -17,18 +17,8 @@ import (
 // dump: a flags attribute before the name, to show that the name is found
 // among others.
 func tableMsg(family byte, name string) []byte {
-	attr := func(typ uint16, v []byte) []byte {
-		a := make([]byte, 4, 4+len(v)+3)
-		binary.NativeEndian.PutUint16(a, uint16(4+len(v)))
-		binary.NativeEndian.PutUint16(a[2:], typ)
-		a = append(a, v...)
-		for len(a)%4 != 0 {
-			a = append(a, 0)
-		}
-		return a
-	}
-	body := append([]byte{family, 0, 0, 0}, attr(unix.NFTA_TABLE_FLAGS, []byte{0, 0, 0, 0})...)
-	body = append(body, attr(unix.NFTA_TABLE_NAME, append([]byte(name), 0))...)
+	body := append([]byte{family, 0, 0, 0}, nlAttr(unix.NFTA_TABLE_FLAGS, []byte{0, 0, 0, 0})...)
+	body = append(body, nlAttr(unix.NFTA_TABLE_NAME, append([]byte(name), 0))...)
 	return nlMsg(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWTABLE, body)
 }
 
