@@ -164,10 +164,8 @@ func errorCode(err error) uint {
 		return types.ErrTryAgainLater
 	case errors.Is(err, bridge.ErrUnavailable):
 		return types.ErrPluginNotAvailable
-	case errors.Is(err, ipam.ErrUnsafeDir):
-		// The config is valid (not 7) and retrying cannot help (not 11):
-		// the node's state needs an operator, as for a dataDir that is a file.
-		return types.ErrInternal
 	}
+	// Anything else, ipam.ErrUnsafeDir included: the config is valid (not 7)
+	// and retrying cannot help (not 11); the node needs an operator.
 	return types.ErrInternal
 }
