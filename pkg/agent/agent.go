@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
@@ -21,7 +22,8 @@ type agent struct {
 	cfg     Config
 	log     *slog.Logger
 	nodes   func() ([]*corev1.Node, error) // the Node cache; never an API call
-	routes  routeSyncer
+	nl      *netlink.Handle                // the node netns, for its addressing
+	routes  *routes.Syncer
 	rules   ruleSyncer
 	status  *statusPatcher // nil: no API server (tests of the host side)
 	metrics *metrics
@@ -39,7 +41,8 @@ type agent struct {
 func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle) *agent {
 	a := &agent{
 		cfg: cfg, log: log,
-		routes:  routeSyncer{h: h, log: log, own: &ownDeletes{}},
+		nl:      h,
+		routes:  routes.NewSyncer(h, log),
 		rules:   ruleSyncer{exec: runCommand, log: log},
 		metrics: &metrics{},
 		ready:   &readiness{reason: "starting"},

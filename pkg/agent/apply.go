@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,7 +14,7 @@ import (
 // computed from.
 type applied struct {
 	d           desired
-	underlays   [2]*underlay
+	underlays   [2]*routes.Underlay
 	underlayErr error // a family without underlay: applied without it, then reported
 	ownNode     *corev1.Node
 	ours        []netlink.Route // the agent's routes as the plan read them
@@ -39,15 +40,15 @@ func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node) (*applied, erro
 	if len(own.podCIDRs) == 0 {
 		return nil, errNoPodCIDR // before the underlay: a Node may get its IPs later too
 	}
-	hs, err := readHost(a.routes.h)
+	hs, err := routes.ReadHost(a.nl)
 	if err != nil {
 		return nil, err
 	}
-	ul, err := underlaysOf(own.ips, hs.addrs)
+	ul, err := underlaysOf(own.ips, hs.Addrs)
 	if ul[v4] == nil && ul[v6] == nil {
 		return nil, err
 	}
-	st.underlays, st.underlayErr, st.ours = ul, err, hs.ours
+	st.underlays, st.underlayErr, st.ours = ul, err, hs.Ours
 	st.d, err = computeDesired(input{own: a.cfg.NodeName, nodes: nodes, clusterCIDRs: cidrs, underlays: ul, host: hs})
 	a.report(st.d.skipped)
 	if err != nil {
@@ -90,7 +91,7 @@ func (a *agent) applyConflist(st *applied) error {
 // one route dump per reconcile. A route someone deletes meanwhile raises an
 // event, which reconciles again.
 func (a *agent) applyRoutes(st *applied) error {
-	installed, changes, err := a.routes.syncWith(st.d.routes, st.ours)
+	installed, changes, err := a.routes.SyncWith(st.d.routes, st.ours)
 	a.metrics.update(func(m *metrics) {
 		m.routesInstalled = installed
 		m.routeChanges += changes

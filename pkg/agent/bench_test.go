@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 
 	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -29,22 +31,25 @@ func benchNodes(n int) []*corev1.Node {
 // with every route already installed.
 func BenchmarkDesiredAndDiff(b *testing.B) {
 	nodes := benchNodes(1000)
-	ul := [2]*underlay{{addr: netip.MustParseAddr("198.18.0.11"), linkIndex: 7, linkName: "eth0", mtu: 1500,
-		connected: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")}}}
+	ul := [2]*routes.Underlay{{Addr: netip.MustParseAddr("198.18.0.11"), LinkIndex: 7, LinkName: "eth0", MTU: 1500,
+		Connected: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")}}}
 	in := input{own: "node-0", nodes: nodes, clusterCIDRs: pfx(b, "10.0.0.0/8"), underlays: ul,
-		host: host{addrs: []hostAddr{{prefix: netip.MustParsePrefix("198.18.0.11/15"), linkIndex: 7, linkName: "eth0"}}}}
+		host: routes.Host{Addrs: []routes.Addr{{Prefix: netip.MustParsePrefix("198.18.0.11/15"), LinkIndex: 7, LinkName: "eth0"}}}}
 	d, err := computeDesired(in)
 	if err != nil || len(d.routes) != 999 {
 		b.Fatalf("routes %d err %v", len(d.routes), err)
 	}
 	var have []netlink.Route
 	for _, r := range d.routes {
-		have = append(have, netlink.Route{Dst: ipNet(r.dst), Gw: r.gw.AsSlice(), LinkIndex: 7, Protocol: routeProtocol})
+		dst := &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())}
+		have = append(have, netlink.Route{Dst: dst, Gw: r.Gw.AsSlice(), LinkIndex: 7, Protocol: routes.Protocol})
 	}
+	// Nothing to change: SyncWith only diffs, and never reaches the kernel.
+	rs := routes.NewSyncer(nil, discard())
 	for b.Loop() {
 		d, _ := computeDesired(in)
-		if diff := diffRoutes(d.routes, have); diff.ok != 999 {
-			b.Fatalf("diff: %d in place, want 999", diff.ok)
+		if installed, changes, err := rs.SyncWith(d.routes, have); installed != 999 || changes != 0 || err != nil {
+			b.Fatalf("diff: %d in place, %d changes, err %v; want 999, 0", installed, changes, err)
 		}
 	}
 }

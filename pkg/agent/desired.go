@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nodebridge/nodebridge/pkg/routes"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -19,33 +20,6 @@ var (
 	errNoInternal = errors.New("own Node has no InternalIP")
 	errOwnPodCIDR = errors.New("own podCIDR rejected")
 )
-
-// underlay is the link holding the own Node's InternalIP of one family.
-type underlay struct {
-	addr      netip.Addr
-	linkIndex int
-	linkName  string
-	mtu       int
-	connected []netip.Prefix // masked prefixes of the link's addresses of the family
-}
-
-// onLink reports whether gw is reachable without a gateway on u.
-func (u *underlay) onLink(gw netip.Addr) bool {
-	for _, p := range u.connected {
-		if p.Contains(gw) && gw != u.addr {
-			return true
-		}
-	}
-	return false
-}
-
-// route is one route the agent wants: Dst via Gw dev LinkIndex proto 78.
-type route struct {
-	dst       netip.Prefix
-	gw        netip.Addr
-	linkIndex int
-	node      string
-}
 
 // skip is a podCIDR the agent does not use, and why: a peer's it does not
 // route, or the own Node's it will not configure the node with.
@@ -64,16 +38,16 @@ func (s skip) String() string { return s.node + " " + s.podCIDR + ": " + s.reaso
 type input struct {
 	own          string
 	nodes        []*corev1.Node
-	clusterCIDRs []netip.Prefix // known and checked (checkClusterCIDRs)
-	underlays    [2]*underlay   // by family; nil: no own InternalIP of the family, or on no link
-	host         host           // the node's addresses and default gateways
+	clusterCIDRs []netip.Prefix      // known and checked (checkClusterCIDRs)
+	underlays    [2]*routes.Underlay // by family; nil: no own InternalIP of the family, or on no link
+	host         routes.Host         // the node's addresses and default gateways
 }
 
 // desired is the host state the agent converges to.
 type desired struct {
 	podCIDRs     []netip.Prefix // own, in spec order
 	clusterCIDRs []netip.Prefix // IPv4 first
-	routes       map[netip.Prefix]route
+	routes       map[netip.Prefix]routes.Route
 	peers        int    // other Nodes with podCIDRs
 	skipped      []skip // the own Node's when the error is errOwnPodCIDR, else the peers'
 }
@@ -109,7 +83,7 @@ func computeDesired(in input) (desired, error) {
 		return desired{}, errNoPodCIDR
 	}
 	d := desired{podCIDRs: own.podCIDRs, clusterCIDRs: slices.DeleteFunc(cluster[:], isZero),
-		routes: make(map[netip.Prefix]route, len(infos))}
+		routes: make(map[netip.Prefix]routes.Route, len(infos))}
 	c := &checker{cluster: cluster, own: own.podCIDRs, host: in.host, underlays: in.underlays}
 	for i := range infos {
 		if p := &infos[i]; p != own && len(p.podCIDRs)+len(p.bad) > 0 {

@@ -10,26 +10,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodebridge/nodebridge/pkg/routes"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // underlays of the own node "a": 198.18.0.11/24 and fd00:198:18::11/64 on link 7.
-func testUnderlays(t *testing.T) [2]*underlay {
-	return [2]*underlay{
-		{addr: netip.MustParseAddr("198.18.0.11"), linkIndex: 7, linkName: "eth0", mtu: 1500, connected: pfx(t, "198.18.0.0/24")},
-		{addr: netip.MustParseAddr("fd00:198:18::11"), linkIndex: 7, linkName: "eth0", mtu: 1500, connected: pfx(t, "fd00:198:18::/64")},
+func testUnderlays(t *testing.T) [2]*routes.Underlay {
+	return [2]*routes.Underlay{
+		{Addr: netip.MustParseAddr("198.18.0.11"), LinkIndex: 7, LinkName: "eth0", MTU: 1500, Connected: pfx(t, "198.18.0.0/24")},
+		{Addr: netip.MustParseAddr("fd00:198:18::11"), LinkIndex: 7, LinkName: "eth0", MTU: 1500, Connected: pfx(t, "fd00:198:18::/64")},
 	}
 }
 
 // testHostState is node "a"'s addressing: the underlay eth0 and the bridge
 // cni0 holding the gateway of the own podCIDRs.
-func testHostState() host {
-	return host{addrs: []hostAddr{
-		{prefix: netip.MustParsePrefix("198.18.0.11/24"), linkIndex: 7, linkName: "eth0"},
-		{prefix: netip.MustParsePrefix("fd00:198:18::11/64"), linkIndex: 7, linkName: "eth0"},
-		{prefix: netip.MustParsePrefix("10.244.0.1/24"), linkIndex: 9, linkName: "cni0"},
-		{prefix: netip.MustParsePrefix("fd00:10:244::1/64"), linkIndex: 9, linkName: "cni0"},
+func testHostState() routes.Host {
+	return routes.Host{Addrs: []routes.Addr{
+		{Prefix: netip.MustParsePrefix("198.18.0.11/24"), LinkIndex: 7, LinkName: "eth0"},
+		{Prefix: netip.MustParsePrefix("fd00:198:18::11/64"), LinkIndex: 7, LinkName: "eth0"},
+		{Prefix: netip.MustParsePrefix("10.244.0.1/24"), LinkIndex: 9, LinkName: "cni0"},
+		{Prefix: netip.MustParsePrefix("fd00:10:244::1/64"), LinkIndex: 9, LinkName: "cni0"},
 	}}
 }
 
@@ -40,7 +41,7 @@ func testCluster(t *testing.T) []netip.Prefix { return pfx(t, "10.244.0.0/16", "
 func routeList(d desired) []string {
 	var out []string
 	for w := range maps.Values(d.routes) {
-		out = append(out, fmt.Sprintf("%s via %s dev %d", w.dst, w.gw, w.linkIndex))
+		out = append(out, fmt.Sprintf("%s via %s dev %d", w.Dst, w.Gw, w.LinkIndex))
 	}
 	slices.Sort(out)
 	return out
@@ -128,7 +129,7 @@ func TestRejections(t *testing.T) {
 		name     string
 		cluster  []string // nil: testCluster
 		nodes    []*corev1.Node
-		addrs    []hostAddr // besides testHostState's
+		addrs    []routes.Addr // besides testHostState's
 		gateways []string
 		noV6     bool
 		ownV4    bool     // own Node with an IPv4 podCIDR only
@@ -157,7 +158,7 @@ func TestRejections(t *testing.T) {
 		{name: "underlay subnet inside the cluster CIDR", cluster: []string{"10.244.0.0/16", "fd00::/8"},
 			nodes: []*corev1.Node{peer("fd00:198:18::/80", "fd00:198:18::13")},
 			want:  []string{"h fd00:198:18::/80: overlaps-connected: overlaps fd00:198:18::/64 connected on eth0"}},
-		{name: "another link's prefix", addrs: []hostAddr{{prefix: netip.MustParsePrefix("10.244.200.7/22"), linkName: "vxlan0"}},
+		{name: "another link's prefix", addrs: []routes.Addr{{Prefix: netip.MustParsePrefix("10.244.200.7/22"), LinkName: "vxlan0"}},
 			nodes: []*corev1.Node{peer("10.244.201.0/24", "198.18.0.13")},
 			want:  []string{"h 10.244.201.0/24: overlaps-connected: overlaps 10.244.200.0/22 connected on vxlan0"}},
 		{name: "default route's gateway", gateways: []string{"10.244.9.1"},
@@ -201,8 +202,8 @@ func TestRejections(t *testing.T) {
 				cluster = pfx(t, tc.cluster...)
 			}
 			hs := testHostState()
-			hs.addrs = append(hs.addrs, tc.addrs...)
-			hs.gateways = pfxAddrs(tc.gateways...)
+			hs.Addrs = append(hs.Addrs, tc.addrs...)
+			hs.Gateways = pfxAddrs(tc.gateways...)
 			ul := testUnderlays(t)
 			if tc.noV6 {
 				ul[v6] = nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodebridge/nodebridge/pkg/routes"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -22,7 +23,7 @@ import (
 //	                             and IPS comma-separated, "-" for none
 type scenario struct {
 	cluster []netip.Prefix
-	host    host
+	host    routes.Host
 	nodes   []*corev1.Node
 }
 
@@ -46,12 +47,12 @@ func parseScenario(text string) scenario {
 				links[f[1]] = len(links) + 1
 			}
 			if err == nil {
-				sc.host.addrs = append(sc.host.addrs, hostAddr{prefix: netip.PrefixFrom(p.Addr().Unmap(), p.Bits()),
-					linkIndex: links[f[1]], linkName: f[1], mtu: 1500})
+				sc.host.Addrs = append(sc.host.Addrs, routes.Addr{Prefix: netip.PrefixFrom(p.Addr().Unmap(), p.Bits()),
+					LinkIndex: links[f[1]], LinkName: f[1], MTU: 1500})
 			}
 		case len(f) == 2 && f[0] == "gw":
 			if a, err := netip.ParseAddr(f[1]); err == nil {
-				sc.host.gateways = append(sc.host.gateways, a.Unmap())
+				sc.host.Gateways = append(sc.host.Gateways, a.Unmap())
 			}
 		case len(f) == 5 && f[0] == "node" && !names[f[1]]:
 			names[f[1]] = true
@@ -125,7 +126,7 @@ func FuzzComputeDesired(f *testing.F) {
 		}
 		checkClusterValid(t, sc.cluster)
 		own := readNodeIPs(sc.nodes[0])
-		ul, _ := underlaysOf(own, sc.host.addrs)
+		ul, _ := underlaysOf(own, sc.host.Addrs)
 		d, err := computeDesired(input{own: sc.nodes[0].Name, nodes: sc.nodes, clusterCIDRs: sc.cluster, underlays: ul, host: sc.host})
 		if err != nil {
 			if len(d.routes) > 0 {
@@ -207,31 +208,31 @@ func insideCluster(p netip.Prefix, cluster []netip.Prefix) bool {
 }
 
 // checkRoute checks one route against every rule of issue 16.
-func checkRoute(t *testing.T, r route, d desired, sc scenario, own []netip.Prefix) {
+func checkRoute(t *testing.T, r routes.Route, d desired, sc scenario, own []netip.Prefix) {
 	t.Helper()
 	switch {
-	case r.dst != r.dst.Masked() || r.dst.Bits() <= 0 || r.dst.Addr().Is4In6():
+	case r.Dst != r.Dst.Masked() || r.Dst.Bits() <= 0 || r.Dst.Addr().Is4In6():
 		t.Fatalf("route %v: not a plain prefix", r)
-	case !insideCluster(r.dst, sc.cluster):
+	case !insideCluster(r.Dst, sc.cluster):
 		t.Fatalf("route %v outside the cluster CIDRs %v", r, sc.cluster)
 	}
 	for _, o := range own {
-		if o.Overlaps(r.dst) {
+		if o.Overlaps(r.Dst) {
 			t.Fatalf("route %v overlaps own podCIDR %s", r, o)
 		}
 	}
 	for _, o := range d.routes {
-		if o.dst != r.dst && o.dst.Overlaps(r.dst) {
+		if o.Dst != r.Dst && o.Dst.Overlaps(r.Dst) {
 			t.Fatalf("routes %v and %v overlap", r, o)
 		}
 	}
-	for _, a := range sc.host.addrs {
-		if a.prefix.Masked().Overlaps(r.dst) {
-			t.Fatalf("route %v overlaps %s connected on %s", r, a.prefix, a.linkName)
+	for _, a := range sc.host.Addrs {
+		if a.Prefix.Masked().Overlaps(r.Dst) {
+			t.Fatalf("route %v overlaps %s connected on %s", r, a.Prefix, a.LinkName)
 		}
 	}
-	for _, gw := range sc.host.gateways {
-		if r.dst.Contains(gw) {
+	for _, gw := range sc.host.Gateways {
+		if r.Dst.Contains(gw) {
 			t.Fatalf("route %v contains default gateway %s", r, gw)
 		}
 	}
@@ -240,26 +241,26 @@ func checkRoute(t *testing.T, r route, d desired, sc scenario, own []netip.Prefi
 
 // checkGateway: the gateway is the peer's InternalIP, on-link on the link
 // holding the own InternalIP of the family, and not the own address.
-func checkGateway(t *testing.T, r route, sc scenario) {
+func checkGateway(t *testing.T, r routes.Route, sc scenario) {
 	t.Helper()
-	own := readNodeIPs(ownNode(sc.nodes))[familyOf(r.gw)]
+	own := readNodeIPs(ownNode(sc.nodes))[familyOf(r.Gw)]
 	onLink, ownLink := false, false
-	for _, a := range sc.host.addrs {
-		if a.linkIndex != r.linkIndex {
+	for _, a := range sc.host.Addrs {
+		if a.LinkIndex != r.LinkIndex {
 			continue
 		}
-		ownLink = ownLink || a.prefix.Addr() == own
-		onLink = onLink || (a.prefix.Masked().Contains(r.gw) && a.prefix.Addr() != r.gw)
+		ownLink = ownLink || a.Prefix.Addr() == own
+		onLink = onLink || (a.Prefix.Masked().Contains(r.Gw) && a.Prefix.Addr() != r.Gw)
 	}
-	if !onLink || !ownLink || r.gw == own {
+	if !onLink || !ownLink || r.Gw == own {
 		t.Fatalf("route %v: gateway not on-link on the underlay (own %s)", r, own)
 	}
 	for _, n := range sc.nodes[1:] {
-		if n.Name == r.node && readNodeIPs(n)[familyOf(r.gw)] == r.gw && containsPrefix(parsedCIDRs(n), r.dst) {
+		if n.Name == r.Node && readNodeIPs(n)[familyOf(r.Gw)] == r.Gw && containsPrefix(parsedCIDRs(n), r.Dst) {
 			return
 		}
 	}
-	t.Fatalf("route %v: no peer %s with that podCIDR and InternalIP", r, r.node)
+	t.Fatalf("route %v: no peer %s with that podCIDR and InternalIP", r, r.Node)
 }
 
 func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {

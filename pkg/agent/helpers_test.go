@@ -43,3 +43,12 @@ func pfx(t testing.TB, ss ...string) []netip.Prefix {
 
 // discard is a logger for tests that check state, not log lines.
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// pfxAddrs parses addresses.
+func pfxAddrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
+}

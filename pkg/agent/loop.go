@@ -184,13 +184,6 @@ func (a *agent) clusterCIDRs(ctx context.Context) ([]netip.Prefix, error) {
 	return cidrs, err
 }
 
-func linkIndex(u *underlay) int {
-	if u == nil {
-		return 0
-	}
-	return u.linkIndex
-}
-
 // logLevelOf is the level of a reconcile failure: waiting for the API is
 // expected at start-up; an unknown cluster CIDR or a rejected own podCIDR
 // needs an operator; anything else is worth a warning.

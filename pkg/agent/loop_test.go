@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"log/slog"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -183,32 +182,5 @@ func TestPacer(t *testing.T) {
 	p.timer = nil // fired
 	if !p.poke(t0.Add(60 * time.Millisecond)) {
 		t.Error("poke after the window waits; want a reconcile at once")
-	}
-}
-
-// TestOwnDeletes: the event of a route the agent deleted is recognised
-// once, within the TTL; any other deletion is someone else's.
-func TestOwnDeletes(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	a, b := netip.MustParsePrefix("10.0.1.0/24"), netip.MustParsePrefix("10.0.2.0/24")
-	var o ownDeletes
-	o.add(a, t0)
-	if o.take(b, t0) {
-		t.Error("a deletion the agent did not make was taken as its own")
-	}
-	if !o.take(a, t0.Add(time.Millisecond)) {
-		t.Error("the agent's own deletion was not recognised")
-	}
-	if o.take(a, t0.Add(2*time.Millisecond)) {
-		t.Error("one deletion's event was taken twice")
-	}
-	o.add(b, t0)
-	if o.take(b, t0.Add(ownDeleteTTL+time.Second)) {
-		t.Error("an entry past its TTL was taken")
-	}
-	var none *ownDeletes
-	none.add(a, t0)
-	if none.take(a, t0) {
-		t.Error("a nil ownDeletes took a deletion")
 	}
 }

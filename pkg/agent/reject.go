@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/nodebridge/nodebridge/pkg/routes"
 )
 
 // Reasons a podCIDR is not used: short and stable, they label
@@ -53,13 +55,13 @@ func checkPrefix(p netip.Prefix, cluster [2]netip.Prefix) (reason, detail string
 type checker struct {
 	cluster   [2]netip.Prefix
 	own       []netip.Prefix
-	host      host
-	underlays [2]*underlay
+	host      routes.Host
+	underlays [2]*routes.Underlay
 	accepted  prefixSet // routed so far, older Nodes first
 }
 
 // check returns the route to dst of peer p, or why there is none.
-func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r route, reason, detail string) {
+func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r routes.Route, reason, detail string) {
 	if reason, detail = checkPrefix(dst, c.cluster); reason != "" {
 		return r, reason, detail
 	}
@@ -73,13 +75,13 @@ func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r route, reason, detail 
 		return r, rejectNoInternalIP, "no " + familyName(f) + " InternalIP"
 	case u == nil:
 		return r, rejectNoUnderlay, "no " + familyName(f) + " underlay on this node"
-	case !u.onLink(gw):
-		return r, rejectNotOnLink, fmt.Sprintf("InternalIP %s not on-link on %s", gw, u.linkName)
+	case !u.OnLink(gw):
+		return r, rejectNotOnLink, fmt.Sprintf("InternalIP %s not on-link on %s", gw, u.LinkName)
 	}
 	if q, holder, ok := c.accepted.overlapping(dst); ok {
 		return r, rejectOverlapsPeer, fmt.Sprintf("overlaps %s of %s, created earlier", q, holder)
 	}
-	return route{dst: dst, gw: gw, linkIndex: u.linkIndex, node: p.name}, "", ""
+	return routes.Route{Dst: dst, Gw: gw, LinkIndex: u.LinkIndex, Node: p.name}, "", ""
 }
 
 // overlapsHost checks dst against the own podCIDRs, every prefix connected
@@ -90,12 +92,12 @@ func (c *checker) overlapsHost(dst netip.Prefix) (reason, detail string) {
 			return rejectOverlapsOwn, "overlaps own podCIDR " + o.String()
 		}
 	}
-	for _, a := range c.host.addrs {
-		if m := a.prefix.Masked(); m.Overlaps(dst) {
-			return rejectOverlapsConnected, fmt.Sprintf("overlaps %s connected on %s", m, a.linkName)
+	for _, a := range c.host.Addrs {
+		if m := a.Prefix.Masked(); m.Overlaps(dst) {
+			return rejectOverlapsConnected, fmt.Sprintf("overlaps %s connected on %s", m, a.LinkName)
 		}
 	}
-	for _, gw := range c.host.gateways {
+	for _, gw := range c.host.Gateways {
 		if dst.Contains(gw) {
 			return rejectOverlapsDefault, fmt.Sprintf("contains %s, gateway of a default route", gw)
 		}

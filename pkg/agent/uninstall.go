@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
 )
 
@@ -30,8 +31,7 @@ func Uninstall(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 // uninstall is Uninstall on the host reached through h and run.
 func uninstall(ctx context.Context, cfg *Config, h *netlink.Handle, run execFunc, log *slog.Logger) error {
-	rs := routeSyncer{h: h, log: log}
-	_, _, routesErr := rs.sync(nil)
+	_, _, routesErr := routes.NewSyncer(h, log).Sync(nil)
 	var errs []error
 	errs = append(errs, routesErr)
 	for f := range 2 {

@@ -1,4 +1,11 @@
-package agent
+// Package routes keeps a node's routes to other nodes' pod networks: the
+// routes of protocol 78 ("nodebridge") in the main table. It converges them
+// to a wanted set (one dump, a map diff, a netlink call per difference),
+// reports the route and link events that call for another sync, and finds
+// the underlay: the link holding an address of the node, and which gateways
+// are on-link there. It knows nothing of Kubernetes: it takes netip and
+// netlink values.
+package routes
 
 import (
 	"errors"
@@ -6,69 +13,39 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// routeProtocol marks every route the agent installs ("nodebridge" in
+// Protocol marks every route the agent installs ("nodebridge" in
 // /etc/iproute2/rt_protos.d), so it lists, diffs and deletes only its own.
-const routeProtocol = 78
+const Protocol = 78
 
-// routeSyncer converges the kernel's proto-78 routes of the main table to the
-// desired ones: one dump, a map diff, and a netlink call per difference only.
-type routeSyncer struct {
+// Route is one wanted route: Dst via Gw dev LinkIndex proto 78.
+type Route struct {
+	Dst       netip.Prefix
+	Gw        netip.Addr
+	LinkIndex int
+	Node      string // the Node whose podCIDR Dst is, for the log
+}
+
+// Syncer converges the kernel's proto-78 routes of the main table to the
+// wanted ones: one dump, a map diff, and a netlink call per difference only.
+type Syncer struct {
 	h   *netlink.Handle
 	log *slog.Logger
 	own *ownDeletes // nil: nobody listens to route events
 }
 
-// ownDeletes remembers the routes the agent deleted itself, so that the
-// route event each deletion raises does not poke another reconcile: only
-// a deletion by someone else (an operator, the kernel) needs one.
-type ownDeletes struct {
-	mu   sync.Mutex
-	dsts map[netip.Prefix]time.Time // when deleted
+// NewSyncer returns a Syncer of the routes of the netns h reaches; it
+// remembers its own deletions for WatchDeletes.
+func NewSyncer(h *netlink.Handle, log *slog.Logger) *Syncer {
+	return &Syncer{h: h, log: log, own: &ownDeletes{}}
 }
 
-// ownDeleteTTL bounds how long a deletion's event is waited for; the
-// event comes at once, so an entry older than this missed it.
-const ownDeleteTTL = 5 * time.Second
-
-// add records that the agent deleted the route to dst at now.
-func (o *ownDeletes) add(dst netip.Prefix, now time.Time) {
-	if o == nil {
-		return
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.dsts == nil {
-		o.dsts = map[netip.Prefix]time.Time{}
-	}
-	for d, at := range o.dsts {
-		if now.Sub(at) > ownDeleteTTL {
-			delete(o.dsts, d)
-		}
-	}
-	o.dsts[dst] = now
-}
-
-// take reports whether the deletion of dst seen at now is one the agent
-// made, and forgets it: its event is accounted for.
-func (o *ownDeletes) take(dst netip.Prefix, now time.Time) bool {
-	if o == nil {
-		return false
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	at, ok := o.dsts[dst]
-	delete(o.dsts, dst)
-	return ok && now.Sub(at) <= ownDeleteTTL
-}
-
-// routeDiff is what sync must change: routes to add or replace, and routes to delete.
+// routeDiff is what a sync must change: routes to add or replace, and routes to delete.
 type routeDiff struct {
 	put []routePut
 	del []netlink.Route
@@ -77,14 +54,14 @@ type routeDiff struct {
 
 // routePut is a wanted route and the wrong one it replaces (nil: it is missing).
 type routePut struct {
-	want route
+	want Route
 	was  *netlink.Route
 }
 
 // list dumps the proto-78 routes of the main table, both families.
 // Equivalent to: ip route show proto 78; ip -6 route show proto 78
-func (r *routeSyncer) list() ([]netlink.Route, error) {
-	return listRoutes(r.h, &netlink.Route{Protocol: routeProtocol}, netlink.RT_FILTER_PROTOCOL)
+func (s *Syncer) list() ([]netlink.Route, error) {
+	return listRoutes(s.h, &netlink.Route{Protocol: Protocol}, netlink.RT_FILTER_PROTOCOL)
 }
 
 // listRoutes dumps the main table's routes that match filter, both
@@ -103,25 +80,25 @@ func listRoutes(h *netlink.Handle, filter *netlink.Route, mask uint64) ([]netlin
 	}
 }
 
-// sync lists the kernel's proto-78 routes and applies the difference
-// from want (see syncWith).
-func (r *routeSyncer) sync(want map[netip.Prefix]route) (installed, changes int, err error) {
-	have, err := r.list()
+// Sync lists the kernel's proto-78 routes and applies the difference
+// from want (see SyncWith); nil want deletes them all.
+func (s *Syncer) Sync(want map[netip.Prefix]Route) (installed, changes int, err error) {
+	have, err := s.list()
 	if err != nil {
 		return 0, 0, err
 	}
-	return r.syncWith(want, have)
+	return s.SyncWith(want, have)
 }
 
-// syncWith applies the difference between want and have, the kernel's
+// SyncWith applies the difference between want and have, the kernel's
 // proto-78 routes, and returns how many wanted routes are installed and
 // how many changes it made.
-func (r *routeSyncer) syncWith(want map[netip.Prefix]route, have []netlink.Route) (installed, changes int, err error) {
+func (s *Syncer) SyncWith(want map[netip.Prefix]Route, have []netlink.Route) (installed, changes int, err error) {
 	d := diffRoutes(want, have)
 	installed = d.ok
 	var errs []error
 	for _, p := range d.put {
-		if err := r.replace(p); err != nil {
+		if err := s.replace(p); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -129,7 +106,7 @@ func (r *routeSyncer) syncWith(want map[netip.Prefix]route, have []netlink.Route
 		changes++
 	}
 	for i := range d.del {
-		if err := r.delete(&d.del[i]); err != nil {
+		if err := s.delete(&d.del[i]); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -143,30 +120,30 @@ func (r *routeSyncer) syncWith(want map[netip.Prefix]route, have []netlink.Route
 // overwritten; a wrong one of ours is replaced in place (same metric), so
 // traffic to the peer never finds no route.
 // Equivalent to: ip route add|replace DST via GW dev LINK proto 78
-func (r *routeSyncer) replace(p routePut) error {
+func (s *Syncer) replace(p routePut) error {
 	w := p.want
 	nr := &netlink.Route{
-		Dst:       ipNet(w.dst),
-		Gw:        net.IP(w.gw.AsSlice()),
-		LinkIndex: w.linkIndex,
-		Protocol:  routeProtocol,
+		Dst:       ipNet(w.Dst),
+		Gw:        net.IP(w.Gw.AsSlice()),
+		LinkIndex: w.LinkIndex,
+		Protocol:  Protocol,
 		Table:     unix.RT_TABLE_MAIN,
 		Scope:     netlink.SCOPE_UNIVERSE,
 	}
-	op, call := "add", r.h.RouteAdd
+	op, call := "add", s.h.RouteAdd
 	if p.was != nil {
-		op, call, nr.Priority = "replace", r.h.RouteReplace, p.was.Priority
+		op, call, nr.Priority = "replace", s.h.RouteReplace, p.was.Priority
 	}
 	if err := call(nr); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			err = fmt.Errorf("%w (a route of another protocol holds the destination)", err)
 		}
-		return fmt.Errorf("ip route %s %s via %s dev #%d (node %s): %w", op, w.dst, w.gw, w.linkIndex, w.node, err)
+		return fmt.Errorf("ip route %s %s via %s dev #%d (node %s): %w", op, w.Dst, w.Gw, w.LinkIndex, w.Node, err)
 	}
 	if p.was == nil {
-		r.log.Info("route added", "dst", w.dst, "via", w.gw, "link", w.linkIndex, "node", w.node)
+		s.log.Info("route added", "dst", w.Dst, "via", w.Gw, "link", w.LinkIndex, "node", w.Node)
 	} else {
-		r.log.Info("route replaced", "dst", w.dst, "via", w.gw, "link", w.linkIndex, "node", w.node,
+		s.log.Info("route replaced", "dst", w.Dst, "via", w.Gw, "link", w.LinkIndex, "node", w.Node,
 			"was_via", p.was.Gw, "was_link", p.was.LinkIndex)
 	}
 	return nil
@@ -174,21 +151,21 @@ func (r *routeSyncer) replace(p routePut) error {
 
 // delete removes a route the agent no longer wants; one already gone is fine.
 // Equivalent to: ip route del DST via GW proto 78
-func (r *routeSyncer) delete(h *netlink.Route) error {
+func (s *Syncer) delete(h *netlink.Route) error {
 	if dst, ok := routeDst(h); ok {
-		r.own.add(dst, time.Now()) // before the event can arrive
+		s.own.add(dst, time.Now()) // before the event can arrive
 	}
-	err := r.h.RouteDel(h)
+	err := s.h.RouteDel(h)
 	if err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("ip route del %s via %s proto %d: %w", h.Dst, h.Gw, routeProtocol, err)
+		return fmt.Errorf("ip route del %s via %s proto %d: %w", h.Dst, h.Gw, Protocol, err)
 	}
-	r.log.Info("route deleted", "dst", h.Dst, "via", h.Gw, "link", h.LinkIndex)
+	s.log.Info("route deleted", "dst", h.Dst, "via", h.Gw, "link", h.LinkIndex)
 	return nil
 }
 
 // diffRoutes compares the wanted routes with the kernel's proto-78 routes.
 // A wanted destination listed twice keeps its first route; the rest go.
-func diffRoutes(want map[netip.Prefix]route, have []netlink.Route) routeDiff {
+func diffRoutes(want map[netip.Prefix]Route, have []netlink.Route) routeDiff {
 	var d routeDiff
 	seen := make(map[netip.Prefix]bool, len(have))
 	for i := range have {
@@ -215,9 +192,9 @@ func diffRoutes(want map[netip.Prefix]route, have []netlink.Route) routeDiff {
 }
 
 // routeMatches reports whether h already is the wanted route w.
-func routeMatches(h *netlink.Route, w route) bool {
+func routeMatches(h *netlink.Route, w Route) bool {
 	gw, ok := netip.AddrFromSlice(h.Gw)
-	return ok && gw.Unmap() == w.gw && h.LinkIndex == w.linkIndex && len(h.MultiPath) == 0
+	return ok && gw.Unmap() == w.Gw && h.LinkIndex == w.LinkIndex && len(h.MultiPath) == 0
 }
 
 // routeDst is a route's destination; a nil Dst is its family's default route.

@@ -1,4 +1,4 @@
-package agent
+package routes
 
 import (
 	"net"
@@ -12,17 +12,17 @@ import (
 // kroute is a kernel proto-78 route as a dump returns it.
 func kroute(dst, gw string, link, prio int) netlink.Route {
 	_, n, _ := net.ParseCIDR(dst)
-	return netlink.Route{Dst: n, Gw: net.ParseIP(gw), LinkIndex: link, Priority: prio, Protocol: routeProtocol}
+	return netlink.Route{Dst: n, Gw: net.ParseIP(gw), LinkIndex: link, Priority: prio, Protocol: Protocol}
 }
 
-func want(dst, gw string, link int) route {
-	return route{dst: netip.MustParsePrefix(dst), gw: netip.MustParseAddr(gw), linkIndex: link, node: "n"}
+func want(dst, gw string, link int) Route {
+	return Route{Dst: netip.MustParsePrefix(dst), Gw: netip.MustParseAddr(gw), LinkIndex: link, Node: "n"}
 }
 
 func TestDiffRoutes(t *testing.T) {
-	wanted := map[netip.Prefix]route{}
-	for _, r := range []route{want("10.244.1.0/24", "198.18.0.12", 7), want("10.244.2.0/24", "198.18.0.13", 7), want("fd00:1::/64", "fd00::12", 7)} {
-		wanted[r.dst] = r
+	wanted := map[netip.Prefix]Route{}
+	for _, r := range []Route{want("10.244.1.0/24", "198.18.0.12", 7), want("10.244.2.0/24", "198.18.0.13", 7), want("fd00:1::/64", "fd00::12", 7)} {
+		wanted[r.Dst] = r
 	}
 	for _, tc := range []struct {
 		name    string
@@ -41,7 +41,7 @@ func TestDiffRoutes(t *testing.T) {
 		{name: "extras and duplicates deleted", wantOK: 3,
 			have: []netlink.Route{kroute("10.244.1.0/24", "198.18.0.12", 7, 0), kroute("10.244.1.0/24", "198.18.0.12", 7, 100),
 				kroute("10.244.2.0/24", "198.18.0.13", 7, 0), kroute("fd00:1::/64", "fd00::12", 7, 1024),
-				kroute("10.244.9.0/24", "198.18.0.19", 7, 0), {Protocol: routeProtocol, Family: netlink.FAMILY_V4, Gw: net.ParseIP("198.18.0.1")}},
+				kroute("10.244.9.0/24", "198.18.0.19", 7, 0), {Protocol: Protocol, Family: netlink.FAMILY_V4, Gw: net.ParseIP("198.18.0.1")}},
 			wantDel: []string{"10.244.1.0/24", "10.244.9.0/24", "<nil>"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,7 +52,7 @@ func TestDiffRoutes(t *testing.T) {
 				if p.was != nil {
 					kind = "replace"
 				}
-				put = append(put, p.want.dst.String()+" "+kind)
+				put = append(put, p.want.Dst.String()+" "+kind)
 			}
 			for _, r := range d.del {
 				del = append(del, r.Dst.String())

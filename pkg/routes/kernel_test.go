@@ -1,0 +1,163 @@
+package routes
+
+import (
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+
+// testHost is a throwaway netns with an underlay link ul0 holding
+// 198.18.0.11/24 and fd00:198:18::11/64, and a netlink handle into it.
+type testHost struct {
+	name string
+	h    *netlink.Handle
+	link int // index of ul0
+}
+
+func newHost(t *testing.T) *testHost {
+	t.Helper()
+	name := netnstest.NewNS(t, "routes")
+	for _, argv := range [][]string{
+		// No dummy module here: a veth pair whose peer stays in the netns.
+		{"ip", "link", "add", "ul0", "mtu", "1400", "type", "veth", "peer", "name", "ul0p", "mtu", "1400"},
+		{"ip", "link", "set", "ul0p", "up"},
+		{"ip", "addr", "add", "198.18.0.11/24", "dev", "ul0"},
+		{"ip", "-6", "addr", "add", "fd00:198:18::11/64", "dev", "ul0", "nodad"},
+		{"ip", "link", "set", "ul0", "up"},
+	} {
+		netnstest.Run(t, name, argv...)
+	}
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	l, err := h.LinkByName("ul0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testHost{name: name, h: h, link: l.Attrs().Index}
+}
+
+// routes lists the host's routes of both families matching ip route's selector args.
+func (th *testHost) routes(t testing.TB, sel ...string) []string {
+	t.Helper()
+	var out []string
+	for _, fam := range []string{"-4", "-6"} {
+		text := netnstest.Run(t, th.name, append([]string{"ip", fam, "route", "show"}, sel...)...)
+		for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
+			if l = strings.TrimSpace(strings.ReplaceAll(l, " metric 1024 pref medium", "")); l != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// discard is a logger for tests that check state, not log lines.
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// ReadHost sees every link's addresses and the default routes' gateways;
+// UnderlayOf finds the link of each own address in them.
+func TestReadHostKernel(t *testing.T) {
+	th := newHost(t)
+	for _, argv := range [][]string{
+		{"ip", "link", "add", "other0", "type", "veth", "peer", "name", "other0p"},
+		{"ip", "addr", "add", "10.99.0.1/16", "dev", "other0"},
+		{"ip", "link", "set", "other0", "up"},
+		{"ip", "route", "add", "default", "via", "198.18.0.1"},
+		{"ip", "-6", "route", "add", "default", "via", "fd00:198:18::1"},
+	} {
+		netnstest.Run(t, th.name, argv...)
+	}
+	hs, err := ReadHost(th.h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, a := range hs.Addrs {
+		addrs = append(addrs, a.Prefix.String()+" "+a.LinkName)
+	}
+	for _, want := range []string{"198.18.0.11/24 ul0", "fd00:198:18::11/64 ul0", "10.99.0.1/16 other0", "127.0.0.1/8 lo"} {
+		if !slices.Contains(addrs, want) {
+			t.Errorf("addresses: no %q in %q", want, addrs)
+		}
+	}
+	if want := pfxAddrs("198.18.0.1", "fd00:198:18::1"); !slices.Equal(hs.Gateways, want) {
+		t.Errorf("default gateways: got %v, want %v", hs.Gateways, want)
+	}
+	for ip, want := range map[string]string{"198.18.0.11": "198.18.0.0/24", "fd00:198:18::11": "fd00:198:18::/64"} {
+		u := UnderlayOf(netip.MustParseAddr(ip), hs.Addrs)
+		if u == nil || u.LinkIndex != th.link || u.LinkName != "ul0" || u.MTU != 1400 || !slices.Contains(u.Connected, netip.MustParsePrefix(want)) {
+			t.Errorf("underlay of %s: got %+v", ip, u)
+		}
+	}
+	if u := UnderlayOf(netip.MustParseAddr("198.18.0.99"), hs.Addrs); u != nil {
+		t.Errorf("an address on no link: underlay %+v", u)
+	}
+}
+
+// pfxAddrs parses addresses.
+func pfxAddrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
+}
+
+func TestRouteSyncKernel(t *testing.T) {
+	th := newHost(t)
+	for _, argv := range [][]string{
+		{"ip", "route", "add", "10.244.1.0/24", "via", "198.18.0.99", "dev", "ul0", "proto", "78"}, // wrong gateway
+		{"ip", "route", "add", "10.244.9.0/24", "via", "198.18.0.19", "proto", "78"},               // a Node deleted while the agent was down
+		{"ip", "-6", "route", "add", "fd00:10:244:9::/64", "via", "fd00:198:18::19", "proto", "78"},
+		{"ip", "route", "add", "10.244.8.0/24", "via", "198.18.0.18", "proto", "static"}, // not ours
+		{"ip", "route", "add", "10.244.2.0/24", "via", "198.18.0.17", "proto", "77"},     // not ours, same dst as a wanted one
+	} {
+		netnstest.Run(t, th.name, argv...)
+	}
+	wanted := map[netip.Prefix]Route{}
+	for _, r := range []Route{want("10.244.1.0/24", "198.18.0.12", th.link), want("10.244.2.0/24", "198.18.0.13", th.link),
+		want("fd00:10:244:1::/64", "fd00:198:18::12", th.link)} {
+		wanted[r.Dst] = r
+	}
+	rs := NewSyncer(th.h, discard())
+	installed, changes, err := rs.Sync(wanted)
+	if err == nil || !strings.Contains(err.Error(), "ip route add 10.244.2.0/24") || installed != 2 || changes != 4 {
+		t.Fatalf("first sync: installed %d changes %d err %v; want 2, 4 (1 add, 1 replace, 2 deletes) and "+
+			"an error for the destination held by proto 77", installed, changes, err)
+	}
+	wantOurs := []string{"10.244.1.0/24 via 198.18.0.12 dev ul0", "fd00:10:244:1::/64 via fd00:198:18::12 dev ul0"}
+	if got := th.routes(t, "proto", "78"); !slices.Equal(got, wantOurs) {
+		t.Errorf("proto 78 routes:\n got %q\nwant %q", got, wantOurs)
+	}
+	if got := th.routes(t, "proto", "static"); !slices.Equal(got, []string{"10.244.8.0/24 via 198.18.0.18 dev ul0"}) {
+		t.Errorf("a static route was touched: %q", got)
+	}
+	if got := th.routes(t, "proto", "77"); !slices.Equal(got, []string{"10.244.2.0/24 via 198.18.0.17 dev ul0"}) {
+		t.Errorf("a proto 77 route was touched: %q", got)
+	}
+	netnstest.Run(t, th.name, "ip", "route", "del", "10.244.2.0/24", "proto", "77")
+	if installed, changes, err := rs.Sync(wanted); err != nil || installed != 3 || changes != 1 {
+		t.Errorf("sync once the destination is free: installed %d changes %d err %v; want 3, 1", installed, changes, err)
+	}
+	if installed, changes, err := rs.Sync(wanted); err != nil || installed != 3 || changes != 0 {
+		t.Errorf("sync with nothing to do: installed %d changes %d err %v; want 3, 0", installed, changes, err)
+	}
+}

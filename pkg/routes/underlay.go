@@ -1,0 +1,135 @@
+package routes
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Addr is one address of the node netns and the link holding it.
+type Addr struct {
+	Prefix    netip.Prefix // as configured: address and length, unmasked
+	LinkIndex int
+	LinkName  string
+	MTU       int
+}
+
+// Host is what the node netns says about its own addressing, read once per
+// reconcile: a peer's podCIDR must not shadow any of it.
+type Host struct {
+	Addrs    []Addr          // every address of every link, both families
+	Gateways []netip.Addr    // gateways of the main table's default routes
+	Ours     []netlink.Route // the main table's proto-78 routes, for SyncWith
+}
+
+// ReadHost lists the node's addresses, and from one dump of the main
+// table its default-route gateways and the agent's own routes.
+// Equivalent to: ip addr show; ip route show; ip -6 route show
+func ReadHost(h *netlink.Handle) (Host, error) {
+	links, err := h.LinkList()
+	if err != nil {
+		return Host{}, fmt.Errorf("list links: %w", err)
+	}
+	byIndex := make(map[int]*netlink.LinkAttrs, len(links))
+	for _, l := range links {
+		byIndex[l.Attrs().Index] = l.Attrs()
+	}
+	addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return Host{}, fmt.Errorf("list addresses: %w", err)
+	}
+	var hs Host
+	for _, a := range addrs {
+		x, ok := netip.AddrFromSlice(a.IP)
+		attrs := byIndex[a.LinkIndex]
+		if !ok || a.IPNet == nil || attrs == nil {
+			continue // a link created after the link dump: the next reconcile sees it
+		}
+		ones, _ := a.Mask.Size()
+		hs.Addrs = append(hs.Addrs, Addr{Prefix: netip.PrefixFrom(x.Unmap(), ones),
+			LinkIndex: a.LinkIndex, LinkName: attrs.Name, MTU: attrs.MTU})
+	}
+	rs, err := listRoutes(h, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return Host{}, err
+	}
+	hs.Gateways, hs.Ours = defaultGateways(rs), agentRoutes(rs)
+	return hs, nil
+}
+
+// defaultGateways returns the gateways of the default routes among rs,
+// every nexthop of a multipath one included.
+func defaultGateways(rs []netlink.Route) []netip.Addr {
+	var out []netip.Addr
+	add := func(ip []byte) {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			out = append(out, a.Unmap())
+		}
+	}
+	for _, r := range rs {
+		if r.Dst != nil {
+			if ones, _ := r.Dst.Mask.Size(); ones != 0 {
+				continue
+			}
+		}
+		add(r.Gw)
+		for _, nh := range r.MultiPath {
+			add(nh.Gw)
+		}
+	}
+	return out
+}
+
+// agentRoutes returns the routes of the agent's protocol among rs.
+func agentRoutes(rs []netlink.Route) []netlink.Route {
+	var out []netlink.Route
+	for _, r := range rs {
+		if r.Protocol == Protocol {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Underlay is the link holding one of the node's own addresses: routes to
+// peers of that address's family leave through it.
+type Underlay struct {
+	Addr      netip.Addr
+	LinkIndex int
+	LinkName  string
+	MTU       int
+	Connected []netip.Prefix // masked prefixes of the link's addresses of the family
+}
+
+// UnderlayOf builds the underlay of ip from the node's addresses; nil when
+// no link holds ip.
+func UnderlayOf(ip netip.Addr, addrs []Addr) *Underlay {
+	var u *Underlay
+	for _, a := range addrs {
+		if a.Prefix.Addr() == ip {
+			u = &Underlay{Addr: ip, LinkIndex: a.LinkIndex, LinkName: a.LinkName, MTU: a.MTU}
+			break
+		}
+	}
+	if u == nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if a.LinkIndex == u.LinkIndex && a.Prefix.Addr().Is4() == ip.Is4() {
+			u.Connected = append(u.Connected, a.Prefix.Masked())
+		}
+	}
+	return u
+}
+
+// OnLink reports whether gw is reachable without a gateway on u.
+func (u *Underlay) OnLink(gw netip.Addr) bool {
+	for _, p := range u.Connected {
+		if p.Contains(gw) && gw != u.Addr {
+			return true
+		}
+	}
+	return false
+}
