@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/nodebridge/nodebridge/pkg/agent"
+	"github.com/vishvananda/netlink"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 )
 
@@ -24,15 +25,11 @@ func main() {
 // run parses the flags and runs the agent (or the uninstall) until SIGTERM
 // or SIGINT; it returns the exit code: 0 after a signal, 2 on bad flags.
 func run(args []string) int {
-	cfg := agent.Defaults()
-	fs := flag.NewFlagSet("nodebridge-agent", flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
-	uninstall := fs.Bool("uninstall", false, "remove the agent's routes, rules and conflist from this host, then exit")
-	logFormat := fs.String("log-format", "text", `log format on stderr: "text" or "json"`)
-	if err := fs.Parse(args); err != nil {
+	o, err := parseFlags(args)
+	if err != nil {
 		return 2
 	}
-	logger, err := newLogger(*logFormat)
+	logger, err := newLogger(o.logFormat)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nodebridge-agent:", err)
 		return 2
@@ -41,16 +38,46 @@ func run(args []string) int {
 	klog.SetSlogLogger(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if *uninstall {
-		err = agent.Uninstall(ctx, cfg, logger)
-	} else {
-		err = agent.Run(ctx, cfg, logger)
-	}
-	if err != nil {
+	if err := start(ctx, o, logger); err != nil {
 		logger.Error("nodebridge-agent", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// start checks the config before it reaches the host or the API server,
+// builds the agent's dependencies and runs the agent, or the uninstall.
+func start(ctx context.Context, o options, logger *slog.Logger) error {
+	if err := o.cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("open netlink handle: %w", err)
+	}
+	defer h.Close()
+	d := agent.Deps{Log: logger, Netlink: h, Metrics: new(agent.Metrics)}
+	if o.uninstall {
+		return agent.Uninstall(ctx, o.cfg, d)
+	}
+	if d.Client, err = newClient(o.kubeconfig, d.Metrics, logger); err != nil {
+		return err
+	}
+	return agent.Run(ctx, o.cfg, d)
+}
+
+// newClient builds the API client; its transport counts requests into m.
+func newClient(kubeconfig string, m *agent.Metrics, logger *slog.Logger) (kubernetes.Interface, error) {
+	rc, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	rc.Wrap(m.WrapTransport(logger))
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("create Kubernetes client: %w", err)
+	}
+	return client, nil
 }
 
 // newLogger logs to stderr in the chosen format.

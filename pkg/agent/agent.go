@@ -26,7 +26,7 @@ type agent struct {
 	routes  *routes.Syncer
 	rules   ruleSyncer
 	status  *statusPatcher // nil: no API server (tests of the host side)
-	metrics *metrics
+	metrics *Metrics
 	ready   *readiness
 	live    *liveness
 	cidrs   clusterCIDRs    // touched by the loop only
@@ -44,7 +44,7 @@ func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle) *agent {
 		nl:      h,
 		routes:  routes.NewSyncer(h, log),
 		rules:   ruleSyncer{exec: runCommand, log: log},
-		metrics: &metrics{},
+		metrics: &Metrics{},
 		ready:   &readiness{reason: "starting"},
 		live:    newLiveness(cfg.Resync, time.Now),
 		cidrs:   clusterCIDRs{known: cfg.ClusterCIDRs},
@@ -63,27 +63,26 @@ func (a *agent) poke() {
 	}
 }
 
+// Deps are what the agent works with, built by cmd.
+type Deps struct {
+	Log     *slog.Logger
+	Netlink *netlink.Handle      // the node netns
+	Client  kubernetes.Interface // Run only: Uninstall needs no API server
+	Metrics *Metrics             // fed by Client's transport too; nil: a new one
+}
+
 // Run runs the agent until ctx ends, then returns nil and leaves the
 // routes, rules and conflist in place, so a restart does not disturb pod
 // traffic. It fails only on a bad config or when it cannot start.
-func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+func Run(ctx context.Context, cfg Config, d Deps) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	h, err := netlink.NewHandle()
-	if err != nil {
-		return fmt.Errorf("open netlink handle: %w", err)
+	a := newAgent(cfg, d.Log, d.Netlink)
+	if d.Metrics != nil {
+		a.metrics = d.Metrics
 	}
-	defer h.Close()
-	a := newAgent(cfg, logger, h)
-	rc, err := restConfig(cfg.Kubeconfig, a.metrics, logger)
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return fmt.Errorf("create Kubernetes client: %w", err)
-	}
+	client, logger := d.Client, d.Log
 	a.status = &statusPatcher{client: client, node: cfg.NodeName}
 	a.events = newEventRecorder(client, cfg.NodeName, a.metrics, logger)
 	if len(cfg.ClusterCIDRs) == 0 {

@@ -54,7 +54,7 @@ func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node) (*applied, erro
 	if err != nil {
 		return nil, err
 	}
-	a.metrics.update(func(m *metrics) {
+	a.metrics.update(func(m *Metrics) {
 		m.peers, m.routesWanted, m.peersSkipped = st.d.peers, len(st.d.routes), len(st.d.skipped)
 	})
 	return st, nil
@@ -69,7 +69,7 @@ func (a *agent) applyRules(ctx context.Context, st *applied, verify bool) error 
 			missing++
 		}
 	}
-	a.metrics.update(func(m *metrics) { m.rulesSkipped = missing })
+	a.metrics.update(func(m *Metrics) { m.rulesSkipped = missing })
 	return err
 }
 
@@ -92,7 +92,7 @@ func (a *agent) applyConflist(st *applied) error {
 // event, which reconciles again.
 func (a *agent) applyRoutes(st *applied) error {
 	installed, changes, err := a.routes.SyncWith(st.d.routes, st.ours)
-	a.metrics.update(func(m *metrics) {
+	a.metrics.update(func(m *Metrics) {
 		m.routesInstalled = installed
 		m.routeChanges += changes
 	})
@@ -114,6 +114,6 @@ func (a *agent) report(skips []skip) {
 		}
 	}
 	a.skipped = now
-	a.metrics.update(func(m *metrics) { m.rejected = byReason })
+	a.metrics.update(func(m *Metrics) { m.rejected = byReason })
 	a.events.record(skips)
 }

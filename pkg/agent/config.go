@@ -2,18 +2,16 @@ package agent
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"strings"
 	"time"
 )
 
-// Config is the agent's command line, one field per flag.
+// Config is what the agent does, as plain data: cmd fills it from the
+// command line, one field per flag. Its dependencies come apart, in Deps.
 type Config struct {
-	Kubeconfig    string         // empty: in-cluster, else $KUBECONFIG
 	NodeName      string         // the Node this agent runs on
 	CNIConfDir    string         // where 10-<NetworkName>.conflist is written
 	NetworkName   string         // CNI network name
@@ -25,15 +23,10 @@ type Config struct {
 	IPMasqBackend string         // "", "iptables" or "nftables"
 }
 
-// Defaults returns the Config an operator gets without flags; the node name
-// comes from $NODE_NAME, else the hostname.
+// Defaults returns the Config an operator gets without flags, but for the
+// node name, which cmd finds in the environment.
 func Defaults() Config {
-	name := os.Getenv("NODE_NAME")
-	if name == "" {
-		name, _ = os.Hostname() // an empty name is reported by Validate
-	}
 	return Config{
-		NodeName:    name,
 		CNIConfDir:  "/etc/cni/net.d",
 		NetworkName: "nodebridge",
 		Bridge:      "cni0",
@@ -41,30 +34,6 @@ func Defaults() Config {
 		Resync:      30 * time.Second,
 		MetricsAddr: "127.0.0.1:9720",
 	}
-}
-
-// RegisterFlags binds c's fields to fs, with c's current values as defaults.
-func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "kubeconfig file (default: in-cluster, else $KUBECONFIG)")
-	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "name of this Node (default: $NODE_NAME, else the hostname)")
-	fs.StringVar(&c.CNIConfDir, "cni-conf-dir", c.CNIConfDir, "directory the conflist is written to")
-	fs.StringVar(&c.NetworkName, "network-name", c.NetworkName, "CNI network name")
-	fs.StringVar(&c.Bridge, "bridge", c.Bridge, "bridge the plugin attaches pods to")
-	fs.StringVar(&c.IPAMDataDir, "ipam-data-dir", c.IPAMDataDir, "host-local IPAM data directory")
-	fs.Func("cluster-cidr", "cluster pod CIDR, repeatable, at most one per family; peers' podCIDRs outside it are not routed"+
-		" (default: networking.podSubnet of ConfigMap kube-system/kubeadm-config; not ready until found)",
-		func(s string) error {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return fmt.Errorf("cluster-cidr %q: %w", s, err)
-			}
-			c.ClusterCIDRs = append(c.ClusterCIDRs, p.Masked())
-			return nil
-		})
-	fs.DurationVar(&c.Resync, "resync", c.Resync, "full reconcile period")
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of /healthz, /readyz and /metrics")
-	fs.StringVar(&c.IPMasqBackend, "ipmasq-backend", c.IPMasqBackend,
-		`ipMasqBackend written into the conflist: "iptables", "nftables" or "" (host default)`)
 }
 
 // Validate reports every problem of c at once.

@@ -115,7 +115,7 @@ func (a *agent) reconcile(ctx context.Context, verify bool) error {
 	start := time.Now()
 	d, err := a.converge(ctx, verify)
 	took := time.Since(start)
-	a.metrics.update(func(m *metrics) {
+	a.metrics.update(func(m *Metrics) {
 		m.reconciles++
 		m.reconcileSum += took
 		m.reconcileLast = took
@@ -134,7 +134,7 @@ func (a *agent) reconcile(ctx context.Context, verify bool) error {
 		return nil
 	}
 	if patched, err := a.status.ensure(ctx, d.ownNode); err != nil {
-		a.metrics.update(func(m *metrics) { m.apiErrors++ })
+		a.metrics.update(func(m *Metrics) { m.apiErrors++ })
 		return err
 	} else if patched {
 		a.log.Info("node condition set", "type", "NetworkUnavailable", "status", "False", "reason", conditionReason)
@@ -144,7 +144,7 @@ func (a *agent) reconcile(ctx context.Context, verify bool) error {
 
 // setReady records readiness for /readyz and logs when it changes.
 func (a *agent) setReady(ok bool, reason string) {
-	a.metrics.update(func(m *metrics) { m.ready = ok })
+	a.metrics.update(func(m *Metrics) { m.ready = ok })
 	if a.ready.set(ok, reason) {
 		a.log.Info("readiness", "ready", ok, "reason", reason)
 	}
@@ -177,7 +177,7 @@ func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
 func (a *agent) clusterCIDRs(ctx context.Context) ([]netip.Prefix, error) {
 	knew := len(a.cidrs.known) > 0
 	cidrs, err := a.cidrs.get(ctx)
-	a.metrics.update(func(m *metrics) { m.clusterCIDRKnown = err == nil })
+	a.metrics.update(func(m *Metrics) { m.clusterCIDRKnown = err == nil })
 	if err == nil && !knew {
 		a.log.Info("cluster CIDRs known", "clusterCIDRs", cidrs, "from", a.cidrs.source())
 	}

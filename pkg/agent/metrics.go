@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// metrics are the agent's figures, written in the Prometheus text format by
-// hand: a dozen numbers do not justify a client library.
-type metrics struct {
+// Metrics are the agent's figures, written in the Prometheus text format by
+// hand: a dozen numbers do not justify a client library. The zero value is
+// ready; cmd makes it before the API client, whose transport feeds it
+// (WrapTransport).
+type Metrics struct {
 	mu               sync.Mutex
 	peers            int
 	routesWanted     int
@@ -47,7 +49,7 @@ type sample struct {
 }
 
 // list snapshots the figures in exposition order.
-func (m *metrics) list() []metric {
+func (m *Metrics) list() []metric {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	last := 0.0
@@ -76,7 +78,7 @@ func (m *metrics) list() []metric {
 }
 
 // write prints the exposition: the list, then the reconcile duration summary.
-func (m *metrics) write(w io.Writer) error {
+func (m *Metrics) write(w io.Writer) error {
 	var err error
 	p := func(format string, a ...any) {
 		if err == nil {
@@ -103,7 +105,7 @@ func (m *metrics) write(w io.Writer) error {
 
 // rejectedSamples is one sample per rejection reason, zero ones included,
 // so a reason that clears shows 0 rather than vanishing. Lock held.
-func (m *metrics) rejectedSamples() []sample {
+func (m *Metrics) rejectedSamples() []sample {
 	var out []sample
 	for _, r := range rejectReasons() {
 		out = append(out, sample{labelValue: r, value: float64(m.rejected[r])})
@@ -117,7 +119,7 @@ func escapeLabel(v string) string {
 }
 
 // update runs f with the lock held.
-func (m *metrics) update(f func(m *metrics)) {
+func (m *Metrics) update(f func(m *Metrics)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f(m)

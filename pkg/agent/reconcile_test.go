@@ -14,7 +14,7 @@ import (
 )
 
 // metricsOf parses the agent's exposition.
-func metricsOf(t *testing.T, m *metrics) map[string]float64 {
+func metricsOf(t *testing.T, m *Metrics) map[string]float64 {
 	t.Helper()
 	var b strings.Builder
 	if err := m.write(&b); err != nil {

@@ -29,7 +29,7 @@ const (
 type eventRecorder struct {
 	client  kubernetes.Interface
 	host    string // this node: source.host, and who does not route
-	metrics *metrics
+	metrics *Metrics
 	log     *slog.Logger
 	now     func() time.Time
 	queue   chan *corev1.Event
@@ -44,7 +44,7 @@ type skipKey struct {
 	node, podCIDR, reason string
 }
 
-func newEventRecorder(client kubernetes.Interface, host string, m *metrics, log *slog.Logger) *eventRecorder {
+func newEventRecorder(client kubernetes.Interface, host string, m *Metrics, log *slog.Logger) *eventRecorder {
 	return &eventRecorder{client: client, host: host, metrics: m, log: log, now: time.Now,
 		queue: make(chan *corev1.Event, eventQueue), sent: map[skipKey]bool{}}
 }
@@ -73,7 +73,7 @@ func (r *eventRecorder) record(skips []skip) {
 		case r.queue <- r.event(s):
 			now[k] = true
 		default:
-			r.metrics.update(func(m *metrics) { m.apiErrors++; m.eventsFailed++ })
+			r.metrics.update(func(m *Metrics) { m.apiErrors++; m.eventsFailed++ })
 		}
 	}
 	r.sent = now
@@ -123,7 +123,7 @@ func (r *eventRecorder) create(ctx context.Context, ev *corev1.Event) {
 		r.lastErr = ""
 		return
 	}
-	r.metrics.update(func(m *metrics) { m.eventsFailed++ })
+	r.metrics.update(func(m *Metrics) { m.eventsFailed++ })
 	if err.Error() != r.lastErr {
 		r.lastErr = err.Error()
 		r.log.Warn("record Event", "reason", eventReason, "node", ev.InvolvedObject.Name, "err", err)

@@ -49,7 +49,7 @@ func namingClientset() *fake.Clientset {
 
 func TestEventRecorder(t *testing.T) {
 	cs := namingClientset()
-	m := &metrics{}
+	m := &Metrics{}
 	r := newEventRecorder(cs, "node-a", m, discard())
 	r.now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -103,7 +103,7 @@ func TestEventRecorder(t *testing.T) {
 // A queue the API server does not drain: record drops and counts, and
 // never blocks the reconcile.
 func TestEventRecorderNeverBlocks(t *testing.T) {
-	m := &metrics{}
+	m := &Metrics{}
 	r := newEventRecorder(fake.NewClientset(), "node-a", m, discard())
 	r.queue = make(chan *corev1.Event, 1) // no run: nothing drains it
 	skips := []skip{{node: "b", podCIDR: "1.0.0.0/8", reason: rejectOutside}, {node: "c", podCIDR: "2.0.0.0/8", reason: rejectOutside},

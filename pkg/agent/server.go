@@ -35,7 +35,7 @@ func (r *readiness) get() (bool, string) {
 
 // newMux serves /healthz (the reconcile loop still completes passes),
 // /readyz and /metrics.
-func newMux(rd *readiness, live *liveness, m *metrics, log *slog.Logger) *http.ServeMux {
+func newMux(rd *readiness, live *liveness, m *Metrics, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := live.check(); err != nil {

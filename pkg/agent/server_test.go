@@ -64,8 +64,8 @@ func sampleName(key string) (string, bool) {
 }
 
 func TestMetricsText(t *testing.T) {
-	m := &metrics{}
-	m.update(func(m *metrics) {
+	m := &Metrics{}
+	m.update(func(m *Metrics) {
 		m.peers, m.routesWanted, m.routesInstalled, m.peersSkipped = 3, 5, 4, 1
 		m.reconciles, m.reconcileSum, m.reconcileLast = 2, 3*time.Millisecond, time.Millisecond
 		m.apiErrors, m.routeChanges, m.ready = 7, 9, true
@@ -101,7 +101,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestServer(t *testing.T) {
-	rd, m := &readiness{reason: "waiting for podCIDR"}, &metrics{}
+	rd, m := &readiness{reason: "waiting for podCIDR"}, &Metrics{}
 	srv := httptest.NewServer(newMux(rd, newLiveness(time.Minute, time.Now), m, discard()))
 	defer srv.Close()
 	if code, body := get(t, srv.URL+"/readyz"); code != 503 || !strings.Contains(body, "waiting for podCIDR") {

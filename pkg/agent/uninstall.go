@@ -17,16 +17,12 @@ import (
 // Uninstall removes what the agent put on this host: every proto-78 route,
 // the NB-AGENT-FWD chains and their jumps, and the conflist. It needs no API
 // server. Pods already running keep their addresses until deleted.
-func Uninstall(ctx context.Context, cfg Config, logger *slog.Logger) error {
+// Of d it uses Log and Netlink.
+func Uninstall(ctx context.Context, cfg Config, d Deps) error {
 	if err := cfg.Validate(); err != nil { // the network name builds the path removed
 		return fmt.Errorf("config: %w", err)
 	}
-	h, err := netlink.NewHandle()
-	if err != nil {
-		return fmt.Errorf("open netlink handle: %w", err)
-	}
-	defer h.Close()
-	return uninstall(ctx, &cfg, h, runCommand, logger)
+	return uninstall(ctx, &cfg, d.Netlink, runCommand, d.Log)
 }
 
 // uninstall is Uninstall on the host reached through h and run.

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/nodebridge/nodebridge/pkg/agent"
+)
+
+// options is the command line: the agent's Config and what main itself uses.
+type options struct {
+	cfg        agent.Config
+	kubeconfig string // empty: in-cluster, else $KUBECONFIG
+	uninstall  bool
+	logFormat  string
+}
+
+// parseFlags reads args over the defaults; the flag package has printed
+// the error and the usage when it fails.
+func parseFlags(args []string) (options, error) {
+	o := options{cfg: agent.Defaults(), logFormat: "text"}
+	o.cfg.NodeName = defaultNodeName()
+	fs := flag.NewFlagSet("nodebridge-agent", flag.ContinueOnError)
+	o.register(fs)
+	err := fs.Parse(args)
+	return o, err
+}
+
+// defaultNodeName is $NODE_NAME, else the hostname.
+func defaultNodeName() string {
+	if name := os.Getenv("NODE_NAME"); name != "" {
+		return name
+	}
+	name, _ := os.Hostname() // an empty name is reported by Validate
+	return name
+}
+
+// register binds o's fields to fs, with their current values as defaults.
+func (o *options) register(fs *flag.FlagSet) {
+	c := &o.cfg
+	fs.StringVar(&o.kubeconfig, "kubeconfig", o.kubeconfig, "kubeconfig file (default: in-cluster, else $KUBECONFIG)")
+	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "name of this Node (default: $NODE_NAME, else the hostname)")
+	fs.StringVar(&c.CNIConfDir, "cni-conf-dir", c.CNIConfDir, "directory the conflist is written to")
+	fs.StringVar(&c.NetworkName, "network-name", c.NetworkName, "CNI network name")
+	fs.StringVar(&c.Bridge, "bridge", c.Bridge, "bridge the plugin attaches pods to")
+	fs.StringVar(&c.IPAMDataDir, "ipam-data-dir", c.IPAMDataDir, "host-local IPAM data directory")
+	fs.Func("cluster-cidr", "cluster pod CIDR, repeatable, at most one per family; peers' podCIDRs outside it are not routed"+
+		" (default: networking.podSubnet of ConfigMap kube-system/kubeadm-config; not ready until found)",
+		func(s string) error {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return fmt.Errorf("cluster-cidr %q: %w", s, err)
+			}
+			c.ClusterCIDRs = append(c.ClusterCIDRs, p.Masked())
+			return nil
+		})
+	fs.DurationVar(&c.Resync, "resync", c.Resync, "full reconcile period")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of /healthz, /readyz and /metrics")
+	fs.StringVar(&c.IPMasqBackend, "ipmasq-backend", c.IPMasqBackend,
+		`ipMasqBackend written into the conflist: "iptables", "nftables" or "" (host default)`)
+	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist from this host, then exit")
+	fs.StringVar(&o.logFormat, "log-format", o.logFormat, `log format on stderr: "text" or "json"`)
+}
