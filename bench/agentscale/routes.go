@@ -7,12 +7,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
-
-// agentProto is the route protocol the agent marks its routes with.
-const agentProto = 78
 
 // routeWatch reads the routes of the node netns over a netlink socket
 // opened in it, so polling costs no exec and never enters the netns.
@@ -51,7 +49,7 @@ func (w *routeWatch) close() {
 // Equivalent to: ip route show proto 78 (or, with anyProto, ip route show
 // to root 10.0.0.0/8, keeping those with a via)
 func (w *routeWatch) snapshot() (routeSet, error) {
-	filter, mask := &netlink.Route{Protocol: agentProto}, uint64(netlink.RT_FILTER_PROTOCOL)
+	filter, mask := &netlink.Route{Protocol: routes.Protocol}, uint64(netlink.RT_FILTER_PROTOCOL)
 	if w.anyProto {
 		filter, mask = &netlink.Route{}, 0 // no filter: netlink v1.3.1 needs a non-nil one
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -44,7 +45,7 @@ func TestPodRoutes(t *testing.T) {
 		return r
 	}
 	rs := []netlink.Route{
-		route("10.0.1.0/24", "198.19.0.2", agentProto),       // the agent's
+		route("10.0.1.0/24", "198.19.0.2", routes.Protocol),  // the agent's
 		route("10.0.2.0/24", "198.19.0.3", unix.RTPROT_BOOT), // flannel's
 		route("10.0.0.0/24", "", unix.RTPROT_KERNEL),         // own bridge: no gateway
 		route("192.168.5.0/24", "198.18.0.1", unix.RTPROT_BOOT),

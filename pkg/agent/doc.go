@@ -24,6 +24,8 @@
 // /healthz fails when the reconcile loop has completed no pass for
 // max(3 resync periods, 1 min); every command it runs has a deadline.
 //
-// The CNI plugin never imports this package: it is the only one that pulls
-// in client-go.
+// Package routes installs the routes; this package decides which, and
+// drives it. cmd/nodebridge-agent owns the flags and the
+// client-go configuration, and hands the agent its dependencies in Deps.
+// The CNI plugin never imports this package: only the agent links client-go.
 package agent
