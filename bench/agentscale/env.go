@@ -12,8 +12,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/nodebridge/nodebridge/internal/hoststate"
 	"github.com/nodebridge/nodebridge/internal/lab"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // env is what a run made: a temp dir, the lab (etcd and kube-apiserver in
@@ -34,11 +34,6 @@ type env struct {
 	beforeAgent serverNodeRequests
 }
 
-// netnsPrefix starts every netns name, "nb<pid in hex>-" as the project's
-// tests name theirs, so the test guards of other processes running at the
-// same time count these netns as another process's.
-func netnsPrefix() string { return hoststate.NetnsPrefix() }
-
 // start brings up the lab and the agent's node and waits until the agent
 // is ready with its own Node alone in the cluster.
 func (e *env) start(ctx context.Context) error {
@@ -54,7 +49,7 @@ func (e *env) start(ctx context.Context) error {
 		}
 	}
 	logf("starting etcd and kube-apiserver in a lab netns")
-	e.lab, err = lab.Start(ctx, lab.Options{Prefix: netnsPrefix(), Dir: filepath.Join(e.dir, "lab"),
+	e.lab, err = lab.Start(ctx, lab.Options{Prefix: testenv.NetnsPrefix(), Dir: filepath.Join(e.dir, "lab"),
 		K8sBin: k8sBin, AgentBin: e.o.agent})
 	if err != nil {
 		return err

@@ -30,7 +30,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/hoststate"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // options are the command line.
@@ -128,7 +128,7 @@ func run(ctx context.Context, o options) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: it creates network namespaces")
 	}
-	before := rootState()
+	before := testenv.State(testenv.NetnsPrefix())
 	r := &report{Time: time.Now(), Machine: newMachine(), Setup: setup{Nodes: o.peers + 1, Churn: o.churn,
 		Workers: o.workers, Resync: o.resync.String(), ClusterCIDR: clusterCIDR.String(), Underlay: underlayWide.String()}}
 	e := &env{o: o}
@@ -149,7 +149,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	r.RootChanges = hoststate.Diff(before, rootState())
+	r.RootChanges = testenv.Diff(before, testenv.State(testenv.NetnsPrefix()))
 	r.Machine.LoadEnd = loadAvg()
 	r.judge()
 	r.print(os.Stdout)

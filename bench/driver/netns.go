@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nodebridge/nodebridge/internal/hoststate"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // netnsDir is where named netns live, as `ip netns` and CNI runtimes keep them.
@@ -28,7 +28,7 @@ type nsSet struct {
 }
 
 func newNSSet() *nsSet {
-	return &nsSet{prefix: hoststate.NetnsPrefix() + "bench-", live: map[string]bool{}}
+	return &nsSet{prefix: testenv.NetnsPrefix() + "bench-", live: map[string]bool{}}
 }
 
 // add creates a netns with loopback up and returns its path.

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/hoststate"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // programs are the binaries a run execs.
@@ -101,7 +101,7 @@ func measureClean(o options) (_ *report, err error) {
 	if err := sweepStale(o.tmpRoot); err != nil {
 		return nil, err
 	}
-	before := rootState()
+	before := testenv.State(testenv.NetnsPrefix())
 	tmp, err := os.MkdirTemp(o.tmpRoot, fmt.Sprintf(tempPattern, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("make temp dir: %w", err)
@@ -112,7 +112,7 @@ func measureClean(o options) (_ *report, err error) {
 	if err = errors.Join(err, b.ns.delAll(), os.RemoveAll(tmp)); err != nil {
 		return nil, err
 	}
-	rep.RootChanges = hoststate.Diff(before, rootState())
+	rep.RootChanges = testenv.Diff(before, testenv.State(testenv.NetnsPrefix()))
 	return rep, nil
 }
 

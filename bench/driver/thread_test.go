@@ -9,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // newTestNS gives the test an nsSet whose netns are all gone when it ends.
 func newTestNS(t *testing.T) *nsSet {
 	t.Helper()
-	netnstest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	s := newNSSet()
 	t.Cleanup(func() {
 		if err := s.delAll(); err != nil {

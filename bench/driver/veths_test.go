@@ -5,15 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestWatchVeths: a pair deleted 30 ms after the watch starts is counted as
 // left, and as gone no sooner than its deletion; an empty node is gone at once.
 func TestWatchVeths(t *testing.T) {
-	busy, empty := netnstest.NewNode(t), netnstest.NewNode(t)
-	netnstest.Run(t, busy, "ip", "link", "add", "w0", "type", "veth", "peer", "name", "w1")
-	stages := []*stage{{node: netnstest.Path(busy)}, {node: netnstest.Path(empty)}}
+	busy, empty := testenv.NewNode(t), testenv.NewNode(t)
+	testenv.Run(t, busy, "ip", "link", "add", "w0", "type", "veth", "peer", "name", "w1")
+	stages := []*stage{{node: testenv.Path(busy)}, {node: testenv.Path(empty)}}
 	w := watchVeths(stages)
 	deleted := make(chan time.Duration, 1)
 	w.start()

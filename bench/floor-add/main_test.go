@@ -7,16 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestMain fails the run if the test changed the machine's own network.
-func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // Two ADDs into one node share the bridge; each pod gets its veth end with
 // its address and default route, and the host end sits on the bridge.
 func TestAdd(t *testing.T) {
-	node := netnstest.NewNode(t)
+	node := testenv.NewNode(t)
 	bin := filepath.Join(t.TempDir(), "floor-add")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -26,21 +26,21 @@ func TestAdd(t *testing.T) {
 		{"fedcba9876543210", "10.88.0.3/16"},
 	}
 	for _, p := range pods {
-		pod := netnstest.NewNS(t, "pod")
+		pod := testenv.NewNS(t, "pod")
 		cmd := exec.Command("ip", "netns", "exec", node, bin)
-		cmd.Env = []string{"CNI_CONTAINERID=" + p.id, "CNI_NETNS=" + netnstest.Path(pod), "CNI_IFNAME=eth0",
+		cmd.Env = []string{"CNI_CONTAINERID=" + p.id, "CNI_NETNS=" + testenv.Path(pod), "CNI_IFNAME=eth0",
 			"FLOOR_BRIDGE=cni0", "FLOOR_ADDR=" + p.addr, "FLOOR_GW=10.88.0.1", "PATH=" + os.Getenv("PATH")}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("floor-add for %s: %v\n%s", p.id, err, out)
 		}
-		if out := netnstest.Run(t, pod, "ip", "addr", "show", "eth0"); !strings.Contains(out, "inet "+p.addr) || !strings.Contains(out, "UP") {
+		if out := testenv.Run(t, pod, "ip", "addr", "show", "eth0"); !strings.Contains(out, "inet "+p.addr) || !strings.Contains(out, "UP") {
 			t.Errorf("pod %s eth0:\n%s\nwant %s and UP", p.id, out, p.addr)
 		}
-		if out := netnstest.Run(t, pod, "ip", "route", "show", "default"); !strings.Contains(out, "default via 10.88.0.1 dev eth0") {
+		if out := testenv.Run(t, pod, "ip", "route", "show", "default"); !strings.Contains(out, "default via 10.88.0.1 dev eth0") {
 			t.Errorf("pod %s routes:\n%s\nwant a default via 10.88.0.1", p.id, out)
 		}
 		host := "fl" + p.id[:12]
-		if out := netnstest.Run(t, node, "ip", "link", "show", host); !strings.Contains(out, "master cni0") {
+		if out := testenv.Run(t, node, "ip", "link", "show", host); !strings.Contains(out, "master cni0") {
 			t.Errorf("host end %s:\n%s\nwant it on cni0", host, out)
 		}
 	}

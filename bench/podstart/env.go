@@ -75,7 +75,7 @@ func (e *env) build(ctx context.Context) error {
 // run the plugin they should.
 func (e *env) startCluster(ctx context.Context, network string) (_ *cluster.Cluster, res networkResult, err error) {
 	res.Network = network
-	o := cluster.Options{Prefix: fmt.Sprintf("nbd10%x-", os.Getpid()), Dir: filepath.Join(e.dir, network),
+	o := cluster.Options{Prefix: netnsPrefix(), Dir: filepath.Join(e.dir, network),
 		K8sBin: e.k8sBin, Image: e.image, Nodes: e.o.nodes, CNIBinDir: e.cniNB, AgentBin: e.agent}
 	if network == "reference" {
 		o.CNIBinDir, o.AgentBin, o.Reference = e.cniRef, "", true
@@ -129,3 +129,7 @@ func pluginType(c *cluster.Cluster) (string, error) {
 
 // ms is d in milliseconds.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// netnsPrefix starts the name of every netns the bench's clusters make, so
+// the run's snapshots (testenv.State) tell them from other processes'.
+func netnsPrefix() string { return fmt.Sprintf("nbd10%x-", os.Getpid()) }

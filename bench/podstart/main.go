@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"github.com/nodebridge/nodebridge/internal/cluster"
-	"github.com/nodebridge/nodebridge/internal/hoststate"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // options are the command line.
@@ -112,7 +112,7 @@ func run(ctx context.Context, o options) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: it creates network and mount namespaces")
 	}
-	before := machineState()
+	before := testenv.State(netnsPrefix(), testenv.Kubelet)
 	r := newReport(o)
 	e, err := newEnv(o)
 	if err != nil {
@@ -123,7 +123,7 @@ func run(ctx context.Context, o options) (err error) {
 			err = errors.Join(err, fmt.Errorf("clean up: %w", cerr))
 		}
 		if err == nil {
-			r.finish(hoststate.Diff(before, machineState()))
+			r.finish(testenv.Diff(before, testenv.State(netnsPrefix(), testenv.Kubelet)))
 			r.print(os.Stdout)
 			err = r.writeJSON(o.jsonPath)
 		}

@@ -2,7 +2,7 @@
 // real kube-apiserver and etcd (internal/lab), with pods attached by CNI ADD
 // of the conflist each agent wrote. One control plane serves every scenario
 // of TestMultiNode, which run in order on the shared cluster and each remove
-// the Nodes they add. netnstest.Main fails the run if the machine's own
+// the Nodes they add. testenv.Main fails the run if the machine's own
 // network changed.
 package main_test
 
@@ -18,12 +18,11 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/nodebridge/nodebridge/internal/hoststate"
 	"github.com/nodebridge/nodebridge/internal/lab"
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // The cluster's pod CIDRs, given to every agent as --cluster-cidr as an
 // operator would, so the rules stay the same while Nodes come and go.
@@ -102,7 +101,7 @@ func agentFlags() []string {
 // three nodes, each with its Node object, its agent (ready) and a pod.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	netnstest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	c := startCluster(t, ctx)
@@ -138,11 +137,11 @@ func startLab(t *testing.T, ctx context.Context) *lab.Lab {
 	if err != nil {
 		skipOrFail(t, "kube-apiserver and etcd: %v", err)
 	}
-	cnitool, err := lab.FindTool("cnitool")
+	cnitool, err := testenv.FindTool("cnitool")
 	if err != nil {
 		skipOrFail(t, "%v", err)
 	}
-	portmap, err := lab.FindTool("portmap")
+	portmap, err := testenv.FindTool("portmap")
 	if err != nil {
 		skipOrFail(t, "%v", err)
 	}
@@ -179,9 +178,9 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 	t.Skipf(format+" (run scripts/install-deps.sh and scripts/build-k8s.sh)", args...)
 }
 
-// netnsPrefix is netnstest's per-process prefix ("nb<pid in hex>-"), so the
+// netnsPrefix is testenv's per-process prefix ("nb<pid in hex>-"), so the
 // guard counts the lab's netns as this process's own.
-func netnsPrefix() string { return hoststate.NetnsPrefix() }
+func netnsPrefix() string { return testenv.NetnsPrefix() }
 
 // addNode makes node i with its Node object (spec) and starts its agent
 // with agentFlags. When t ends the agent's log is shown if t failed, then

@@ -16,7 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodebridge/nodebridge/internal/lab"
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // hostileSpecs are Node objects anyone allowed to create a Node or set a
@@ -62,7 +62,7 @@ func hostileSpecs() []lab.NodeSpec {
 // still reach each other across nodes, and a pod added afterwards has
 // masqueraded egress.
 func TestHostileNodes(t *testing.T) {
-	netnstest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c := startCluster(t, ctx)

@@ -9,7 +9,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestAddTwoPods checks two pods' results against the kernel, then traffic:
@@ -64,7 +64,7 @@ func (f *fixture) addTwoPods(conf map[string]any, backend string) {
 		mustSucceed(t, f.run(f.callFor("DEL", p, conf)), "DEL "+p.id)
 	}
 	f.assertClean(uplink)
-	if tables := netnstest.Run(t, f.node, "nft", "list", "tables"); strings.Contains(tables, "inet nodebridge") {
+	if tables := testenv.Run(t, f.node, "nft", "list", "tables"); strings.Contains(tables, "inet nodebridge") {
 		t.Errorf("table inet nodebridge left after the last DEL:\n%s", tables)
 	}
 }
@@ -76,7 +76,7 @@ func (f *fixture) wantOneMasquerade(backend string) {
 	f.t.Helper()
 	rules := strings.Join(f.nbRules(), "\n")
 	ipt := strings.Contains(rules, ":NB-POST-")
-	nft := strings.Contains(netnstest.Run(f.t, f.node, "nft", "list", "tables"), "table inet nodebridge")
+	nft := strings.Contains(testenv.Run(f.t, f.node, "nft", "list", "tables"), "table inet nodebridge")
 	if ipt != (backend == "iptables") || nft != (backend == "nftables") {
 		f.t.Errorf("backend %s: masquerade in iptables %v, in nftables %v; want in %s only", backend, ipt, nft, backend)
 	}
@@ -100,7 +100,7 @@ func (f *fixture) checkResult(res *current.Result, p pod) netip.Addr {
 	}
 	checkInterface(t, "bridge", res.Interfaces[0], f.bridge, "")
 	checkInterface(t, "host veth", res.Interfaces[1], res.Interfaces[1].Name, "")
-	checkInterface(t, "container", res.Interfaces[2], p.ifName, netnstest.Path(p.ns))
+	checkInterface(t, "container", res.Interfaces[2], p.ifName, testenv.Path(p.ns))
 	if len(res.IPs) != 1 {
 		t.Fatalf("result has %d IPs, want 1: %v", len(res.IPs), res.IPs)
 	}
@@ -181,7 +181,7 @@ func route(t *testing.T, netns, dst string) (gw, dev string) {
 		Gateway string `json:"gateway"`
 		Dev     string `json:"dev"`
 	}
-	out := netnstest.Run(t, netns, "ip", "-j", "route", "show", dst)
+	out := testenv.Run(t, netns, "ip", "-j", "route", "show", dst)
 	if err := json.Unmarshal([]byte(out), &routes); err != nil {
 		t.Fatalf("decode route %s in %s: %v\n%s", dst, netns, err, out)
 	}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestCheck: CHECK passes on an intact attachment and, with a message naming
@@ -25,12 +25,12 @@ func TestCheck(t *testing.T) {
 			mustSucceed(t, f.run(f.callFor("CHECK", p, check)), "CHECK of an intact attachment")
 
 			hostVeth := res.Interfaces[1].Name
-			netnstest.Run(t, f.node, "ip", "link", "set", "dev", hostVeth, "nomaster")
+			testenv.Run(t, f.node, "ip", "link", "set", "dev", hostVeth, "nomaster")
 			f.checkFails(p, check, hostVeth, "after detaching "+hostVeth+" from the bridge")
-			netnstest.Run(t, f.node, "ip", "link", "set", "dev", hostVeth, "master", f.bridge)
+			testenv.Run(t, f.node, "ip", "link", "set", "dev", hostVeth, "master", f.bridge)
 			mustSucceed(t, f.run(f.callFor("CHECK", p, check)), "CHECK after reattaching "+hostVeth)
 
-			netnstest.Run(t, f.node, "ip", "link", "del", hostVeth)
+			testenv.Run(t, f.node, "ip", "link", "del", hostVeth)
 			f.checkFails(p, check, hostVeth, "after deleting "+hostVeth)
 			f.del(p)
 			f.assertClean()

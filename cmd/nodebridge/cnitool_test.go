@@ -10,19 +10,19 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestCNITool drives the plugin through libcni, as a runtime would, with the
 // conflist from testdata/cnitool: add, check, status, del, then add and gc.
 func TestCNITool(t *testing.T) {
 	t.Parallel()
-	tool := findTool(t, "cnitool")
+	tool := testenv.Tool(t, "cnitool")
 	f := newFixture(t, podSubnet)
 	netconf := f.cnitoolConf(t, filepath.Join("..", "..", "testdata", "cnitool", "nodebridge.conflist"))
 	cache := t.TempDir() // stands in for /var/lib, where libcni caches results
 	p := f.newPod()
-	podPath := netnstest.Path(p.ns)
+	podPath := testenv.Path(p.ns)
 	cnitool := func(verb string) []byte {
 		t.Helper()
 		return f.cnitool(tool, cache, netconf, verb, f.name, podPath)
@@ -46,33 +46,6 @@ func TestCNITool(t *testing.T) {
 	cnitool("add")
 	cnitool("gc") // DELs every cached attachment, then GC with none valid
 	f.assertClean()
-}
-
-// findTool looks where scripts/install-deps.sh puts the test tools
-// (cnitool, the reference plugins), then in PATH. Without it the test skips,
-// or fails under CI=true.
-func findTool(t *testing.T, name string) string {
-	t.Helper()
-	dirs := []string{os.Getenv("NODEBRIDGE_TOOLS")}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, ".cache", "nodebridge", "bin"))
-	}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		if p, err := exec.LookPath(filepath.Join(d, name)); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (CI=true: failing instead of skipping); run scripts/install-deps.sh", name)
-	}
-	t.Skipf("%s not found; run scripts/install-deps.sh", name)
-	return ""
 }
 
 // cnitoolConf copies the conflist at src into a temp NETCONFPATH dir, with

@@ -19,7 +19,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // corpusDir holds the hostile-input corpus, one NAME.case file per case.
@@ -140,7 +140,7 @@ func newCorpusEnv(t *testing.T) *corpusEnv {
 	}
 	e.subst = strings.NewReplacer(
 		"@NAME@", f.name, "@BRIDGE@", f.bridge, "@DATADIR@", f.dataDir,
-		"@POD_NETNS@", netnstest.Path(e.p.ns), "@NODE_NETNS@", netnstest.Path(f.node),
+		"@POD_NETNS@", testenv.Path(e.p.ns), "@NODE_NETNS@", testenv.Path(f.node),
 		"@FILE@", filepath.Join(e.base, "file"), "@DIR@", filepath.Join(e.base, "dir"),
 		"@FIFO@", filepath.Join(e.base, "fifo"),
 		"@PAD@", strings.Repeat("a", 1100*1024),
@@ -155,7 +155,7 @@ func runCase(t *testing.T, cc corpusCase) {
 	for _, s := range cc.setup {
 		e.setUp(t, s)
 	}
-	c := call{Command: "ADD", ContainerID: e.p.id, Netns: netnstest.Path(e.p.ns), IfName: e.p.ifName,
+	c := call{Command: "ADD", ContainerID: e.p.id, Netns: testenv.Path(e.p.ns), IfName: e.p.ifName,
 		Conf: []byte(e.subst.Replace(string(cc.stdin)))}
 	for _, kv := range cc.env {
 		c.Env = append(c.Env, e.subst.Replace(kv)) // exec keeps the last of duplicate variables
@@ -195,7 +195,7 @@ func (e *corpusEnv) setUp(t *testing.T, line string) {
 	}
 	name = e.subst.Replace(name)
 	peer := fmt.Sprintf("nbpeer%06x", len(e.made[netns]))
-	netnstest.Run(t, netns, "ip", "link", "add", name, "type", "veth", "peer", "name", peer)
+	testenv.Run(t, netns, "ip", "link", "add", name, "type", "veth", "peer", "name", peer)
 	e.made[netns] = append(e.made[netns], name, peer)
 }
 
@@ -260,7 +260,7 @@ func (e *corpusEnv) wantNoResidue(t *testing.T) {
 	if r := e.f.nbRules(); len(r) > 0 {
 		t.Errorf("nodebridge rules left in the node:\n%s", strings.Join(r, "\n"))
 	}
-	if rs := netnstest.Run(t, e.f.node, "nft", "list", "ruleset"); strings.Contains(rs, "nodebridge") {
+	if rs := testenv.Run(t, e.f.node, "nft", "list", "ruleset"); strings.Contains(rs, "nodebridge") {
 		t.Errorf("nftables objects of nodebridge left in the node:\n%s", rs)
 	}
 }

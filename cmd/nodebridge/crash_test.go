@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // Crash rounds: crashWorkers nodes, each with its own network, run
@@ -120,7 +120,7 @@ func (f *fixture) firstAddRounds(rng *rand.Rand) []pod {
 // Equivalent to: ip link del BRIDGE
 func (f *fixture) deleteBridge() {
 	f.t.Helper()
-	netnstest.Run(f.t, f.node, "ip", "link", "del", f.bridge)
+	testenv.Run(f.t, f.node, "ip", "link", "del", f.bridge)
 }
 
 // spans is how long ADD and DEL take now: the median of the last three

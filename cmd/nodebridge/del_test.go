@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestDel: DEL of both pods leaves no veth, allocation or rule, and a
@@ -40,7 +40,7 @@ func TestDelGoneNetns(t *testing.T) {
 	if n := len(f.allocations()); n != 1 {
 		t.Fatalf("%d allocations after ADD, want 1", n)
 	}
-	netnstest.MustRun(t, "ip", "netns", "del", p.ns)
+	testenv.MustRun(t, "ip", "netns", "del", p.ns)
 
 	f.del(p)
 	f.assertClean()

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestDelegatedIPAM runs an IPAM type other than host-local from CNI_PATH, as
@@ -12,7 +14,7 @@ import (
 // under another name so nodebridge cannot serve it in process.
 func TestDelegatedIPAM(t *testing.T) {
 	t.Parallel()
-	ref := findTool(t, "host-local")
+	ref := testenv.Tool(t, "host-local")
 	link := filepath.Join(filepath.Dir(pluginBin), "ref-host-local")
 	if err := os.Symlink(ref, link); err != nil && !errors.Is(err, os.ErrExist) {
 		t.Fatal(err)

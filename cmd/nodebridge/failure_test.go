@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // tinySubnet has one address for pods: .1 is the gateway, .2 the only host.
@@ -64,7 +64,7 @@ func TestErrors(t *testing.T) {
 		{"hairpin with promisc", func(conf map[string]any, _ *call) { conf["hairpinMode"], conf["promiscMode"] = true, true }, 7, "promiscMode"},
 		{"CNI_IFNAME with a slash", func(_ map[string]any, c *call) { c.IfName = "eth0/1" }, 4, ""},
 		{"CNI_IFNAME too long", func(_ map[string]any, c *call) { c.IfName = "eth0123456789abcdef" }, 4, ""},
-		{"missing netns", func(_ map[string]any, c *call) { c.Netns = netnstest.Path("nb-missing-netns") }, 8, "nb-missing-netns"},
+		{"missing netns", func(_ map[string]any, c *call) { c.Netns = testenv.Path("nb-missing-netns") }, 8, "nb-missing-netns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

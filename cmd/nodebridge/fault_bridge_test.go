@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestFaultBridgeDeleted deletes the bridge under two live pods, as an
@@ -23,7 +23,7 @@ func TestFaultBridgeDeleted(t *testing.T) {
 		hostVeths[p] = res.Interfaces[1].Name
 		checks[p] = checkConf(f, raw)
 	}
-	netnstest.Run(t, f.node, "ip", "link", "del", f.bridge)
+	testenv.Run(t, f.node, "ip", "link", "del", f.bridge)
 	for _, p := range old {
 		f.checkFails(p, checks[p], f.bridge, "with the bridge deleted")
 	}

@@ -5,15 +5,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // takeIfName gives p a veth pair whose one end is named ifName, as another
 // plugin or the runtime would have left it, and returns that end's ifindex.
 func takeIfName(t *testing.T, p pod, ifName string) string {
 	t.Helper()
-	netnstest.Run(t, p.ns, "ip", "link", "add", ifName, "type", "veth", "peer", "name", "nbforeign0")
-	return strings.TrimSpace(netnstest.Run(t, p.ns, "cat", "/sys/class/net/"+ifName+"/ifindex"))
+	testenv.Run(t, p.ns, "ip", "link", "add", ifName, "type", "veth", "peer", "name", "nbforeign0")
+	return strings.TrimSpace(testenv.Run(t, p.ns, "cat", "/sys/class/net/"+ifName+"/ifindex"))
 }
 
 // TestFaultIfNameTaken: an ADD whose CNI_IFNAME is already a link in the
@@ -31,7 +31,7 @@ func TestFaultIfNameTaken(t *testing.T) {
 
 	e := mustError(t, f.run(f.callFor("ADD", p, f.conf("1.1.0"))))
 	t.Logf("ADD with %s taken: code %d: %s", p.ifName, e.Code, e.Msg)
-	for _, want := range []string{p.ifName, netnstest.Path(p.ns), "already exists"} {
+	for _, want := range []string{p.ifName, testenv.Path(p.ns), "already exists"} {
 		if !strings.Contains(e.Msg, want) {
 			t.Errorf("error %q does not name %q", e.Msg, want)
 		}
@@ -45,7 +45,7 @@ func TestFaultIfNameTaken(t *testing.T) {
 	if got := f.nbRules(); !slices.Equal(got, rules) {
 		t.Errorf("rules changed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(rules, "\n"))
 	}
-	if got := strings.TrimSpace(netnstest.Run(t, p.ns, "cat", "/sys/class/net/"+p.ifName+"/ifindex")); got != index {
+	if got := strings.TrimSpace(testenv.Run(t, p.ns, "cat", "/sys/class/net/"+p.ifName+"/ifindex")); got != index {
 		t.Errorf("the pod's own %s: ifindex %s, want %s untouched", p.ifName, got, index)
 	}
 
@@ -71,7 +71,7 @@ func TestFaultDelSparesForeignIfName(t *testing.T) {
 	if !linkExists(t, p.ns, p.ifName) {
 		t.Fatalf("DEL removed %s from the pod: a link the plugin did not make", p.ifName)
 	}
-	if got := strings.TrimSpace(netnstest.Run(t, p.ns, "cat", "/sys/class/net/"+p.ifName+"/ifindex")); got != index {
+	if got := strings.TrimSpace(testenv.Run(t, p.ns, "cat", "/sys/class/net/"+p.ifName+"/ifindex")); got != index {
 		t.Errorf("the pod's own %s: ifindex %s, want %s untouched", p.ifName, got, index)
 	}
 	f.assertClean()

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestFaultNetnsGoneAmongLivePods deletes one pod's netns while its
@@ -24,7 +24,7 @@ func TestFaultNetnsGoneAmongLivePods(t *testing.T) {
 		checks = append(checks, checkConf(f, raw))
 	}
 	rules := f.nbRules()
-	netnstest.MustRun(t, "ip", "netns", "del", gone.ns)
+	testenv.MustRun(t, "ip", "netns", "del", gone.ns)
 
 	for range 2 {
 		f.del(gone)
@@ -55,7 +55,7 @@ func TestFaultNetnsUnmounted(t *testing.T) {
 	f := newFixture(t, podSubnet)
 	p := f.newPod()
 	f.add(p)
-	netnstest.MustRun(t, "umount", netnstest.Path(p.ns)) // leaves the mount point: an empty file
+	testenv.MustRun(t, "umount", testenv.Path(p.ns)) // leaves the mount point: an empty file
 
 	o := f.run(f.callFor("DEL", p, f.conf("1.1.0")))
 	if o.Code != 0 {

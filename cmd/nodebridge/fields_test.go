@@ -7,7 +7,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // fieldCase is one config field (or runtime input) and what the kernel and
@@ -125,8 +125,8 @@ func wantMAC(mac string) func(*testing.T, *fixture, pod, *current.Result) {
 func TestForceAddress(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, podSubnet)
-	netnstest.Run(t, f.node, "ip", "link", "add", f.bridge, "type", "bridge")
-	netnstest.Run(t, f.node, "ip", "addr", "add", "10.99.0.1/24", "dev", f.bridge)
+	testenv.Run(t, f.node, "ip", "link", "add", f.bridge, "type", "bridge")
+	testenv.Run(t, f.node, "ip", "addr", "add", "10.99.0.1/24", "dev", f.bridge)
 	p := f.newPod()
 
 	e := mustError(t, f.run(f.callFor("ADD", p, f.conf("1.1.0"))))

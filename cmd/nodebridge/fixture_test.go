@@ -13,7 +13,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // podSubnet is every fixture's default pod subnet: each test has its own node
@@ -37,7 +37,7 @@ func newFixture(t *testing.T, subnet string) *fixture {
 	id := fmt.Sprintf("%08x", rand.Uint32())
 	return &fixture{
 		t:       t,
-		node:    netnstest.NewNode(t),
+		node:    testenv.NewNode(t),
 		name:    "nb-it-" + id,
 		bridge:  "nb" + id,
 		subnet:  subnet,
@@ -74,7 +74,7 @@ type pod struct {
 // newPod makes a pod netns, deleted when the test ends.
 func (f *fixture) newPod() pod {
 	f.t.Helper()
-	ns := netnstest.NewNS(f.t, "pod")
+	ns := testenv.NewNS(f.t, "pod")
 	return pod{ns: ns, id: "ctr-" + ns, ifName: "eth0"}
 }
 
@@ -84,7 +84,7 @@ func (f *fixture) callFor(command string, p pod, conf map[string]any) call {
 	return call{
 		Command:     command,
 		ContainerID: p.id,
-		Netns:       netnstest.Path(p.ns),
+		Netns:       testenv.Path(p.ns),
 		IfName:      p.ifName,
 		Conf:        mustJSON(f.t, conf),
 	}
@@ -153,7 +153,7 @@ func (f *fixture) nbRules() []string {
 	f.t.Helper()
 	var lines []string
 	for _, save := range []string{"iptables-save", "ip6tables-save"} {
-		for _, l := range strings.Split(netnstest.Run(f.t, f.node, save), "\n") {
+		for _, l := range strings.Split(testenv.Run(f.t, f.node, save), "\n") {
 			if strings.Contains(l, "NB-") {
 				lines = append(lines, save+": "+l)
 			}
@@ -199,7 +199,7 @@ type ipLink struct {
 func ipAddrs(t *testing.T, netns string, selectors ...string) []ipLink {
 	t.Helper()
 	argv := append([]string{"ip", "-j", "addr", "show"}, selectors...)
-	out := netnstest.Run(t, netns, argv...)
+	out := testenv.Run(t, netns, argv...)
 	var links []ipLink
 	if err := json.Unmarshal([]byte(out), &links); err != nil {
 		t.Fatalf("decode %s in %s: %v\n%s", strings.Join(argv, " "), netns, err, out)

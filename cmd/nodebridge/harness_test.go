@@ -1,6 +1,6 @@
 // Integration tests for the nodebridge binary. Each test runs the plugin as a
 // runtime does (exec'd with CNI_* env inside a node netns the test made) and
-// then looks at the kernel state of that node and its pods. netnstest.Main
+// then looks at the kernel state of that node and its pods. testenv.Main
 // fails the run if the machine's own network changed.
 package main_test
 
@@ -23,7 +23,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // pluginBin is the nodebridge binary TestMain built for this run.
@@ -52,7 +52,7 @@ func buildAndRun(m *testing.M, dir string) int {
 		fmt.Fprintf(os.Stderr, "go build -o %s: %v\n%s", pluginBin, err, out)
 		return 1
 	}
-	return netnstest.Main(m)
+	return testenv.Main(m)
 }
 
 // call is one plugin invocation, with the environment a runtime sets.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestParallelAdd64 starts 64 pods at once, each ADD its own process: 64
@@ -133,7 +135,7 @@ func TestLockSerializesNetwork(t *testing.T) {
 	unlock := holdLock(t, f.netDir())
 	waiting, refWaiting := f.newPod(), f.newPod()
 	nb := goInvoke(f.node, pluginBin, f.callFor("ADD", waiting, f.conf("1.1.0")))
-	ref := goInvoke(f.node, findTool(t, "host-local"), f.callFor("ADD", refWaiting, f.conf("1.1.0")))
+	ref := goInvoke(f.node, testenv.Tool(t, "host-local"), f.callFor("ADD", refWaiting, f.conf("1.1.0")))
 
 	free := other.newPod()
 	other.add(free) // not held up by the other network's lock

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // refHostLocal runs the reference host-local v1.9.1 for c, as the reference
@@ -15,7 +17,7 @@ import (
 // stdin, of which host-local reads the name and the "ipam" section.
 func (f *fixture) refHostLocal(c call) outcome {
 	f.t.Helper()
-	o, err := invokeTool(f.node, findTool(f.t, "host-local"), c)
+	o, err := invokeTool(f.node, testenv.Tool(f.t, "host-local"), c)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // The load: loadFirst pods added by loadWorkers parallel workers, then
@@ -146,7 +146,7 @@ func (ld *load) call(j job) {
 	if j.command == "DEL" {
 		lg.deleteStarts(j.p)
 	}
-	o, err := invoke(ld.f.node, call{Command: j.command, ContainerID: j.p.id, Netns: netnstest.Path(j.p.ns),
+	o, err := invoke(ld.f.node, call{Command: j.command, ContainerID: j.p.id, Netns: testenv.Path(j.p.ns),
 		IfName: j.p.ifName, Conf: ld.conf})
 	switch {
 	case err != nil:

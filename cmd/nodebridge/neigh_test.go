@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestAddSeedsNeighbours checks that ADD leaves a gateway network's first
@@ -56,7 +56,7 @@ func linkMAC(t *testing.T, netns, dev string) string {
 	var links []struct {
 		Address string `json:"address"`
 	}
-	out := netnstest.Run(t, netns, "ip", "-j", "link", "show", "dev", dev)
+	out := testenv.Run(t, netns, "ip", "-j", "link", "show", "dev", dev)
 	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
 		t.Fatalf("ip -j link show dev %s in %s: %q: %v", dev, netns, out, err)
 	}
@@ -70,7 +70,7 @@ func neighMAC(t *testing.T, netns, ip, dev string) string {
 	var entries []struct {
 		LLAddr string `json:"lladdr"`
 	}
-	out := netnstest.Run(t, netns, "ip", "-j", "neigh", "show", ip, "dev", dev)
+	out := testenv.Run(t, netns, "ip", "-j", "neigh", "show", ip, "dev", dev)
 	if err := json.Unmarshal([]byte(out), &entries); err != nil {
 		t.Fatalf("ip -j neigh show %s dev %s in %s: %q: %v", ip, dev, netns, out, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // keptAddr is a second address of the outside host, in keptPrefix, which
@@ -30,8 +30,8 @@ func TestNonMasquerade(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, podSubnet)
 			out := f.newOutside()
-			netnstest.Run(t, out, "ip", "addr", "add", keptAddr+"/32", "dev", "eth0")
-			netnstest.Run(t, f.node, "ip", "route", "add", keptPrefix, "via", outsideAddr)
+			testenv.Run(t, out, "ip", "addr", "add", keptAddr+"/32", "dev", "eth0")
+			testenv.Run(t, f.node, "ip", "route", "add", keptPrefix, "via", outsideAddr)
 			kept := f.conf("1.1.0")
 			kept["ipMasqBackend"] = backend
 			kept["nonMasqueradeCIDRs"] = []any{keptPrefix, "fd00:10:244::/56"}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // checkMAC is the MAC TestCheckOptions asks for.
@@ -45,9 +45,9 @@ func TestCheckOptions(t *testing.T) {
 			conf["prevResult"] = json.RawMessage(o.Stdout)
 			mustSucceed(t, f.run(f.callFor("CHECK", p, conf)), "CHECK of an intact attachment")
 
-			netnstest.Run(t, netns, append([]string{"ip", "link", "set", "dev", dev}, tt.spoil...)...)
+			testenv.Run(t, netns, append([]string{"ip", "link", "set", "dev", dev}, tt.spoil...)...)
 			f.checkFails(p, conf, tt.want, "after "+tt.name)
-			netnstest.Run(t, netns, append([]string{"ip", "link", "set", "dev", dev}, tt.mend...)...)
+			testenv.Run(t, netns, append([]string{"ip", "link", "set", "dev", dev}, tt.mend...)...)
 			mustSucceed(t, f.run(f.callFor("CHECK", p, conf)), "CHECK after undoing "+tt.name)
 
 			delete(conf, "prevResult")

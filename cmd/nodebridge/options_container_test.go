@@ -8,7 +8,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestContainerOptions checks the options that shape the container
@@ -105,7 +105,7 @@ func TestOptionConflicts(t *testing.T) {
 			if linkExists(t, f.node, f.bridge) {
 				t.Errorf("bridge %s created by a refused ADD", f.bridge)
 			}
-			if out := netnstest.Run(t, p.ns, "ip", "-o", "link", "show"); strings.Contains(out, p.ifName) {
+			if out := testenv.Run(t, p.ns, "ip", "-o", "link", "show"); strings.Contains(out, p.ifName) {
 				t.Errorf("pod has %s after a refused ADD:\n%s", p.ifName, out)
 			}
 		})

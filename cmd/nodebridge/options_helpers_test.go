@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // podSubnet6 is the IPv6 pod subnet of the dual-stack tests.
@@ -26,13 +26,13 @@ func (f *fixture) dualStackIPAM() map[string]any {
 // mounts that netns's sysfs).
 func sysfs(t *testing.T, netns, dev, attr string) string {
 	t.Helper()
-	return strings.TrimSpace(netnstest.Run(t, netns, "cat", "/sys/class/net/"+dev+"/"+attr))
+	return strings.TrimSpace(testenv.Run(t, netns, "cat", "/sys/class/net/"+dev+"/"+attr))
 }
 
 // procSys reads a /proc/sys/net file in netns.
 func procSys(t *testing.T, netns, path string) string {
 	t.Helper()
-	return strings.TrimSpace(netnstest.Run(t, netns, "cat", "/proc/sys/net/"+path))
+	return strings.TrimSpace(testenv.Run(t, netns, "cat", "/proc/sys/net/"+path))
 }
 
 // addr6 is one IPv6 address of `ip -j addr` with its DAD flags.
@@ -48,7 +48,7 @@ type addr6 struct {
 // globalAddrs6 lists the global IPv6 addresses of dev in netns.
 func globalAddrs6(t *testing.T, netns, dev string) []addr6 {
 	t.Helper()
-	out := netnstest.Run(t, netns, "ip", "-j", "-6", "addr", "show", "dev", dev, "scope", "global")
+	out := testenv.Run(t, netns, "ip", "-j", "-6", "addr", "show", "dev", dev, "scope", "global")
 	var links []struct {
 		AddrInfo []addr6 `json:"addr_info"`
 	}
@@ -72,7 +72,7 @@ func route6(t *testing.T, netns, dst string) (gw, dev string) {
 		Gateway string `json:"gateway"`
 		Dev     string `json:"dev"`
 	}
-	out := netnstest.Run(t, netns, "ip", "-j", "-6", "route", "show", dst)
+	out := testenv.Run(t, netns, "ip", "-j", "-6", "route", "show", dst)
 	if err := json.Unmarshal([]byte(out), &routes); err != nil {
 		t.Fatalf("decode ip -6 route %s in %s: %v\n%s", dst, netns, err, out)
 	}

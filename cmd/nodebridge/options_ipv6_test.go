@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // The outside network's IPv6 side, beside newOutside's IPv4 one.
@@ -19,8 +19,8 @@ const (
 func (f *fixture) newOutside6() string {
 	f.t.Helper()
 	out := f.newOutside()
-	netnstest.Run(f.t, f.node, "ip", "addr", "add", nodeUplink6+"/64", "dev", uplink, "nodad")
-	netnstest.Run(f.t, out, "ip", "addr", "add", outsideAddr6+"/64", "dev", "eth0", "nodad")
+	testenv.Run(f.t, f.node, "ip", "addr", "add", nodeUplink6+"/64", "dev", uplink, "nodad")
+	testenv.Run(f.t, out, "ip", "addr", "add", outsideAddr6+"/64", "dev", "eth0", "nodad")
 	return out
 }
 
@@ -84,9 +84,9 @@ func TestDualStack(t *testing.T) {
 func TestForceAddressIPv6(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, podSubnet)
-	netnstest.Run(t, f.node, "ip", "link", "add", f.bridge, "type", "bridge")
-	netnstest.Run(t, f.node, "ip", "addr", "add", "fd00:244::99/64", "dev", f.bridge, "nodad")
-	netnstest.Run(t, f.node, "ip", "addr", "add", "fd00:99::1/64", "dev", f.bridge, "nodad")
+	testenv.Run(t, f.node, "ip", "link", "add", f.bridge, "type", "bridge")
+	testenv.Run(t, f.node, "ip", "addr", "add", "fd00:244::99/64", "dev", f.bridge, "nodad")
+	testenv.Run(t, f.node, "ip", "addr", "add", "fd00:99::1/64", "dev", f.bridge, "nodad")
 	p := f.newPod()
 	conf := f.conf("1.1.0")
 	conf["ipam"] = map[string]any{"type": "host-local", "subnet": podSubnet6, "dataDir": f.dataDir}

@@ -11,7 +11,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // spoofTable is table bridge nodebridge in a node as nft lists it.
@@ -108,14 +108,14 @@ func noPing(t *testing.T, netns, addr, why string) {
 // that b's replies, ARP's included, go to the MAC a now sends from.
 func setMAC(t *testing.T, a, b pod, mac string) {
 	t.Helper()
-	netnstest.Run(t, a.ns, "ip", "link", "set", a.ifName, "address", mac)
-	netnstest.Run(t, b.ns, "ip", "neigh", "flush", "dev", b.ifName)
+	testenv.Run(t, a.ns, "ip", "link", "set", a.ifName, "address", mac)
+	testenv.Run(t, b.ns, "ip", "neigh", "flush", "dev", b.ifName)
 }
 
 // spoofDrops is the packet count of the spoof check's drop rule in node.
 func spoofDrops(t *testing.T, node string) int {
 	t.Helper()
-	out := netnstest.Run(t, node, "nft", "list", "chain", "bridge", "nodebridge", "prerouting")
+	out := testenv.Run(t, node, "nft", "list", "chain", "bridge", "nodebridge", "prerouting")
 	m := regexp.MustCompile(`counter packets (\d+) bytes \d+ drop`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no counted drop rule in chain bridge nodebridge prerouting:\n%s", out)
@@ -182,7 +182,7 @@ func TestMacSpoofChk(t *testing.T) {
 	check["prevResult"] = json.RawMessage(oa.Stdout)
 	mustSucceed(t, f.run(f.callFor("CHECK", a, check)), "CHECK of an intact attachment")
 	hostA, macA := resA.Interfaces[1].Name, resA.Interfaces[2].Mac
-	netnstest.Run(t, f.node, "nft", `delete element bridge nodebridge spoofchk_allowed { "`+hostA+`" . `+macA+` }`)
+	testenv.Run(t, f.node, "nft", `delete element bridge nodebridge spoofchk_allowed { "`+hostA+`" . `+macA+` }`)
 	f.checkFails(a, check, hostA+" MAC "+macA, "after deleting its spoofchk_allowed element")
 	f.checkFails(a, check, "container interface "+a.ifName, "after deleting its spoofchk_allowed element")
 

@@ -11,7 +11,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // vlanProbe remembers whether this kernel can make a VLAN-filtering bridge:
@@ -25,7 +25,7 @@ var vlanProbe struct {
 func vlanUnsupported(t *testing.T) string {
 	t.Helper()
 	vlanProbe.once.Do(func() {
-		probe := netnstest.NewNS(t, "vlanprobe")
+		probe := testenv.NewNS(t, "vlanprobe")
 		out, err := exec.Command("ip", "-n", probe, "link", "add", "nbprobe0", "type", "bridge", "vlan_filtering", "1").CombinedOutput()
 		if err != nil {
 			vlanProbe.why = fmt.Sprintf("kernel lacks bridge VLAN filtering: ip link add type bridge vlan_filtering 1: %v: %s", err, strings.TrimSpace(string(out)))
@@ -54,7 +54,7 @@ func TestVlanWithoutKernelSupport(t *testing.T) {
 			delete(conf, "ipam")
 		}, false, "vlanTrunk"},
 		{"vlan on an existing bridge", func(f *fixture, conf map[string]any) {
-			netnstest.Run(t, f.node, "ip", "link", "add", f.bridge, "type", "bridge")
+			testenv.Run(t, f.node, "ip", "link", "add", f.bridge, "type", "bridge")
 			conf["vlan"] = 100
 		}, true, "vlan 100"},
 	}
@@ -73,7 +73,7 @@ func TestVlanWithoutKernelSupport(t *testing.T) {
 			if linkExists(t, f.node, f.bridge) != tt.bridgeExisted {
 				t.Errorf("bridge %s exists %t after the failed ADD, want %t", f.bridge, !tt.bridgeExisted, tt.bridgeExisted)
 			}
-			if out := netnstest.Run(t, p.ns, "ip", "-o", "link", "show"); strings.Contains(out, p.ifName) {
+			if out := testenv.Run(t, p.ns, "ip", "-o", "link", "show"); strings.Contains(out, p.ifName) {
 				t.Errorf("pod keeps %s after the failed ADD:\n%s", p.ifName, out)
 			}
 		})
@@ -87,7 +87,7 @@ type portVlans map[int]string
 // vlansOf reads the VLAN table of dev from `bridge -j vlan show`.
 func vlansOf(t *testing.T, netns, dev string) portVlans {
 	t.Helper()
-	out := netnstest.Run(t, netns, "bridge", "-j", "vlan", "show", "dev", dev)
+	out := testenv.Run(t, netns, "bridge", "-j", "vlan", "show", "dev", dev)
 	var ports []struct {
 		IfName string `json:"ifname"`
 		Vlans  []struct {
@@ -133,7 +133,7 @@ func vethPeer(t *testing.T, netns, dev string) string {
 	var links []struct {
 		Link string `json:"link"`
 	}
-	out := netnstest.Run(t, netns, "ip", "-j", "link", "show", "dev", dev)
+	out := testenv.Run(t, netns, "ip", "-j", "link", "show", "dev", dev)
 	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 || links[0].Link == "" {
 		t.Fatalf("peer of %s in %s: %v\n%s", dev, netns, err, out)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestRulesRepairedAfterFlush, under each backend: once verified, a
@@ -34,11 +34,11 @@ func TestRulesRepairedAfterFlush(t *testing.T) {
 			}
 
 			hash := f.chainHash(want)
-			netnstest.Run(t, f.node, "iptables", "-w", "-F", "NB-FWD-"+hash)
+			testenv.Run(t, f.node, "iptables", "-w", "-F", "NB-FWD-"+hash)
 			if backend == "iptables" {
-				netnstest.Run(t, f.node, "iptables", "-w", "-t", "nat", "-F", "NB-POST-"+hash)
+				testenv.Run(t, f.node, "iptables", "-w", "-t", "nat", "-F", "NB-POST-"+hash)
 			} else {
-				netnstest.Run(t, f.node, "nft", "flush", "chain", "inet", "nodebridge", "post-"+hash)
+				testenv.Run(t, f.node, "nft", "flush", "chain", "inet", "nodebridge", "post-"+hash)
 			}
 			if stderr := add(); strings.Contains(stderr, "unchanged since verified") {
 				t.Errorf("ADD after a flush trusted the old stamp; stderr:\n%s", stderr)
@@ -76,8 +76,8 @@ func TestRulesOnBusyNode(t *testing.T) {
 				if err := os.WriteFile(restore, []byte(rules), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				netnstest.Run(t, f.node, "iptables-restore", "--noflush", "-w", "5", restore)
-				netnstest.Run(t, f.node, "nft", fmt.Sprintf("add table ip kube-proxy; flush table ip kube-proxy; "+
+				testenv.Run(t, f.node, "iptables-restore", "--noflush", "-w", "5", restore)
+				testenv.Run(t, f.node, "nft", fmt.Sprintf("add table ip kube-proxy; flush table ip kube-proxy; "+
 					"add chain ip kube-proxy svc; add rule ip kube-proxy svc ip daddr 198.18.10.1 tcp dport 80 dnat to %s", dnat))
 			}
 			add := func() string {
@@ -93,7 +93,7 @@ func TestRulesOnBusyNode(t *testing.T) {
 					t.Errorf("ADD on a busy node re-read the rules; stderr:\n%s", stderr)
 				}
 			}
-			netnstest.Run(t, f.node, "iptables", "-w", "-F", "NB-FWD-"+f.chainHash(want))
+			testenv.Run(t, f.node, "iptables", "-w", "-F", "NB-FWD-"+f.chainHash(want))
 			if stderr := add(); strings.Contains(stderr, "unchanged since verified") {
 				t.Errorf("ADD after a flush on a busy node trusted the old fingerprint; stderr:\n%s", stderr)
 			}
@@ -108,10 +108,10 @@ func TestRulesOnBusyNode(t *testing.T) {
 func (f *fixture) allRules() []string {
 	f.t.Helper()
 	lines := f.nbRules()
-	if !strings.Contains(netnstest.Run(f.t, f.node, "nft", "list", "tables"), "table inet nodebridge") {
+	if !strings.Contains(testenv.Run(f.t, f.node, "nft", "list", "tables"), "table inet nodebridge") {
 		return lines
 	}
-	for l := range strings.Lines(netnstest.Run(f.t, f.node, "nft", "list", "table", "inet", "nodebridge")) {
+	for l := range strings.Lines(testenv.Run(f.t, f.node, "nft", "list", "table", "inet", "nodebridge")) {
 		lines = append(lines, "nft: "+strings.TrimSpace(l))
 	}
 	return lines

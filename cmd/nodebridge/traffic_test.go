@@ -9,7 +9,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // The "outside" network: the node's uplink and a host beyond it that has no
@@ -24,19 +24,19 @@ const (
 // 198.18.0.1/24 on the node side and 198.18.0.2/24 outside, and returns it.
 func (f *fixture) newOutside() string {
 	f.t.Helper()
-	out := netnstest.NewNS(f.t, "out")
-	netnstest.Run(f.t, f.node, "ip", "link", "add", uplink, "type", "veth", "peer", "name", "eth0", "netns", out)
-	netnstest.Run(f.t, f.node, "ip", "addr", "add", nodeUplink+"/24", "dev", uplink)
-	netnstest.Run(f.t, f.node, "ip", "link", "set", uplink, "up")
-	netnstest.Run(f.t, out, "ip", "addr", "add", outsideAddr+"/24", "dev", "eth0")
-	netnstest.Run(f.t, out, "ip", "link", "set", "eth0", "up")
+	out := testenv.NewNS(f.t, "out")
+	testenv.Run(f.t, f.node, "ip", "link", "add", uplink, "type", "veth", "peer", "name", "eth0", "netns", out)
+	testenv.Run(f.t, f.node, "ip", "addr", "add", nodeUplink+"/24", "dev", uplink)
+	testenv.Run(f.t, f.node, "ip", "link", "set", uplink, "up")
+	testenv.Run(f.t, out, "ip", "addr", "add", outsideAddr+"/24", "dev", "eth0")
+	testenv.Run(f.t, out, "ip", "link", "set", "eth0", "up")
 	return out
 }
 
 // ping sends one echo request from netns to addr and fails t without a reply.
 func ping(t *testing.T, netns, addr string) {
 	t.Helper()
-	netnstest.Run(t, netns, "ping", "-c1", "-W2", addr)
+	testenv.Run(t, netns, "ping", "-c1", "-W2", addr)
 }
 
 // sourceSeenOutside sends UDP datagrams from the pod netns to a listener on
@@ -51,7 +51,7 @@ func sourceSeenOutside(t *testing.T, podNS, outNS string) netip.Addr {
 func sourceSeenOutsideAt(t *testing.T, podNS, outNS, addr string) netip.Addr {
 	t.Helper()
 	var ln *net.UDPConn
-	err := ns.WithNetNSPath(netnstest.Path(outNS), func(ns.NetNS) error {
+	err := ns.WithNetNSPath(testenv.Path(outNS), func(ns.NetNS) error {
 		var err error
 		ln, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(addr)})
 		return err
@@ -61,7 +61,7 @@ func sourceSeenOutsideAt(t *testing.T, podNS, outNS, addr string) netip.Addr {
 	}
 	defer ln.Close()
 	payload := []byte("nodebridge masquerade probe")
-	err = ns.WithNetNSPath(netnstest.Path(podNS), func(ns.NetNS) error {
+	err = ns.WithNetNSPath(testenv.Path(podNS), func(ns.NetNS) error {
 		c, err := net.DialUDP("udp", nil, ln.LocalAddr().(*net.UDPAddr))
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/nodebridge/nodebridge/internal/lab"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // k8sBinaries are the release binaries a cluster runs, besides kubectl for
@@ -42,7 +43,7 @@ func BuildCNI(ctx context.Context, dir string) error {
 	var missing []string
 	for _, p := range []string{"meta/portmap", "main/loopback"} {
 		name := filepath.Base(p)
-		tool, err := lab.FindTool(name)
+		tool, err := testenv.FindTool(name)
 		if err != nil {
 			missing = append(missing, "github.com/containernetworking/plugins/plugins/"+p+"@v1.9.1")
 			continue

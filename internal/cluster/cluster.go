@@ -29,7 +29,7 @@ import (
 
 // Options says what the cluster runs and where it keeps its files.
 type Options struct {
-	Prefix      string       // start of every netns name (netnstest's per-process prefix in tests)
+	Prefix      string       // start of every netns name (testenv's per-process prefix in tests)
 	Dir         string       // all state and logs; the caller removes it after Close
 	K8sBin      string       // the dir of K8sBinaries
 	CNIBinDir   string       // nodebridge and portmap (see BuildCNI)

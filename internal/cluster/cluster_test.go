@@ -15,8 +15,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/nodebridge/nodebridge/internal/hoststate"
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // startCluster builds what a cluster needs and starts one with n nodes,
@@ -24,7 +23,7 @@ import (
 // each node.
 func startCluster(t *testing.T, ctx context.Context, n int, withAgent bool) *Cluster {
 	t.Helper()
-	netnstest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	k8sBin, err := K8sBinaries(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +50,7 @@ func startCluster(t *testing.T, ctx context.Context, n int, withAgent bool) *Clu
 		}
 	}
 	t0 := time.Now()
-	c, err := Start(ctx, Options{Prefix: hoststate.NetnsPrefix(), Dir: dir, K8sBin: k8sBin,
+	c, err := Start(ctx, Options{Prefix: testenv.NetnsPrefix(), Dir: dir, K8sBin: k8sBin,
 		CNIBinDir: cniBin, AgentBin: agent, Image: image, Nodes: n})
 	if err != nil {
 		t.Fatal(err)

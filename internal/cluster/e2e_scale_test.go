@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/hoststate"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -67,7 +67,7 @@ func (want nodeState) diff(got nodeState) string {
 		what      string
 		want, got []string
 	}{{"allocations", want.allocs, got.allocs}, {"veths", want.veths, got.veths}, {"rules", want.rules, got.rules}} {
-		if d := hoststate.Diff(f.want, f.got); d != "" {
+		if d := testenv.Diff(f.want, f.got); d != "" {
 			fmt.Fprintf(&sb, "%s:\n%s", f.what, d)
 		}
 	}
@@ -134,7 +134,7 @@ func (e *e2e) checkRunningState(t *testing.T, ctx context.Context, before map[st
 			t.Errorf("node %s runs %d more pods but has %d more allocations and %d more veths",
 				n.Name, perNode[n.Name], len(s.allocs)-len(b.allocs), len(s.veths)-len(b.veths))
 		}
-		if d := hoststate.Diff(b.rules, s.rules); d != "" {
+		if d := testenv.Diff(b.rules, s.rules); d != "" {
 			t.Errorf("node %s has rules per pod, want rules per network only:\n%s", n.Name, d)
 		}
 	}

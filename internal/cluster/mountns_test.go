@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // newHolder starts a node mount namespace in a fresh netns, ended when t
 // ends, and returns it with its dir and a runner of commands inside it.
 func newHolder(t *testing.T, ctx context.Context) (*proc, string, func(argv ...string) string) {
 	t.Helper()
-	netns := netnstest.NewNS(t, "mnt")
+	netns := testenv.NewNS(t, "mnt")
 	dir := t.TempDir()
 	h, err := startHolder(ctx, "test-node", netns, dir)
 	if err != nil {

@@ -40,31 +40,9 @@ func Binaries(ctx context.Context, names ...string) (string, error) {
 	return dir, nil
 }
 
-// FindTool finds a tool scripts/install-deps.sh installs (cnitool, the
-// reference portmap): in $NODEBRIDGE_TOOLS, then ~/.cache/nodebridge/bin,
-// then PATH.
-func FindTool(name string) (string, error) {
-	dirs := []string{os.Getenv("NODEBRIDGE_TOOLS")}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, ".cache", "nodebridge", "bin"))
-	}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		if p, err := exec.LookPath(filepath.Join(d, name)); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("%s not found in $NODEBRIDGE_TOOLS, ~/.cache/nodebridge/bin or PATH: run scripts/install-deps.sh", name)
-}
-
 // BuildBinaries builds nodebridge and nodebridge-agent (static, without the
 // race detector: they are exec'd, not tested here) into dir and links the
-// reference portmap (see FindTool) beside them, so dir serves as CNI_PATH
+// reference portmap (see testenv.FindTool) beside them, so dir serves as CNI_PATH
 // and holds the agent.
 func BuildBinaries(ctx context.Context, dir, portmap string) error {
 	root, err := RepoRoot()

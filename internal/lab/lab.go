@@ -35,7 +35,7 @@ const (
 
 // Options says where the lab puts things and what it runs.
 type Options struct {
-	Prefix string // start of every netns name, e.g. "nb1f2e-" (netnstest's per-process prefix)
+	Prefix string // start of every netns name, e.g. "nb1f2e-" (testenv's per-process prefix)
 	Dir    string // for certificates, kubeconfigs, etcd data, logs; the caller removes it
 	K8sBin string // dir holding kube-apiserver and etcd (see Binaries)
 

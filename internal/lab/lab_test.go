@@ -13,15 +13,14 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/nodebridge/nodebridge/internal/hoststate"
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-// netnsPrefix is netnstest's per-process prefix ("nb<pid in hex>-"), so the
+// netnsPrefix is testenv's per-process prefix ("nb<pid in hex>-"), so the
 // guard counts the lab's netns as this process's own.
-func netnsPrefix() string { return hoststate.NetnsPrefix() }
+func netnsPrefix() string { return testenv.NetnsPrefix() }
 
 func TestPKIServingCertVerifies(t *testing.T) {
 	dir := t.TempDir()
@@ -101,7 +100,7 @@ func TestTail(t *testing.T) {
 // startTestLab starts a lab with one node for t, both removed when t ends.
 func startTestLab(t *testing.T, ctx context.Context) (*Lab, *Node) {
 	t.Helper()
-	netnstest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := Binaries(ctx)
 	if err != nil {
 		t.Fatalf("build kube-apiserver and etcd: %v", err)

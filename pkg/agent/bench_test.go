@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
@@ -59,7 +59,7 @@ func BenchmarkDesiredAndDiff(b *testing.B) {
 // underlay lookup, conflist read, rules from the cache, one route dump.
 func BenchmarkReconcile1000(b *testing.B) {
 	th := newHostB(b)
-	netnstest.Run(b, th.name, "ip", "addr", "add", "198.19.255.254/15", "dev", "ul0")
+	testenv.Run(b, th.name, "ip", "addr", "add", "198.19.255.254/15", "dev", "ul0")
 	src := &staticNodes{}
 	src.set(benchNodes(1000)...)
 	cfg := Defaults()

@@ -7,11 +7,11 @@ import (
 	"os"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 	corev1 "k8s.io/api/core/v1"
 )
 
-func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // node builds a Node with podCIDRs and InternalIPs.
 func node(name string, podCIDRs []string, ips ...string) *corev1.Node {

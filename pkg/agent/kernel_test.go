@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -27,7 +27,7 @@ func newHost(t *testing.T) *testHost { return newHostB(t) }
 
 func newHostB(t testing.TB) *testHost {
 	t.Helper()
-	name := netnstest.NewNS(t, "agent")
+	name := testenv.NewNS(t, "agent")
 	for _, argv := range [][]string{
 		// No dummy module here: a veth pair whose peer stays in the netns.
 		{"ip", "link", "add", "ul0", "mtu", "1400", "type", "veth", "peer", "name", "ul0p", "mtu", "1400"},
@@ -36,7 +36,7 @@ func newHostB(t testing.TB) *testHost {
 		{"ip", "-6", "addr", "add", "fd00:198:18::11/64", "dev", "ul0", "nodad"},
 		{"ip", "link", "set", "ul0", "up"},
 	} {
-		netnstest.Run(t, name, argv...)
+		testenv.Run(t, name, argv...)
 	}
 	ns, err := netns.GetFromName(name)
 	if err != nil {
@@ -65,7 +65,7 @@ func (th *testHost) routes(t testing.TB, sel ...string) []string {
 	t.Helper()
 	var out []string
 	for _, fam := range []string{"-4", "-6"} {
-		text := netnstest.Run(t, th.name, append([]string{"ip", fam, "route", "show"}, sel...)...)
+		text := testenv.Run(t, th.name, append([]string{"ip", fam, "route", "show"}, sel...)...)
 		for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
 			if l = strings.TrimSpace(strings.ReplaceAll(l, " metric 1024 pref medium", "")); l != "" {
 				out = append(out, l)
@@ -76,7 +76,7 @@ func (th *testHost) routes(t testing.TB, sel ...string) []string {
 }
 
 func TestRulesKernel(t *testing.T) {
-	th := &testHost{name: netnstest.NewNode(t)}
+	th := &testHost{name: testenv.NewNode(t)}
 	var restores int
 	rs := ruleSyncer{log: discard(), exec: func(ctx context.Context, stdin []byte, argv ...string) ([]byte, error) {
 		if strings.HasSuffix(argv[0], "-restore") {
@@ -102,20 +102,20 @@ func TestRulesKernel(t *testing.T) {
 			t.Fatalf("%s: restores %d err %v, want %d", s.name, restores, err, s.wantRestores)
 		}
 		for f, save := range []string{"iptables-save", "ip6tables-save"} {
-			jump, rules := parseChain(netnstest.Run(t, th.name, save, "-t", "filter"))
+			jump, rules := parseChain(testenv.Run(t, th.name, save, "-t", "filter"))
 			if !jump || !slices.Equal(rules, ruleLines(s.cidrs[f:f+1])) {
 				t.Errorf("%s: %s: jump %v rules %q", s.name, save, jump, rules)
 			}
 		}
 	}
-	text := netnstest.Run(t, th.name, "iptables-save", "-t", "filter")
+	text := testenv.Run(t, th.name, "iptables-save", "-t", "filter")
 	if n := strings.Count(text, jumpRule+"\n"); n != 1 {
 		t.Errorf("%d jumps to %s, want 1:\n%s", n, agentChain, text)
 	}
 	if err := removeChain(ctx, th.exec, v4, discard()); err != nil {
 		t.Fatal(err)
 	}
-	if text := netnstest.Run(t, th.name, "iptables-save", "-t", "filter"); strings.Contains(text, agentChain) {
+	if text := testenv.Run(t, th.name, "iptables-save", "-t", "filter"); strings.Contains(text, agentChain) {
 		t.Errorf("chain left after removal:\n%s", text)
 	}
 }
@@ -123,7 +123,7 @@ func TestRulesKernel(t *testing.T) {
 // Swapping the chain's contents never shows a reader an empty or half-filled
 // chain: declaration and rules go in one iptables-restore commit.
 func TestRulesSwapAtomic(t *testing.T) {
-	th := &testHost{name: netnstest.NewNode(t)}
+	th := &testHost{name: testenv.NewNode(t)}
 	rs := ruleSyncer{log: discard(), exec: th.exec}
 	ctx, cancel := context.WithCancel(context.Background())
 	seen := make(chan []string, 1)
@@ -153,8 +153,8 @@ func TestUninstallKernel(t *testing.T) {
 	th := newHost(t)
 	cfg := Defaults()
 	cfg.CNIConfDir = t.TempDir()
-	netnstest.Run(t, th.name, "ip", "route", "add", "10.244.1.0/24", "via", "198.18.0.12", "proto", "78")
-	netnstest.Run(t, th.name, "ip", "route", "add", "10.244.8.0/24", "via", "198.18.0.18", "proto", "static")
+	testenv.Run(t, th.name, "ip", "route", "add", "10.244.1.0/24", "via", "198.18.0.12", "proto", "78")
+	testenv.Run(t, th.name, "ip", "route", "add", "10.244.8.0/24", "via", "198.18.0.18", "proto", "static")
 	rs := ruleSyncer{log: discard(), exec: th.exec}
 	if _, err := rs.sync(context.Background(), pfx(t, "10.244.0.0/16", "fd00:10:244::/56"), false); err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestUninstallKernel(t *testing.T) {
 		t.Errorf("the static route went too: %q", got)
 	}
 	for _, save := range []string{"iptables-save", "ip6tables-save"} {
-		if text := netnstest.Run(t, th.name, save); strings.Contains(text, agentChain) {
+		if text := testenv.Run(t, th.name, save); strings.Contains(text, agentChain) {
 			t.Errorf("%s: chain left:\n%s", save, text)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -106,32 +106,32 @@ func TestLoopKernel(t *testing.T) {
 	if err != nil || !strings.Contains(string(conf), `"mtu": 1400`) || !strings.Contains(string(conf), `"10.244.0.0/16"`) {
 		t.Errorf("conflist: %v\n%s", err, conf)
 	}
-	if jump, rules := parseChain(netnstest.Run(t, th.name, "iptables-save", "-t", "filter")); !jump || len(rules) != 2 {
+	if jump, rules := parseChain(testenv.Run(t, th.name, "iptables-save", "-t", "filter")); !jump || len(rules) != 2 {
 		t.Errorf("IPv4 rules: jump %v rules %q", jump, rules)
 	}
 
-	netnstest.Run(t, th.name, "ip", "route", "del", "10.244.1.0/24", "proto", "78")
+	testenv.Run(t, th.name, "ip", "route", "del", "10.244.1.0/24", "proto", "78")
 	if took := waitRoutes(t, th, 2*time.Second, both...); took > time.Second {
 		t.Errorf("route deleted by hand restored after %s, want within 1s", took)
 	}
 
 	// Keep the IPv6 address over the flap, as a managed host re-adds it.
-	netnstest.Run(t, th.name, "sysctl", "-qw", "net.ipv6.conf.ul0.keep_addr_on_down=1")
-	netnstest.Run(t, th.name, "ip", "link", "set", "ul0", "down")
-	netnstest.Run(t, th.name, "ip", "link", "set", "ul0", "up")
+	testenv.Run(t, th.name, "sysctl", "-qw", "net.ipv6.conf.ul0.keep_addr_on_down=1")
+	testenv.Run(t, th.name, "ip", "link", "set", "ul0", "down")
+	testenv.Run(t, th.name, "ip", "link", "set", "ul0", "up")
 	if took := waitRoutes(t, th, 3*time.Second, both...); took > 2*time.Second {
 		t.Errorf("routes back %s after a link flap, want within 2s", took)
 	}
 
 	// The IPv6 address gone: IPv4 keeps its route, IPv6 routes go, and
 	// /readyz names the address until it is back.
-	netnstest.Run(t, th.name, "ip", "-6", "addr", "del", "fd00:198:18::11/64", "dev", "ul0")
+	testenv.Run(t, th.name, "ip", "-6", "addr", "del", "fd00:198:18::11/64", "dev", "ul0")
 	a.poke()
 	waitRoutes(t, th, 2*time.Second, both[0])
 	if ok, reason := a.ready.get(); ok || !strings.Contains(reason, "fd00:198:18::11") {
 		t.Errorf("IPv6 underlay gone: ready %v reason %q", ok, reason)
 	}
-	netnstest.Run(t, th.name, "ip", "-6", "addr", "add", "fd00:198:18::11/64", "dev", "ul0", "nodad")
+	testenv.Run(t, th.name, "ip", "-6", "addr", "add", "fd00:198:18::11/64", "dev", "ul0", "nodad")
 	waitRoutes(t, th, 3*time.Second, both...) // the retry after the failure finds it
 
 	src.set(own, node("c", []string{"10.244.2.0/24"}, "198.18.0.13"))

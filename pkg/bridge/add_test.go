@@ -11,11 +11,11 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 	"github.com/nodebridge/nodebridge/pkg/iptables"
 )
 
-func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // testNet is one node netns with a network config whose rules go to a Fake.
 type testNet struct {
@@ -26,7 +26,7 @@ type testNet struct {
 
 func newTestNet(t *testing.T, extra string) *testNet {
 	t.Helper()
-	tn := &testNet{node: netnstest.NewNode(t), dataDir: t.TempDir(), rules: &iptables.Fake{}}
+	tn := &testNet{node: testenv.NewNode(t), dataDir: t.TempDir(), rules: &iptables.Fake{}}
 	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"unit","type":"nodebridge","bridge":"nbt0",
 		"isGateway":true,"ipMasq":true%s,
 		"ipam":{"type":"host-local","subnet":"10.1.0.0/24","dataDir":%q}}`, extra, tn.dataDir)
@@ -42,13 +42,13 @@ func newTestNet(t *testing.T, extra string) *testNet {
 // pod makes a pod netns and the Pod a runtime would pass for it.
 func (tn *testNet) pod(t *testing.T, id string) Pod {
 	t.Helper()
-	name := netnstest.NewNS(t, "pod")
-	return Pod{ContainerID: id, Netns: netnstest.Path(name), IfName: "eth0"}
+	name := testenv.NewNS(t, "pod")
+	return Pod{ContainerID: id, Netns: testenv.Path(name), IfName: "eth0"}
 }
 
 // inNode runs f with the node netns as the host netns, as the plugin runs.
 func (tn *testNet) inNode(f func() error) error {
-	return ns.WithNetNSPath(netnstest.Path(tn.node), func(ns.NetNS) error { return f() })
+	return ns.WithNetNSPath(testenv.Path(tn.node), func(ns.NetNS) error { return f() })
 }
 
 func (tn *testNet) add(p Pod) error {
@@ -79,7 +79,7 @@ func (tn *testNet) allocations(t *testing.T) []string {
 // the node, no allocation and no rules.
 func (tn *testNet) assertNothingLeft(t *testing.T) {
 	t.Helper()
-	if out := netnstest.Run(t, tn.node, "ip", "-o", "link", "show", "type", "veth"); out != "" {
+	if out := testenv.Run(t, tn.node, "ip", "-o", "link", "show", "type", "veth"); out != "" {
 		t.Errorf("veth left in the node:\n%s", out)
 	}
 	if ips := tn.allocations(t); len(ips) != 0 {
@@ -99,15 +99,15 @@ func TestAddUndoesWhenRulesFail(t *testing.T) {
 		t.Fatalf("Add error = %v, want it to wrap %v", err, boom)
 	}
 	tn.assertNothingLeft(t)
-	if out := netnstest.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
+	if out := testenv.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
 		t.Errorf("pod kept eth0 after a failed ADD:\n%s", out)
 	}
 }
 
 func TestAddUndoesWhenGatewayConflicts(t *testing.T) {
 	tn := newTestNet(t, "")
-	netnstest.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
-	netnstest.Run(t, tn.node, "ip", "addr", "add", "10.99.0.1/24", "dev", "nbt0")
+	testenv.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
+	testenv.Run(t, tn.node, "ip", "addr", "add", "10.99.0.1/24", "dev", "nbt0")
 	err := tn.add(tn.pod(t, "gw-conflict"))
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "forceAddress") {
 		t.Fatalf("Add error = %v, want ErrInvalid naming forceAddress", err)
@@ -120,12 +120,12 @@ func TestAddUndoesWhenGatewayConflicts(t *testing.T) {
 
 func TestAddForceAddressReplacesGateway(t *testing.T) {
 	tn := newTestNet(t, `,"forceAddress":true`)
-	netnstest.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
-	netnstest.Run(t, tn.node, "ip", "addr", "add", "10.99.0.1/24", "dev", "nbt0")
+	testenv.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
+	testenv.Run(t, tn.node, "ip", "addr", "add", "10.99.0.1/24", "dev", "nbt0")
 	if err := tn.add(tn.pod(t, "force")); err != nil {
 		t.Fatalf("Add: %v", err)
 	}
-	out := netnstest.Run(t, tn.node, "ip", "-o", "-4", "addr", "show", "dev", "nbt0")
+	out := testenv.Run(t, tn.node, "ip", "-o", "-4", "addr", "show", "dev", "nbt0")
 	if !strings.Contains(out, "10.1.0.1/24") || strings.Contains(out, "10.99.0.1") {
 		t.Errorf("bridge addresses after forceAddress:\n%s", out)
 	}
@@ -134,13 +134,13 @@ func TestAddForceAddressReplacesGateway(t *testing.T) {
 func TestAddInterfaceNameTaken(t *testing.T) {
 	tn := newTestNet(t, "")
 	p := tn.pod(t, "taken")
-	netnstest.Run(t, filepath.Base(p.Netns), "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "other0")
+	testenv.Run(t, filepath.Base(p.Netns), "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "other0")
 	err := tn.add(p)
 	if err == nil || !strings.Contains(err.Error(), "eth0 already exists") {
 		t.Fatalf("Add error = %v, want one saying eth0 already exists", err)
 	}
 	tn.assertNothingLeft(t)
-	if out := netnstest.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, "eth0@other0") {
+	if out := testenv.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, "eth0@other0") {
 		t.Errorf("the pod's own eth0 was touched:\n%s", out)
 	}
 }
@@ -152,7 +152,7 @@ func TestBridgeMACStaysAsPortsChange(t *testing.T) {
 		t.Fatalf("Add: %v", err)
 	}
 	mac := func() string {
-		return strings.Fields(netnstest.Run(t, tn.node, "cat", "/sys/class/net/nbt0/address"))[0]
+		return strings.Fields(testenv.Run(t, tn.node, "cat", "/sys/class/net/nbt0/address"))[0]
 	}
 	before := mac()
 	if err := tn.add(p2); err != nil {
@@ -192,12 +192,12 @@ func TestDelIsIdempotent(t *testing.T) {
 // subnet must not lose the gateway, which the kernel made a secondary of it.
 func TestForceAddressSameSubnet(t *testing.T) {
 	tn := newTestNet(t, `,"forceAddress":true`)
-	netnstest.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
-	netnstest.Run(t, tn.node, "ip", "addr", "add", "10.1.0.254/24", "dev", "nbt0")
+	testenv.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
+	testenv.Run(t, tn.node, "ip", "addr", "add", "10.1.0.254/24", "dev", "nbt0")
 	if err := tn.add(tn.pod(t, "same-subnet")); err != nil {
 		t.Fatalf("Add: %v", err)
 	}
-	out := netnstest.Run(t, tn.node, "ip", "-o", "-4", "addr", "show", "dev", "nbt0")
+	out := testenv.Run(t, tn.node, "ip", "-o", "-4", "addr", "show", "dev", "nbt0")
 	if !strings.Contains(out, "10.1.0.1/24") || strings.Contains(out, "10.1.0.254") {
 		t.Errorf("bridge addresses after forceAddress over its own subnet:\n%s", out)
 	}
@@ -213,14 +213,14 @@ func TestDelPodAttachedByReference(t *testing.T) {
 		t.Fatalf("Add: %v", err)
 	}
 	host := hostVethName(p)
-	netnstest.Run(t, tn.node, "ip", "link", "set", "dev", host, "down")
-	netnstest.Run(t, tn.node, "ip", "link", "set", "dev", host, "name", "vethref0")
-	netnstest.Run(t, tn.node, "ip", "link", "set", "dev", "vethref0", "up")
+	testenv.Run(t, tn.node, "ip", "link", "set", "dev", host, "down")
+	testenv.Run(t, tn.node, "ip", "link", "set", "dev", host, "name", "vethref0")
+	testenv.Run(t, tn.node, "ip", "link", "set", "dev", "vethref0", "up")
 	if err := tn.del(p); err != nil {
 		t.Fatalf("Del: %v", err)
 	}
 	tn.assertNothingLeft(t)
-	if out := netnstest.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
+	if out := testenv.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
 		t.Errorf("pod kept eth0:\n%s", out)
 	}
 }

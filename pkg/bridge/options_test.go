@@ -11,7 +11,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 	"github.com/nodebridge/nodebridge/pkg/iptables"
 )
 
@@ -55,7 +55,7 @@ func TestParseDisableContainerInterfaceWithIPAM(t *testing.T) {
 // array of range sets) and extra fields, no gateway and no masquerade.
 func newOptionNet(t *testing.T, ranges, extra string) *testNet {
 	t.Helper()
-	tn := &testNet{node: netnstest.NewNode(t), dataDir: t.TempDir(), rules: &iptables.Fake{}}
+	tn := &testNet{node: testenv.NewNode(t), dataDir: t.TempDir(), rules: &iptables.Fake{}}
 	stdin := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"unit","type":"nodebridge","bridge":"nbt0"%s,
 		"ipam":{"type":"host-local","ranges":%s,"dataDir":%q}}`, extra, ranges, tn.dataDir)
 	tn.c = mustParse(t, []byte(stdin), Pod{})
@@ -76,20 +76,20 @@ func TestAddDAD(t *testing.T) {
 			t.Fatalf("Add: %v", err)
 		}
 		pod := filepath.Base(p.Netns)
-		out := netnstest.Run(t, pod, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
+		out := testenv.Run(t, pod, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
 		if !strings.Contains(out, "fd00:1::2/64") || strings.Contains(out, "tentative") || strings.Contains(out, "nodad") {
 			t.Errorf("want fd00:1::2/64 through DAD and settled:\n%s", out)
 		}
-		if got := strings.TrimSpace(netnstest.Run(t, pod, "cat", "/proc/sys/net/ipv6/conf/eth0/accept_dad")); got != "1" {
+		if got := strings.TrimSpace(testenv.Run(t, pod, "cat", "/proc/sys/net/ipv6/conf/eth0/accept_dad")); got != "1" {
 			t.Errorf("accept_dad = %s, want 1", got)
 		}
 	})
 	t.Run("duplicate", func(t *testing.T) {
 		t.Parallel()
 		tn := newOptionNet(t, v6, `,"enabledad":true,"runtimeConfig":{"ips":["fd00:1::5/64"]}`)
-		netnstest.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
-		netnstest.Run(t, tn.node, "ip", "addr", "add", "fd00:1::5/128", "dev", "nbt0", "nodad")
-		netnstest.Run(t, tn.node, "ip", "link", "set", "nbt0", "up")
+		testenv.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
+		testenv.Run(t, tn.node, "ip", "addr", "add", "fd00:1::5/128", "dev", "nbt0", "nodad")
+		testenv.Run(t, tn.node, "ip", "link", "set", "nbt0", "up")
 		err := tn.add(tn.pod(t, "dad-dup"))
 		if err == nil || !strings.Contains(err.Error(), "fd00:1::5/64") || !strings.Contains(err.Error(), "duplicate address detection failed") {
 			t.Fatalf("Add error = %v, want duplicate address detection of fd00:1::5/64 failed", err)
@@ -109,7 +109,7 @@ var vlanProbe struct {
 func vlanUnsupported(t *testing.T) string {
 	t.Helper()
 	vlanProbe.once.Do(func() {
-		node := netnstest.NewNS(t, "vlanprobe")
+		node := testenv.NewNS(t, "vlanprobe")
 		out, err := exec.Command("ip", "-n", node, "link", "add", "nbprobe0", "type", "bridge", "vlan_filtering", "1").CombinedOutput()
 		if err != nil {
 			vlanProbe.why = fmt.Sprintf("kernel lacks bridge VLAN filtering: ip link add type bridge vlan_filtering 1: %v: %s", err, strings.TrimSpace(string(out)))
@@ -132,14 +132,14 @@ func TestAddVlanWithoutKernelSupport(t *testing.T) {
 			t.Parallel()
 			tn := newOptionNet(t, v4, `,"vlan":100`)
 			if existing {
-				netnstest.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
+				testenv.Run(t, tn.node, "ip", "link", "add", "nbt0", "type", "bridge")
 			}
 			err := tn.add(tn.pod(t, "vlan"))
 			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "vlan 100") || !strings.Contains(err.Error(), "kernel lacks bridge VLAN filtering") {
 				t.Fatalf("Add error = %v, want ErrUnsupported naming vlan 100 and the kernel", err)
 			}
 			tn.assertNothingLeft(t)
-			out := netnstest.Run(t, tn.node, "ip", "-o", "link", "show")
+			out := testenv.Run(t, tn.node, "ip", "-o", "link", "show")
 			if strings.Contains(out, "nbt0") != existing {
 				t.Errorf("bridge nbt0 present = %t, want %t:\n%s", !existing, existing, out)
 			}

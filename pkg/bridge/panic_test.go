@@ -8,7 +8,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 	"github.com/nodebridge/nodebridge/pkg/iptables"
 )
 
@@ -28,7 +28,7 @@ func TestAddUndoesOnPanic(t *testing.T) {
 		t.Errorf("panic stack does not show where it happened:\n%s", pe.Stack)
 	}
 	tn.assertNothingLeft(t)
-	if out := netnstest.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
+	if out := testenv.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
 		t.Errorf("pod kept eth0 after a panicking ADD:\n%s", out)
 	}
 	tn.rules.SetPanic(iptables.OpEnsure, nil)
@@ -40,7 +40,7 @@ func TestAddUndoesOnPanic(t *testing.T) {
 // TestNsDoPanic: a panic in the goroutine ns.Do runs its function on comes
 // back as a *PanicError instead of ending the process.
 func TestNsDoPanic(t *testing.T) {
-	n, err := ns.GetNS(netnstest.Path(netnstest.NewNS(t, "panic")))
+	n, err := ns.GetNS(testenv.Path(testenv.NewNS(t, "panic")))
 	if err != nil {
 		t.Fatal(err)
 	}

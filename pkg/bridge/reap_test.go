@@ -7,7 +7,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestDelWithLostReaper: with a reaper that does nothing (/bin/true, as
@@ -28,14 +28,14 @@ func TestDelWithLostReaper(t *testing.T) {
 	if ips := tn.allocations(t); len(ips) != 0 {
 		t.Errorf("allocations after Del: %v, want none", ips)
 	}
-	if out := netnstest.Run(t, tn.node, "ip", "-o", "link", "show", "dev", host); strings.Contains(out, ",UP") || strings.Contains(out, "<UP") {
+	if out := testenv.Run(t, tn.node, "ip", "-o", "link", "show", "dev", host); strings.Contains(out, ",UP") || strings.Contains(out, "<UP") {
 		t.Errorf("host veth %s still up after Del:\n%s", host, out)
 	}
 
 	if err := tn.add(p); err != nil {
 		t.Fatalf("Add of the same attachment with its retired pair still there: %v", err)
 	}
-	if out := netnstest.Run(t, tn.node, "ip", "-o", "link", "show", "dev", host); !strings.Contains(out, "UP") {
+	if out := testenv.Run(t, tn.node, "ip", "-o", "link", "show", "dev", host); !strings.Contains(out, "UP") {
 		t.Errorf("host veth %s after the second Add is not up:\n%s", host, out)
 	}
 	if err := tn.del(p); err != nil {
@@ -46,13 +46,13 @@ func TestDelWithLostReaper(t *testing.T) {
 	// down port not named by nodebridge, stay whatever GC is told.
 	valid := tn.pod(t, "valid")
 	validHost := hostVethName(valid)
-	netnstest.Run(t, tn.node, "ip", "link", "add", validHost, "master", "nbt0", "type", "veth", "peer", "name", "pv")
-	netnstest.Run(t, tn.node, "ip", "link", "add", "other0", "master", "nbt0", "type", "veth", "peer", "name", "po")
+	testenv.Run(t, tn.node, "ip", "link", "add", validHost, "master", "nbt0", "type", "veth", "peer", "name", "pv")
+	testenv.Run(t, tn.node, "ip", "link", "add", "other0", "master", "nbt0", "type", "veth", "peer", "name", "po")
 	tn.c.ValidAttachments = []types.GCAttachment{{ContainerID: valid.ContainerID, IfName: valid.IfName}}
 	if err := tn.inNode(func() error { return GC(context.Background(), tn.c) }); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
-	out := netnstest.Run(t, tn.node, "ip", "-o", "link", "show", "type", "veth")
+	out := testenv.Run(t, tn.node, "ip", "-o", "link", "show", "type", "veth")
 	if strings.Contains(out, host) {
 		t.Errorf("GC left the retired pair %s of an attachment not valid:\n%s", host, out)
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // foreignLinkTypes are link types a node may have under any name, all
@@ -19,17 +19,17 @@ var foreignLinkTypes = []string{"bridge", "macvlan"}
 func addForeignLink(t *testing.T, node, name, typ string) {
 	t.Helper()
 	if typ == "macvlan" {
-		netnstest.Run(t, node, "ip", "link", "add", "nbparent0", "type", "bridge")
-		netnstest.Run(t, node, "ip", "link", "add", name, "link", "nbparent0", "type", typ)
+		testenv.Run(t, node, "ip", "link", "add", "nbparent0", "type", "bridge")
+		testenv.Run(t, node, "ip", "link", "add", name, "link", "nbparent0", "type", typ)
 		return
 	}
-	netnstest.Run(t, node, "ip", "link", "add", name, "type", typ)
+	testenv.Run(t, node, "ip", "link", "add", name, "type", typ)
 }
 
 // wantLink fails t unless the node still has name, of type typ.
 func wantLink(t *testing.T, node, name, typ string) {
 	t.Helper()
-	if out := netnstest.Run(t, node, "ip", "-d", "-o", "link", "show", "dev", name); !strings.Contains(out, " "+typ+" ") {
+	if out := testenv.Run(t, node, "ip", "-d", "-o", "link", "show", "dev", name); !strings.Contains(out, " "+typ+" ") {
 		t.Errorf("link %s is no longer a %s:\n%s", name, typ, out)
 	}
 }
@@ -73,7 +73,7 @@ func TestGCAndReaperLeaveForeignLink(t *testing.T) {
 			if err := tn.add(p); err != nil {
 				t.Fatalf("Add: %v", err)
 			}
-			netnstest.Run(t, tn.node, "ip", "link", "del", host)
+			testenv.Run(t, tn.node, "ip", "link", "del", host)
 			addForeignLink(t, tn.node, host, typ)
 			if err := tn.inNode(func() error { return GC(context.Background(), tn.c) }); err != nil {
 				t.Fatalf("GC: %v", err)
@@ -83,7 +83,7 @@ func TestGCAndReaperLeaveForeignLink(t *testing.T) {
 			}
 			wantLink(t, tn.node, host, typ)
 
-			idx := strings.TrimSpace(netnstest.Run(t, tn.node, "cat", "/sys/class/net/"+host+"/ifindex"))
+			idx := strings.TrimSpace(testenv.Run(t, tn.node, "cat", "/sys/class/net/"+host+"/ifindex"))
 			if _, err := strconv.Atoi(idx); err != nil {
 				t.Fatalf("ifindex of %s: %q", host, idx)
 			}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // hostLocal finds the reference host-local binary: $NODEBRIDGE_HOST_LOCAL,
@@ -22,23 +24,7 @@ func hostLocal(t *testing.T) string {
 	if bin := os.Getenv("NODEBRIDGE_HOST_LOCAL"); bin != "" {
 		return bin
 	}
-	dirs := []string{os.Getenv("NODEBRIDGE_TOOLS")}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, ".cache", "nodebridge", "bin"))
-	}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		if p, err := exec.LookPath(filepath.Join(d, "host-local")); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("reference host-local not found (CI=true: failing instead of skipping); run scripts/install-deps.sh")
-	}
-	t.Skip("reference host-local not found; set NODEBRIDGE_HOST_LOCAL or run scripts/install-deps.sh")
-	return ""
+	return testenv.Tool(t, "host-local")
 }
 
 // refCmd prepares a reference host-local call on network "net" in dataDir.

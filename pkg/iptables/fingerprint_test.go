@@ -10,7 +10,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/sys/unix"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestDigestExprsSkipsTrafficState: two rules that differ only in their
@@ -44,11 +44,11 @@ func TestFingerprintScope(t *testing.T) {
 	if iptablesVariant() != variantNFT {
 		t.Skip("iptables here is not the nf_tables variant: Fingerprint is always empty")
 	}
-	name := netnstest.NewNS(t, "fprint")
+	name := testenv.NewNS(t, "fprint")
 	n := Network{Name: "fp", Subnets: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16")}}
 	in := func(f func() error) {
 		t.Helper()
-		if err := ns.WithNetNSPath(netnstest.Path(name), func(ns.NetNS) error { return f() }); err != nil {
+		if err := ns.WithNetNSPath(testenv.Path(name), func(ns.NetNS) error { return f() }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -58,7 +58,7 @@ func TestFingerprintScope(t *testing.T) {
 		in(func() (err error) { s, err = New(nil).Fingerprint(context.Background(), n); return err })
 		return s
 	}
-	run := func(argv ...string) { t.Helper(); netnstest.Run(t, name, argv...) }
+	run := func(argv ...string) { t.Helper(); testenv.Run(t, name, argv...) }
 	run("iptables", "-w", "-P", "FORWARD", "DROP")
 	in(func() error { return New(nil).EnsureNetwork(context.Background(), n) })
 	h := chainHash(n.Name)
@@ -98,7 +98,7 @@ func TestFingerprintScope(t *testing.T) {
 // iptables-save prints its value.
 func commentOf(t *testing.T, netns, hash string) string {
 	t.Helper()
-	out := netnstest.Run(t, netns, "iptables", "-w", "-t", "nat", "-S", "NB-POST-"+hash)
+	out := testenv.Run(t, netns, "iptables", "-w", "-t", "nat", "-S", "NB-POST-"+hash)
 	_, after, ok := bytes.Cut([]byte(out), []byte(`--comment "`))
 	if !ok {
 		t.Fatalf("no comment in NB-POST-%s:\n%s", hash, out)

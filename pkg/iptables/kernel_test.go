@@ -12,18 +12,18 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // kernelNS creates a throwaway netns for a real-ruleset test and returns
 // its name; the machine's own tables are never touched.
 func kernelNS(t *testing.T) string {
 	t.Helper()
-	return netnstest.NewNS(t, "ipt")
+	return testenv.NewNS(t, "ipt")
 }
 
 // TestMain fails the run if the machine's own network changed.
-func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // inNS returns a backend whose commands run inside ns, and a count of its execs.
 func inNS(t testing.TB, ns string) (*IPTables, *atomic.Int32) {
@@ -161,7 +161,7 @@ func testDelete(t *testing.T, ns string, b *IPTables, n Network) {
 }
 
 func TestKernelTwoNetworks(t *testing.T) {
-	ns := netnstest.NewNode(t) // FORWARD policy DROP, as for the nftables backend's sequence
+	ns := testenv.NewNode(t) // FORWARD policy DROP, as for the nftables backend's sequence
 	b, _ := inNS(t, ns)
 	one := Network{Name: "one", Subnets: prefixes("10.1.0.0/16", "fd00:1::/64")}
 	two := Network{Name: "two", Subnets: prefixes("10.2.0.0/16", "10.3.0.0/24", "fd00:2::/64")}

@@ -5,13 +5,13 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // nftBenchNS returns an nftables backend programming a throwaway netns.
 func nftBenchNS(b *testing.B) *NFTables {
 	b.Helper()
-	return nftIn(b, netnstest.NewNS(b, "nftb"))
+	return nftIn(b, testenv.NewNS(b, "nftb"))
 }
 
 // BenchmarkNFTEnsureSteady is the cost of EnsureNetwork once a dual-stack
@@ -48,8 +48,8 @@ func BenchmarkNFTDeleteAbsent(b *testing.B) {
 // BenchmarkDefaultBackend is the cost of choosing the backend when the
 // config names none, on an empty ruleset.
 func BenchmarkDefaultBackend(b *testing.B) {
-	name := netnstest.NewNS(b, "nftb")
-	err := ns.WithNetNSPath(netnstest.Path(name), func(ns.NetNS) error {
+	name := testenv.NewNS(b, "nftb")
+	err := ns.WithNetNSPath(testenv.Path(name), func(ns.NetNS) error {
 		for b.Loop() {
 			if got := DefaultBackend(); got != IPTablesName {
 				b.Fatalf("DefaultBackend = %q on an empty ruleset", got)

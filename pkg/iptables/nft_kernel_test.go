@@ -14,14 +14,14 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // nftNS creates a throwaway netns and returns its name and an nftables
 // backend that programs it; the machine's own ruleset is never touched.
 func nftNS(t *testing.T) (string, *NFTables) {
 	t.Helper()
-	ns := netnstest.NewNS(t, "nft")
+	ns := testenv.NewNS(t, "nft")
 	return ns, nftIn(t, ns)
 }
 
@@ -29,7 +29,7 @@ func nftNS(t *testing.T) (string, *NFTables) {
 // process would have, its iptables commands run inside ns too.
 func nftIn(t testing.TB, ns string) *NFTables {
 	t.Helper()
-	f, err := os.Open(netnstest.Path(ns))
+	f, err := os.Open(testenv.Path(ns))
 	if err != nil {
 		t.Fatalf("open netns %s: %v", ns, err)
 	}
@@ -45,13 +45,13 @@ func nftIn(t testing.TB, ns string) *NFTables {
 // nothing), counter values dropped; nil when the table does not exist.
 func nftListing(t *testing.T, ns string) map[string][]string {
 	t.Helper()
-	if !strings.Contains(netnstest.Run(t, ns, "nft", "list", "tables"), "table inet nodebridge\n") {
+	if !strings.Contains(testenv.Run(t, ns, "nft", "list", "tables"), "table inet nodebridge\n") {
 		return nil
 	}
 	counterValues := regexp.MustCompile(`counter packets \d+ bytes \d+`)
 	chains := map[string][]string{}
 	chain := ""
-	for l := range strings.Lines(netnstest.Run(t, ns, "nft", "list", "table", "inet", "nodebridge")) {
+	for l := range strings.Lines(testenv.Run(t, ns, "nft", "list", "table", "inet", "nodebridge")) {
 		l = strings.TrimSpace(l)
 		switch {
 		case strings.HasPrefix(l, "chain "):
@@ -161,7 +161,7 @@ func testNFTRepair(t *testing.T, ns string, b *NFTables, n Network, want map[str
 		"delete chain inet nodebridge " + post + "; add chain inet nodebridge " + post + " { type nat hook postrouting priority 50; }",
 		"add chain inet nodebridge " + fwd + " { type filter hook forward priority 0; policy drop; }",
 	} {
-		netnstest.Run(t, ns, "nft", damage)
+		testenv.Run(t, ns, "nft", damage)
 		if err := b.CheckNetwork(t.Context(), n); !errors.Is(err, ErrMissing) {
 			t.Errorf("CheckNetwork after %q: got %v, want ErrMissing", damage, err)
 		}
@@ -197,7 +197,7 @@ func testNFTDelete(t *testing.T, ns string, b *NFTables, n Network) {
 // FORWARD policy is DROP: each network also has its iptables FORWARD
 // chain, in the families it has subnets of, and loses it with its chains.
 func TestNFTKernelTwoNetworks(t *testing.T) {
-	ns := netnstest.NewNode(t)
+	ns := testenv.NewNode(t)
 	b := nftIn(t, ns)
 	one := Network{Name: "one", Subnets: prefixes("10.1.0.0/16", "fd00:1::/64")}
 	two := Network{Name: "two", Subnets: prefixes("10.2.0.0/16", "10.3.0.0/24")}
@@ -296,7 +296,7 @@ func TestNFTKernelGenerationGuard(t *testing.T) {
 	if err != nil {
 		t.Fatalf("readGenID: %v", err)
 	}
-	netnstest.Run(t, ns, "nft", "add table inet other")
+	testenv.Run(t, ns, "nft", "add table inet other")
 	del := []netlink.Message{nftDelTable(NFTTable)}
 	if err := nftCommit(raw, gen, del); !errors.Is(err, unix.ERESTART) {
 		t.Fatalf("commit at a stale generation: got %v, want ERESTART", err)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestKernelSwitchBackend switches one network with live rules from
@@ -24,10 +24,10 @@ func TestKernelSwitchBackend(t *testing.T) {
 		{"forward policy drop", true, 2}, // one save per family, no restore
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			node := netnstest.NewNS(t, "switch")
+			node := testenv.NewNS(t, "switch")
 			if tc.drop {
-				netnstest.Run(t, node, "iptables", "-w", "-P", "FORWARD", "DROP")
-				netnstest.Run(t, node, "ip6tables", "-w", "-P", "FORWARD", "DROP")
+				testenv.Run(t, node, "iptables", "-w", "-P", "FORWARD", "DROP")
+				testenv.Run(t, node, "ip6tables", "-w", "-P", "FORWARD", "DROP")
 			}
 			n := Network{Name: "mynet", Subnets: prefixes("10.22.0.0/16", "fd00:22::/64")}
 			ipt, execs := inNS(t, node)

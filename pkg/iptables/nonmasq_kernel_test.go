@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // TestKernelNonMasqueradeChange changes a network's NonMasquerade under
@@ -31,7 +31,7 @@ func TestKernelNonMasqueradeChange(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			node := netnstest.NewNS(t, "nmasq")
+			node := testenv.NewNS(t, "nmasq")
 			b := tc.backend(t, node)
 			base := Network{Name: "mynet", Subnets: prefixes("10.22.0.0/16", "fd00:22::/64")}
 			v4, both := base, base
@@ -50,7 +50,7 @@ func TestKernelNonMasqueradeChange(t *testing.T) {
 				if err := b.CheckNetwork(t.Context(), step.n); err != nil {
 					t.Errorf("CheckNetwork with %v as ensured: %v", step.n.NonMasquerade, err)
 				}
-				dump := netnstest.Run(t, node, tc.dump...)
+				dump := testenv.Run(t, node, tc.dump...)
 				for _, p := range cluster {
 					if got, want := strings.Contains(dump, tc.rule(p)), slices.Contains(step.n.NonMasquerade, p); got != want {
 						t.Errorf("after EnsureNetwork with %v: exclusion of %s present %v, want %v:\n%s", step.n.NonMasquerade, p, got, want, dump)
@@ -76,7 +76,7 @@ func TestKernelNonMasqueradeAll(t *testing.T) {
 	n := Network{Name: "mynet", Subnets: prefixes("10.22.0.0/16", "fd00:22::/64"), NonMasquerade: prefixes("0.0.0.0/0", "::/0")}
 	t.Run("iptables", func(t *testing.T) {
 		t.Parallel()
-		node := netnstest.NewNS(t, "nmall")
+		node := testenv.NewNS(t, "nmall")
 		b, execs := inNS(t, node)
 		ensureTwice(t, b, n)
 		before := execs.Load()
@@ -86,14 +86,14 @@ func TestKernelNonMasqueradeAll(t *testing.T) {
 		if got := execs.Load() - before; got != 2 { // one iptables-save per family, no restore
 			t.Errorf("EnsureNetwork of rules in place ran %d commands, want 2 saves", got)
 		}
-		dump := netnstest.Run(t, node, "sh", "-c", "iptables-save -t nat; ip6tables-save -t nat")
+		dump := testenv.Run(t, node, "sh", "-c", "iptables-save -t nat; ip6tables-save -t nat")
 		if strings.Count(dump, "-A "+myPost+" "+myCmt+" -j RETURN") != 2 {
 			t.Errorf("want one RETURN for every destination per family:\n%s", dump)
 		}
 	})
 	t.Run("nftables", func(t *testing.T) {
 		t.Parallel()
-		node := netnstest.NewNS(t, "nmall")
+		node := testenv.NewNS(t, "nmall")
 		b := nftIn(t, node)
 		ensureTwice(t, b, n)
 		gen := nftGen(t, b)
@@ -103,7 +103,7 @@ func TestKernelNonMasqueradeAll(t *testing.T) {
 		if got := nftGen(t, b); got != gen {
 			t.Errorf("EnsureNetwork of rules in place committed (generation %d -> %d)", gen, got)
 		}
-		dump := netnstest.Run(t, node, "nft", "list", "table", "inet", "nodebridge")
+		dump := testenv.Run(t, node, "nft", "list", "table", "inet", "nodebridge")
 		for _, want := range []string{"meta nfproto ipv4 return", "meta nfproto ipv6 return"} {
 			if !strings.Contains(dump, want) {
 				t.Errorf("nft listing lacks %q:\n%s", want, dump)

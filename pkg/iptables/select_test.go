@@ -6,7 +6,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/google/nftables"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 func TestDefaultFor(t *testing.T) {
@@ -57,7 +57,7 @@ func TestSelect(t *testing.T) {
 // TestKernelDefaultBackend runs DefaultBackend in a fresh netns as the host
 // changes under it.
 func TestKernelDefaultBackend(t *testing.T) {
-	name := netnstest.NewNS(t, "dflt")
+	name := testenv.NewNS(t, "dflt")
 	steps := []struct {
 		name string
 		cmd  []string
@@ -71,10 +71,10 @@ func TestKernelDefaultBackend(t *testing.T) {
 	}
 	for _, s := range steps {
 		if s.cmd != nil {
-			netnstest.Run(t, name, s.cmd...)
+			testenv.Run(t, name, s.cmd...)
 		}
 		var got string
-		err := ns.WithNetNSPath(netnstest.Path(name), func(ns.NetNS) error {
+		err := ns.WithNetNSPath(testenv.Path(name), func(ns.NetNS) error {
 			got = DefaultBackend()
 			return nil
 		})

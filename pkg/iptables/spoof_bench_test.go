@@ -5,7 +5,7 @@ import (
 	"net"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // BenchmarkSpoofAddDel is what macspoofchk adds to one pod's ADD and DEL,
@@ -15,7 +15,7 @@ import (
 func BenchmarkSpoofAddDel(b *testing.B) {
 	for _, others := range []int{10, 1000} {
 		b.Run(fmt.Sprint(others), func(b *testing.B) {
-			s := spoofIn(b, netnstest.NewNS(b, "spoofb"))
+			s := spoofIn(b, testenv.NewNS(b, "spoofb"))
 			for i := range others {
 				p := SpoofPort{IfName: fmt.Sprintf("nbother%d", i), MAC: net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}}
 				if err := s.EnsurePort(b.Context(), p); err != nil {

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // spoofIn returns a spoof check programming ns, as a separate plugin
@@ -33,7 +33,7 @@ type spoofView struct {
 // viewSpoof lists table bridge nodebridge in ns with nft.
 func viewSpoof(t *testing.T, ns string) spoofView {
 	t.Helper()
-	if !strings.Contains(netnstest.Run(t, ns, "nft", "list", "tables"), "table bridge nodebridge\n") {
+	if !strings.Contains(testenv.Run(t, ns, "nft", "list", "tables"), "table bridge nodebridge\n") {
 		return spoofView{}
 	}
 	var doc struct {
@@ -45,7 +45,7 @@ func viewSpoof(t *testing.T, ns string) spoofView {
 			Rule *json.RawMessage `json:"rule"`
 		} `json:"nftables"`
 	}
-	out := netnstest.Run(t, ns, "nft", "-j", "list", "table", "bridge", "nodebridge")
+	out := testenv.Run(t, ns, "nft", "-j", "list", "table", "bridge", "nodebridge")
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("decode nft -j list table bridge nodebridge: %v\n%s", err, out)
 	}
@@ -125,7 +125,7 @@ func testPort(i int) SpoofPort {
 }
 
 func TestSpoofKernelLifecycle(t *testing.T) {
-	ns := netnstest.NewNS(t, "spoof")
+	ns := testenv.NewNS(t, "spoof")
 	s := spoofIn(t, ns)
 	a, b := testPort(0xa), testPort(0xb)
 	if err := s.DeletePort(t.Context(), a.IfName); err != nil {
@@ -183,7 +183,7 @@ func testSpoofDelete(t *testing.T, ns string, s *SpoofCheck, a, b SpoofPort) {
 // TestSpoofKernelNewMAC: ensuring a port with another MAC replaces the MAC
 // it allows, in one batch.
 func TestSpoofKernelNewMAC(t *testing.T) {
-	ns := netnstest.NewNS(t, "spoof")
+	ns := testenv.NewNS(t, "spoof")
 	s := spoofIn(t, ns)
 	a := testPort(0xa)
 	moved := SpoofPort{IfName: a.IfName, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xee}}
@@ -224,13 +224,13 @@ func TestSpoofKernelRepair(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := netnstest.NewNS(t, "spoof")
+			ns := testenv.NewNS(t, "spoof")
 			s := spoofIn(t, ns)
 			if err := s.EnsurePort(t.Context(), a); err != nil {
 				t.Fatalf("EnsurePort: %v", err)
 			}
 			for _, cmd := range tt.nft {
-				netnstest.Run(t, ns, "nft", cmd)
+				testenv.Run(t, ns, "nft", cmd)
 			}
 			err := s.CheckPort(t.Context(), a)
 			if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), tt.finds) {
@@ -251,7 +251,7 @@ func TestSpoofKernelRepair(t *testing.T) {
 // empty netns, then as many DeletePort, each on its own socket. All ports
 // must be there, then gone, under exactly one rule.
 func TestSpoofKernelConcurrent(t *testing.T) {
-	ns := netnstest.NewNS(t, "spoof")
+	ns := testenv.NewNS(t, "spoof")
 	const n = 8
 	ports := make([]SpoofPort, n)
 	for i := range ports {

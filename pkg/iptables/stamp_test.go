@@ -9,7 +9,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/sys/unix"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 func TestParseGeneration(t *testing.T) {
@@ -39,11 +39,11 @@ func TestStampFollowsRuleChanges(t *testing.T) {
 	if iptablesVariant() != variantNFT {
 		t.Skip("iptables here is not the nf_tables variant: Stamp is always empty")
 	}
-	name := netnstest.NewNS(t, "stamp")
+	name := testenv.NewNS(t, "stamp")
 	stamp := func() string {
 		t.Helper()
 		var s string
-		err := ns.WithNetNSPath(netnstest.Path(name), func(ns.NetNS) error {
+		err := ns.WithNetNSPath(testenv.Path(name), func(ns.NetNS) error {
 			var err error
 			s, err = New(nil).Stamp(context.Background())
 			return err
@@ -57,12 +57,12 @@ func TestStampFollowsRuleChanges(t *testing.T) {
 	if again := stamp(); again != first {
 		t.Errorf("stamp moved with no change: %q then %q", first, again)
 	}
-	netnstest.Run(t, name, "iptables", "-w", "-N", "SOMEONE-ELSE")
+	testenv.Run(t, name, "iptables", "-w", "-N", "SOMEONE-ELSE")
 	changed := stamp()
 	if changed == first {
 		t.Errorf("stamp %q did not move after another tool added a chain", first)
 	}
-	netnstest.Run(t, name, "iptables", "-w", "-X", "SOMEONE-ELSE")
+	testenv.Run(t, name, "iptables", "-w", "-X", "SOMEONE-ELSE")
 	if stamp() == changed {
 		t.Error("stamp did not move after the chain was removed")
 	}
@@ -72,11 +72,11 @@ func TestStampFollowsRuleChanges(t *testing.T) {
 // nftables and iptables-nft changes alike, and is empty where it cannot
 // vouch for the rules: iptables-legacy, or another netns programmed by fd.
 func TestNFTStampFollowsRuleChanges(t *testing.T) {
-	name := netnstest.NewNS(t, "stamp")
+	name := testenv.NewNS(t, "stamp")
 	stampOf := func(b *NFTables) string {
 		t.Helper()
 		var s string
-		err := ns.WithNetNSPath(netnstest.Path(name), func(ns.NetNS) error {
+		err := ns.WithNetNSPath(testenv.Path(name), func(ns.NetNS) error {
 			var err error
 			s, err = b.Stamp(context.Background())
 			return err
@@ -93,7 +93,7 @@ func TestNFTStampFollowsRuleChanges(t *testing.T) {
 		t.Fatalf("Stamp = %q, then %q; want a stable nft stamp", first, stampOf(b))
 	}
 	for _, change := range [][]string{{"nft", "add table inet someone"}, {"iptables", "-w", "-P", "FORWARD", "DROP"}} {
-		netnstest.Run(t, name, change...)
+		testenv.Run(t, name, change...)
 		if now := stampOf(b); now == first || now == "" {
 			t.Errorf("stamp %q after %q, want a new one", now, change)
 		} else {

@@ -10,7 +10,7 @@ import (
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // tableMsg builds one NFT_MSG_NEWTABLE message as the kernel sends it in a
@@ -72,11 +72,11 @@ func tableNames(tables []*nftables.Table) []string {
 // TestKernelListTables compares listTables with google/nftables' ListTables,
 // which it replaces, on a ruleset with tables of several families.
 func TestKernelListTables(t *testing.T) {
-	name := netnstest.NewNS(t, "tables")
+	name := testenv.NewNS(t, "tables")
 	for _, table := range []string{"ip filter", "ip6 nat", "inet fw", "bridge br", "netdev nd", "arp a"} {
-		netnstest.Run(t, name, "nft", "add table "+table)
+		testenv.Run(t, name, "nft", "add table "+table)
 	}
-	err := ns.WithNetNSPath(netnstest.Path(name), func(ns.NetNS) error {
+	err := ns.WithNetNSPath(testenv.Path(name), func(ns.NetNS) error {
 		got, err := listTables()
 		if err != nil {
 			return err

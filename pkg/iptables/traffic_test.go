@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // trafficNet is a node netns routing between a "pod" netns on a pod subnet
@@ -21,22 +21,22 @@ type trafficNet struct {
 // 2001:db8::2) to node, which forwards between them.
 func newTrafficNet(t *testing.T, node string) trafficNet {
 	t.Helper()
-	tn := trafficNet{node: node, pod: netnstest.NewNS(t, "pod"), outside: netnstest.NewNS(t, "out")}
+	tn := trafficNet{node: node, pod: testenv.NewNS(t, "pod"), outside: testenv.NewNS(t, "out")}
 	for _, l := range []struct{ ns, dev, peer, v4, v6, peer4, peer6 string }{
 		{tn.pod, "vpod", "eth0", "10.99.0.1/24", "fd00:99::1/64", "10.99.0.2/24", "fd00:99::2/64"},
 		{tn.outside, "vout", "eth0", "192.0.2.1/24", "2001:db8::1/64", "192.0.2.2/24", "2001:db8::2/64"},
 	} {
-		netnstest.Run(t, node, "ip", "link", "add", l.dev, "type", "veth", "peer", "name", l.peer, "netns", l.ns)
-		netnstest.Run(t, node, "ip", "addr", "add", l.v4, "dev", l.dev)
-		netnstest.Run(t, node, "ip", "addr", "add", l.v6, "dev", l.dev, "nodad")
-		netnstest.Run(t, node, "ip", "link", "set", l.dev, "up")
-		netnstest.Run(t, l.ns, "ip", "addr", "add", l.peer4, "dev", l.peer)
-		netnstest.Run(t, l.ns, "ip", "addr", "add", l.peer6, "dev", l.peer, "nodad")
-		netnstest.Run(t, l.ns, "ip", "link", "set", l.peer, "up")
+		testenv.Run(t, node, "ip", "link", "add", l.dev, "type", "veth", "peer", "name", l.peer, "netns", l.ns)
+		testenv.Run(t, node, "ip", "addr", "add", l.v4, "dev", l.dev)
+		testenv.Run(t, node, "ip", "addr", "add", l.v6, "dev", l.dev, "nodad")
+		testenv.Run(t, node, "ip", "link", "set", l.dev, "up")
+		testenv.Run(t, l.ns, "ip", "addr", "add", l.peer4, "dev", l.peer)
+		testenv.Run(t, l.ns, "ip", "addr", "add", l.peer6, "dev", l.peer, "nodad")
+		testenv.Run(t, l.ns, "ip", "link", "set", l.peer, "up")
 	}
-	netnstest.Run(t, tn.pod, "ip", "route", "add", "default", "via", "10.99.0.1")
-	netnstest.Run(t, tn.pod, "ip", "-6", "route", "add", "default", "via", "fd00:99::1")
-	netnstest.Run(t, node, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	testenv.Run(t, tn.pod, "ip", "route", "add", "default", "via", "10.99.0.1")
+	testenv.Run(t, tn.pod, "ip", "-6", "route", "add", "default", "via", "fd00:99::1")
+	testenv.Run(t, node, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	return tn
 }
 
@@ -87,9 +87,9 @@ func TestKernelTraffic(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // most of the time goes in pings that must time out
-			node := netnstest.NewNS(t, "node")
+			node := testenv.NewNS(t, "node")
 			for _, argv := range tc.drop {
-				netnstest.Run(t, node, argv...)
+				testenv.Run(t, node, argv...)
 			}
 			tn := newTrafficNet(t, node)
 			b := tc.backend(t, node)
@@ -129,7 +129,7 @@ func policyDrop(ipt, ip6t string) [][]string {
 // took the one new flow per family.
 func masqueradeCounted(t *testing.T, node string, n Network) {
 	t.Helper()
-	out := netnstest.Run(t, node, "nft", "list", "chain", "inet", "nodebridge", "post-"+chainHash(n.Name))
+	out := testenv.Run(t, node, "nft", "list", "chain", "inet", "nodebridge", "post-"+chainHash(n.Name))
 	for _, saddr := range []string{"ip saddr 10.99.0.0/24", "ip6 saddr fd00:99::/64"} {
 		if !strings.Contains(out, saddr+" counter packets 1 ") {
 			t.Errorf("masquerade rule %q did not count the one new flow:\n%s", saddr, out)

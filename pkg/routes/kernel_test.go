@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/internal/netnstest"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
-func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // testHost is a throwaway netns with an underlay link ul0 holding
 // 198.18.0.11/24 and fd00:198:18::11/64, and a netlink handle into it.
@@ -26,7 +26,7 @@ type testHost struct {
 
 func newHost(t *testing.T) *testHost {
 	t.Helper()
-	name := netnstest.NewNS(t, "routes")
+	name := testenv.NewNS(t, "routes")
 	for _, argv := range [][]string{
 		// No dummy module here: a veth pair whose peer stays in the netns.
 		{"ip", "link", "add", "ul0", "mtu", "1400", "type", "veth", "peer", "name", "ul0p", "mtu", "1400"},
@@ -35,7 +35,7 @@ func newHost(t *testing.T) *testHost {
 		{"ip", "-6", "addr", "add", "fd00:198:18::11/64", "dev", "ul0", "nodad"},
 		{"ip", "link", "set", "ul0", "up"},
 	} {
-		netnstest.Run(t, name, argv...)
+		testenv.Run(t, name, argv...)
 	}
 	ns, err := netns.GetFromName(name)
 	if err != nil {
@@ -59,7 +59,7 @@ func (th *testHost) routes(t testing.TB, sel ...string) []string {
 	t.Helper()
 	var out []string
 	for _, fam := range []string{"-4", "-6"} {
-		text := netnstest.Run(t, th.name, append([]string{"ip", fam, "route", "show"}, sel...)...)
+		text := testenv.Run(t, th.name, append([]string{"ip", fam, "route", "show"}, sel...)...)
 		for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
 			if l = strings.TrimSpace(strings.ReplaceAll(l, " metric 1024 pref medium", "")); l != "" {
 				out = append(out, l)
@@ -83,7 +83,7 @@ func TestReadHostKernel(t *testing.T) {
 		{"ip", "route", "add", "default", "via", "198.18.0.1"},
 		{"ip", "-6", "route", "add", "default", "via", "fd00:198:18::1"},
 	} {
-		netnstest.Run(t, th.name, argv...)
+		testenv.Run(t, th.name, argv...)
 	}
 	hs, err := ReadHost(th.h)
 	if err != nil {
@@ -130,7 +130,7 @@ func TestRouteSyncKernel(t *testing.T) {
 		{"ip", "route", "add", "10.244.8.0/24", "via", "198.18.0.18", "proto", "static"}, // not ours
 		{"ip", "route", "add", "10.244.2.0/24", "via", "198.18.0.17", "proto", "77"},     // not ours, same dst as a wanted one
 	} {
-		netnstest.Run(t, th.name, argv...)
+		testenv.Run(t, th.name, argv...)
 	}
 	wanted := map[netip.Prefix]Route{}
 	for _, r := range []Route{want("10.244.1.0/24", "198.18.0.12", th.link), want("10.244.2.0/24", "198.18.0.13", th.link),
@@ -153,7 +153,7 @@ func TestRouteSyncKernel(t *testing.T) {
 	if got := th.routes(t, "proto", "77"); !slices.Equal(got, []string{"10.244.2.0/24 via 198.18.0.17 dev ul0"}) {
 		t.Errorf("a proto 77 route was touched: %q", got)
 	}
-	netnstest.Run(t, th.name, "ip", "route", "del", "10.244.2.0/24", "proto", "77")
+	testenv.Run(t, th.name, "ip", "route", "del", "10.244.2.0/24", "proto", "77")
 	if installed, changes, err := rs.Sync(wanted); err != nil || installed != 3 || changes != 1 {
 		t.Errorf("sync once the destination is free: installed %d changes %d err %v; want 3, 1", installed, changes, err)
 	}

@@ -23,8 +23,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/nodebridge/nodebridge/internal/hoststate"
 	"github.com/nodebridge/nodebridge/internal/lab"
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 func main() {
@@ -103,11 +103,11 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cnitool, err := lab.FindTool("cnitool")
+	cnitool, err := testenv.FindTool("cnitool")
 	if err != nil {
 		return err
 	}
-	portmap, err := lab.FindTool("portmap")
+	portmap, err := testenv.FindTool("portmap")
 	if err != nil {
 		return err
 	}
@@ -120,9 +120,9 @@ func (d *demo) start(ctx context.Context) error {
 	}
 	fmt.Println("== starting etcd and kube-apiserver in the lab netns, on", lab.APIServerURL())
 	d.lab, err = lab.Start(ctx, lab.Options{
-		// netnstest's per-process prefix, so a test run at the same time
+		// testenv's per-process prefix, so a test run at the same time
 		// tells these netns from its own.
-		Prefix: hoststate.NetnsPrefix(), Dir: d.dir + "/lab", K8sBin: k8sBin,
+		Prefix: testenv.NetnsPrefix(), Dir: d.dir + "/lab", K8sBin: k8sBin,
 		AgentBin: bin + "/nodebridge-agent", CNIBinDir: bin, CNITool: cnitool,
 	})
 	if err != nil {

@@ -1,8 +1,4 @@
-// Package netnstest gives tests throwaway network namespaces and guards the
-// machine's own network: Main fails a test binary whose run changed the root
-// netns (links, addresses, routes, rules, forwarding), left a named netns
-// behind, or left files under /var/lib/cni.
-package netnstest
+package testenv
 
 import (
 	"errors"
@@ -12,8 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-
-	"github.com/nodebridge/nodebridge/internal/hoststate"
 )
 
 // RequireRoot skips t without root, or fails it under CI=true, where every
@@ -29,11 +23,6 @@ func RequireRoot(t testing.TB) {
 	t.Skip("needs root to create network namespaces")
 }
 
-// ownPrefix starts the names of this test process's netns: "nb" and the pid
-// in hex, so the guard of one test binary can tell its own netns from those
-// of other packages' test binaries that go test runs at the same time.
-func ownPrefix() string { return hoststate.NetnsPrefix() }
-
 // Path is the file a runtime would pass as CNI_NETNS for the named netns.
 func Path(name string) string { return "/var/run/netns/" + name }
 
@@ -42,7 +31,7 @@ func Path(name string) string { return "/var/run/netns/" + name }
 func NewNS(t testing.TB, prefix string) string {
 	t.Helper()
 	RequireRoot(t)
-	name := fmt.Sprintf("%s%s-%06x", ownPrefix(), prefix, rand.Uint32()>>8)
+	name := fmt.Sprintf("%s%s-%06x", NetnsPrefix(), prefix, rand.Uint32()>>8)
 	MustRun(t, "ip", "netns", "add", name)
 	t.Cleanup(func() {
 		if _, err := os.Stat(Path(name)); errors.Is(err, os.ErrNotExist) {

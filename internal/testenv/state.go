@@ -1,9 +1,4 @@
-// Package hoststate snapshots what nodebridge's tests, demos and benchmarks
-// must leave as they found it on the machine: the root netns's network
-// (links, addresses, routes, rules, forwarding), its named netns, and what a
-// kubelet node could leave behind (sysctls, state dirs, mounts). Each
-// snapshot is a list of lines; Diff compares two.
-package hoststate
+package testenv
 
 import (
 	"fmt"
