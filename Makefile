@@ -42,14 +42,14 @@ k8s:
 # it prints.
 KEEP ?=
 demo-cluster: deps k8s
-	$(GO) run ./internal/cluster/cmd/demo-cluster $(if $(filter 1 yes true,$(KEEP)),-keep)
+	$(GO) run ./hack/demo-cluster $(if $(filter 1 yes true,$(KEEP)),-keep)
 
 # demo-lab: the multi-node lab without kubelets (real kube-apiserver + etcd,
 # three nodes with agents, a pod on each through cnitool), then removes
 # everything. Needs root. DEMO_FLAGS=-hold keeps it up until ^C.
 DEMO_FLAGS ?=
 demo-lab: deps k8s
-	$(GO) run ./internal/lab/cmd/demo-cluster $(DEMO_FLAGS)
+	$(GO) run ./hack/demo-lab $(DEMO_FLAGS)
 
 test: deps k8s
 	$(GO) vet ./...

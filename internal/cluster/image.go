@@ -26,7 +26,7 @@ const (
 // BuildPause compiles the pause program, static, into out.
 func BuildPause(ctx context.Context, out string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out,
-		"github.com/nodebridge/nodebridge/internal/cluster/pause")
+		"github.com/nodebridge/nodebridge/hack/pause")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build pause into %s: %w: %s", out, err, b)

@@ -11,7 +11,7 @@
 // change is inside netns and mount namespaces it makes, and every file in
 // one temp dir it removes.
 //
-//	go run ./internal/cluster/cmd/demo-cluster [-nodes 3] [-keep]
+//	go run ./hack/demo-cluster [-nodes 3] [-keep]
 package main
 
 import (

@@ -1,10 +1,10 @@
-// Command demo-cluster runs the multi-node lab as a demo (make
-// demo-cluster): a real kube-apiserver and etcd, three dual-stack nodes each
+// Command demo-lab runs the multi-node lab as a demo (make demo-lab): a
+// real kube-apiserver and etcd, three dual-stack nodes each
 // running nodebridge-agent, and a pod on each. It prints the Nodes, each
 // node's agent routes and cross-node pings, then removes everything it made.
 // Needs root; it changes nothing outside the network namespaces it creates.
 //
-//	go run ./internal/lab/cmd/demo-cluster [-hold]
+//	go run ./hack/demo-lab [-hold]
 package main
 
 import (
