@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/cluster"
+	"github.com/nodebridge/nodebridge/internal/lab/kubelet"
 )
 
 // env is what both clusters share: the binaries, the image, and the temp
@@ -46,7 +46,7 @@ func (e *env) close() error {
 // both CNI bin dirs, the local image and the agent.
 func (e *env) build(ctx context.Context) error {
 	var err error
-	if e.k8sBin, err = cluster.K8sBinaries(ctx); err != nil {
+	if e.k8sBin, err = kubelet.K8sBinaries(ctx); err != nil {
 		return err
 	}
 	for _, d := range []string{e.cniNB, e.cniRef} {
@@ -54,28 +54,28 @@ func (e *env) build(ctx context.Context) error {
 			return fmt.Errorf("make CNI bin dir: %w", err)
 		}
 	}
-	if err := cluster.BuildCNI(ctx, e.cniNB); err != nil {
+	if err := kubelet.BuildCNI(ctx, e.cniNB); err != nil {
 		return err
 	}
-	if err := cluster.LinkReference(e.cniRef, e.o.tools); err != nil {
+	if err := kubelet.LinkReference(e.cniRef, e.o.tools); err != nil {
 		return err
 	}
 	pause := filepath.Join(e.dir, "pause")
-	if err := cluster.BuildPause(ctx, pause); err != nil {
+	if err := kubelet.BuildPause(ctx, pause); err != nil {
 		return err
 	}
-	if err := cluster.BuildImage(ctx, e.image, "/bin/busybox", pause); err != nil {
+	if err := kubelet.BuildImage(ctx, e.image, "/bin/busybox", pause); err != nil {
 		return err
 	}
-	e.agent, err = cluster.BuildAgent(ctx, e.dir)
+	e.agent, err = kubelet.BuildAgent(ctx, e.dir)
 	return err
 }
 
 // startCluster starts a cluster running network and checks its conflists
 // run the plugin they should.
-func (e *env) startCluster(ctx context.Context, network string) (_ *cluster.Cluster, res networkResult, err error) {
+func (e *env) startCluster(ctx context.Context, network string) (_ *kubelet.Cluster, res networkResult, err error) {
 	res.Network = network
-	o := cluster.Options{Prefix: netnsPrefix(), Dir: filepath.Join(e.dir, network),
+	o := kubelet.Options{Prefix: netnsPrefix(), Dir: filepath.Join(e.dir, network),
 		K8sBin: e.k8sBin, Image: e.image, Nodes: e.o.nodes, CNIBinDir: e.cniNB, AgentBin: e.agent}
 	if network == "reference" {
 		o.CNIBinDir, o.AgentBin, o.Reference = e.cniRef, "", true
@@ -85,7 +85,7 @@ func (e *env) startCluster(ctx context.Context, network string) (_ *cluster.Clus
 	}
 	logf("%s: starting a cluster of %d nodes", network, e.o.nodes)
 	t0 := time.Now()
-	c, err := cluster.Start(ctx, o)
+	c, err := kubelet.Start(ctx, o)
 	if err != nil {
 		return nil, res, fmt.Errorf("start the %s cluster: %w", network, err)
 	}
@@ -103,10 +103,10 @@ func (e *env) startCluster(ctx context.Context, network string) (_ *cluster.Clus
 
 // pluginType reads the first plugin's type from every node's conflist,
 // which must agree: the proof of which plugin the pods got.
-func pluginType(c *cluster.Cluster) (string, error) {
+func pluginType(c *kubelet.Cluster) (string, error) {
 	var typ string
 	for _, n := range c.Nodes {
-		path := filepath.Join(n.ConfDir, "10-"+cluster.NetworkName+".conflist")
+		path := filepath.Join(n.ConfDir, "10-"+kubelet.NetworkName+".conflist")
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return "", fmt.Errorf("read conflist of %s: %w", n.Name, err)

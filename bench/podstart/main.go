@@ -1,6 +1,6 @@
 // Command podstart is the pod-start part of `make bench`: how long a pod
 // takes from its creation to Ready under kubelet, on a real three-node
-// cluster on this machine (package internal/cluster: containerd and kubelet
+// cluster on this machine (package internal/lab/kubelet: containerd and kubelet
 // per node, pods placed by the scheduler), for nodebridge (conflist written
 // by nodebridge-agent) and for the reference bridge + host-local v1.9.1
 // with static routes between the nodes: two clusters of the same harness,
@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/cluster"
+	"github.com/nodebridge/nodebridge/internal/lab/kubelet"
 	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
@@ -140,7 +140,7 @@ func run(ctx context.Context, o options) (err error) {
 // the machine's load (it may be shared) hits both alike; then it takes the
 // clusters down.
 func measure(ctx context.Context, e *env, r *report) (err error) {
-	clusters := make([]*cluster.Cluster, len(e.o.networks))
+	clusters := make([]*kubelet.Cluster, len(e.o.networks))
 	defer func() {
 		for i, c := range clusters {
 			if c != nil {

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
-	"github.com/nodebridge/nodebridge/internal/cluster"
+	"github.com/nodebridge/nodebridge/internal/lab/kubelet"
 )
 
 // roundSpec is one round of a network.
@@ -34,7 +34,7 @@ type readyPod struct {
 // to node i mod nodes and placed by the scheduler, times each from just
 // before its create request to the watch event that shows it Ready, then
 // deletes them all and waits until the kubelets have torn them down.
-func runRound(ctx context.Context, c *cluster.Cluster, s roundSpec) (roundResult, error) {
+func runRound(ctx context.Context, c *kubelet.Cluster, s roundSpec) (roundResult, error) {
 	rr := roundResult{Round: s.round}
 	pods := c.Client.CoreV1().Pods("default")
 	sel := fmt.Sprintf("podstart-round=%d", s.round)
@@ -74,7 +74,7 @@ func runRound(ctx context.Context, c *cluster.Cluster, s roundSpec) (roundResult
 // takes them, stamping each just before its request.
 func createPods(ctx context.Context, pods typedcorev1.PodInterface, s roundSpec, nodes int, created []time.Time) error {
 	for i := range s.pods {
-		p := benchPod(s.round, i, cluster.NodeName(i%nodes+1))
+		p := benchPod(s.round, i, kubelet.NodeName(i%nodes+1))
 		created[i] = time.Now()
 		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create pod %s: %w", p.Name, err)
@@ -103,7 +103,7 @@ func waitReady(ctx context.Context, w watch.Interface, n int, createDone <-chan 
 			if ev.Type == watch.Error || !isPod {
 				return nil, fmt.Errorf("watch: %s event: %v", ev.Type, ev.Object)
 			}
-			if _, seen := ready[p.Name]; !seen && cluster.PodReady(p) {
+			if _, seen := ready[p.Name]; !seen && kubelet.PodReady(p) {
 				ready[p.Name] = readyPod{name: p.Name, node: p.Spec.NodeName, ip: p.Status.PodIP, at: at}
 			}
 		case <-ctx.Done():
@@ -126,7 +126,7 @@ func benchPod(round, i int, node string) *corev1.Pod {
 			TerminationGracePeriodSeconds: &zero,
 			AutomountServiceAccountToken:  &no,
 			Containers: []corev1.Container{{
-				Name: "main", Image: cluster.BusyboxImage, ImagePullPolicy: corev1.PullNever,
+				Name: "main", Image: kubelet.BusyboxImage, ImagePullPolicy: corev1.PullNever,
 				Command: []string{"sleep", "3600"},
 			}},
 		},
@@ -165,7 +165,7 @@ func deleteAll(ctx context.Context, pods typedcorev1.PodInterface, sel string) e
 // pingAcross pings, through kubectl exec, from a pod on one node to a pod
 // on another: a network that starts pods fast but does not connect them
 // would make the comparison moot.
-func pingAcross(ctx context.Context, c *cluster.Cluster, ready map[string]readyPod) error {
+func pingAcross(ctx context.Context, c *kubelet.Cluster, ready map[string]readyPod) error {
 	var from, to *readyPod
 	for _, p := range ready {
 		switch {

@@ -11,14 +11,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/nodebridge/nodebridge/internal/cluster"
+	"github.com/nodebridge/nodebridge/internal/lab/kubelet"
 )
 
 // demo is what run made and how long each step took.
 type demo struct {
 	t0    time.Time
 	dir   string
-	c     *cluster.Cluster // nil until started
+	c     *kubelet.Cluster // nil until started
 	pods  []*corev1.Pod    // Ready, one per node
 	times []stepTime
 }
@@ -111,7 +111,7 @@ func allReady(pods []corev1.Pod, want int) bool {
 		return false
 	}
 	for _, p := range pods {
-		if p.Status.PodIP == "" || !cluster.PodReady(&p) {
+		if p.Status.PodIP == "" || !kubelet.PodReady(&p) {
 			return false
 		}
 	}
@@ -134,7 +134,7 @@ func demoPod(name string) *corev1.Pod {
 				}},
 			}},
 			Containers: []corev1.Container{{
-				Name: "main", Image: cluster.BusyboxImage, ImagePullPolicy: corev1.PullNever,
+				Name: "main", Image: kubelet.BusyboxImage, ImagePullPolicy: corev1.PullNever,
 				Command: []string{"sleep", "86400"},
 			}},
 		},

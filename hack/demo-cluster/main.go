@@ -1,5 +1,5 @@
 // Command demo-cluster is `make demo-cluster`: three real Kubernetes nodes
-// on this machine (package cluster: each a netns and mount namespace with
+// on this machine (package internal/lab/kubelet: each a netns and mount namespace with
 // its own containerd and kubelet, nodebridge and nodebridge-agent as the
 // network) under a real control plane. It places a pod on each node through
 // the scheduler, prints `kubectl get nodes,pods -o wide`, each node's agent
@@ -25,8 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nodebridge/nodebridge/internal/cluster"
 	"github.com/nodebridge/nodebridge/internal/lab"
+	"github.com/nodebridge/nodebridge/internal/lab/kubelet"
 )
 
 func main() {
@@ -57,12 +57,12 @@ func run(ctx context.Context, nodes int, keep bool) (err error) {
 		err = errors.Join(err, d.step("take down", d.close))
 		d.printTimes()
 	}()
-	o := cluster.Options{Prefix: fmt.Sprintf("nbd10%x-", os.Getpid()), Dir: d.dir, Nodes: nodes,
+	o := kubelet.Options{Prefix: fmt.Sprintf("nbd10%x-", os.Getpid()), Dir: d.dir, Nodes: nodes,
 		CNIBinDir: filepath.Join(d.dir, "cni-bin"), Image: filepath.Join(d.dir, "image.tar")}
 	if err := d.step("build", func() error { return build(ctx, &o) }); err != nil {
 		return err
 	}
-	if err := d.step("start cluster", func() (err error) { d.c, err = cluster.Start(ctx, o); return err }); err != nil {
+	if err := d.step("start cluster", func() (err error) { d.c, err = kubelet.Start(ctx, o); return err }); err != nil {
 		if ctx.Err() != nil {
 			// Signalled: the logs of a half-started cluster that come
 			// with err say nothing.
@@ -96,25 +96,25 @@ func (d *demo) show(ctx context.Context) error {
 
 // build fills in the Kubernetes binaries, the CNI bin dir (nodebridge,
 // portmap, loopback), the local image and the agent.
-func build(ctx context.Context, o *cluster.Options) error {
+func build(ctx context.Context, o *kubelet.Options) error {
 	var err error
-	if o.K8sBin, err = cluster.K8sBinaries(ctx); err != nil {
+	if o.K8sBin, err = kubelet.K8sBinaries(ctx); err != nil {
 		return err
 	}
 	if err := os.Mkdir(o.CNIBinDir, 0o755); err != nil {
 		return fmt.Errorf("make CNI bin dir: %w", err)
 	}
-	if err := cluster.BuildCNI(ctx, o.CNIBinDir); err != nil {
+	if err := kubelet.BuildCNI(ctx, o.CNIBinDir); err != nil {
 		return err
 	}
 	pause := filepath.Join(o.Dir, "pause")
-	if err := cluster.BuildPause(ctx, pause); err != nil {
+	if err := kubelet.BuildPause(ctx, pause); err != nil {
 		return err
 	}
-	if err := cluster.BuildImage(ctx, o.Image, "/bin/busybox", pause); err != nil {
+	if err := kubelet.BuildImage(ctx, o.Image, "/bin/busybox", pause); err != nil {
 		return err
 	}
-	o.AgentBin, err = cluster.BuildAgent(ctx, o.Dir)
+	o.AgentBin, err = kubelet.BuildAgent(ctx, o.Dir)
 	return err
 }
 

@@ -1,4 +1,4 @@
-package cluster
+package kubelet
 
 import (
 	"archive/tar"

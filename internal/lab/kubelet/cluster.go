@@ -1,4 +1,4 @@
-// Package cluster runs a real Kubernetes cluster on one machine for
+// Package kubelet runs a real Kubernetes cluster on one machine for
 // nodebridge's end-to-end tests and demo: the lab's control plane (etcd and
 // kube-apiserver in the lab netns, see package lab) plus
 // kube-controller-manager and kube-scheduler, and nodes that each are a lab
@@ -12,7 +12,7 @@
 // the cluster's dir through the node's mount namespace, which also shadows
 // the machine-wide sysctls kubelet would set. Close stops every process,
 // and with the namespaces every mount goes.
-package cluster
+package kubelet
 
 import (
 	"context"
