@@ -19,6 +19,7 @@ import (
 
 	"github.com/nodebridge/nodebridge/pkg/bridge"
 	"github.com/nodebridge/nodebridge/pkg/ipam"
+	"github.com/nodebridge/nodebridge/pkg/iptables"
 )
 
 // buildVersion is stamped by the Makefile with -ldflags "-X main.buildVersion=...".
@@ -51,11 +52,14 @@ func main() {
 	}, specVersions, "nodebridge "+buildVersion+": CNI bridge plugin with built-in host-local IPAM")
 }
 
+// verb is one CNI verb once its request is parsed.
+type verb func(context.Context, *bridge.Config, *bridge.Host, bridge.Pod) error
+
 // run is one verb: parse as much of the request as the verb reads (m),
 // with the pod's environment when the verb has a pod (STATUS and GC do
-// not), then f under the invocation's deadline. Every error leaves as a CNI
-// error object.
-func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f func(context.Context, *bridge.Config, bridge.Pod) error) (err error) {
+// not), build the host side, then f under the invocation's deadline. Every
+// error leaves as a CNI error object.
+func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f verb) (err error) {
 	defer func() {
 		// bridge.Add turns its own panics into errors after its undo; this
 		// catches the rest (parse, DEL, CHECK, GC, STATUS, printing).
@@ -73,16 +77,39 @@ func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f func(context.Context
 	if err != nil {
 		return cniError(err)
 	}
-	c.Reaper = "/proc/self/exe"
-	if os.Getenv("NODEBRIDGE_TRACE") == "1" {
-		c.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nodebridge: "+format+"\n", args...) }
+	h, err := newHost(c)
+	if err != nil {
+		return cniError(err)
 	}
-	return cniError(f(ctx, c, p))
+	return cniError(f(ctx, c, h, p))
+}
+
+// newHost builds what the verbs act on the node through: the log sink
+// (stderr with NODEBRIDGE_TRACE=1), and the rules layer logging to it; the
+// rules backend only when the network masquerades, since choosing one
+// reads the host's ruleset; the spoof check only with macspoofchk; this
+// binary as the reaper.
+func newHost(c *bridge.Config) (*bridge.Host, error) {
+	h := &bridge.Host{Reaper: "/proc/self/exe"}
+	if os.Getenv("NODEBRIDGE_TRACE") == "1" {
+		h.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nodebridge: "+format+"\n", args...) }
+	}
+	if c.IPMasq {
+		rules, err := iptables.Select(c.RulesBackend(), h.Logf)
+		if err != nil {
+			return nil, fmt.Errorf("%w: ipMasqBackend %q: %w", bridge.ErrInvalid, c.IPMasqBackend, err)
+		}
+		h.Rules = rules
+	}
+	if c.MacSpoofChk {
+		h.Spoof = iptables.NewSpoofCheck(h.Logf)
+	}
+	return h, nil
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeAdd, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
-		res, err := bridge.Add(ctx, c, p)
+	return run(args, bridge.ModeAdd, true, func(ctx context.Context, c *bridge.Config, h *bridge.Host, p bridge.Pod) error {
+		res, err := bridge.Add(ctx, c, h, p)
 		if err != nil {
 			return err
 		}
@@ -95,21 +122,25 @@ func cmdDel(args *skel.CmdArgs) error {
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeCheck, true, func(ctx context.Context, c *bridge.Config, p bridge.Pod) error {
+	return run(args, bridge.ModeCheck, true, func(ctx context.Context, c *bridge.Config, h *bridge.Host, p bridge.Pod) error {
 		prev, err := prevResult(args.StdinData)
 		if err != nil {
 			return err
 		}
-		return bridge.Check(ctx, c, p, prev)
+		return bridge.Check(ctx, c, h, p, prev)
 	})
 }
 
 func cmdStatus(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeStatus, false, func(ctx context.Context, c *bridge.Config, _ bridge.Pod) error { return bridge.Status(ctx, c) })
+	return run(args, bridge.ModeStatus, false, func(ctx context.Context, c *bridge.Config, _ *bridge.Host, _ bridge.Pod) error {
+		return bridge.Status(ctx, c)
+	})
 }
 
 func cmdGC(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeRelease, false, func(ctx context.Context, c *bridge.Config, _ bridge.Pod) error { return bridge.GC(ctx, c) })
+	return run(args, bridge.ModeRelease, false, func(ctx context.Context, c *bridge.Config, h *bridge.Host, _ bridge.Pod) error {
+		return bridge.GC(ctx, c, h)
+	})
 }
 
 // prevResult converts the request's prevResult, in whatever version it came,

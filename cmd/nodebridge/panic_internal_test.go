@@ -20,7 +20,7 @@ import (
 func TestRunRecoversPanic(t *testing.T) {
 	stderr := captureStderr(t)
 	args := &skel.CmdArgs{StdinData: []byte(`{"cniVersion": "1.1.0", "name": "n", "type": "nodebridge"}`)}
-	err := run(args, bridge.ModeStatus, false, func(context.Context, *bridge.Config, bridge.Pod) error {
+	err := run(args, bridge.ModeStatus, false, func(context.Context, *bridge.Config, *bridge.Host, bridge.Pod) error {
 		panic("injected bug")
 	})
 	var te *types.Error

@@ -14,7 +14,8 @@ import (
 // TestRulesRepairedAfterFlush, under each backend: once verified, a
 // network's rules are not read again while no rule of the node changes (the
 // ADD says so under NODEBRIDGE_TRACE); an operator's flush changes the
-// ruleset, and the next ADD puts the rules back exactly. The node's FORWARD
+// ruleset, and the next ADD puts the rules back exactly, which the rules
+// layer reports in the same trace. The node's FORWARD
 // policy is DROP, so both backends keep the network's FORWARD chain in
 // iptables, which the flush also empties.
 func TestRulesRepairedAfterFlush(t *testing.T) {
@@ -40,8 +41,12 @@ func TestRulesRepairedAfterFlush(t *testing.T) {
 			} else {
 				testenv.Run(t, f.node, "nft", "flush", "chain", "inet", "nodebridge", "post-"+hash)
 			}
-			if stderr := add(); strings.Contains(stderr, "unchanged since verified") {
+			stderr := add()
+			if strings.Contains(stderr, "unchanged since verified") {
 				t.Errorf("ADD after a flush trusted the old stamp; stderr:\n%s", stderr)
+			}
+			if !strings.Contains(stderr, "writing rules of network") {
+				t.Errorf("ADD after a flush: the rules layer's repair is not in the trace; stderr:\n%s", stderr)
 			}
 			if got := f.allRules(); !slices.Equal(got, want) {
 				t.Errorf("rules after flush and ADD:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

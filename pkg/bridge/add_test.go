@@ -22,6 +22,7 @@ type testNet struct {
 	node, dataDir string
 	rules         *iptables.Fake
 	c             *Config
+	host          *Host
 }
 
 func newTestNet(t *testing.T, extra string) *testNet {
@@ -34,8 +35,7 @@ func newTestNet(t *testing.T, extra string) *testNet {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	c.Rules = tn.rules
-	tn.c = c
+	tn.c, tn.host = c, &Host{Rules: tn.rules}
 	return tn
 }
 
@@ -52,11 +52,11 @@ func (tn *testNet) inNode(f func() error) error {
 }
 
 func (tn *testNet) add(p Pod) error {
-	return tn.inNode(func() error { _, err := Add(context.Background(), tn.c, p); return err })
+	return tn.inNode(func() error { _, err := Add(context.Background(), tn.c, tn.host, p); return err })
 }
 
 func (tn *testNet) del(p Pod) error {
-	return tn.inNode(func() error { return Del(context.Background(), tn.c, p) })
+	return tn.inNode(func() error { return Del(context.Background(), tn.c, tn.host, p) })
 }
 
 // allocations lists the address files of the network's store.

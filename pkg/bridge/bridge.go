@@ -39,7 +39,7 @@ func undoStep(ctx context.Context, f func(context.Context) error) func() error {
 // Add attaches p to the network and returns the result; a failure undoes
 // everything this call created (veth, spoof check, allocation, rules). So
 // does a panic, returned as a *PanicError.
-func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
+func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err error) {
 	var u undo
 	defer func() {
 		if err != nil {
@@ -47,44 +47,44 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 		}
 	}()
 	defer catchPanic(&err) // before the undo, which then sees the error
-	ph := c.phases()
+	ph := h.phases()
 	podNS, err := openNetns(p.Netns)
 	if err != nil {
 		return nil, err
 	}
 	defer podNS.Close()
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE) // one socket for the call's requests in the host netns
+	nlh, err := netlink.NewHandle(unix.NETLINK_ROUTE) // one socket for the call's requests in the host netns
 	if err != nil {
 		return nil, fmt.Errorf("open netlink socket: %w", err)
 	}
-	defer h.Close()
-	br, err := ensureBridge(c, h) // shared by all pods: never undone
+	defer nlh.Close()
+	br, err := ensureBridge(c, nlh) // shared by all pods: never undone
 	if err != nil {
 		return nil, err
 	}
 	ph.done("bridge")
-	pair, err := createVeth(c, h, br, p, podNS)
+	pair, err := createVeth(c, nlh, br, p, podNS)
 	if err != nil {
 		return nil, err
 	}
 	u = append(u, pair.delete)
-	undoSpoof, err := ensureSpoofCheck(ctx, c, pair, p.IfName)
+	undoSpoof, err := ensureSpoofCheck(ctx, h, pair, p.IfName)
 	if err != nil {
 		return nil, err
 	}
 	u = append(u, undoSpoof)
 	ph.done("veth")
 	res := newResult(c, br, pair, p)
-	ipamRes, err := addressPod(ctx, c, p)
+	ipamRes, err := c.addresser.add(ctx, c, h, p)
 	if err != nil {
 		return nil, err
 	}
 	ph.done("ipam+rules")
-	u = append(u, undoStep(ctx, func(ctx context.Context) error { return releaseAddresses(ctx, c, p) }))
+	u = append(u, undoStep(ctx, func(ctx context.Context) error { return c.addresser.release(ctx, c, h, p) }))
 	if err := setIPs(c, res, ipamRes); err != nil {
 		return nil, err
 	}
-	gwLink, err := ensureGateways(c, h, br, res)
+	gwLink, err := ensureGateways(c, nlh, br, res)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 	if err := configureContainer(ctx, c, podNS, p.IfName, res, gatewayMAC(gwLink)); err != nil {
 		return nil, err
 	}
-	if err := seedPod(h, gwLink, pair, res); err != nil {
+	if err := seedPod(nlh, gwLink, pair, res); err != nil {
 		return nil, err
 	}
 	ph.done("container")
@@ -101,12 +101,12 @@ func Add(ctx context.Context, c *Config, p Pod) (_ *current.Result, err error) {
 
 // Del detaches p; anything already gone is success, so Del is idempotent and
 // cleans up after a partial or failed Add.
-func Del(ctx context.Context, c *Config, p Pod) error {
-	ph := c.phases()
+func Del(ctx context.Context, c *Config, h *Host, p Pod) error {
+	ph := h.phases()
 	host := hostVethName(p)
-	errs := []error{deleteVeth(c, p, host)}
+	errs := []error{deleteVeth(c, h, p, host)}
 	ph.done("veth")
-	errs = append(errs, deleteSpoofCheck(ctx, c, host), releaseAddresses(ctx, c, p))
+	errs = append(errs, deleteSpoofCheck(ctx, h, host), c.addresser.release(ctx, c, h, p))
 	ph.done("ipam+rules")
 	return errors.Join(errs...)
 }
@@ -116,21 +116,21 @@ func Del(ctx context.Context, c *Config, p Pod) error {
 // pod netns; only when it is not there, or is a link of another type (left
 // alone), is the pod netns looked into. With a reaper, the pair is down
 // when DEL answers and gone soon after (reap.go).
-func deleteVeth(c *Config, p Pod, host string) error {
+func deleteVeth(c *Config, h *Host, p Pod, host string) error {
 	l, err := lookupLink(host)
 	if err != nil {
 		return fmt.Errorf("host veth %s: %w", host, err)
 	}
 	if l != nil {
 		if err := checkVeth(l); err != nil {
-			c.logf("%v", err)
+			h.logf("%v", err)
 			l = nil // an ADD failing on it made no host end
 		}
 	}
 	if l == nil {
 		return deletePodVeth(c, p)
 	}
-	return retireVeth(c, l)
+	return retireVeth(h, l)
 }
 
 // openNetns opens the pod's network namespace, naming CNI_NETNS when it is

@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"slices"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
-
-	"github.com/nodebridge/nodebridge/pkg/ipam"
 )
 
 // Check verifies that p is attached as prev describes: the bridge, the
@@ -19,7 +15,7 @@ import (
 // the allocation, the network's rules and the pod's MAC spoof check; and the
 // options the kernel shows: MTU, MAC, hairpin, port isolation and the
 // bridge's promiscuous mode. The error lists every difference.
-func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
+func Check(ctx context.Context, c *Config, h *Host, p Pod, prev *current.Result) error {
 	br, err := lookupBridge(pkgNetlink, c.Bridge)
 	if err != nil {
 		return err
@@ -38,8 +34,8 @@ func Check(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
 	if on := promisc(br); on != c.PromiscMode {
 		errs = append(errs, fmt.Errorf("bridge %s: promiscuous mode %t, promiscMode is %t", br.Name, on, c.PromiscMode))
 	}
-	errs = append(errs, checkHostEnd(c, br, hostName(c, p, prev), peer), checkAllocation(c, p, prev), checkRules(ctx, c, prev),
-		checkSpoofCheck(ctx, c, p, prev))
+	errs = append(errs, checkHostEnd(c, br, hostName(c, p, prev), peer), c.addresser.check(ctx, c, h, p, prev),
+		checkSpoofCheck(ctx, c, h, p, prev))
 	return errors.Join(errs...)
 }
 
@@ -159,37 +155,4 @@ func checkHostEnd(c *Config, br *netlink.Bridge, name string, peer int) error {
 		errs = append(errs, fmt.Errorf("host veth %s (ifindex %d) is not the peer (ifindex %d) of the container interface", name, l.Attrs().Index, peer))
 	}
 	return errors.Join(errs...)
-}
-
-// checkAllocation insists the store still holds every address of prev.
-func checkAllocation(c *Config, p Pod, prev *current.Result) error {
-	if c.Pool == nil {
-		return nil
-	}
-	st, err := ipam.Open(c.Pool.DataDir, c.Name)
-	if err != nil {
-		return fmt.Errorf("open ipam store of network %s: %w", c.Name, err)
-	}
-	defer st.Close()
-	held, err := st.Lookup(ipam.Attachment{ContainerID: p.ContainerID, IfName: p.IfName})
-	if err != nil {
-		return fmt.Errorf("look up allocation of %s/%s: %w", p.ContainerID, p.IfName, err)
-	}
-	var errs []error
-	for _, ip := range prev.IPs {
-		if !slices.ContainsFunc(held, func(a netip.Addr) bool { return net.IP(a.AsSlice()).Equal(ip.Address.IP) }) {
-			errs = append(errs, fmt.Errorf("address %s is not allocated to %s/%s in %s", ip.Address.IP, p.ContainerID, p.IfName, st.Dir()))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func checkRules(ctx context.Context, c *Config, prev *current.Result) error {
-	if c.Rules == nil || (c.Pool == nil && len(prev.IPs) == 0) {
-		return nil
-	}
-	if err := c.Rules.CheckNetwork(ctx, ruleNetwork(c, prev.IPs)); err != nil {
-		return fmt.Errorf("rules of network %s: %w", c.Name, err)
-	}
-	return nil
 }

@@ -18,7 +18,7 @@ import (
 const DefaultBridge = "cni0"
 
 const (
-	hostLocal     = "host-local" // the IPAM type nodebridge runs in process
+	hostLocalType = "host-local" // the IPAM type nodebridge runs in process
 	maxConfigSize = 1 << 20      // a real config is a few KiB; more is a runaway producer
 	maxIfName     = 15           // IFNAMSIZ less the terminating NUL
 	maxPlainName  = 200          // a network name is a file name (255) and part of a 256-byte iptables comment
@@ -60,14 +60,11 @@ type Config struct {
 	ValidAttachments []types.GCAttachment `json:"cni.dev/valid-attachments,omitempty"`
 
 	// Filled by Parse, not from JSON.
-	Raw           []byte                           `json:"-"` // stdin as given, for a delegated IPAM plugin
-	Pool          *ipam.Pool                       `json:"-"` // host-local pool; nil without in-process IPAM
-	Requested     []netip.Addr                     `json:"-"` // runtimeConfig.ips, args.cni.ips, CNI_ARGS IP=
-	MAC           net.HardwareAddr                 `json:"-"` // runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC=
-	NonMasquerade []netip.Prefix                   `json:"-"` // nonMasqueradeCIDRs, parsed
-	Rules         iptables.Backend                 `json:"-"` // set by Parse from ipMasqBackend; tests swap in a fake
-	Logf          func(format string, args ...any) `json:"-"` // diagnostics sink set by cmd; nil discards
-	Reaper        string                           `json:"-"` // executable DEL starts to delete a veth in the background (reap.go); empty: DEL deletes and waits
+	Raw           []byte           `json:"-"` // stdin as given, for a delegated IPAM plugin
+	Requested     []netip.Addr     `json:"-"` // runtimeConfig.ips, args.cni.ips, CNI_ARGS IP=
+	MAC           net.HardwareAddr `json:"-"` // runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC=
+	NonMasquerade []netip.Prefix   `json:"-"` // nonMasqueradeCIDRs, parsed
+	addresser     addresser        `json:"-"` // from the ipam section: host-local (with its pool), delegated or none
 }
 
 // VlanTrunk is one entry of vlanTrunk: a single id or a min/max span.
@@ -127,7 +124,7 @@ func (c *Config) validateNames() []error {
 	if err := checkIfName(c.Bridge); err != nil {
 		errs = append(errs, problemf(ErrInvalid, "bridge %q: %w", c.Bridge, err))
 	}
-	if c.layer3() && c.IPAM.Type != hostLocal {
+	if c.layer3() && c.IPAM.Type != hostLocalType {
 		if err := checkPluginName(c.IPAM.Type); err != nil {
 			errs = append(errs, problemf(ErrInvalid, "ipam.type %q: %w", c.IPAM.Type, err))
 		}
@@ -170,6 +167,17 @@ func (c *Config) validateMasqBackend() error {
 		return nil
 	}
 	return problemf(ErrInvalid, "ipMasqBackend %q: must be \"iptables\" or \"nftables\"", c.IPMasqBackend)
+}
+
+// RulesBackend is the ipMasqBackend to select the rules backend by: as
+// configured, or "" (the one the host already uses) when unset or, as only
+// DEL and GC accept (see ModeRelease), not a backend.
+func (c *Config) RulesBackend() string {
+	switch c.IPMasqBackend {
+	case iptables.IPTablesName, iptables.NFTablesName:
+		return c.IPMasqBackend
+	}
+	return ""
 }
 
 // parseNonMasquerade parses nonMasqueradeCIDRs, one problem per bad entry.

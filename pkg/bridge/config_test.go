@@ -81,14 +81,13 @@ func TestParseFullConfig(t *testing.T) {
 		{"DNS.Nameservers", strings.Join(c.DNS.Nameservers, ","), "10.96.0.10"},
 		{"MAC (runtimeConfig wins)", c.MAC.String(), "02:00:00:00:00:02"},
 		{"Requested", addrs(c.Requested), "fd00:22::20,10.22.1.20"},
-		{"Rules set", c.Rules != nil, true},
 		{"Raw", string(c.Raw), string(stdin)},
 		{"RawPrevResult", c.RawPrevResult["cniVersion"], "1.1.0"},
 		{"ValidAttachments", len(c.ValidAttachments), 1},
-		{"Pool.Sets", subnets(c.Pool), "10.22.0.0/16;fd00:22::/64"},
-		{"Pool.DataDir", c.Pool.DataDir, "/run/nb-test-ipam"},
-		{"Pool.Routes", len(c.Pool.Routes), 2},
-		{"Pool.DNS from resolvConf", strings.Join(c.Pool.DNS.Search, ","), "svc.cluster.local"},
+		{"Pool.Sets", subnets(poolOf(c)), "10.22.0.0/16;fd00:22::/64"},
+		{"Pool.DataDir", poolOf(c).DataDir, "/run/nb-test-ipam"},
+		{"Pool.Routes", len(poolOf(c).Routes), 2},
+		{"Pool.DNS from resolvConf", strings.Join(poolOf(c).DNS.Search, ","), "svc.cluster.local"},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -109,8 +108,8 @@ func TestParseDefaults(t *testing.T) {
 		{"IPMasqBackend", c.IPMasqBackend, "" /* chosen per host at run time */},
 		{"PreserveDefaultVlan (v1.9 default)", c.PreserveDefaultVlan, false},
 		{"MTU", c.MTU, 0},
-		{"Pool is nil (layer 2)", c.Pool == nil, true},
-		{"Rules is nil without ipMasq", c.Rules == nil, true},
+		{"Pool is nil (layer 2)", poolOf(c) == nil, true},
+		{"no IPAM (layer 2)", c.addresser == addresser(noIPAM{}), true},
 		{"MAC is nil", c.MAC == nil, true},
 		{"Requested is nil", c.Requested == nil, true},
 	}
@@ -129,15 +128,15 @@ func TestParseAccepts(t *testing.T) {
 		check func(*Config) bool
 	}{
 		{"ipMasq and isGateway without ipam", conf(`"ipMasq": true`, `"isGateway": true`), testPod,
-			func(c *Config) bool { return c.Rules != nil && c.Pool == nil }},
+			func(c *Config) bool { return c.IPMasq && poolOf(c) == nil }},
 		{"ipam without type is layer 2", conf(`"ipam": {"subnet": "10.1.0.0/16"}`), testPod,
-			func(c *Config) bool { return c.Pool == nil }},
+			func(c *Config) bool { return c.addresser == addresser(noIPAM{}) }},
 		{"ipMasqBackend ignored without ipMasq", conf(`"ipMasqBackend": "nftables"`), testPod,
-			func(c *Config) bool { return c.Rules == nil }},
+			func(c *Config) bool { return !c.IPMasq }},
 		{"empty vlanTrunk entry names no vlan", conf(`"vlanTrunk": [{}]`), testPod,
 			func(c *Config) bool { return len(c.VlanTrunk) == 1 }},
 		{"empty pod as STATUS and GC pass", conf(dualStack), Pod{},
-			func(c *Config) bool { return c.Pool != nil }},
+			func(c *Config) bool { return poolOf(c) != nil }},
 		{"longest interface names", conf(`"bridge": "br-0123456789ab"`), Pod{ContainerID: "a", IfName: "eth-0123456789a"},
 			func(c *Config) bool { return c.Bridge == "br-0123456789ab" }},
 		{"kubelet CNI_ARGS", conf(), Pod{ContainerID: "a", IfName: "eth0",
@@ -254,8 +253,8 @@ func TestParseInvalid(t *testing.T) {
 	}
 }
 
-// TestParseMacSpoofChk: macspoofchk is supported, so it parses, and turns
-// the spoof check on only when true.
+// TestParseMacSpoofChk: macspoofchk is supported, so it parses. (cmd's
+// TestNewHostSpoofCheck: it turns the spoof check on only when true.)
 func TestParseMacSpoofChk(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		t.Run(fmt.Sprint(on), func(t *testing.T) {
@@ -263,8 +262,8 @@ func TestParseMacSpoofChk(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			if c.MacSpoofChk != on || (c.spoofCheck() != nil) != on {
-				t.Errorf("macspoofchk %t: MacSpoofChk %t, spoof check %v", on, c.MacSpoofChk, c.spoofCheck())
+			if c.MacSpoofChk != on {
+				t.Errorf("macspoofchk %t: MacSpoofChk %t", on, c.MacSpoofChk)
 			}
 		})
 	}
@@ -455,7 +454,7 @@ func TestParseRuntimeIPRanges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := subnets(c.Pool); got != tt.want {
+			if got := subnets(poolOf(c)); got != tt.want {
 				t.Errorf("pool sets = %q, want %q", got, tt.want)
 			}
 		})
@@ -465,8 +464,8 @@ func TestParseRuntimeIPRanges(t *testing.T) {
 func TestParseDelegatedIPAM(t *testing.T) {
 	stdin := conf(`"ipam": {"type": "dhcp", "daemonSocketPath": "/run/cni/dhcp.sock"}`, `"isGateway": true`)
 	c := mustParse(t, stdin, testPod)
-	if c.Pool != nil || c.IPAM.Type != "dhcp" || !bytes.Equal(c.Raw, stdin) {
-		t.Errorf("Parse = Pool %v, ipam.type %q, Raw %s; want nil pool, dhcp, stdin as given", c.Pool, c.IPAM.Type, c.Raw)
+	if c.addresser != addresser(delegated{}) || c.IPAM.Type != "dhcp" || !bytes.Equal(c.Raw, stdin) {
+		t.Errorf("Parse = addresser %T, ipam.type %q, Raw %s; want delegated, dhcp, stdin as given", c.addresser, c.IPAM.Type, c.Raw)
 	}
 }
 
@@ -481,7 +480,7 @@ func TestExampleConflists(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			for _, stdin := range nodebridgePlugins(t, f) {
 				c := mustParse(t, stdin, testPod)
-				if c.IPAM != nil && c.IPAM.Type == "host-local" && c.Pool == nil {
+				if c.IPAM != nil && c.IPAM.Type == "host-local" && poolOf(c) == nil {
 					t.Errorf("host-local example has no pool")
 				}
 			}
@@ -539,6 +538,14 @@ func addrs(as []netip.Addr) string {
 	return strings.Join(s, ",")
 }
 
+// poolOf is the host-local pool Parse chose, or nil for another addresser.
+func poolOf(c *Config) *ipam.Pool {
+	if hl, ok := c.addresser.(*hostLocal); ok {
+		return hl.pool
+	}
+	return nil
+}
+
 // subnets formats a pool's sets as "a,b;c" for comparison.
 func subnets(p *ipam.Pool) string {
 	if p == nil {
@@ -553,22 +560,6 @@ func subnets(p *ipam.Pool) string {
 		sets = append(sets, strings.Join(rs, ","))
 	}
 	return strings.Join(sets, ";")
-}
-
-func TestParseMasqBackend(t *testing.T) {
-	for _, tt := range []struct{ backend, wantType string }{
-		{"iptables", "*iptables.iptablesOnly"},
-		{"nftables", "*iptables.NFTables"},
-	} {
-		c := mustParse(t, []byte(`{"name": "n", "ipMasq": true, "ipMasqBackend": "`+tt.backend+`"}`), Pod{})
-		if got := fmt.Sprintf("%T", c.Rules); got != tt.wantType {
-			t.Errorf("ipMasqBackend %s: Rules is %s, want %s", tt.backend, got, tt.wantType)
-		}
-	}
-	c := mustParse(t, []byte(`{"name": "n", "ipMasq": true}`), Pod{})
-	if c.Rules == nil {
-		t.Error("ipMasq without ipMasqBackend: no rules backend chosen")
-	}
 }
 
 // TestParseRefusesUnservableRequests: a requested address Allocate would

@@ -15,6 +15,55 @@ import (
 	"github.com/containernetworking/cni/pkg/types/create"
 )
 
+// delegated is IPAM by the plugin ipam.type names, run from CNI_PATH with
+// the runtime's environment and our stdin, as the reference plugins do.
+// Without our store, the network's rules follow the bridge's ports.
+type delegated struct{}
+
+// add gets the addresses from the plugin and ensures the rules for their
+// subnets.
+func (delegated) add(ctx context.Context, c *Config, h *Host, _ Pod) (res *current.Result, err error) {
+	res, err = delegateAdd(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			res, err = nil, fmtJoin(err, delegateDel(ctx, c))
+		}
+	}()
+	defer catchPanic(&err) // the addresses are not in Add's undo yet
+	if err := h.rules().EnsureNetwork(ctx, ruleNetworkOf(c, res.IPs)); err != nil {
+		return nil, fmt.Errorf("install rules of network %s: %w", c.Name, err)
+	}
+	return res, nil
+}
+
+func (delegated) release(ctx context.Context, c *Config, h *Host, _ Pod) error {
+	if err := delegateDel(ctx, c); err != nil {
+		return err
+	}
+	return deleteRulesIfNoPorts(ctx, c, h)
+}
+
+// check verifies the rules of the subnets of prev's addresses; the plugin
+// holds the allocation.
+func (delegated) check(ctx context.Context, c *Config, h *Host, _ Pod, prev *current.Result) error {
+	return checkRulesOf(ctx, c, h, prev.IPs)
+}
+
+func (delegated) status(ctx context.Context, c *Config) error {
+	if _, err := delegateIPAM(ctx, c, "STATUS"); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (delegated) gc(ctx context.Context, c *Config, _ *Host) error {
+	_, err := delegateIPAM(ctx, c, "GC")
+	return err
+}
+
 // delegateIPAM runs the IPAM plugin named by ipam.type from CNI_PATH with
 // the given verb, the runtime's environment and our stdin, as the reference
 // plugins do. (cni's pkg/invoke would do this too, but it pulls OpenTelemetry

@@ -73,20 +73,20 @@ func (s fixedStamp) Fingerprint(context.Context, iptables.Network) (string, erro
 	return "fp " + string(s), nil
 }
 
-// TestStampCoversNonMasquerade: the note that lets an ADD skip the rules
+// TestStampCoversNonMasquerade: the record that lets an ADD skip the rules
 // must not survive a change of nonMasqueradeCIDRs, whose rules then differ.
 func TestStampCoversNonMasquerade(t *testing.T) {
 	c := mustParse(t, conf(`"ipMasq": true`, `"nonMasqueradeCIDRs": ["10.244.0.0/16"]`, dualStack), testPod)
-	base := stamp(t.Context(), c, fixedStamp("gen 7"), ruleNetwork(c, nil))
+	base := stamp(t.Context(), &Host{}, fixedStamp("gen 7"), ruleNetwork(c, nil))
 	other := mustParse(t, conf(`"ipMasq": true`, `"nonMasqueradeCIDRs": ["10.244.0.0/16", "fd00:10:244::/56"]`, dualStack), testPod)
-	if changed := stamp(t.Context(), other, fixedStamp("gen 7"), ruleNetwork(other, nil)); changed == base {
+	if changed := stamp(t.Context(), &Host{}, fixedStamp("gen 7"), ruleNetwork(other, nil)); changed == base {
 		t.Errorf("stamp %q unchanged by another nonMasqueradeCIDRs", base)
 	}
-	if again := stamp(t.Context(), c, fixedStamp("gen 7"), ruleNetwork(c, nil)); again != base {
+	if again := stamp(t.Context(), &Host{}, fixedStamp("gen 7"), ruleNetwork(c, nil)); again != base {
 		t.Errorf("stamp %q then %q for the same config", base, again)
 	}
-	fp := fingerprint(t.Context(), c, fixedStamp("gen 7"), ruleNetwork(c, nil))
-	if changed := fingerprint(t.Context(), other, fixedStamp("gen 7"), ruleNetwork(other, nil)); changed == fp {
+	fp := fingerprint(t.Context(), &Host{}, fixedStamp("gen 7"), ruleNetwork(c, nil))
+	if changed := fingerprint(t.Context(), &Host{}, fixedStamp("gen 7"), ruleNetwork(other, nil)); changed == fp {
 		t.Errorf("fingerprint %q unchanged by another nonMasqueradeCIDRs", fp)
 	}
 }

@@ -58,7 +58,7 @@ func newOptionNet(t *testing.T, ranges, extra string) *testNet {
 	tn := &testNet{node: testenv.NewNode(t), dataDir: t.TempDir(), rules: &iptables.Fake{}}
 	stdin := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"unit","type":"nodebridge","bridge":"nbt0"%s,
 		"ipam":{"type":"host-local","ranges":%s,"dataDir":%q}}`, extra, ranges, tn.dataDir)
-	tn.c = mustParse(t, []byte(stdin), Pod{})
+	tn.c, tn.host = mustParse(t, []byte(stdin), Pod{}), &Host{}
 	return tn
 }
 

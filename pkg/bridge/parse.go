@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/nodebridge/nodebridge/pkg/ipam"
-	"github.com/nodebridge/nodebridge/pkg/iptables"
 )
 
 // Mode is how much of its input a verb depends on, and so validates. What
@@ -76,51 +75,55 @@ func ParseFor(m Mode, stdin []byte, p Pod) (*Config, error) {
 	return c, nil
 }
 
-// resolve fills the fields Parse derives: NonMasquerade; for host-local
-// the pool and, for an attachment, the requested addresses; the MAC for
-// an attachment; Rules when masquerading.
+// resolve fills the fields Parse derives: NonMasquerade; the addresser,
+// for host-local with its pool and, for an attachment, the requested
+// addresses; the MAC for an attachment.
 func (c *Config) resolve(env envArgs, attachment bool) []error {
 	var errs []error
 	if attachment {
 		errs = append(errs, c.resolveMAC(env.MAC))
 	}
 	c.NonMasquerade, _ = c.parseNonMasquerade() // validateOptions reports its problems
-	if c.IPAM != nil && c.IPAM.Type == hostLocal {
-		if attachment {
-			errs = append(errs, c.resolveRequested(env.IPs)...)
-		}
-		pool, err := c.pool()
-		c.Pool = pool
-		errs = append(errs, err)
-		if pool != nil {
-			errs = append(errs, pool.CheckRequested(c.Requested)) // refused here, before the store exists
-		}
+	if !c.hostLocal() {
+		c.addresser = c.otherAddresser()
+		return errs
 	}
-	if c.IPMasq {
-		// "" picks what the host already uses, as the reference does.
-		rules, err := iptables.Select(c.IPMasqBackend, nil)
-		if err != nil {
-			errs = append(errs, problemf(ErrInvalid, "ipMasqBackend %q: %w", c.IPMasqBackend, err))
-		}
-		c.Rules = rules
+	if attachment {
+		errs = append(errs, c.resolveRequested(env.IPs)...)
 	}
+	pool, err := c.pool()
+	errs = append(errs, err)
+	if pool != nil {
+		errs = append(errs, pool.CheckRequested(c.Requested)) // refused here, before the store exists
+	}
+	c.addresser = &hostLocal{pool: pool}
 	return errs
 }
 
-// resolveRelease fills what DEL and GC use (see ModeRelease): the store's
-// directory, without ranges, and the rules backend to delete with.
+// resolveRelease fills what DEL and GC use (see ModeRelease): for
+// host-local, a pool with the store's directory and no ranges.
 // NonMasquerade stays empty: deleting a network's rules needs only its name.
 func (c *Config) resolveRelease() {
-	if c.IPAM != nil && c.IPAM.Type == hostLocal {
-		c.Pool = c.IPAM.ReleasePool()
+	if c.hostLocal() {
+		c.addresser = &hostLocal{pool: c.IPAM.ReleasePool()}
+		return
 	}
-	if c.IPMasq {
-		rules, err := iptables.Select(c.IPMasqBackend, nil)
-		if err != nil {
-			rules, _ = iptables.Select("", nil) // an empty name never fails
-		}
-		c.Rules = rules
+	c.addresser = c.otherAddresser()
+}
+
+// hostLocal reports whether the network's addresses come from host-local,
+// which nodebridge runs in process.
+func (c *Config) hostLocal() bool {
+	return c.IPAM != nil && c.IPAM.Type == hostLocalType
+}
+
+// otherAddresser is the addresser of a network without host-local: the
+// plugin ipam.type names, or none.
+func (c *Config) otherAddresser() addresser {
+	if c.layer3() {
+		return delegated{}
 	}
+	return noIPAM{}
 }
 
 // pool builds the host-local pool. As in host-local, runtimeConfig.ipRanges
@@ -140,7 +143,7 @@ func (c *Config) pool() (*ipam.Pool, error) {
 	// Check each part alone first: merged, the ranges would be renumbered and
 	// an error would name the wrong path.
 	var errs []error
-	if _, err := (&ipam.Config{Type: hostLocal, Ranges: rt}).Pool(); err != nil {
+	if _, err := (&ipam.Config{Type: hostLocalType, Ranges: rt}).Pool(); err != nil {
 		errs = append(errs, fmt.Errorf("runtimeConfig.ipRanges: %w", err))
 	}
 	if len(static.Ranges) > 0 {

@@ -14,7 +14,7 @@ import (
 
 // Deleting a veth returns only after the kernel's RCU barrier in
 // netdev_run_todo: about 20 of the 21 ms a DEL took on the bench machine,
-// spent waiting, not working. So with Config.Reaper set, DEL takes the pod's
+// spent waiting, not working. So with Host.Reaper set, DEL takes the pod's
 // veth out of service itself (the host end down: the port stops forwarding,
 // its FDB entries go and the pod loses carrier) and leaves the deletion to a
 // detached process, the reaper, which waits out the barrier after DEL has
@@ -31,12 +31,12 @@ const (
 )
 
 // retireVeth takes the pod's veth pair out of service and has it deleted:
-// by a reaper when c.Reaper is set, else here, waiting for the kernel. A
+// by a reaper when h.Reaper is set, else here, waiting for the kernel. A
 // reaper that cannot start falls back to the wait.
 //
 // Equivalent to: ip link set HOST down; (ip link del HOST &)
-func retireVeth(c *Config, l netlink.Link) error {
-	if c.Reaper == "" {
+func retireVeth(h *Host, l netlink.Link) error {
+	if h.Reaper == "" {
 		return delLink(l)
 	}
 	if err := netlink.LinkSetDown(l); err != nil {
@@ -45,10 +45,8 @@ func retireVeth(c *Config, l netlink.Link) error {
 		}
 		return fmt.Errorf("set host veth %s down: %w", l.Attrs().Name, err)
 	}
-	if err := startReaper(c.Reaper, l.Attrs()); err != nil {
-		if c.Logf != nil {
-			c.Logf("start reaper for %s (deleting it here instead): %v", l.Attrs().Name, err)
-		}
+	if err := startReaper(h.Reaper, l.Attrs()); err != nil {
+		h.logf("start reaper for %s (deleting it here instead): %v", l.Attrs().Name, err)
 		return delLink(l)
 	}
 	return nil

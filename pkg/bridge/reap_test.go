@@ -16,7 +16,7 @@ import (
 // GC deletes one whose attachment is not valid, keeping the others.
 func TestDelWithLostReaper(t *testing.T) {
 	tn := newTestNet(t, "")
-	tn.c.Reaper = "/bin/true"
+	tn.host.Reaper = "/bin/true"
 	p := tn.pod(t, "lost-reaper")
 	host := hostVethName(p)
 	if err := tn.add(p); err != nil {
@@ -49,7 +49,7 @@ func TestDelWithLostReaper(t *testing.T) {
 	testenv.Run(t, tn.node, "ip", "link", "add", validHost, "master", "nbt0", "type", "veth", "peer", "name", "pv")
 	testenv.Run(t, tn.node, "ip", "link", "add", "other0", "master", "nbt0", "type", "veth", "peer", "name", "po")
 	tn.c.ValidAttachments = []types.GCAttachment{{ContainerID: valid.ContainerID, IfName: valid.IfName}}
-	if err := tn.inNode(func() error { return GC(context.Background(), tn.c) }); err != nil {
+	if err := tn.inNode(func() error { return GC(context.Background(), tn.c, tn.host) }); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
 	out := testenv.Run(t, tn.node, "ip", "-o", "link", "show", "type", "veth")

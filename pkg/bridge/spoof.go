@@ -10,19 +10,11 @@ import (
 	"github.com/nodebridge/nodebridge/pkg/iptables"
 )
 
-// spoofCheck is the MAC spoof check when macspoofchk is on, else nil.
-func (c *Config) spoofCheck() *iptables.SpoofCheck {
-	if !c.MacSpoofChk {
-		return nil
-	}
-	return iptables.NewSpoofCheck(c.Logf)
-}
-
 // ensureSpoofCheck lets only the pod interface's MAC in through the pod's
 // bridge port, before the pod has an address to send from, and returns the
-// undo; with macspoofchk off it does nothing.
-func ensureSpoofCheck(ctx context.Context, c *Config, pair *vethPair, ifName string) (func() error, error) {
-	sc := c.spoofCheck()
+// undo; with macspoofchk off (no h.Spoof) it does nothing.
+func ensureSpoofCheck(ctx context.Context, h *Host, pair *vethPair, ifName string) (func() error, error) {
+	sc := h.Spoof
 	if sc == nil {
 		return func() error { return nil }, nil
 	}
@@ -30,13 +22,13 @@ func ensureSpoofCheck(ctx context.Context, c *Config, pair *vethPair, ifName str
 	if err := sc.EnsurePort(ctx, iptables.SpoofPort{IfName: host, MAC: mac}); err != nil {
 		return nil, fmt.Errorf("macspoofchk of container interface %s (MAC %s): %w", ifName, mac, err)
 	}
-	return undoStep(ctx, func(ctx context.Context) error { return deleteSpoofCheck(ctx, c, host) }), nil
+	return undoStep(ctx, func(ctx context.Context) error { return deleteSpoofCheck(ctx, h, host) }), nil
 }
 
 // deleteSpoofCheck removes the spoof check of the pod whose host veth is
 // host; nothing there is success.
-func deleteSpoofCheck(ctx context.Context, c *Config, host string) error {
-	sc := c.spoofCheck()
+func deleteSpoofCheck(ctx context.Context, h *Host, host string) error {
+	sc := h.Spoof
 	if sc == nil {
 		return nil
 	}
@@ -48,8 +40,8 @@ func deleteSpoofCheck(ctx context.Context, c *Config, host string) error {
 
 // checkSpoofCheck insists the pod's port lets in the container interface's
 // MAC of prev, and no other.
-func checkSpoofCheck(ctx context.Context, c *Config, p Pod, prev *current.Result) error {
-	sc := c.spoofCheck()
+func checkSpoofCheck(ctx context.Context, c *Config, h *Host, p Pod, prev *current.Result) error {
+	sc := h.Spoof
 	if sc == nil {
 		return nil
 	}

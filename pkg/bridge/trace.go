@@ -9,8 +9,8 @@ type phases struct {
 	last time.Time
 }
 
-func (c *Config) phases() *phases {
-	return &phases{logf: c.Logf, last: time.Now()}
+func (h *Host) phases() *phases {
+	return &phases{logf: h.Logf, last: time.Now()}
 }
 
 func (p *phases) done(step string) {
@@ -20,11 +20,4 @@ func (p *phases) done(step string) {
 	now := time.Now()
 	p.logf("phase %-10s %6d µs", step, now.Sub(p.last).Microseconds())
 	p.last = now
-}
-
-// logf writes a diagnostic to c.Logf, if cmd set one.
-func (c *Config) logf(format string, args ...any) {
-	if c.Logf != nil {
-		c.Logf(format, args...)
-	}
 }

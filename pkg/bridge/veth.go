@@ -153,13 +153,13 @@ func checkVeth(l netlink.Link) error {
 // or it would never end.
 //
 // Equivalent to: ip link del NAME type veth
-func deleteHostVeth(c *Config, name string) error {
+func deleteHostVeth(h *Host, name string) error {
 	l, err := lookupLink(name)
 	if l == nil {
 		return err
 	}
 	if err := checkVeth(l); err != nil {
-		c.logf("%v", err)
+		h.logf("%v", err)
 		return nil
 	}
 	return delLink(l)

@@ -52,7 +52,7 @@ func TestAddLeavesForeignLink(t *testing.T) {
 			if ips := tn.allocations(t); len(ips) != 0 {
 				t.Errorf("allocations after the failed Add: %v", ips)
 			}
-			tn.c.Reaper = ""
+			tn.host.Reaper = ""
 			if err := tn.del(p); err != nil {
 				t.Fatalf("Del: %v", err)
 			}
@@ -75,7 +75,7 @@ func TestGCAndReaperLeaveForeignLink(t *testing.T) {
 			}
 			testenv.Run(t, tn.node, "ip", "link", "del", host)
 			addForeignLink(t, tn.node, host, typ)
-			if err := tn.inNode(func() error { return GC(context.Background(), tn.c) }); err != nil {
+			if err := tn.inNode(func() error { return GC(context.Background(), tn.c, tn.host) }); err != nil {
 				t.Fatalf("GC: %v", err)
 			}
 			if ips := tn.allocations(t); len(ips) != 0 {

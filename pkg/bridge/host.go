@@ -1,0 +1,57 @@
+package bridge
+
+import (
+	"context"
+
+	"github.com/nodebridge/nodebridge/pkg/iptables"
+)
+
+// Host is what a call acts on the node through besides netlink, and where
+// it reports. cmd builds it from the config, so the rules layer logs to
+// the same sink as the rest of the call; tests swap each part for a fake.
+type Host struct {
+	// Rules installs the network's masquerade and FORWARD rules; nil
+	// without ipMasq, when a network has none.
+	Rules iptables.Backend
+	// Spoof is the pods' MAC spoof check; nil without macspoofchk.
+	Spoof SpoofChecker
+	// Reaper is the executable DEL starts to delete a veth in the
+	// background (reap.go); empty: DEL deletes and waits.
+	Reaper string
+	// Logf is the diagnostics sink; nil discards.
+	Logf func(format string, args ...any)
+}
+
+// SpoofChecker lets only a pod's own MAC in through its bridge port.
+type SpoofChecker interface {
+	EnsurePort(ctx context.Context, p iptables.SpoofPort) error
+	DeletePort(ctx context.Context, port string) error
+	CheckPort(ctx context.Context, p iptables.SpoofPort) error
+}
+
+var _ SpoofChecker = (*iptables.SpoofCheck)(nil)
+
+// rules is h.Rules, or a backend with nothing to do when the network does
+// not masquerade, so no verb asks which.
+func (h *Host) rules() iptables.Backend {
+	if h.Rules == nil {
+		return noRules{}
+	}
+	return h.Rules
+}
+
+// logf writes a diagnostic to h.Logf, if cmd set one.
+func (h *Host) logf(format string, args ...any) {
+	if h.Logf != nil {
+		h.Logf(format, args...)
+	}
+}
+
+// noRules is the rules of a network without ipMasq: none.
+type noRules struct{}
+
+var _ iptables.Backend = noRules{}
+
+func (noRules) EnsureNetwork(context.Context, iptables.Network) error { return nil }
+func (noRules) DeleteNetwork(context.Context, iptables.Network) error { return nil }
+func (noRules) CheckNetwork(context.Context, iptables.Network) error  { return nil }
