@@ -268,8 +268,8 @@ func (f *fixture) cleanUpAfterCrashes(pods []pod) {
 //   - lock: the file both plugins flock; empty.
 //   - last_reserved_ip.<set>: where round-robin resumes, shared with the
 //     reference; checked whole by wantWholeRecords.
-//   - .nodebridge-note-<key>: a note nodebridge keeps beside the
-//     allocations (pkg/ipam note.go), e.g. when the rules were last ensured.
+//   - .nodebridge-note-rules: the record pkg/bridge keeps beside the
+//     allocations of when the rules were last verified (verified.go).
 //   - .nodebridge-index/: nodebridge's attachment index (pkg/ipam index.go;
 //     its freshness lives in directory mtimes, stamp.go), a real directory
 //     holding one "a-<sha256>" entry per attachment, so none once no
@@ -288,7 +288,7 @@ func (f *fixture) wantOnlyBookkeeping() {
 		switch {
 		case name == "lock" && regular:
 		case strings.HasPrefix(name, "last_reserved_ip.") && regular:
-		case strings.HasPrefix(name, ".nodebridge-note-") && regular:
+		case name == ".nodebridge-note-rules" && regular:
 		case name == indexDirName && e.IsDir():
 			f.wantEmptyDir(filepath.Join(f.netDir(), name))
 		default:

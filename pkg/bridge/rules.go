@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 
-	"github.com/nodebridge/nodebridge/pkg/ipam"
 	"github.com/nodebridge/nodebridge/pkg/iptables"
 )
 
@@ -26,14 +24,15 @@ const undoTimeout = 10 * time.Second
 // when something else did change (kube-proxy's syncs, say), when the
 // fingerprint of the network's own chains and jumps is still the verified
 // one. Any change of those, an operator's flush included, moves both and
-// the next ADD verifies and repairs. The caller holds the store lock.
-func ensureRules(ctx context.Context, c *Config, h *Host, st *ipam.Store, n iptables.Network) error {
+// the next ADD verifies and repairs. The caller holds the lock of the
+// store in dir, where the last verification is recorded (verified.go).
+func ensureRules(ctx context.Context, c *Config, h *Host, dir string, n iptables.Network) error {
 	rules := h.rules()
 	fp, _ := rules.(iptables.Fingerprinter)
 	before := stamp(ctx, h, fp, n)
 	var last verified
 	if fp != nil {
-		last.stamp, last.fingerprint, _ = strings.Cut(st.Note(rulesNote), " | ")
+		last = readVerified(dir)
 	}
 	if before != "" && before == last.stamp {
 		h.logf("rules of network %s unchanged since verified (%s)", c.Name, before)
@@ -42,7 +41,7 @@ func ensureRules(ctx context.Context, c *Config, h *Host, st *ipam.Store, n ipta
 	fprint := fingerprint(ctx, h, fp, n)
 	if fprint != "" && fprint == last.fingerprint {
 		h.logf("rules of network %s unchanged since verified (others' rules changed; fingerprint %s)", c.Name, fprint)
-		recordVerified(c, h, st, verified{before, fprint})
+		recordVerified(c, h, dir, verified{before, fprint})
 		return nil
 	}
 	if err := rules.EnsureNetwork(ctx, n); err != nil {
@@ -52,7 +51,7 @@ func ensureRules(ctx context.Context, c *Config, h *Host, st *ipam.Store, n ipta
 	// included, proves the rules as of this stamp and fingerprint; after a
 	// write the next ADD records them.
 	if fprint != "" && fingerprint(ctx, h, fp, n) == fprint {
-		recordVerified(c, h, st, verified{before, fprint})
+		recordVerified(c, h, dir, verified{before, fprint})
 	}
 	return nil
 }
@@ -61,20 +60,10 @@ func ensureRules(ctx context.Context, c *Config, h *Host, st *ipam.Store, n ipta
 // place. A stamp taken before the fingerprint is safe to record: if it
 // still holds later, nothing has changed since before the fingerprint was
 // taken.
-func recordVerified(c *Config, h *Host, st *ipam.Store, v verified) {
-	if err := st.SetNote(rulesNote, v.stamp+" | "+v.fingerprint); err != nil {
-		h.logf("record rules stamp of network %s (the next ADD verifies again): %v", c.Name, err)
+func recordVerified(c *Config, h *Host, dir string, v verified) {
+	if err := writeVerified(dir, v); err != nil {
+		h.logf("record verified rules of network %s (the next ADD verifies again): %v", c.Name, err)
 	}
-}
-
-// rulesNote is the store note recording when the network's rules were last
-// found in place: the backend's stamp at that moment and the fingerprint of
-// the network's own objects, each with what the rules were built from.
-const rulesNote = "rules"
-
-// verified is what rulesNote holds.
-type verified struct {
-	stamp, fingerprint string
 }
 
 // stamp is the backend's stamp with the backend and all the rules are

@@ -11,7 +11,8 @@ import (
 )
 
 // storeCorpus holds seeds for the files of a network directory, named
-// <kind>-<what>.txt; kind is record, last_reserved, note or entry.
+// <kind>-<what>.txt; kind is record, last_reserved, note (another
+// program's file, pkg/bridge's record of verified rules) or entry.
 const storeCorpus = "../../testdata/corpus/store"
 
 // FuzzEntry decodes arbitrary index entry files, and encodes entries of
@@ -55,7 +56,9 @@ func FuzzEntry(f *testing.F) {
 // FuzzStoreFiles puts arbitrary content in the files another plugin, an
 // operator or a crash may leave in a network directory, rewritten in place
 // after a normal allocation: the record of 10.0.0.2, last_reserved_ip.0,
-// the rules note and the index entry of its first owner. With the index
+// a dotfile another program keeps there (pkg/bridge's record of verified
+// rules), which the store must leave alone, and the index entry of its
+// first owner. With the index
 // stamp kept, as when a file is rewritten in place, the store must stay
 // safe: never hand out, report or free an address whose record does not
 // read as the caller's. With the stamp broken, as by any other change, it
@@ -78,19 +81,16 @@ func FuzzStoreFiles(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, record, last, note, entryFile []byte, keepStamp bool) {
 		s, p := newStore(t), poolOf(t, "10.0.0.0/29") // gateway .1; .2 to .6 to hand out
-		if err := s.SetNote("rules", "before"); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, s, bridgeFile, "before")
 		ours, other := att("ctr"), att("other")
 		if got := mustAlloc(t, s, p, ours); !slices.Equal(got, addrs("10.0.0.2")) {
 			t.Fatalf("first allocation %v, want 10.0.0.2", got)
 		}
 		rewrite(t, s, map[string][]byte{"10.0.0.2": record, lastReservedPrefix + "0": last,
-			notePrefix + "rules": note, filepath.Join(indexDir, entryName(ours)): entryFile})
+			bridgeFile: note, filepath.Join(indexDir, entryName(ours)): entryFile})
 		if !keepStamp {
 			writeFile(t, s, "touched", "") // a new name in the directory breaks the stamp
 		}
-		wantNote(t, s, note)
 		dot2 := addrs("10.0.0.2")
 		st := storeCheck{t: t, s: s, exact: !keepStamp, record: record}
 		st.lookup(ours, dot2)
@@ -100,6 +100,9 @@ func FuzzStoreFiles(f *testing.F) {
 			t.Fatalf("GC: %v", err)
 		}
 		st.onlyOther(other)
+		if got := readFile(t, s, bridgeFile); got != string(note) {
+			t.Fatalf("%s now holds %q, was %q: the store must not touch a file not its own", bridgeFile, got, note)
+		}
 	})
 }
 
@@ -189,15 +192,8 @@ func (sc storeCheck) onlyOther(a Attachment) {
 	}
 }
 
-// wantNote checks Note against the file's content: "" or a value whose
-// checksummed line is exactly what the file holds.
-func wantNote(t *testing.T, s *Store, content []byte) {
-	t.Helper()
-	v := s.Note("rules")
-	if v != "" && string(content) != v+"\t"+noteSum(v)+"\n" {
-		t.Fatalf("Note = %q from a file holding %q", v, content)
-	}
-}
+// bridgeFile is the file pkg/bridge keeps beside the allocations.
+const bridgeFile = ".nodebridge-note-rules"
 
 // rewrite overwrites existing files of the store in place, as an editor
 // or a torn write would: the directory itself does not change.
