@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // report is everything a run measured: printed as tables, and written as
@@ -86,7 +86,7 @@ func (r *report) printRounds(w *tabwriter.Writer) {
 	fmt.Fprint(w, "\n== Rounds: N ADDs then N DELs, each a process; sequential rounds take the plugins in turn, call by call\n")
 	fmt.Fprint(w, "   (ms; total = the plugin's ADDs and DELs: the sum of its calls when sequential, wall time when parallel;\n")
 	fmt.Fprintf(w, "   rules = -A lines of iptables-save and ip6tables-save, for %s plus the rules of nft table inet %s)\n",
-		nameNodebridgeNFT, iptables.NFTTable)
+		nameNodebridgeNFT, rules.NFTTable)
 	fmt.Fprint(w, "round\tplugin\tADD p50\tp90\tmax\tDEL p50\tp90\tmax\ttotal\tops/s\tfirst10\tlast10\trules 0/add/del\tfailed\n")
 	for _, x := range r.Rounds {
 		del := [3]string{"-", "-", "-"}

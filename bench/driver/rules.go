@@ -7,7 +7,7 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // ruleSource is where a plugin's rules are counted: the iptables tables, or
@@ -23,7 +23,7 @@ const (
 // String names the source, in the JSON beside the counts.
 func (s ruleSource) String() string {
 	if s == rulesNFT {
-		return "nftables table inet " + iptables.NFTTable + ", and iptables and ip6tables, all tables"
+		return "nftables table inet " + rules.NFTTable + ", and iptables and ip6tables, all tables"
 	}
 	return "iptables and ip6tables, all tables"
 }
@@ -80,7 +80,7 @@ func countNFTRules(node string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := nftTableRules(out, "inet", iptables.NFTTable)
+	n, err := nftTableRules(out, "inet", rules.NFTTable)
 	if err != nil {
 		return 0, fmt.Errorf("nft -j list ruleset inet in %s: %w", node, err)
 	}

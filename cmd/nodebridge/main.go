@@ -19,7 +19,7 @@ import (
 
 	"github.com/nodebridge/nodebridge/pkg/bridge"
 	"github.com/nodebridge/nodebridge/pkg/ipam"
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // buildVersion is stamped by the Makefile with -ldflags "-X main.buildVersion=...".
@@ -95,14 +95,14 @@ func newHost(c *bridge.Config) (*bridge.Host, error) {
 		h.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nodebridge: "+format+"\n", args...) }
 	}
 	if c.IPMasq {
-		rules, err := iptables.Select(c.RulesBackend(), h.Logf)
+		rules, err := rules.Select(c.RulesBackend(), h.Logf)
 		if err != nil {
 			return nil, fmt.Errorf("%w: ipMasqBackend %q: %w", bridge.ErrInvalid, c.IPMasqBackend, err)
 		}
 		h.Rules = rules
 	}
 	if c.MacSpoofChk {
-		h.Spoof = iptables.NewSpoofCheck(h.Logf)
+		h.Spoof = rules.NewSpoofCheck(h.Logf)
 	}
 	return h, nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -20,14 +20,14 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // testNet is one node netns with a network config whose rules go to a Fake.
 type testNet struct {
 	node, dataDir string
-	rules         *iptables.Fake
+	rules         *rules.Fake
 	c             *Config
 	host          *Host
 }
 
 func newTestNet(t *testing.T, extra string) *testNet {
 	t.Helper()
-	tn := &testNet{node: testenv.NewNode(t), dataDir: t.TempDir(), rules: &iptables.Fake{}}
+	tn := &testNet{node: testenv.NewNode(t), dataDir: t.TempDir(), rules: &rules.Fake{}}
 	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"unit","type":"nodebridge","bridge":"nbt0",
 		"isGateway":true,"ipMasq":true%s,
 		"ipam":{"type":"host-local","subnet":"10.1.0.0/24","dataDir":%q}}`, extra, tn.dataDir)
@@ -94,7 +94,7 @@ func TestAddUndoesWhenRulesFail(t *testing.T) {
 	tn := newTestNet(t, "")
 	p := tn.pod(t, "rules-fail")
 	boom := errors.New("boom")
-	tn.rules.SetErr(iptables.OpEnsure, boom)
+	tn.rules.SetErr(rules.OpEnsure, boom)
 	if err := tn.add(p); !errors.Is(err, boom) {
 		t.Fatalf("Add error = %v, want it to wrap %v", err, boom)
 	}
@@ -113,7 +113,7 @@ func TestAddUndoesWhenGatewayConflicts(t *testing.T) {
 		t.Fatalf("Add error = %v, want ErrInvalid naming forceAddress", err)
 	}
 	tn.assertNothingLeft(t)
-	if tn.rules.Calls(iptables.OpDelete) == 0 {
+	if tn.rules.Calls(rules.OpDelete) == 0 {
 		t.Error("the undo did not remove the rules the failed ADD installed")
 	}
 }

@@ -1,6 +1,6 @@
 // Package bridge attaches pods to a Linux bridge: it ensures the bridge, makes
 // the veth pair with one end in the pod, and drives pkg/ipam for addresses and
-// pkg/iptables for the network's rules. Every verb of the CNI spec has one
+// pkg/rules for the network's rules. Every verb of the CNI spec has one
 // entry point here; cmd/nodebridge only parses, calls and prints.
 package bridge
 

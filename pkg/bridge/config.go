@@ -11,7 +11,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/nodebridge/nodebridge/pkg/ipam"
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // DefaultBridge is the bridge used when the config names none.
@@ -160,7 +160,7 @@ func (c *Config) validateOptions() []error {
 // when masquerading, so neither do we.
 func (c *Config) validateMasqBackend() error {
 	switch c.IPMasqBackend {
-	case "", iptables.IPTablesName, iptables.NFTablesName:
+	case "", rules.IPTablesName, rules.NFTablesName:
 		return nil
 	}
 	if !c.IPMasq {
@@ -174,7 +174,7 @@ func (c *Config) validateMasqBackend() error {
 // DEL and GC accept (see ModeRelease), not a backend.
 func (c *Config) RulesBackend() string {
 	switch c.IPMasqBackend {
-	case iptables.IPTablesName, iptables.NFTablesName:
+	case rules.IPTablesName, rules.NFTablesName:
 		return c.IPMasqBackend
 	}
 	return ""

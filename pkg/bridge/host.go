@@ -3,7 +3,7 @@ package bridge
 import (
 	"context"
 
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // Host is what a call acts on the node through besides netlink, and where
@@ -12,7 +12,7 @@ import (
 type Host struct {
 	// Rules installs the network's masquerade and FORWARD rules; nil
 	// without ipMasq, when a network has none.
-	Rules iptables.Backend
+	Rules rules.Backend
 	// Spoof is the pods' MAC spoof check; nil without macspoofchk.
 	Spoof SpoofChecker
 	// Reaper is the executable DEL starts to delete a veth in the
@@ -24,16 +24,16 @@ type Host struct {
 
 // SpoofChecker lets only a pod's own MAC in through its bridge port.
 type SpoofChecker interface {
-	EnsurePort(ctx context.Context, p iptables.SpoofPort) error
+	EnsurePort(ctx context.Context, p rules.SpoofPort) error
 	DeletePort(ctx context.Context, port string) error
-	CheckPort(ctx context.Context, p iptables.SpoofPort) error
+	CheckPort(ctx context.Context, p rules.SpoofPort) error
 }
 
-var _ SpoofChecker = (*iptables.SpoofCheck)(nil)
+var _ SpoofChecker = (*rules.SpoofCheck)(nil)
 
 // rules is h.Rules, or a backend with nothing to do when the network does
 // not masquerade, so no verb asks which.
-func (h *Host) rules() iptables.Backend {
+func (h *Host) rules() rules.Backend {
 	if h.Rules == nil {
 		return noRules{}
 	}
@@ -50,8 +50,8 @@ func (h *Host) logf(format string, args ...any) {
 // noRules is the rules of a network without ipMasq: none.
 type noRules struct{}
 
-var _ iptables.Backend = noRules{}
+var _ rules.Backend = noRules{}
 
-func (noRules) EnsureNetwork(context.Context, iptables.Network) error { return nil }
-func (noRules) DeleteNetwork(context.Context, iptables.Network) error { return nil }
-func (noRules) CheckNetwork(context.Context, iptables.Network) error  { return nil }
+func (noRules) EnsureNetwork(context.Context, rules.Network) error { return nil }
+func (noRules) DeleteNetwork(context.Context, rules.Network) error { return nil }
+func (noRules) CheckNetwork(context.Context, rules.Network) error  { return nil }

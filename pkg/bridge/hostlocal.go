@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodebridge/nodebridge/pkg/ipam"
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // hostLocal is host-local IPAM in process: pkg/ipam's store under the
@@ -167,7 +167,7 @@ func (hl *hostLocal) lockStore(ctx context.Context, c *Config) (*ipam.Store, err
 
 // ruleNetwork is what the network's rules are built from: the subnets of
 // the host-local ranges.
-func (hl *hostLocal) ruleNetwork(c *Config) iptables.Network {
+func (hl *hostLocal) ruleNetwork(c *Config) rules.Network {
 	var subnets []netip.Prefix
 	for _, set := range hl.pool.Sets {
 		for _, r := range set {

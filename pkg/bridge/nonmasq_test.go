@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 func TestParseNonMasquerade(t *testing.T) {
@@ -65,11 +65,11 @@ func TestParseNonMasqueradeErrors(t *testing.T) {
 // fixedStamp is a Fingerprinter whose rules never change.
 type fixedStamp string
 
-var _ iptables.Fingerprinter = fixedStamp("")
+var _ rules.Fingerprinter = fixedStamp("")
 
 func (s fixedStamp) Stamp(context.Context) (string, error) { return string(s), nil }
 
-func (s fixedStamp) Fingerprint(context.Context, iptables.Network) (string, error) {
+func (s fixedStamp) Fingerprint(context.Context, rules.Network) (string, error) {
 	return "fp " + string(s), nil
 }
 

@@ -12,7 +12,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -55,7 +55,7 @@ func TestParseDisableContainerInterfaceWithIPAM(t *testing.T) {
 // array of range sets) and extra fields, no gateway and no masquerade.
 func newOptionNet(t *testing.T, ranges, extra string) *testNet {
 	t.Helper()
-	tn := &testNet{node: testenv.NewNode(t), dataDir: t.TempDir(), rules: &iptables.Fake{}}
+	tn := &testNet{node: testenv.NewNode(t), dataDir: t.TempDir(), rules: &rules.Fake{}}
 	stdin := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"unit","type":"nodebridge","bridge":"nbt0"%s,
 		"ipam":{"type":"host-local","ranges":%s,"dataDir":%q}}`, extra, ranges, tn.dataDir)
 	tn.c, tn.host = mustParse(t, []byte(stdin), Pod{}), &Host{}

@@ -9,7 +9,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // TestAddUndoesOnPanic: a panic in the rules backend, after the veth and
@@ -18,20 +18,20 @@ import (
 func TestAddUndoesOnPanic(t *testing.T) {
 	tn := newTestNet(t, "")
 	p := tn.pod(t, "rules-panic")
-	tn.rules.SetPanic(iptables.OpEnsure, "injected bug")
+	tn.rules.SetPanic(rules.OpEnsure, "injected bug")
 	err := tn.add(p)
 	var pe *PanicError
 	if !errors.As(err, &pe) || pe.Value != "injected bug" || !strings.Contains(err.Error(), "panic: injected bug") {
 		t.Fatalf("Add error = %v, want a *PanicError of the injected value", err)
 	}
-	if !strings.Contains(string(pe.Stack), "iptables.(*Fake)") {
+	if !strings.Contains(string(pe.Stack), "rules.(*Fake)") {
 		t.Errorf("panic stack does not show where it happened:\n%s", pe.Stack)
 	}
 	tn.assertNothingLeft(t)
 	if out := testenv.Run(t, filepath.Base(p.Netns), "ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
 		t.Errorf("pod kept eth0 after a panicking ADD:\n%s", out)
 	}
-	tn.rules.SetPanic(iptables.OpEnsure, nil)
+	tn.rules.SetPanic(rules.OpEnsure, nil)
 	if err := tn.add(p); err != nil {
 		t.Fatalf("ADD after the panicking one: %v", err)
 	}

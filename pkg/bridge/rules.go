@@ -10,7 +10,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 
-	"github.com/nodebridge/nodebridge/pkg/iptables"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // undoTimeout bounds the undo of a failed ADD, which must run even when the
@@ -26,9 +26,9 @@ const undoTimeout = 10 * time.Second
 // one. Any change of those, an operator's flush included, moves both and
 // the next ADD verifies and repairs. The caller holds the lock of the
 // store in dir, where the last verification is recorded (verified.go).
-func ensureRules(ctx context.Context, c *Config, h *Host, dir string, n iptables.Network) error {
-	rules := h.rules()
-	fp, _ := rules.(iptables.Fingerprinter)
+func ensureRules(ctx context.Context, c *Config, h *Host, dir string, n rules.Network) error {
+	backend := h.rules()
+	fp, _ := backend.(rules.Fingerprinter)
 	before := stamp(ctx, h, fp, n)
 	var last verified
 	if fp != nil {
@@ -44,7 +44,7 @@ func ensureRules(ctx context.Context, c *Config, h *Host, dir string, n iptables
 		recordVerified(c, h, dir, verified{before, fprint})
 		return nil
 	}
-	if err := rules.EnsureNetwork(ctx, n); err != nil {
+	if err := backend.EnsureNetwork(ctx, n); err != nil {
 		return err
 	}
 	// Only a verification that changed nothing of the network's, ours
@@ -69,7 +69,7 @@ func recordVerified(c *Config, h *Host, dir string, v verified) {
 // stamp is the backend's stamp with the backend and all the rules are
 // built from (the subnets and the non-masquerade prefixes, so that a config
 // change is verified and written), or "" when the backend cannot tell.
-func stamp(ctx context.Context, h *Host, s iptables.Fingerprinter, n iptables.Network) string {
+func stamp(ctx context.Context, h *Host, s rules.Fingerprinter, n rules.Network) string {
 	if s == nil {
 		return ""
 	}
@@ -79,7 +79,7 @@ func stamp(ctx context.Context, h *Host, s iptables.Fingerprinter, n iptables.Ne
 
 // fingerprint is the backend's fingerprint of the network's own objects
 // with what the rules are built from, or "" when the backend cannot tell.
-func fingerprint(ctx context.Context, h *Host, s iptables.Fingerprinter, n iptables.Network) string {
+func fingerprint(ctx context.Context, h *Host, s rules.Fingerprinter, n rules.Network) string {
 	if s == nil {
 		return ""
 	}
@@ -89,7 +89,7 @@ func fingerprint(ctx context.Context, h *Host, s iptables.Fingerprinter, n iptab
 
 // withInputs appends the backend and the rules' inputs to a stamp or
 // fingerprint v; "" when v is empty or failed.
-func withInputs(h *Host, s iptables.Fingerprinter, n iptables.Network, what, v string, err error) string {
+func withInputs(h *Host, s rules.Fingerprinter, n rules.Network, what, v string, err error) string {
 	if err != nil || v == "" {
 		if err != nil {
 			h.logf("rules %s: %v (verifying the rules instead)", what, err)
@@ -100,7 +100,7 @@ func withInputs(h *Host, s iptables.Fingerprinter, n iptables.Network, what, v s
 }
 
 // checkRules insists the rules of n are in place.
-func checkRules(ctx context.Context, c *Config, h *Host, n iptables.Network) error {
+func checkRules(ctx context.Context, c *Config, h *Host, n rules.Network) error {
 	if err := h.rules().CheckNetwork(ctx, n); err != nil {
 		return fmt.Errorf("rules of network %s: %w", c.Name, err)
 	}
@@ -137,7 +137,7 @@ func deleteRulesIfNoPorts(ctx context.Context, c *Config, h *Host) error {
 			}
 		}
 	}
-	if err := h.rules().DeleteNetwork(ctx, iptables.Network{Name: c.Name}); err != nil {
+	if err := h.rules().DeleteNetwork(ctx, rules.Network{Name: c.Name}); err != nil {
 		return fmt.Errorf("remove rules of network %s: %w", c.Name, err)
 	}
 	return nil
@@ -145,13 +145,13 @@ func deleteRulesIfNoPorts(ctx context.Context, c *Config, h *Host) error {
 
 // ruleNetwork is what the rules of c are built from: the pod subnets and
 // the destinations nonMasqueradeCIDRs exempts from masquerade.
-func ruleNetwork(c *Config, subnets []netip.Prefix) iptables.Network {
-	return iptables.Network{Name: c.Name, Subnets: subnets, NonMasquerade: c.NonMasquerade}
+func ruleNetwork(c *Config, subnets []netip.Prefix) rules.Network {
+	return rules.Network{Name: c.Name, Subnets: subnets, NonMasquerade: c.NonMasquerade}
 }
 
 // ruleNetworkOf is ruleNetwork with the subnets of the addresses another
 // IPAM plugin gave.
-func ruleNetworkOf(c *Config, ips []*current.IPConfig) iptables.Network {
+func ruleNetworkOf(c *Config, ips []*current.IPConfig) rules.Network {
 	var subnets []netip.Prefix
 	for _, ip := range ips {
 		subnets = appendNew(subnets, toPrefix(&ip.Address).Masked())

@@ -1,0 +1,198 @@
+package rules
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Fingerprinter is a Stamper that can also digest just the kernel objects
+// its EnsureNetwork reads for one network. The stamp moves with any rule
+// of the netns, kube-proxy's resyncs included; the fingerprint moves only
+// when one of those objects does. So on a node whose other rules keep
+// changing, equal fingerprints still show the network's rules as last
+// verified, at the cost of a few small netlink requests instead of a save
+// of every table. An empty fingerprint means "unknown": verify.
+type Fingerprinter interface {
+	Stamper
+	Fingerprint(ctx context.Context, n Network) (string, error)
+}
+
+var (
+	_ Fingerprinter = (*IPTables)(nil)
+	_ Fingerprinter = (*NFTables)(nil)
+)
+
+// Fingerprint digests n's objects (see scopeOf) where iptables is the
+// nf_tables variant; iptables-legacy keeps its rules out of netlink's
+// sight, so there it is empty.
+func (t *IPTables) Fingerprint(ctx context.Context, n Network) (string, error) {
+	if iptablesVariant() != variantNFT {
+		return "", nil
+	}
+	return fingerprint(n.Name)
+}
+
+// Fingerprint is IPTables' fingerprint, which also covers the nftables
+// table's chains of n. Empty where its stamp is (see NFTables.Stamp).
+func (b *NFTables) Fingerprint(ctx context.Context, n Network) (string, error) {
+	if b.netns != 0 || (b.ipt != nil && b.variant() == variantLegacy) {
+		return "", nil
+	}
+	return fingerprint(n.Name)
+}
+
+// scopedObject is one chain whose state, and whose rules, an EnsureNetwork
+// of some network reads.
+type scopedObject struct {
+	family byte // unix.NFPROTO_*
+	table  string
+	chain  string
+}
+
+// scopeOf lists every chain either backend's EnsureNetwork of network
+// reads, both families: iptables-nft's nat and filter chains of the
+// network, the built-in chains that jump to them (POSTROUTING, and FORWARD
+// whose policy and DROP rules decide whether nftables needs iptables'
+// accept), and the network's two chains in table inet nodebridge. A jump
+// into a network chain from anywhere else shows in that chain's use count.
+func scopeOf(network string) []scopedObject {
+	h := chainHash(network)
+	var out []scopedObject
+	for _, f := range []byte{unix.NFPROTO_IPV4, unix.NFPROTO_IPV6} {
+		out = append(out,
+			scopedObject{f, "nat", "NB-POST-" + h}, scopedObject{f, "nat", "POSTROUTING"},
+			scopedObject{f, "filter", "NB-FWD-" + h}, scopedObject{f, "filter", "FORWARD"})
+	}
+	return append(out, scopedObject{unix.NFPROTO_INET, NFTTable, "post-" + h},
+		scopedObject{unix.NFPROTO_INET, NFTTable, "fwd-" + h})
+}
+
+// fingerprint reads each object of scopeOf(network) over one netlink
+// socket, in the calling thread's netns: the chain (absent, or its handle,
+// policy and use count) and its rules (handles, expressions and user data,
+// less what traffic changes: counters). Other chains' rules are never read,
+// however many there are.
+//
+// Equivalent to: nft list chain FAMILY TABLE CHAIN, for each object.
+func fingerprint(network string) (string, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return "", fmt.Errorf("fingerprint rules of network %q: netlink socket: %w", network, err)
+	}
+	defer unix.Close(fd)
+	d := sha256.New()
+	for i, o := range scopeOf(network) {
+		seq := uint32(2*i + 1)
+		if err := digestChain(fd, seq, o, d); err != nil {
+			return "", fmt.Errorf("fingerprint rules of network %q: %w", network, err)
+		}
+		if err := digestRules(fd, seq+1, o, d); err != nil {
+			return "", fmt.Errorf("fingerprint rules of network %q: %w", network, err)
+		}
+	}
+	return hex.EncodeToString(d.Sum(nil)), nil
+}
+
+// digestChain adds the chain's handle, policy and use count to d, or that
+// it is absent.
+func digestChain(fd int, seq uint32, o scopedObject, d hash.Hash) error {
+	attrs := append(nlAttr(unix.NFTA_CHAIN_TABLE, cString(o.table)), nlAttr(unix.NFTA_CHAIN_NAME, cString(o.chain))...)
+	fmt.Fprintf(d, "chain %d %s %s:", o.family, o.table, o.chain)
+	return nfRequest(fd, seq, unix.NFT_MSG_GETCHAIN, 0, o.family, attrs, func(body []byte) {
+		for _, typ := range []uint16{unix.NFTA_CHAIN_HANDLE, unix.NFTA_CHAIN_POLICY, unix.NFTA_CHAIN_USE} {
+			fmt.Fprintf(d, " %x", nfAttr(body, typ))
+		}
+	}, d)
+}
+
+// digestRules adds the chain's rules to d, in order: each one's handle,
+// user data (iptables-nft's comment and match details) and expressions.
+func digestRules(fd int, seq uint32, o scopedObject, d hash.Hash) error {
+	attrs := append(nlAttr(unix.NFTA_RULE_TABLE, cString(o.table)), nlAttr(unix.NFTA_RULE_CHAIN, cString(o.chain))...)
+	fmt.Fprintf(d, "\nrules:")
+	return nfRequest(fd, seq, unix.NFT_MSG_GETRULE, unix.NLM_F_DUMP, o.family, attrs, func(body []byte) {
+		fmt.Fprintf(d, "\nrule %x %x ", nfAttr(body, unix.NFTA_RULE_HANDLE), nfAttr(body, unix.NFTA_RULE_USERDATA))
+		digestExprs(nfAttr(body, unix.NFTA_RULE_EXPRESSIONS), d)
+	}, d)
+}
+
+// digestExprs adds a rule's expressions to d, each its name and data,
+// except the data of those whose state traffic changes: what counter,
+// quota and last hold are not rules.
+func digestExprs(list []byte, d hash.Hash) {
+	for _, elem := range nfAttrs(list) {
+		name := nfAttr(elem, unix.NFTA_EXPR_NAME)
+		d.Write(name)
+		switch string(name) {
+		case "counter\x00", "quota\x00", "last\x00":
+			continue
+		}
+		d.Write(nfAttr(elem, unix.NFTA_EXPR_DATA))
+	}
+}
+
+// nfRequest sends one nftables request for family and hands each reply's
+// attributes to each; a missing table or chain (ENOENT) is written to d
+// as such rather than failing.
+func nfRequest(fd int, seq uint32, msg, flags uint16, family byte, attrs []byte, each func([]byte), d hash.Hash) error {
+	if err := nfSend(fd, seq, msg, flags, family, attrs); err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return fmt.Errorf("receive: %w", err)
+		}
+		done, err := nfReplies(buf[:n], seq, flags&unix.NLM_F_DUMP == 0, each, d)
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// nfReplies walks one datagram of replies to request seq. It reports
+// done at NLMSG_DONE, an error reply, or after the one answer of a
+// request that is not a dump.
+func nfReplies(b []byte, seq uint32, single bool, each func([]byte), d hash.Hash) (bool, error) {
+	for len(b) >= unix.SizeofNlMsghdr {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.SizeofNlMsghdr || l > len(b) {
+			return true, errors.New("malformed netlink reply")
+		}
+		typ, msgSeq, body := binary.NativeEndian.Uint16(b[4:]), binary.NativeEndian.Uint32(b[8:]), b[unix.SizeofNlMsghdr:l]
+		b = b[min((l+3)&^3, len(b)):]
+		if msgSeq != seq {
+			continue // a late answer to an earlier request
+		}
+		switch typ {
+		case unix.NLMSG_DONE:
+			return true, nil
+		case unix.NLMSG_ERROR:
+			err := nlError("nftables request", body)
+			if errors.Is(err, syscall.ENOENT) {
+				d.Write([]byte(" absent"))
+				return true, nil
+			}
+			if len(body) >= 4 && binary.NativeEndian.Uint32(body) == 0 {
+				return true, nil // an acknowledgement
+			}
+			return true, err
+		}
+		if len(body) >= 4 {
+			each(body[4:]) // past nfgenmsg
+		}
+		if single {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,121 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+)
+
+// Backend names, as the ipMasqBackend config field spells them.
+const (
+	IPTablesName = "iptables"
+	NFTablesName = "nftables"
+)
+
+// Select returns the Backend named by ipMasqBackend, choosing with
+// DefaultBackend when name is empty. Either backend takes over a network's
+// rules from the other, so switching a node with live pods from one to the
+// other leaves one masquerade per network, with no record kept of the
+// previous choice:
+//   - NFTables deletes a network's iptables masquerade chain, and its
+//     FORWARD chain unless iptables drops forwarded traffic, on every
+//     EnsureNetwork; the ADDs of bridge run it only when the nftables
+//     generation moved (see Stamper), and it execs only when netlink shows
+//     that iptables holds something of the network or drops.
+//   - IPTables is wrapped to delete a network's nftables chains after each
+//     EnsureNetwork and in DeleteNetwork, which costs one netlink request
+//     while table inet nodebridge does not exist.
+func Select(name string, logf func(format string, args ...any)) (Backend, error) {
+	if name == "" {
+		name = DefaultBackend()
+	}
+	switch name {
+	case NFTablesName:
+		return NewNFTables(logf), nil
+	case IPTablesName:
+		nft := NewNFTables(logf)
+		nft.ipt = nil // its iptables rules are the iptables backend's own
+		return &iptablesOnly{IPTables: New(logf), nft: nft}, nil
+	}
+	return nil, fmt.Errorf("ipMasqBackend %q: must be %q or %q", name, IPTablesName, NFTablesName)
+}
+
+// iptablesOnly is the iptables backend on a node where the nftables backend
+// may have left chains. Embedding keeps IPTables' other methods.
+type iptablesOnly struct {
+	*IPTables
+	nft *NFTables
+}
+
+// EnsureNetwork installs n's iptables rules first, so that n's pods are
+// never without rules, then deletes n's nftables chains.
+func (b *iptablesOnly) EnsureNetwork(ctx context.Context, n Network) error {
+	if err := b.IPTables.EnsureNetwork(ctx, n); err != nil {
+		return err
+	}
+	return b.nft.DeleteNetwork(ctx, n)
+}
+
+// DeleteNetwork deletes n's rules from both backends.
+func (b *iptablesOnly) DeleteNetwork(ctx context.Context, n Network) error {
+	return errors.Join(b.IPTables.DeleteNetwork(ctx, n), b.nft.DeleteNetwork(ctx, n))
+}
+
+// DefaultBackend is the backend for a config without ipMasqBackend: the one
+// the host already uses, else iptables, as in the reference plugin. It
+// decides in process (a PATH lookup, two small reads and one netlink dump,
+// no exec), in the caller's netns, by the first rule that applies:
+//  1. nftables if iptables-restore is not installed (the reference's rule);
+//  2. iptables if iptables-legacy holds tables in this netns;
+//  3. iptables if nftables holds a table named as iptables names its own
+//     (filter, nat, mangle, raw, security) in family ip or ip6: iptables-nft,
+//     most likely, so the host's rules are iptables';
+//  4. nftables if nftables holds any other table, ours included;
+//  5. iptables otherwise: an empty ruleset, or nftables unreadable.
+func DefaultBackend() string {
+	if _, err := exec.LookPath("iptables-restore"); err != nil {
+		return NFTablesName
+	}
+	if legacyTables() {
+		return IPTablesName
+	}
+	tables, err := listTables()
+	if err != nil {
+		return IPTablesName
+	}
+	return defaultFor(tables)
+}
+
+// defaultFor is rules 3 to 5 of DefaultBackend for the tables nftables holds.
+func defaultFor(tables []*nftables.Table) string {
+	if len(tables) == 0 {
+		return IPTablesName
+	}
+	xtables := []string{"filter", "nat", "mangle", "raw", "security"}
+	for _, t := range tables {
+		ipFamily := t.Family == nftables.TableFamilyIPv4 || t.Family == nftables.TableFamilyIPv6
+		if ipFamily && slices.Contains(xtables, t.Name) {
+			return IPTablesName
+		}
+	}
+	return NFTablesName
+}
+
+// legacyTables reports whether iptables-legacy holds a table in the calling
+// thread's netns: the kernel lists those it instantiated there, and
+// iptables-nft never makes it instantiate one.
+func legacyTables() bool {
+	for _, f := range []string{"ip_tables_names", "ip6_tables_names"} {
+		b, err := os.ReadFile("/proc/thread-self/net/" + f)
+		if err == nil && strings.TrimSpace(string(b)) != "" {
+			return true
+		}
+	}
+	return false
+}

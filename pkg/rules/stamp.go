@@ -1,0 +1,123 @@
+package rules
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stamper is a Backend that can name the current state of the host's rules
+// without reading them: equal stamps taken at two moments mean no rule of the
+// netns changed in between, so rules verified at the first are still in place.
+// An empty stamp means "unknown": verify every time.
+type Stamper interface {
+	Stamp(ctx context.Context) (string, error)
+}
+
+var (
+	_ Stamper = (*IPTables)(nil)
+	_ Stamper = (*NFTables)(nil)
+)
+
+// Stamp is the nftables ruleset generation of the current netns, with the
+// netns and boot it belongs to. Every nftables commit, iptables-nft's
+// included, bumps the generation. With iptables-legacy, whose changes do not,
+// the stamp is empty.
+func (t *IPTables) Stamp(ctx context.Context) (string, error) {
+	if iptablesVariant() != variantNFT {
+		return "", nil
+	}
+	return generationStamp()
+}
+
+// Stamp is IPTables' stamp, which every change to table inet nodebridge
+// moves too. It is empty where iptables-legacy may hold the drop that this
+// backend's iptables FORWARD accept answers, since legacy changes do not
+// move it, and for a backend programming another netns than the caller's
+// (tests).
+func (b *NFTables) Stamp(ctx context.Context) (string, error) {
+	if b.netns != 0 || (b.ipt != nil && b.variant() == variantLegacy) {
+		return "", nil
+	}
+	return generationStamp()
+}
+
+// generationStamp is the generation of the caller's netns with the netns's
+// identity and the boot: generations restart with each netns and boot.
+func generationStamp() (string, error) {
+	gen, err := nftGeneration()
+	if err != nil {
+		return "", err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return "", fmt.Errorf("stat own netns: %w", err)
+	}
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("read boot id: %w", err)
+	}
+	return fmt.Sprintf("nft %s %d:%d %d", strings.TrimSpace(string(boot)), st.Dev, st.Ino, gen), nil
+}
+
+// The variants of iptables, as iptablesVariant names them.
+const (
+	variantNone   = ""       // iptables-save is not installed
+	variantNFT    = "nft"    // iptables-nft: its rules are nftables objects
+	variantLegacy = "legacy" // iptables-legacy, or unknown: out of nftables' sight
+)
+
+// iptablesVariant tells which iptables iptables-save is, from where its
+// alternatives symlinks lead (no exec).
+func iptablesVariant() string {
+	p, err := exec.LookPath("iptables-save")
+	if err != nil {
+		return variantNone
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err == nil && strings.Contains(filepath.Base(real), "nft") {
+		return variantNFT
+	}
+	return variantLegacy
+}
+
+// nftGeneration asks nf_tables for its ruleset generation over netlink.
+//
+// Equivalent to: nft list ruleset | head -0 (the GETGEN that starts every nft dump)
+func nftGeneration() (uint32, error) {
+	const what = "nftables generation"
+	fd, err := nfQuery(what, unix.NFT_MSG_GETGEN, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 256)
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err != nil {
+		return 0, fmt.Errorf("%s: receive: %w", what, err)
+	}
+	return parseGeneration(buf[:n])
+}
+
+// parseGeneration reads NFTA_GEN_ID from a NFT_MSG_NEWGEN reply.
+func parseGeneration(b []byte) (uint32, error) {
+	const hdr = unix.SizeofNlMsghdr + 4
+	if len(b) < hdr {
+		return 0, errors.New("nftables generation: short reply")
+	}
+	if typ := binary.NativeEndian.Uint16(b[4:]); typ == unix.NLMSG_ERROR {
+		return 0, nlError("nftables generation", b[unix.SizeofNlMsghdr:])
+	}
+	if id := nfAttr(b[hdr:], unix.NFTA_GEN_ID); len(id) >= 4 {
+		return binary.BigEndian.Uint32(id), nil
+	}
+	return 0, errors.New("nftables generation: no NFTA_GEN_ID in reply")
+}
