@@ -30,8 +30,8 @@ func TestNewHostRules(t *testing.T) {
 	for _, tt := range []struct {
 		name, conf, wantType string
 	}{
-		{"iptables", `"ipMasq": true, "ipMasqBackend": "iptables"`, "*rules.iptablesOnly"},
-		{"nftables", `"ipMasq": true, "ipMasqBackend": "nftables"`, "*rules.NFTables"},
+		{"iptables", `"ipMasq": true, "ipMasqBackend": "iptables"`, "*rules.iptPrimary"},
+		{"nftables", `"ipMasq": true, "ipMasqBackend": "nftables"`, "*rules.nftPrimary"},
 		{"host's choice", `"ipMasq": true`, "any"},
 		{"ipMasq and isGateway without ipam", `"ipMasq": true, "isGateway": true`, "any"},
 		{"without ipMasq", `"ipMasq": false`, "<nil>"},

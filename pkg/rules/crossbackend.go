@@ -11,36 +11,116 @@ import (
 	"github.com/google/nftables/expr"
 )
 
-// The nftables backend's share of iptables. Per family, a network's
-// iptables rules must be: no NB-POST-<hash> (the nftables table
-// masquerades), and NB-FWD-<hash> exactly when the network has subnets of
-// the family and iptables' filter FORWARD chain drops forwarded traffic
-// (see savedTable.forwardDrops); otherwise no NB-FWD-<hash> either. Only an
-// iptables-save shows that exactly, so it is read only when it may find
-// something to do: with iptables-nft, netlink shows first, without exec,
-// whether the family's FORWARD chain drops or any chain of the network is
-// there; with iptables-legacy nothing but the save can tell.
+// What one backend needs of the other lives here, and only here: NFTables
+// and IPTables each touch their own rules alone, and Select returns one of
+// them wrapped in a primary that adds the rest.
+//
+//   - nftPrimary, the nftables backend, keeps a network's iptables rules to
+//     the nftables backend's share of iptables: per family, no NB-POST-<hash>
+//     (the nftables table masquerades), and NB-FWD-<hash> exactly when the
+//     network has subnets of the family and iptables' filter FORWARD chain
+//     drops forwarded traffic (see savedTable.forwardDrops), since an
+//     nftables accept cannot overrule iptables' drop. Only an iptables-save
+//     shows that exactly, so it is read only when it may find something to
+//     do: with iptables-nft, netlink shows first, without exec, whether the
+//     family's FORWARD chain drops or any chain of the network is there;
+//     with iptables-legacy nothing but the save can tell. The ADDs of bridge
+//     run EnsureNetwork only when the nftables generation moved (see
+//     Stamper).
+//   - iptPrimary, the iptables backend, deletes a network's nftables chains
+//     after each EnsureNetwork and in DeleteNetwork, which costs one netlink
+//     request while table inet nodebridge does not exist.
 
-// ensureIPTables brings each family's iptables rules of n to the above,
-// one restore per family that differs. A host without iptables cannot
-// drop in iptables, so it is skipped.
-// Equivalent to: iptables-save; iptables-restore --noflush -w 5 (per family).
-func (b *NFTables) ensureIPTables(ctx context.Context, c *nftables.Conn, n Network) error {
-	if b.ipt == nil {
+// nftPrimary is the nftables backend with its share of iptables.
+type nftPrimary struct {
+	nft *NFTables
+	ipt *IPTables
+	// variant tells how iptables keeps its rules (iptablesVariant); tests
+	// swap it.
+	variant func() string
+}
+
+// iptPrimary is the iptables backend on a node where the nftables backend
+// may have left chains.
+type iptPrimary struct {
+	ipt *IPTables
+	nft *NFTables
+}
+
+var (
+	_ Fingerprinter = (*nftPrimary)(nil)
+	_ Fingerprinter = (*iptPrimary)(nil)
+)
+
+// newNFTPrimary is the nftables backend as Select returns it.
+func newNFTPrimary(logf func(format string, args ...any)) *nftPrimary {
+	return &nftPrimary{nft: NewNFTables(logf), ipt: New(logf), variant: iptablesVariant}
+}
+
+// newIPTPrimary is the iptables backend as Select returns it.
+func newIPTPrimary(logf func(format string, args ...any)) *iptPrimary {
+	return &iptPrimary{ipt: New(logf), nft: NewNFTables(logf)}
+}
+
+// EnsureNetwork installs n's iptables rules first, so that n's pods are
+// never without rules, then deletes n's nftables chains.
+func (b *iptPrimary) EnsureNetwork(ctx context.Context, n Network) error {
+	if err := b.ipt.EnsureNetwork(ctx, n); err != nil {
+		return err
+	}
+	return b.nft.DeleteNetwork(ctx, n)
+}
+
+// DeleteNetwork deletes n's rules from both backends.
+func (b *iptPrimary) DeleteNetwork(ctx context.Context, n Network) error {
+	return errors.Join(b.ipt.DeleteNetwork(ctx, n), b.nft.DeleteNetwork(ctx, n))
+}
+
+// CheckNetwork checks n's iptables rules.
+func (b *iptPrimary) CheckNetwork(ctx context.Context, n Network) error {
+	return b.ipt.CheckNetwork(ctx, n)
+}
+
+// Stamp is the iptables backend's stamp.
+func (b *iptPrimary) Stamp(ctx context.Context) (string, error) {
+	return b.ipt.Stamp(ctx)
+}
+
+// Fingerprint is the iptables backend's fingerprint.
+func (b *iptPrimary) Fingerprint(ctx context.Context, n Network) (string, error) {
+	return b.ipt.Fingerprint(ctx, n)
+}
+
+// EnsureNetwork makes n's nftables chains as rendered, then brings each
+// family's iptables rules of n to the nftables backend's share, one
+// restore per family that differs. A network without subnets has no rules
+// to ensure. A host without iptables cannot drop in iptables, so it is
+// skipped.
+// Equivalent to: nft -f - (see NFTables.EnsureNetwork); iptables-save;
+// iptables-restore --noflush -w 5 (per family).
+func (b *nftPrimary) EnsureNetwork(ctx context.Context, n Network) error {
+	if !hasSubnets(n) {
 		return nil
 	}
+	if err := b.nft.EnsureNetwork(ctx, n); err != nil {
+		return err
+	}
+	c, err := b.nftConn(n.Name)
+	if err != nil || c == nil {
+		return err
+	}
+	defer b.nft.logClose(c.CloseLasting)
 	for _, v6 := range []bool{false, true} {
-		subnets := familySubnets(n.Subnets, v6)
-		look, err := b.mayNeedSave(c, n.Name, v6, len(subnets) > 0)
+		look, err := b.mayNeedSave(c, n.Name, v6, len(familySubnets(n.Subnets, v6)) > 0)
 		if err != nil {
 			return fmt.Errorf("%s rules of network %q: %w", familyName(v6), n.Name, err)
 		}
 		if !look {
 			continue
 		}
-		err = b.ipt.ensureForward(ctx, n, v6)
+		err = ensureForward(ctx, b.ipt, n, v6)
 		if errors.Is(err, exec.ErrNotFound) {
-			b.logf("%s: not installed, leaving network %q to nftables alone: %v", familyName(v6), n.Name, err)
+			b.nft.logf("%s: not installed, leaving network %q to nftables alone: %v", familyName(v6), n.Name, err)
 			continue
 		}
 		if err != nil {
@@ -50,37 +130,110 @@ func (b *NFTables) ensureIPTables(ctx context.Context, c *nftables.Conn, n Netwo
 	return nil
 }
 
-// checkIPTables reports how each family of n's iptables rules departs from
-// the above, as ErrMissing findings.
-func (b *NFTables) checkIPTables(ctx context.Context, c *nftables.Conn, n Network) []error {
-	if b.ipt == nil {
+// CheckNetwork reports, as errors wrapping ErrMissing, how n's nftables
+// chains and each family of n's iptables rules depart from what
+// EnsureNetwork makes, iptables' FORWARD accept included where iptables
+// drops forwarded traffic.
+func (b *nftPrimary) CheckNetwork(ctx context.Context, n Network) error {
+	if !hasSubnets(n) {
 		return nil
 	}
-	var errs []error
+	errs := []error{b.nft.CheckNetwork(ctx, n)}
+	if ctx.Err() != nil {
+		return errors.Join(errs...)
+	}
+	c, err := b.nftConn(n.Name)
+	if err != nil || c == nil {
+		return errors.Join(append(errs, err)...)
+	}
+	defer b.nft.logClose(c.CloseLasting)
 	for _, v6 := range []bool{false, true} {
-		subnets := familySubnets(n.Subnets, v6)
-		look, err := b.mayNeedSave(c, n.Name, v6, len(subnets) > 0)
+		look, err := b.mayNeedSave(c, n.Name, v6, len(familySubnets(n.Subnets, v6)) > 0)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s rules of network %q: %w", familyName(v6), n.Name, err))
 			continue
 		}
+		if look {
+			errs = append(errs, checkForward(ctx, b.ipt, n, v6)...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DeleteNetwork removes n's nftables chains, then n's iptables chains in
+// each family where they may be, this backend's FORWARD accept or the
+// iptables backend's leftovers, whatever n.Subnets says. On a kernel
+// without nftables only iptables-save can tell what iptables holds.
+// Equivalent to: nft delete chain inet nodebridge ... (see
+// NFTables.DeleteNetwork); iptables-save; iptables-restore --noflush -w 5
+// (per family).
+func (b *nftPrimary) DeleteNetwork(ctx context.Context, n Network) error {
+	errs := []error{b.nft.DeleteNetwork(ctx, n)}
+	c, err := b.nftConn(n.Name)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if c != nil {
+		defer b.nft.logClose(c.CloseLasting)
+	}
+	for _, v6 := range []bool{false, true} {
+		look, err := b.mayNeedSave(c, n.Name, v6, false)
+		if err != nil {
+			return errors.Join(append(errs, fmt.Errorf("%s rules of network %q: %w", familyName(v6), n.Name, err))...)
+		}
 		if !look {
 			continue
 		}
-		errs = append(errs, b.ipt.checkForward(ctx, n, v6)...)
+		err = b.ipt.delete(ctx, render(n.Name, v6, nil, nil), n.Name)
+		if err != nil && !errors.Is(err, exec.ErrNotFound) {
+			return errors.Join(append(errs, err)...)
+		}
 	}
-	return errs
+	return errors.Join(errs...)
 }
 
-// ensureForward brings one family's rules of n to what the nftables
-// backend needs of iptables: one save, and one restore if they differ.
-func (t *IPTables) ensureForward(ctx context.Context, n Network, v6 bool) error {
+// Stamp is the nftables backend's stamp. It is empty where
+// iptables-legacy may hold the drop that the iptables FORWARD accept
+// answers, since legacy changes do not move it.
+func (b *nftPrimary) Stamp(ctx context.Context) (string, error) {
+	if b.variant() == variantLegacy {
+		return "", nil
+	}
+	return b.nft.Stamp(ctx)
+}
+
+// Fingerprint is the nftables backend's fingerprint, which also covers n's
+// iptables-nft chains. Empty where the stamp is (see nftPrimary.Stamp).
+func (b *nftPrimary) Fingerprint(ctx context.Context, n Network) (string, error) {
+	if b.variant() == variantLegacy {
+		return "", nil
+	}
+	return b.nft.Fingerprint(ctx, n)
+}
+
+// nftConn opens the netlink socket through which mayNeedSave sees
+// iptables-nft's chains, in the netns the nftables backend programs. On a
+// kernel without nftables it returns nil and no error.
+func (b *nftPrimary) nftConn(network string) (*nftables.Conn, error) {
+	c, err := b.nft.conn()
+	if nftUnavailable(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("iptables rules of network %q: %w", network, err)
+	}
+	return c, nil
+}
+
+// ensureForward brings one family's rules of n to the nftables backend's
+// share of iptables: one save, and one restore if they differ.
+func ensureForward(ctx context.Context, t *IPTables, n Network, v6 bool) error {
 	return t.ensure(ctx, v6, forwardWant(n, v6), n.Name)
 }
 
-// checkForward lists how one family's rules of n depart from what the
-// nftables backend needs of iptables.
-func (t *IPTables) checkForward(ctx context.Context, n Network, v6 bool) []error {
+// checkForward lists how one family's rules of n depart from the nftables
+// backend's share of iptables.
+func checkForward(ctx context.Context, t *IPTables, n Network, v6 bool) []error {
 	st, err := t.save(ctx, v6, n.Name)
 	if err != nil {
 		return []error{err}
@@ -98,31 +251,19 @@ func forwardWant(n Network, v6 bool) wantFunc {
 	}
 }
 
-// deleteIPTables removes the network's chains from iptables in each family
-// where they may be, whoever left them. A nil c (a kernel without
-// nftables) leaves the question to iptables-save.
-// Equivalent to: iptables-save; iptables-restore --noflush -w 5 (per family).
-func (b *NFTables) deleteIPTables(ctx context.Context, c *nftables.Conn, network string) error {
-	if b.ipt == nil {
-		return nil
-	}
-	for _, v6 := range []bool{false, true} {
-		look := c == nil
-		if c != nil {
-			var err error
-			if look, err = b.mayNeedSave(c, network, v6, false); err != nil {
-				return fmt.Errorf("%s rules of network %q: %w", familyName(v6), network, err)
-			}
-		}
-		if !look {
-			continue
-		}
-		err := b.ipt.delete(ctx, render(network, v6, nil, nil), network)
-		if err != nil && !errors.Is(err, exec.ErrNotFound) {
-			return err
+// forwardOnly is rs as the nftables backend leaves it in iptables: no nat
+// chain, whose masquerade the nftables table does, and the filter chain
+// only when accept is true, that is where iptables drops forwarded traffic.
+func forwardOnly(rs Ruleset, accept bool) Ruleset {
+	out := Ruleset{IPv6: rs.IPv6}
+	for _, c := range rs.Chains {
+		if accept && c.Table == "filter" {
+			out.Chains = append(out.Chains, c)
+		} else {
+			out.Absent = append(out.Absent, c)
 		}
 	}
-	return nil
+	return out
 }
 
 // mayNeedSave reports whether one family's iptables may hold a chain of
@@ -130,12 +271,13 @@ func (b *NFTables) deleteIPTables(ctx context.Context, c *nftables.Conn, network
 // iptables-save worth its exec. It asks netlink what iptables-nft keeps in
 // nftables (the family's chains, and the rules of filter FORWARD unless
 // its policy answers); it cannot see iptables-legacy's rules, so with
-// legacy the answer is always yes, and without iptables always no.
-func (b *NFTables) mayNeedSave(c *nftables.Conn, network string, v6, drops bool) (bool, error) {
-	switch b.variant() {
-	case variantNone:
+// legacy the answer is always yes, and without iptables always no. A nil
+// c (a kernel without nftables) leaves the question to iptables-save.
+func (b *nftPrimary) mayNeedSave(c *nftables.Conn, network string, v6, drops bool) (bool, error) {
+	switch variant := b.variant(); {
+	case variant == variantNone:
 		return false, nil
-	case variantLegacy:
+	case variant == variantLegacy, c == nil:
 		return true, nil
 	}
 	family, familyWord := nftables.TableFamilyIPv4, "ip"

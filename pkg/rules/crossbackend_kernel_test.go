@@ -31,8 +31,7 @@ func TestKernelSwitchBackend(t *testing.T) {
 			}
 			n := Network{Name: "mynet", Subnets: prefixes("10.22.0.0/16", "fd00:22::/64")}
 			ipt, execs := inNS(t, node)
-			viaIPT := &iptablesOnly{IPTables: ipt, nft: nftIn(t, node)}
-			viaIPT.nft.ipt = nil // as Select wires it
+			viaIPT := &iptPrimary{ipt: ipt, nft: nftOnlyIn(t, node)}
 			viaNFT := nftIn(t, node)
 			viaNFT.ipt = ipt
 			ctx := t.Context()
@@ -59,11 +58,11 @@ func TestKernelSwitchBackend(t *testing.T) {
 				sameLines(t, "after switching to nftables", ourLines(t, node, rs.IPv6), wantLines(forwardOnly(rs, tc.drop)))
 			}
 			execs.Store(0)
-			gen := nftGen(t, viaNFT)
+			gen := nftGen(t, viaNFT.nft)
 			if err := viaNFT.EnsureNetwork(ctx, n); err != nil {
 				t.Fatalf("second nftables EnsureNetwork: %v", err)
 			}
-			if got, now := execs.Load(), nftGen(t, viaNFT); got != tc.execs || now != gen {
+			if got, now := execs.Load(), nftGen(t, viaNFT.nft); got != tc.execs || now != gen {
 				t.Errorf("steady-state nftables EnsureNetwork ran %d commands and moved the generation %d -> %d, want %d and none",
 					got, gen, now, tc.execs)
 			}
@@ -82,8 +81,7 @@ func TestKernelSwitchBackend(t *testing.T) {
 // backend only might leave them, and checks that each of dels removes both.
 func testDeleteBoth(t *testing.T, node string, n Network, ipt *IPTables, dels []Backend) {
 	t.Helper()
-	plain := nftIn(t, node)
-	plain.ipt = nil
+	plain := nftOnlyIn(t, node)
 	for _, b := range dels {
 		if err := errors.Join(ipt.EnsureNetwork(t.Context(), n), plain.EnsureNetwork(t.Context(), n)); err != nil {
 			t.Fatalf("EnsureNetwork of both: %v", err)

@@ -91,7 +91,7 @@ func TestEnsureForward(t *testing.T) {
 				steps = append(steps, step{argv: restore4}, step{argv: save4, out: fwdOnly})
 			}
 			b, s := newScripted(t, steps...)
-			if err := b.ensureForward(t.Context(), mynet, false); err != nil {
+			if err := ensureForward(t.Context(), b, mynet, false); err != nil {
 				t.Fatalf("ensureForward: %v", err)
 			}
 			s.wantAllRun()
@@ -122,7 +122,7 @@ func TestCheckForward(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, s := newScripted(t, step{argv: save4, out: tc.save})
-			errs := b.checkForward(t.Context(), mynet, false)
+			errs := checkForward(t.Context(), b, mynet, false)
 			s.wantAllRun()
 			if len(errs) != len(tc.want) {
 				t.Fatalf("%d findings, want %d: %v", len(errs), len(tc.want), errs)

@@ -40,10 +40,11 @@ func (t *IPTables) Fingerprint(ctx context.Context, n Network) (string, error) {
 	return fingerprint(n.Name)
 }
 
-// Fingerprint is IPTables' fingerprint, which also covers the nftables
-// table's chains of n. Empty where its stamp is (see NFTables.Stamp).
+// Fingerprint digests the same objects as IPTables' fingerprint, the
+// nftables table's chains of n among them. Empty where its stamp is (see
+// NFTables.Stamp).
 func (b *NFTables) Fingerprint(ctx context.Context, n Network) (string, error) {
-	if b.netns != 0 || (b.ipt != nil && b.variant() == variantLegacy) {
+	if b.netns != 0 {
 		return "", nil
 	}
 	return fingerprint(n.Name)

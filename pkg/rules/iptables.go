@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os/exec"
 	"strings"
-	"time"
 )
 
 // IPTables is the Backend that drives iptables-save and iptables-restore
@@ -65,13 +63,6 @@ func (t *IPTables) EnsureNetwork(ctx context.Context, n Network) error {
 // state, for rules that depend on other software's (see forwardOnly).
 type wantFunc func(saved) Ruleset
 
-// maxWrites bounds the restores of one family in one EnsureNetwork or
-// DeleteNetwork. Production callers serialise a network's writers (the IPAM
-// lock), so one write is the rule; the bound matters only when processes race
-// for one network. With 8 racing writers on iptables-nft, a bound of 2 failed
-// about 1 run in 500, 3 none in 900.
-const maxWrites = 3
-
 // ensure writes one family's rules when they differ, then reads them back:
 // iptables-nft re-runs a restore against the current ruleset when another
 // writer committed first, so two racing restores can both succeed and leave
@@ -112,19 +103,6 @@ func (t *IPTables) compare(ctx context.Context, v6 bool, want wantFunc, network 
 	}
 	rs := want(st)
 	return st, rs, differences(rs, st, network), nil
-}
-
-// backoff waits up to attempt×5 ms, at random so that racing writers stop
-// re-reading and re-writing in lockstep.
-func backoff(ctx context.Context, attempt int) error {
-	timer := time.NewTimer(rand.N(time.Duration(attempt) * 5 * time.Millisecond))
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-timer.C:
-		return nil
-	}
 }
 
 // DeleteNetwork removes n's chains and every jump into them in both

@@ -6,13 +6,6 @@ import (
 	"strings"
 )
 
-// finding is one way the installed rules depart from the rendered ones. It
-// is an ErrMissing, so callers test for it with errors.Is.
-type finding string
-
-func (f finding) Error() string { return string(f) }
-func (f finding) Unwrap() error { return ErrMissing }
-
 // differences lists every way st departs from rs for network, one finding
 // each, naming the family, table and chain. None means nothing to write.
 func differences(rs Ruleset, st saved, network string) []error {

@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"net/netip"
 	"slices"
 	"strings"
@@ -26,7 +24,7 @@ type Ruleset struct {
 	Chains []Chain
 	// Absent are chains of the network that must not exist, nor any jump
 	// into them: the nftables backend keeps only the FORWARD chain here,
-	// and only where iptables would drop pod traffic (see NFTables).
+	// and only where iptables would drop pod traffic (see crossbackend.go).
 	Absent []Chain
 }
 
@@ -84,54 +82,6 @@ func addrMatch(flag string, p netip.Prefix) string {
 		return ""
 	}
 	return flag + " " + p.String() + " "
-}
-
-// exclusions returns n's masked NonMasquerade prefixes of one family, in
-// order, less repeats and the network's own subnets, which already keep
-// their source address.
-func exclusions(n Network, v6 bool) []netip.Prefix {
-	own := familySubnets(n.Subnets, v6)
-	var out []netip.Prefix
-	for _, p := range familySubnets(n.NonMasquerade, v6) {
-		if !slices.Contains(own, p) && !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// forwardOnly is rs as the nftables backend leaves it in iptables: no nat
-// chain, whose masquerade the nftables table does, and the filter chain
-// only when accept is true, that is where iptables drops forwarded traffic.
-func forwardOnly(rs Ruleset, accept bool) Ruleset {
-	out := Ruleset{IPv6: rs.IPv6}
-	for _, c := range rs.Chains {
-		if accept && c.Table == "filter" {
-			out.Chains = append(out.Chains, c)
-		} else {
-			out.Absent = append(out.Absent, c)
-		}
-	}
-	return out
-}
-
-// familySubnets returns the masked subnets of one family, in order, because
-// iptables prints masked prefixes and an unmasked one would never compare equal.
-func familySubnets(all []netip.Prefix, v6 bool) []netip.Prefix {
-	var out []netip.Prefix
-	for _, p := range all {
-		if p.IsValid() && p.Addr().Is6() == v6 {
-			out = append(out, p.Masked())
-		}
-	}
-	return out
-}
-
-// chainHash keeps chain names within iptables' 28-byte limit whatever the
-// network name's length, and stable across calls.
-func chainHash(name string) string {
-	sum := sha256.Sum256([]byte(name))
-	return hex.EncodeToString(sum[:])[:10]
 }
 
 // commentMatch is the match every rule of the network carries. Rules put it

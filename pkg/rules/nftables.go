@@ -14,39 +14,27 @@ import (
 // and writes nothing; a write is one batch, which the kernel applies whole.
 //
 // The rules live in table inet nodebridge, in two base chains per network
-// (see nftChain). An accept there only lets a packet pass those chains: it
-// must also pass every other base chain on the hook, so where iptables'
-// FORWARD chain drops (its policy, or a DROP or REJECT rule in it, as
-// Docker and many firewalls set), the network's forwarded traffic also
-// needs iptables' accept. There, in that family, EnsureNetwork also
-// installs the iptables backend's FORWARD chain of the network
-// (NB-FWD-<hash>, the same constant rules, one restore); never its
-// masquerade chain, which it deletes (see crossbackend.go).
+// (see nftChain), and NFTables touches nothing else. An accept there only
+// lets a packet pass those chains: it must also pass every other base chain
+// on the hook, so where iptables' FORWARD chain drops, the network's
+// forwarded traffic also needs iptables' accept. Select adds that, and the
+// removal of the iptables backend's leftovers (see crossbackend.go).
 type NFTables struct {
 	logf func(format string, args ...any)
 	// netns is an fd of the netns to program, 0 for the caller's own; tests
 	// set it.
 	netns int
-	// ipt writes the network's iptables FORWARD accept where needed and
-	// removes the rest of the network's iptables rules, so that switching
-	// from the iptables backend leaves one masquerade. Nil leaves iptables
-	// alone, as the iptables backend's own nftables cleanup needs.
-	ipt *IPTables
-	// variant tells how iptables keeps its rules (iptablesVariant); tests
-	// swap it.
-	variant func() string
 }
 
 var _ Backend = (*NFTables)(nil)
 
 // NewNFTables returns an nftables backend that logs through logf; nil logf
-// discards. It also manages the network's iptables rules, as described on
-// NFTables.
+// discards.
 func NewNFTables(logf func(format string, args ...any)) *NFTables {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &NFTables{logf: logf, ipt: New(logf), variant: iptablesVariant}
+	return &NFTables{logf: logf}
 }
 
 // conn opens one netlink socket for all the requests of one call.
@@ -67,14 +55,12 @@ func (b *NFTables) logClose(closeFn func() error) {
 }
 
 // EnsureNetwork makes n's chains exactly as rendered when they differ, in
-// one batch that also creates the table, then reads them back; then it
-// brings n's iptables rules to what this backend needs of them (see
-// ensureIPTables). A network without subnets has no rules to ensure, as
-// with the iptables backend.
+// one batch that also creates the table, then reads them back. A network
+// without subnets has no rules to ensure, as with the iptables backend.
 // Equivalent to: nft -f - <<< 'add table inet nodebridge; add chain ...;
 // flush chain ...; add rule ...'
 func (b *NFTables) EnsureNetwork(ctx context.Context, n Network) error {
-	if len(familySubnets(n.Subnets, false))+len(familySubnets(n.Subnets, true)) == 0 {
+	if !hasSubnets(n) {
 		return nil
 	}
 	c, err := b.conn()
@@ -82,10 +68,7 @@ func (b *NFTables) EnsureNetwork(ctx context.Context, n Network) error {
 		return fmt.Errorf("nftables rules of network %q: %w", n.Name, err)
 	}
 	defer b.logClose(c.CloseLasting)
-	if err := b.ensure(ctx, c, nftChains(n), n.Name); err != nil {
-		return err
-	}
-	return b.ensureIPTables(ctx, c, n)
+	return b.ensure(ctx, c, nftChains(n), n.Name)
 }
 
 // ensure writes want when the read shows it differs, and reads again, up to
@@ -171,10 +154,9 @@ func writeNFT(c *nftables.Conn, want []nftChain, st nftState, network string) er
 }
 
 // CheckNetwork reports, as errors wrapping ErrMissing, every chain or rule
-// of n that is absent or differs from the rendered ones, iptables' FORWARD
-// accept included where iptables drops forwarded traffic.
+// of n that is absent or differs from the rendered ones.
 func (b *NFTables) CheckNetwork(ctx context.Context, n Network) error {
-	if len(familySubnets(n.Subnets, false))+len(familySubnets(n.Subnets, true)) == 0 {
+	if !hasSubnets(n) {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -190,23 +172,21 @@ func (b *NFTables) CheckNetwork(ctx context.Context, n Network) error {
 	if err != nil {
 		return err
 	}
-	return errors.Join(append(nftDifferences(want, st, n.Name), b.checkIPTables(ctx, c, n)...)...)
+	return errors.Join(nftDifferences(want, st, n.Name)...)
 }
 
-// DeleteNetwork removes n's chains whatever n.Subnets says, then n's
-// iptables rules, this backend's FORWARD accept or the iptables backend's
-// leftovers. Absent chains are not an error, nor is a kernel without
-// nftables, which cannot hold any.
+// DeleteNetwork removes n's chains whatever n.Subnets says. Absent chains
+// are not an error, nor is a kernel without nftables, which cannot hold any.
 // Equivalent to: nft delete chain inet nodebridge post-HASH (and fwd-HASH),
 // or nft delete table inet nodebridge when no other network has chains.
 func (b *NFTables) DeleteNetwork(ctx context.Context, n Network) error {
 	c, err := b.conn()
 	if nftUnavailable(err) {
-		return b.deleteIPTables(ctx, nil, n.Name)
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("delete rules of network %q: %w", n.Name, err)
 	}
 	defer b.logClose(c.CloseLasting)
-	return errors.Join(b.delete(ctx, c, n.Name), b.deleteIPTables(ctx, c, n.Name))
+	return b.delete(ctx, c, n.Name)
 }

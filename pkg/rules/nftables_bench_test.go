@@ -8,8 +8,9 @@ import (
 	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
-// nftBenchNS returns an nftables backend programming a throwaway netns.
-func nftBenchNS(b *testing.B) *NFTables {
+// nftBenchNS returns an nftables backend, as Select wires it, programming
+// a throwaway netns.
+func nftBenchNS(b *testing.B) *nftPrimary {
 	b.Helper()
 	return nftIn(b, testenv.NewNS(b, "nftb"))
 }
@@ -35,8 +36,7 @@ func BenchmarkNFTEnsureSteady(b *testing.B) {
 // BenchmarkNFTDeleteAbsent is what the iptables backend, as Select wires
 // it, adds to every ADD: deleting nftables chains that are not there.
 func BenchmarkNFTDeleteAbsent(b *testing.B) {
-	nb := nftBenchNS(b)
-	nb.ipt = nil // as Select wires it under the iptables backend
+	nb := nftOnlyIn(b, testenv.NewNS(b, "nftb")) // as Select wires it under the iptables backend
 	n := Network{Name: "bench"}
 	for b.Loop() {
 		if err := nb.DeleteNetwork(b.Context(), n); err != nil {

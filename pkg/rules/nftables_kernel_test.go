@@ -19,15 +19,26 @@ import (
 
 // nftNS creates a throwaway netns and returns its name and an nftables
 // backend that programs it; the machine's own ruleset is never touched.
-func nftNS(t *testing.T) (string, *NFTables) {
+func nftNS(t *testing.T) (string, *nftPrimary) {
 	t.Helper()
 	ns := testenv.NewNS(t, "nft")
 	return ns, nftIn(t, ns)
 }
 
-// nftIn returns a new nftables backend programming ns, as a separate plugin
-// process would have, its iptables commands run inside ns too.
-func nftIn(t testing.TB, ns string) *NFTables {
+// nftIn returns a new nftables backend as Select wires it, programming ns
+// as a separate plugin process would have, its iptables commands run
+// inside ns too.
+func nftIn(t testing.TB, ns string) *nftPrimary {
+	t.Helper()
+	b := newNFTPrimary(t.Logf)
+	b.nft = nftOnlyIn(t, ns)
+	b.ipt, _ = inNS(t, ns)
+	return b
+}
+
+// nftOnlyIn returns a new NFTables alone, without its share of iptables,
+// programming ns.
+func nftOnlyIn(t testing.TB, ns string) *NFTables {
 	t.Helper()
 	f, err := os.Open(testenv.Path(ns))
 	if err != nil {
@@ -36,7 +47,6 @@ func nftIn(t testing.TB, ns string) *NFTables {
 	t.Cleanup(func() { f.Close() })
 	b := NewNFTables(t.Logf)
 	b.netns = int(f.Fd())
-	b.ipt, _ = inNS(t, ns)
 	return b
 }
 
@@ -126,11 +136,11 @@ func TestNFTKernelLifecycle(t *testing.T) {
 				t.Fatalf("EnsureNetwork: %v", err)
 			}
 			sameListing(t, "after Ensure", nftListing(t, ns), tt.want)
-			gen := nftGen(t, b)
+			gen := nftGen(t, b.nft)
 			if err := b.EnsureNetwork(t.Context(), n); err != nil {
 				t.Fatalf("second EnsureNetwork: %v", err)
 			}
-			if now := nftGen(t, b); now != gen {
+			if now := nftGen(t, b.nft); now != gen {
 				t.Errorf("second EnsureNetwork committed: generation %d -> %d, want a read-only call", gen, now)
 			}
 			if err := b.CheckNetwork(t.Context(), n); err != nil {
@@ -151,7 +161,7 @@ func sameListing(t *testing.T, what string, got, want map[string][]string) {
 
 // testNFTRepair damages the chains of "mynet" in five ways, each of which
 // Check must report and Ensure must undo.
-func testNFTRepair(t *testing.T, ns string, b *NFTables, n Network, want map[string][]string) {
+func testNFTRepair(t *testing.T, ns string, b *nftPrimary, n Network, want map[string][]string) {
 	t.Helper()
 	post, fwd := "post-11c844f95e", "fwd-11c844f95e"
 	for _, damage := range []string{
@@ -176,15 +186,15 @@ func testNFTRepair(t *testing.T, ns string, b *NFTables, n Network, want map[str
 }
 
 // testNFTDelete deletes n, which takes the table with it, twice.
-func testNFTDelete(t *testing.T, ns string, b *NFTables, n Network) {
+func testNFTDelete(t *testing.T, ns string, b *nftPrimary, n Network) {
 	t.Helper()
 	for i := range 2 {
-		gen := nftGen(t, b)
+		gen := nftGen(t, b.nft)
 		if err := b.DeleteNetwork(t.Context(), n); err != nil {
 			t.Fatalf("DeleteNetwork #%d: %v", i+1, err)
 		}
 		sameListing(t, fmt.Sprintf("after DeleteNetwork #%d", i+1), nftListing(t, ns), nil)
-		if now := nftGen(t, b); i == 1 && now != gen {
+		if now := nftGen(t, b.nft); i == 1 && now != gen {
 			t.Errorf("DeleteNetwork of absent chains committed: generation %d -> %d", gen, now)
 		}
 	}
@@ -220,20 +230,20 @@ func TestNFTKernelTwoNetworks(t *testing.T) {
 func TestNFTKernelConcurrent(t *testing.T) {
 	ns, b := nftNS(t)
 	n := Network{Name: "mynet", Subnets: prefixes("10.44.0.0/16", "fd00:44::/64")}
-	nftConcurrently(t, ns, "EnsureNetwork", func(b *NFTables) error { return b.EnsureNetwork(t.Context(), n) })
+	nftConcurrently(t, ns, "EnsureNetwork", func(b *nftPrimary) error { return b.EnsureNetwork(t.Context(), n) })
 	if err := b.CheckNetwork(t.Context(), n); err != nil {
 		t.Errorf("CheckNetwork after 8 concurrent Ensures: %v", err)
 	}
 	if got := nftListing(t, ns); len(got["post-11c844f95e"]) != 7 || len(got["fwd-11c844f95e"]) != 5 {
 		t.Errorf("after 8 concurrent Ensures: %q, want a header and one set of rules per chain (6 and 4)", got)
 	}
-	nftConcurrently(t, ns, "DeleteNetwork", func(b *NFTables) error { return b.DeleteNetwork(t.Context(), n) })
+	nftConcurrently(t, ns, "DeleteNetwork", func(b *nftPrimary) error { return b.DeleteNetwork(t.Context(), n) })
 	sameListing(t, "after 8 concurrent Deletes", nftListing(t, ns), nil)
 }
 
 // nftConcurrently runs op from 8 goroutines at once, each with its own
 // backend and sockets, and fails t on any error.
-func nftConcurrently(t *testing.T, ns, name string, op func(*NFTables) error) {
+func nftConcurrently(t *testing.T, ns, name string, op func(*nftPrimary) error) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
@@ -287,7 +297,7 @@ func TestNFTKernelGenerationGuard(t *testing.T) {
 	if err := b.EnsureNetwork(t.Context(), Network{Name: "a", Subnets: prefixes("10.1.0.0/16")}); err != nil {
 		t.Fatalf("EnsureNetwork: %v", err)
 	}
-	raw, err := nftDial(t.Context(), b.netns)
+	raw, err := nftDial(t.Context(), b.nft.netns)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -317,7 +327,7 @@ func TestNFTKernelGenerationGuard(t *testing.T) {
 // leaves the ruleset alone.
 func TestNFTKernelNoop(t *testing.T) {
 	ns, b := nftNS(t)
-	gen := nftGen(t, b)
+	gen := nftGen(t, b.nft)
 	if err := b.EnsureNetwork(t.Context(), Network{Name: "empty"}); err != nil {
 		t.Errorf("EnsureNetwork without subnets: %v", err)
 	}
@@ -334,7 +344,7 @@ func TestNFTKernelNoop(t *testing.T) {
 			t.Errorf("%s with a canceled context: got %v, want context.Canceled", name, err)
 		}
 	}
-	if now := nftGen(t, b); now != gen {
+	if now := nftGen(t, b.nft); now != gen {
 		t.Errorf("generation moved %d -> %d", gen, now)
 	}
 	sameListing(t, "after the no-ops", nftListing(t, ns), nil)

@@ -42,7 +42,7 @@ type nftRule struct {
 // network's own subnets, multicast or n.NonMasquerade, masquerade from each
 // subnet, accept forwarding from and to each subnet. Unlike iptables'
 // accepts, those in fwd-<hash> change no verdict, since the chain's policy
-// accepts anyway and no chain can overrule another's drop (see NFTables);
+// accepts anyway and no chain can overrule another's drop (see crossbackend.go);
 // they are kept for the same rule set in both backends, and for their
 // counters. With no subnets the chains have no rules, which is all
 // DeleteNetwork needs.

@@ -96,11 +96,11 @@ func TestKernelNonMasqueradeAll(t *testing.T) {
 		node := testenv.NewNS(t, "nmall")
 		b := nftIn(t, node)
 		ensureTwice(t, b, n)
-		gen := nftGen(t, b)
+		gen := nftGen(t, b.nft)
 		if err := b.EnsureNetwork(t.Context(), n); err != nil {
 			t.Fatal(err)
 		}
-		if got := nftGen(t, b); got != gen {
+		if got := nftGen(t, b.nft); got != gen {
 			t.Errorf("EnsureNetwork of rules in place committed (generation %d -> %d)", gen, got)
 		}
 		dump := testenv.Run(t, node, "nft", "list", "table", "inet", "nodebridge")

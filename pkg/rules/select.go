@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,52 +17,22 @@ const (
 )
 
 // Select returns the Backend named by ipMasqBackend, choosing with
-// DefaultBackend when name is empty. Either backend takes over a network's
-// rules from the other, so switching a node with live pods from one to the
-// other leaves one masquerade per network, with no record kept of the
-// previous choice:
-//   - NFTables deletes a network's iptables masquerade chain, and its
-//     FORWARD chain unless iptables drops forwarded traffic, on every
-//     EnsureNetwork; the ADDs of bridge run it only when the nftables
-//     generation moved (see Stamper), and it execs only when netlink shows
-//     that iptables holds something of the network or drops.
-//   - IPTables is wrapped to delete a network's nftables chains after each
-//     EnsureNetwork and in DeleteNetwork, which costs one netlink request
-//     while table inet nodebridge does not exist.
+// DefaultBackend when name is empty: the named backend, with what it needs
+// of the other (see crossbackend.go). Either takes over a network's rules
+// from the other, so switching a node with live pods from one to the other
+// leaves one masquerade per network, with no record kept of the previous
+// choice.
 func Select(name string, logf func(format string, args ...any)) (Backend, error) {
 	if name == "" {
 		name = DefaultBackend()
 	}
 	switch name {
 	case NFTablesName:
-		return NewNFTables(logf), nil
+		return newNFTPrimary(logf), nil
 	case IPTablesName:
-		nft := NewNFTables(logf)
-		nft.ipt = nil // its iptables rules are the iptables backend's own
-		return &iptablesOnly{IPTables: New(logf), nft: nft}, nil
+		return newIPTPrimary(logf), nil
 	}
 	return nil, fmt.Errorf("ipMasqBackend %q: must be %q or %q", name, IPTablesName, NFTablesName)
-}
-
-// iptablesOnly is the iptables backend on a node where the nftables backend
-// may have left chains. Embedding keeps IPTables' other methods.
-type iptablesOnly struct {
-	*IPTables
-	nft *NFTables
-}
-
-// EnsureNetwork installs n's iptables rules first, so that n's pods are
-// never without rules, then deletes n's nftables chains.
-func (b *iptablesOnly) EnsureNetwork(ctx context.Context, n Network) error {
-	if err := b.IPTables.EnsureNetwork(ctx, n); err != nil {
-		return err
-	}
-	return b.nft.DeleteNetwork(ctx, n)
-}
-
-// DeleteNetwork deletes n's rules from both backends.
-func (b *iptablesOnly) DeleteNetwork(ctx context.Context, n Network) error {
-	return errors.Join(b.IPTables.DeleteNetwork(ctx, n), b.nft.DeleteNetwork(ctx, n))
 }
 
 // DefaultBackend is the backend for a config without ipMasqBackend: the one

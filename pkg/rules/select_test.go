@@ -38,16 +38,16 @@ func TestDefaultFor(t *testing.T) {
 
 func TestSelect(t *testing.T) {
 	b, err := Select(NFTablesName, nil)
-	if nft, ok := b.(*NFTables); err != nil || !ok {
-		t.Errorf("Select(nftables) = %T, %v; want *NFTables", b, err)
-	} else if nft.ipt == nil {
+	if nft, ok := b.(*nftPrimary); err != nil || !ok {
+		t.Errorf("Select(nftables) = %T, %v; want *nftPrimary", b, err)
+	} else if nft.nft == nil || nft.ipt == nil {
 		t.Error("Select(nftables) leaves iptables alone, want it to manage the network's iptables rules")
 	}
 	b, err = Select(IPTablesName, nil)
-	if ipt, ok := b.(*iptablesOnly); err != nil || !ok {
-		t.Errorf("Select(iptables) = %T, %v; want *iptablesOnly", b, err)
-	} else if ipt.IPTables == nil || ipt.nft == nil || ipt.nft.ipt != nil {
-		t.Errorf("Select(iptables) = %+v, want iptables over an nftables backend that leaves iptables alone", ipt)
+	if ipt, ok := b.(*iptPrimary); err != nil || !ok {
+		t.Errorf("Select(iptables) = %T, %v; want *iptPrimary", b, err)
+	} else if ipt.ipt == nil || ipt.nft == nil {
+		t.Errorf("Select(iptables) = %+v, want iptables beside an nftables backend that deletes its leftovers", ipt)
 	}
 	if b, err := Select("ebtables", nil); err == nil {
 		t.Errorf("Select(ebtables) = %T, want an error", b)

@@ -19,7 +19,7 @@ import (
 // process would have.
 func spoofIn(t testing.TB, ns string) *SpoofCheck {
 	t.Helper()
-	return &SpoofCheck{nft: nftIn(t, ns)}
+	return &SpoofCheck{nft: nftOnlyIn(t, ns)}
 }
 
 // spoofView is table bridge nodebridge in a netns as nft lists it.

@@ -38,13 +38,11 @@ func (t *IPTables) Stamp(ctx context.Context) (string, error) {
 	return generationStamp()
 }
 
-// Stamp is IPTables' stamp, which every change to table inet nodebridge
-// moves too. It is empty where iptables-legacy may hold the drop that this
-// backend's iptables FORWARD accept answers, since legacy changes do not
-// move it, and for a backend programming another netns than the caller's
-// (tests).
+// Stamp is the generation stamp, which every change to table inet
+// nodebridge moves. It is empty for a backend programming another netns
+// than the caller's (tests).
 func (b *NFTables) Stamp(ctx context.Context) (string, error) {
-	if b.netns != 0 || (b.ipt != nil && b.variant() == variantLegacy) {
+	if b.netns != 0 {
 		return "", nil
 	}
 	return generationStamp()

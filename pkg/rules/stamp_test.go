@@ -73,7 +73,7 @@ func TestStampFollowsRuleChanges(t *testing.T) {
 // vouch for the rules: iptables-legacy, or another netns programmed by fd.
 func TestNFTStampFollowsRuleChanges(t *testing.T) {
 	name := testenv.NewNS(t, "stamp")
-	stampOf := func(b *NFTables) string {
+	stampOf := func(b Stamper) string {
 		t.Helper()
 		var s string
 		err := ns.WithNetNSPath(testenv.Path(name), func(ns.NetNS) error {
@@ -86,7 +86,7 @@ func TestNFTStampFollowsRuleChanges(t *testing.T) {
 		}
 		return s
 	}
-	b := NewNFTables(nil)
+	b := newNFTPrimary(nil)
 	b.variant = func() string { return variantNFT }
 	first := stampOf(b)
 	if !strings.HasPrefix(first, "nft ") || stampOf(b) != first {

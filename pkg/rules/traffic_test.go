@@ -106,7 +106,7 @@ func TestKernelTraffic(t *testing.T) {
 			if err := b.CheckNetwork(t.Context(), n); err != nil {
 				t.Errorf("CheckNetwork: %v", err)
 			}
-			if _, ok := b.(*NFTables); ok {
+			if _, ok := b.(*nftPrimary); ok {
 				masqueradeCounted(t, node, n)
 			}
 			if err := b.DeleteNetwork(t.Context(), n); err != nil {
