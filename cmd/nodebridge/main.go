@@ -20,6 +20,7 @@ import (
 	"github.com/nodebridge/nodebridge/pkg/bridge"
 	"github.com/nodebridge/nodebridge/pkg/ipam"
 	"github.com/nodebridge/nodebridge/pkg/rules"
+	"github.com/nodebridge/nodebridge/pkg/spoofchk"
 )
 
 // buildVersion is stamped by the Makefile with -ldflags "-X main.buildVersion=...".
@@ -102,7 +103,7 @@ func newHost(c *bridge.Config) (*bridge.Host, error) {
 		h.Rules = rules
 	}
 	if c.MacSpoofChk {
-		h.Spoof = rules.NewSpoofCheck(h.Logf)
+		h.Spoof = spoofchk.New(h.Logf)
 	}
 	return h, nil
 }

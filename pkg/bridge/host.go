@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/nodebridge/nodebridge/pkg/rules"
+	"github.com/nodebridge/nodebridge/pkg/spoofchk"
 )
 
 // Host is what a call acts on the node through besides netlink, and where
@@ -14,22 +15,13 @@ type Host struct {
 	// without ipMasq, when a network has none.
 	Rules rules.Backend
 	// Spoof is the pods' MAC spoof check; nil without macspoofchk.
-	Spoof SpoofChecker
+	Spoof spoofchk.Checker
 	// Reaper is the executable DEL starts to delete a veth in the
 	// background (reap.go); empty: DEL deletes and waits.
 	Reaper string
 	// Logf is the diagnostics sink; nil discards.
 	Logf func(format string, args ...any)
 }
-
-// SpoofChecker lets only a pod's own MAC in through its bridge port.
-type SpoofChecker interface {
-	EnsurePort(ctx context.Context, p rules.SpoofPort) error
-	DeletePort(ctx context.Context, port string) error
-	CheckPort(ctx context.Context, p rules.SpoofPort) error
-}
-
-var _ SpoofChecker = (*rules.SpoofCheck)(nil)
 
 // rules is h.Rules, or a backend with nothing to do when the network does
 // not masquerade, so no verb asks which.

@@ -7,7 +7,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/nodebridge/nodebridge/pkg/rules"
+	"github.com/nodebridge/nodebridge/pkg/spoofchk"
 )
 
 // ensureSpoofCheck lets only the pod interface's MAC in through the pod's
@@ -19,7 +19,7 @@ func ensureSpoofCheck(ctx context.Context, h *Host, pair *vethPair, ifName strin
 		return func() error { return nil }, nil
 	}
 	host, mac := pair.host.Name, pair.podMAC
-	if err := sc.EnsurePort(ctx, rules.SpoofPort{IfName: host, MAC: mac}); err != nil {
+	if err := sc.EnsurePort(ctx, spoofchk.Port{IfName: host, MAC: mac}); err != nil {
 		return nil, fmt.Errorf("macspoofchk of container interface %s (MAC %s): %w", ifName, mac, err)
 	}
 	return undoStep(ctx, func(ctx context.Context) error { return deleteSpoofCheck(ctx, h, host) }), nil
@@ -55,7 +55,7 @@ func checkSpoofCheck(ctx context.Context, c *Config, h *Host, p Pod, prev *curre
 		return fmt.Errorf("macspoofchk of container interface %s: prevResult gives it no MAC", p.IfName)
 	}
 	host := hostName(c, p, prev)
-	if err := sc.CheckPort(ctx, rules.SpoofPort{IfName: host, MAC: mac}); err != nil {
+	if err := sc.CheckPort(ctx, spoofchk.Port{IfName: host, MAC: mac}); err != nil {
 		return fmt.Errorf("macspoofchk of container interface %s (MAC %s, host veth %s): %w", p.IfName, mac, host, err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package rules
+package spoofchk
 
 import (
 	"bytes"
@@ -30,6 +30,7 @@ import (
 // DEL add and remove elements and never touch the rule. The priority is the
 // reference plugin's, ahead of the bridge's own nat and filter chains.
 const (
+	tableName       = "nodebridge"
 	spoofPortsSet   = "spoofchk_ports"
 	spoofAllowedSet = "spoofchk_allowed"
 	spoofChainName  = "prerouting"
@@ -39,22 +40,29 @@ const (
 	macSize         = 6
 )
 
-// spoofObjects are the table, sets, chain and rule as the kernel must hold
+// rule is the one rule: its expressions, and how nft prints it (less the
+// comment) so that findings can name it.
+type rule struct {
+	text  string
+	exprs []expr.Any
+}
+
+// objects are the table, sets, chain and rule as the kernel must hold
 // them.
-type spoofObjects struct {
+type objects struct {
 	table          *nftables.Table
 	ports, allowed *nftables.Set
 	chain          *nftables.Chain
-	rule           nftRule
+	rule           rule
 }
 
-// spoofRuleset renders the spoof check's table. The sets carry fixed IDs,
+// ruleset renders the spoof check's table. The sets carry fixed IDs,
 // which only tie a set to the elements queued after it in the same batch:
 // left at 0, google/nftables would number them from a package variable, a
 // data race between connections.
-func spoofRuleset() spoofObjects {
-	t := &nftables.Table{Name: NFTTable, Family: nftables.TableFamilyBridge}
-	return spoofObjects{
+func ruleset() objects {
+	t := &nftables.Table{Name: tableName, Family: nftables.TableFamilyBridge}
+	return objects{
 		table: t,
 		ports: &nftables.Set{Table: t, ID: 1, Name: spoofPortsSet, KeyType: nftables.TypeIFName,
 			KeyByteOrder: binaryutil.NativeEndian}, // as nft marks a string key; else it lists the names as ""
@@ -63,16 +71,16 @@ func spoofRuleset() spoofObjects {
 			KeyType: nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeEtherAddr)},
 		chain: &nftables.Chain{Name: spoofChainName, Table: t, Type: nftables.ChainTypeFilter,
 			Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(spoofPriority)},
-		rule: nftRule{text: spoofRuleText, exprs: spoofExprs()},
+		rule: rule{text: spoofRuleText, exprs: ruleExprs()},
 	}
 }
 
-// spoofExprs is the rule as nft itself compiles spoofRuleText: the
+// ruleExprs is the rule as nft itself compiles spoofRuleText: the
 // interface name fills register 1 (16 bytes) and the source MAC the next
 // one, so the two registers together are the concatenated key. The lookups
 // name their set and carry no set ID: the kernel finds a set by name, even
 // one created earlier in the same batch, and reports no ID when read back.
-func spoofExprs() []expr.Any {
+func ruleExprs() []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
 		&expr.Lookup{SourceRegister: 1, SetName: spoofPortsSet},
@@ -84,13 +92,13 @@ func spoofExprs() []expr.Any {
 	}
 }
 
-// spoofComment is the rule's UserData, which nft prints as its comment.
-func spoofComment() []byte {
+// ruleComment is the rule's UserData, which nft prints as its comment.
+func ruleComment() []byte {
 	return userdata.AppendString(nil, userdata.TypeComment, "nodebridge: macspoofchk")
 }
 
 // validate checks what the kernel would refuse, or mis-key, in p.
-func (p SpoofPort) validate() error {
+func (p Port) validate() error {
 	switch {
 	case p.IfName == "" || len(p.IfName) >= ifNameSize:
 		return fmt.Errorf("port name %q: must be 1 to %d bytes", p.IfName, ifNameSize-1)

@@ -1,10 +1,12 @@
-package rules
+package spoofchk
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -12,14 +14,60 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
 // spoofIn returns a spoof check programming ns, as a separate plugin
 // process would have.
-func spoofIn(t testing.TB, ns string) *SpoofCheck {
+func spoofIn(t testing.TB, ns string) *NFTables {
 	t.Helper()
-	return &SpoofCheck{nft: nftOnlyIn(t, ns)}
+	f, err := os.Open(testenv.Path(ns))
+	if err != nil {
+		t.Fatalf("open netns %s: %v", ns, err)
+	}
+	t.Cleanup(func() { f.Close() })
+	s := New(t.Logf)
+	s.netns = int(f.Fd())
+	return s
+}
+
+// nftGen reads the nftables ruleset generation of s's netns, which every
+// commit advances: equal before and after a call, it shows the call wrote
+// nothing. The probe lives here, not beside the rules package's reader,
+// because no production code of this package needs it.
+//
+// Equivalent to: nft list ruleset | head -0 (the GETGEN that starts every nft dump)
+func nftGen(t *testing.T, s *NFTables) uint32 {
+	t.Helper()
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: s.netns})
+	if err != nil {
+		t.Fatalf("dial nfnetlink: %v", err)
+	}
+	defer c.Close()
+	replies, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN), Flags: netlink.Request},
+		Data:   []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+	})
+	if err != nil || len(replies) != 1 || len(replies[0].Data) < 4 {
+		t.Fatalf("read nftables generation: %v (%d replies)", err, len(replies))
+	}
+	ad, err := netlink.NewAttributeDecoder(replies[0].Data[4:])
+	if err != nil {
+		t.Fatalf("decode nftables generation: %v", err)
+	}
+	ad.ByteOrder = binary.BigEndian
+	for ad.Next() {
+		if ad.Type() == unix.NFTA_GEN_ID {
+			return ad.Uint32()
+		}
+	}
+	t.Fatal("nftables generation: no NFTA_GEN_ID in the reply")
+	return 0
 }
 
 // spoofView is table bridge nodebridge in a netns as nft lists it.
@@ -102,7 +150,7 @@ func spoofRuleLines(t *testing.T, ns string) []string {
 const wantRule = `iifname @spoofchk_ports iifname . ether saddr != @spoofchk_allowed counter drop comment "nodebridge: macspoofchk"`
 
 // sameView fails t unless v holds exactly one rule and the given elements.
-func sameView(t *testing.T, when string, v spoofView, ports ...SpoofPort) {
+func sameView(t *testing.T, when string, v spoofView, ports ...Port) {
 	t.Helper()
 	var wantPorts, wantAllowed []string
 	for _, p := range ports {
@@ -120,8 +168,8 @@ func sameView(t *testing.T, when string, v spoofView, ports ...SpoofPort) {
 }
 
 // testPort is a port named nb<i> allowing 02:00:00:00:00:<i>.
-func testPort(i int) SpoofPort {
-	return SpoofPort{IfName: fmt.Sprintf("nb%02x", i), MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}}
+func testPort(i int) Port {
+	return Port{IfName: fmt.Sprintf("nb%02x", i), MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}}
 }
 
 func TestSpoofKernelLifecycle(t *testing.T) {
@@ -134,29 +182,29 @@ func TestSpoofKernelLifecycle(t *testing.T) {
 	if err := s.CheckPort(t.Context(), a); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "table bridge nodebridge: missing") {
 		t.Errorf("CheckPort without the table: %v, want ErrMissing naming the table", err)
 	}
-	for _, p := range []SpoofPort{a, b} {
+	for _, p := range []Port{a, b} {
 		if err := s.EnsurePort(t.Context(), p); err != nil {
 			t.Fatalf("EnsurePort %s: %v", p.IfName, err)
 		}
 	}
 	sameView(t, "after EnsurePort a, b", viewSpoof(t, ns), a, b)
-	for _, p := range []SpoofPort{a, b} {
+	for _, p := range []Port{a, b} {
 		if err := s.CheckPort(t.Context(), p); err != nil {
 			t.Errorf("CheckPort %s: %v", p.IfName, err)
 		}
 	}
-	gen := nftGen(t, s.nft)
+	gen := nftGen(t, s)
 	if err := s.EnsurePort(t.Context(), a); err != nil {
 		t.Fatalf("second EnsurePort a: %v", err)
 	}
-	if now := nftGen(t, s.nft); now != gen {
+	if now := nftGen(t, s); now != gen {
 		t.Errorf("second EnsurePort a committed: generation %d -> %d, want a read-only call", gen, now)
 	}
 	testSpoofDelete(t, ns, s, a, b)
 }
 
 // testSpoofDelete removes a then b, each twice, from a table holding both.
-func testSpoofDelete(t *testing.T, ns string, s *SpoofCheck, a, b SpoofPort) {
+func testSpoofDelete(t *testing.T, ns string, s *NFTables, a, b Port) {
 	t.Helper()
 	if err := s.DeletePort(t.Context(), a.IfName); err != nil {
 		t.Fatalf("DeletePort a: %v", err)
@@ -166,17 +214,17 @@ func testSpoofDelete(t *testing.T, ns string, s *SpoofCheck, a, b SpoofPort) {
 	if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "port nb0a MAC 02:00:00:00:00:0a: not in") {
 		t.Errorf("CheckPort a after its delete: %v, want ErrMissing naming port and MAC", err)
 	}
-	gen := nftGen(t, s.nft)
+	gen := nftGen(t, s)
 	if err := s.DeletePort(t.Context(), a.IfName); err != nil {
 		t.Errorf("second DeletePort a: %v", err)
 	}
-	if now := nftGen(t, s.nft); now != gen {
+	if now := nftGen(t, s); now != gen {
 		t.Errorf("second DeletePort a committed: generation %d -> %d", gen, now)
 	}
 	if err := s.DeletePort(t.Context(), b.IfName); err != nil {
 		t.Fatalf("DeletePort b: %v", err)
 	}
-	// The table, sets, chain and rule stay, empty (see SpoofCheck).
+	// The table, sets, chain and rule stay, empty (see NFTables).
 	sameView(t, "after DeletePort b", viewSpoof(t, ns))
 }
 
@@ -186,8 +234,8 @@ func TestSpoofKernelNewMAC(t *testing.T) {
 	ns := testenv.NewNS(t, "spoof")
 	s := spoofIn(t, ns)
 	a := testPort(0xa)
-	moved := SpoofPort{IfName: a.IfName, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xee}}
-	for _, p := range []SpoofPort{a, moved} {
+	moved := Port{IfName: a.IfName, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xee}}
+	for _, p := range []Port{a, moved} {
 		if err := s.EnsurePort(t.Context(), p); err != nil {
 			t.Fatalf("EnsurePort %s %s: %v", p.IfName, p.MAC, err)
 		}
@@ -253,13 +301,13 @@ func TestSpoofKernelRepair(t *testing.T) {
 func TestSpoofKernelConcurrent(t *testing.T) {
 	ns := testenv.NewNS(t, "spoof")
 	const n = 8
-	ports := make([]SpoofPort, n)
+	ports := make([]Port, n)
 	for i := range ports {
 		ports[i] = testPort(i + 1)
 	}
-	race := func(name string, op func(*SpoofCheck, SpoofPort) error) {
+	race := func(name string, op func(*NFTables, Port) error) {
 		t.Helper()
-		checks := make([]*SpoofCheck, n)
+		checks := make([]*NFTables, n)
 		for i := range checks {
 			checks[i] = spoofIn(t, ns)
 		}
@@ -275,8 +323,8 @@ func TestSpoofKernelConcurrent(t *testing.T) {
 			}
 		}
 	}
-	race("EnsurePort", func(s *SpoofCheck, p SpoofPort) error { return s.EnsurePort(t.Context(), p) })
+	race("EnsurePort", func(s *NFTables, p Port) error { return s.EnsurePort(t.Context(), p) })
 	sameView(t, "after the racing EnsurePort", viewSpoof(t, ns), ports...)
-	race("DeletePort", func(s *SpoofCheck, p SpoofPort) error { return s.DeletePort(t.Context(), p.IfName) })
+	race("DeletePort", func(s *NFTables, p Port) error { return s.DeletePort(t.Context(), p.IfName) })
 	sameView(t, "after the racing DeletePort", viewSpoof(t, ns))
 }

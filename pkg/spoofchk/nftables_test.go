@@ -1,4 +1,4 @@
-package rules
+package spoofchk
 
 import (
 	"bytes"
@@ -61,7 +61,7 @@ func TestSpoofExprs(t *testing.T) {
 		"[ immediate reg 0 drop ]",
 	}
 	var got []string
-	for _, e := range spoofRuleset().rule.exprs {
+	for _, e := range ruleset().rule.exprs {
 		got = append(got, nftDebug(t, e))
 	}
 	if !slices.Equal(got, want) {
@@ -95,19 +95,19 @@ func TestSpoofKeys(t *testing.T) {
 	}
 }
 
-func TestSpoofPortValidate(t *testing.T) {
+func TestPortValidate(t *testing.T) {
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	tests := []struct {
 		name string
-		p    SpoofPort
+		p    Port
 		want string // "" for valid
 	}{
-		{"valid", SpoofPort{"nb0123456789abc", mac}, ""},
-		{"empty name", SpoofPort{"", mac}, `port name "": must be 1 to 15 bytes`},
-		{"name too long", SpoofPort{"nb0123456789abcd", mac}, "must be 1 to 15 bytes"},
-		{"NUL in name", SpoofPort{"nb\x00x", mac}, "contains NUL"},
-		{"no MAC", SpoofPort{"nb01", nil}, "port nb01: MAC"},
-		{"EUI-64", SpoofPort{"nb01", net.HardwareAddr{2, 0, 0, 0, 0, 0, 0, 1}}, "not a 6-byte Ethernet address"},
+		{"valid", Port{"nb0123456789abc", mac}, ""},
+		{"empty name", Port{"", mac}, `port name "": must be 1 to 15 bytes`},
+		{"name too long", Port{"nb0123456789abcd", mac}, "must be 1 to 15 bytes"},
+		{"NUL in name", Port{"nb\x00x", mac}, "contains NUL"},
+		{"no MAC", Port{"nb01", nil}, "port nb01: MAC"},
+		{"EUI-64", Port{"nb01", net.HardwareAddr{2, 0, 0, 0, 0, 0, 0, 1}}, "not a 6-byte Ethernet address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,10 +120,10 @@ func TestSpoofPortValidate(t *testing.T) {
 }
 
 // intactState is what a read shows after EnsurePort of ports.
-func intactState(ports ...SpoofPort) spoofState {
-	o := spoofRuleset()
-	st := spoofState{table: true, chain: o.chain,
-		rules:   []*nftables.Rule{{Exprs: o.rule.exprs, UserData: spoofComment()}},
+func intactState(ports ...Port) state {
+	o := ruleset()
+	st := state{table: true, chain: o.chain,
+		rules:   []*nftables.Rule{{Exprs: o.rule.exprs, UserData: ruleComment()}},
 		sets:    map[string]*nftables.Set{spoofPortsSet: o.ports, spoofAllowedSet: o.allowed},
 		allowed: map[string][]net.HardwareAddr{}}
 	for _, p := range ports {
@@ -179,7 +179,7 @@ func nftMsgName(m netlink.Message) string {
 // read showing everything in place calls for none.
 func TestSpoofQueue(t *testing.T) {
 	a, b := testPort(0xa), testPort(0xb)
-	moved := SpoofPort{IfName: a.IfName, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xee}}
+	moved := Port{IfName: a.IfName, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xee}}
 	doubled := intactState(b)
 	doubled.rules = append(doubled.rules, doubled.rules[0])
 	reprioritized := intactState(a)
@@ -187,10 +187,10 @@ func TestSpoofQueue(t *testing.T) {
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityFilter}
 	tests := []struct {
 		name string
-		st   spoofState
+		st   state
 		want []string
 	}{
-		{"empty table", spoofState{}, []string{"NEWTABLE", "NEWSET spoofchk_ports", "NEWSET spoofchk_allowed",
+		{"empty table", state{}, []string{"NEWTABLE", "NEWSET spoofchk_ports", "NEWSET spoofchk_allowed",
 			"NEWCHAIN", "FLUSHCHAIN", "NEWRULE", "NEWSETELEM spoofchk_ports", "NEWSETELEM spoofchk_allowed"}},
 		{"another port present", intactState(b), []string{"NEWSETELEM spoofchk_ports", "NEWSETELEM spoofchk_allowed"}},
 		{"port present", intactState(b, a), nil},
@@ -200,7 +200,7 @@ func TestSpoofQueue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := spoofRuleset()
+			o := ruleset()
 			got := queued(t, func(c *nftables.Conn) error {
 				return errors.Join(queueStructure(c, o, tt.st), queuePort(c, o, tt.st, a))
 			})
@@ -225,7 +225,7 @@ func TestSpoofQueue(t *testing.T) {
 func TestSpoofQueueRefusesForeignSet(t *testing.T) {
 	st := intactState()
 	st.sets[spoofAllowedSet] = &nftables.Set{Name: spoofAllowedSet, KeyType: nftables.TypeEtherAddr}
-	err := queueStructure(nil, spoofRuleset(), st)
+	err := queueStructure(nil, ruleset(), st)
 	if err == nil || !strings.Contains(err.Error(), "spoofchk_allowed: type ether_addr (6 bytes), want ifname . ether_addr") {
 		t.Errorf("queueStructure with a foreign set: %v", err)
 	}

@@ -1,38 +1,57 @@
-package rules
+package spoofchk
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 )
 
-// SpoofCheck drops the frames a pod sends with a source MAC other than its
-// own (the bridge plugin's macspoofchk). It programs table bridge nodebridge
-// in process over netlink, like NFTables: one rule for the host and two sets
-// whose elements are the pods (see spoofRuleset). Each call reads the table
-// and, when anything differs, writes in one batch.
+// NFTables is the Checker that programs table bridge nodebridge in
+// process, over netlink, with github.com/google/nftables: one rule for the
+// host and two sets whose elements are the pods (see ruleset). Each call
+// reads the table and, when anything differs, writes in one batch.
 //
 // The table, sets, chain and rule are created by the first EnsurePort and
 // stay when the last port goes: removing them would race with a concurrent
 // ADD adding its elements, and a rule matching empty sets drops nothing.
-type SpoofCheck struct {
-	nft *NFTables // for its netlink socket, netns and log sink
+type NFTables struct {
+	logf func(format string, args ...any)
+	// netns is an fd of the netns to program, 0 for the caller's own; tests
+	// set it.
+	netns int
 }
 
-// SpoofPort is one pod's bridge port: the host end of its veth, and the only
-// source MAC let in through it, the pod interface's.
-type SpoofPort struct {
-	IfName string
-	MAC    net.HardwareAddr
+var _ Checker = (*NFTables)(nil)
+
+// New returns a spoof check that logs through logf; nil discards.
+func New(logf func(format string, args ...any)) *NFTables {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return &NFTables{logf: logf}
 }
 
-// NewSpoofCheck returns a spoof check that logs through logf; nil discards.
-func NewSpoofCheck(logf func(format string, args ...any)) *SpoofCheck {
-	return &SpoofCheck{nft: NewNFTables(logf)}
+// conn opens one netlink socket for all the requests of one call.
+func (s *NFTables) conn() (*nftables.Conn, error) {
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(s.netns))
+	if err != nil {
+		return nil, fmt.Errorf("open nftables netlink socket: %w", err)
+	}
+	return c, nil
+}
+
+// logClose closes a socket: once the work is done a close error changes
+// nothing in the kernel, so it is logged rather than returned.
+func (s *NFTables) logClose(closeFn func() error) {
+	if err := closeFn(); err != nil {
+		s.logf("nftables: close netlink socket: %v", err)
+	}
 }
 
 // EnsurePort lets p.MAC, and no other source MAC, in through port p.IfName,
@@ -42,18 +61,18 @@ func NewSpoofCheck(logf func(format string, args ...any)) *SpoofCheck {
 // are removed in the same batch.
 // Equivalent to: nft add element bridge nodebridge spoofchk_ports { PORT };
 // nft add element bridge nodebridge spoofchk_allowed { PORT . MAC }
-func (s *SpoofCheck) EnsurePort(ctx context.Context, p SpoofPort) error {
+func (s *NFTables) EnsurePort(ctx context.Context, p Port) error {
 	what := fmt.Sprintf("allow only MAC %s through port %s", p.MAC, p.IfName)
 	if err := p.validate(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	o := spoofRuleset()
-	return s.update(ctx, what, o, func(c *nftables.Conn, st spoofState) (bool, error) {
+	o := ruleset()
+	return s.update(ctx, what, o, func(c *nftables.Conn, st state) (bool, error) {
 		diff := append(st.structureDiffs(o), st.portDiffs(p)...)
 		if len(diff) == 0 {
 			return false, nil
 		}
-		s.nft.logf("nftables: %s: %v", what, errors.Join(diff...))
+		s.logf("nftables: %s: %v", what, errors.Join(diff...))
 		if err := queueStructure(c, o, st); err != nil {
 			return false, err
 		}
@@ -65,10 +84,10 @@ func (s *SpoofCheck) EnsurePort(ctx context.Context, p SpoofPort) error {
 // table, set or element is success, so DEL is idempotent.
 // Equivalent to: nft delete element bridge nodebridge spoofchk_ports { PORT };
 // nft delete element bridge nodebridge spoofchk_allowed { PORT . MAC }
-func (s *SpoofCheck) DeletePort(ctx context.Context, port string) error {
+func (s *NFTables) DeletePort(ctx context.Context, port string) error {
 	what := fmt.Sprintf("remove the MAC spoof check of port %s", port)
-	o := spoofRuleset()
-	err := s.update(ctx, what, o, func(c *nftables.Conn, st spoofState) (bool, error) {
+	o := ruleset()
+	err := s.update(ctx, what, o, func(c *nftables.Conn, st state) (bool, error) {
 		var ports, allowed []nftables.SetElement
 		for _, name := range st.ports {
 			if name == port {
@@ -91,7 +110,7 @@ func (s *SpoofCheck) DeletePort(ctx context.Context, port string) error {
 
 // CheckPort reports, as errors wrapping ErrMissing, every way the table or
 // p's elements depart from what EnsurePort makes.
-func (s *SpoofCheck) CheckPort(ctx context.Context, p SpoofPort) error {
+func (s *NFTables) CheckPort(ctx context.Context, p Port) error {
 	what := fmt.Sprintf("MAC spoof check of port %s (MAC %s)", p.IfName, p.MAC)
 	if err := p.validate(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -99,13 +118,13 @@ func (s *SpoofCheck) CheckPort(ctx context.Context, p SpoofPort) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", what, context.Cause(ctx))
 	}
-	c, err := s.nft.conn()
+	c, err := s.conn()
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	defer s.nft.logClose(c.CloseLasting)
-	o := spoofRuleset()
-	st, err := readSpoof(c, o)
+	defer s.logClose(c.CloseLasting)
+	o := ruleset()
+	st, err := readTable(c, o)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -116,12 +135,12 @@ func (s *SpoofCheck) CheckPort(ctx context.Context, p SpoofPort) error {
 // calls for, and sends them as one batch. A failed batch (another writer
 // changed the table since the read) is retried from a fresh read, up to
 // maxWrites times.
-func (s *SpoofCheck) update(ctx context.Context, what string, o spoofObjects, queue func(*nftables.Conn, spoofState) (bool, error)) error {
-	c, err := s.nft.conn()
+func (s *NFTables) update(ctx context.Context, what string, o objects, queue func(*nftables.Conn, state) (bool, error)) error {
+	c, err := s.conn()
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	defer s.nft.logClose(c.CloseLasting)
+	defer s.logClose(c.CloseLasting)
 	var werr error
 	for attempt := range maxWrites {
 		err := ctx.Err()
@@ -131,7 +150,7 @@ func (s *SpoofCheck) update(ctx context.Context, what string, o spoofObjects, qu
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, context.Cause(ctx))
 		}
-		st, err := readSpoof(c, o)
+		st, err := readTable(c, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -142,9 +161,32 @@ func (s *SpoofCheck) update(ctx context.Context, what string, o spoofObjects, qu
 		if werr = c.Flush(); werr == nil {
 			return nil
 		}
-		s.nft.logf("nftables: %s (write %d): %v", what, attempt+1, werr)
+		s.logf("nftables: %s (write %d): %v", what, attempt+1, werr)
 	}
-	return fmt.Errorf("%s: write nftables table bridge %s: %w", what, NFTTable, werr)
+	return fmt.Errorf("%s: write nftables table bridge %s: %w", what, tableName, werr)
+}
+
+// maxWrites bounds the batches of one call: a batch fails only when another
+// writer changed the table since the read, and the next read settles it.
+const maxWrites = 3
+
+// backoff waits up to attempt×5 ms, at random so that racing writers stop
+// re-reading and re-writing in lockstep.
+func backoff(ctx context.Context, attempt int) error {
+	timer := time.NewTimer(rand.N(time.Duration(attempt) * 5 * time.Millisecond))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-timer.C:
+		return nil
+	}
+}
+
+// nftUnavailable tells the errors of a kernel without nftables (or without
+// nfnetlink at all) from real failures.
+func nftUnavailable(err error) bool {
+	return errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
 // wrapIf prefixes err with what, keeping nil.
@@ -161,7 +203,7 @@ func wrapIf(what string, err error) error {
 // writers racing on an empty table still leave exactly one rule. A set of
 // another type cannot be fixed in place: its elements would be lost, so the
 // operator decides.
-func queueStructure(c *nftables.Conn, o spoofObjects, st spoofState) error {
+func queueStructure(c *nftables.Conn, o objects, st state) error {
 	if !st.table {
 		c.AddTable(o.table)
 	}
@@ -169,10 +211,10 @@ func queueStructure(c *nftables.Conn, o spoofObjects, st spoofState) error {
 		got := st.sets[want.Name]
 		if got == nil {
 			if err := c.AddSet(want, nil); err != nil {
-				return fmt.Errorf("queue nftables set bridge %s %s: %w", NFTTable, want.Name, err)
+				return fmt.Errorf("queue nftables set bridge %s %s: %w", tableName, want.Name, err)
 			}
 		} else if err := setTypeDiffers(got, want); err != nil {
-			return fmt.Errorf("%w (delete table bridge %s to have it rebuilt)", err, NFTTable)
+			return fmt.Errorf("%w (delete table bridge %s to have it rebuilt)", err, tableName)
 		}
 	}
 	chainOK := st.chain != nil && chainHeader(st.chain) == chainHeader(o.chain)
@@ -184,14 +226,14 @@ func queueStructure(c *nftables.Conn, o spoofObjects, st spoofState) error {
 	}
 	if !chainOK || len(st.ruleDiffs(o, "")) > 0 {
 		c.FlushChain(o.chain)
-		c.AddRule(&nftables.Rule{Table: o.table, Chain: o.chain, Exprs: o.rule.exprs, UserData: spoofComment()})
+		c.AddRule(&nftables.Rule{Table: o.table, Chain: o.chain, Exprs: o.rule.exprs, UserData: ruleComment()})
 	}
 	return nil
 }
 
 // queuePort queues p's two elements unless present, and the removal of any
 // other MAC allowed through the port.
-func queuePort(c *nftables.Conn, o spoofObjects, st spoofState, p SpoofPort) error {
+func queuePort(c *nftables.Conn, o objects, st state, p Port) error {
 	var stale []nftables.SetElement
 	for _, mac := range st.stale(p) {
 		stale = append(stale, nftables.SetElement{Key: allowedKey(p.IfName, mac)})
@@ -209,7 +251,7 @@ func queuePort(c *nftables.Conn, o spoofObjects, st spoofState, p SpoofPort) err
 // addElements queues the addition of elems to set.
 func addElements(c *nftables.Conn, set *nftables.Set, elems ...nftables.SetElement) error {
 	if err := c.SetAddElements(set, elems); err != nil {
-		return fmt.Errorf("queue elements of nftables set bridge %s %s: %w", NFTTable, set.Name, err)
+		return fmt.Errorf("queue elements of nftables set bridge %s %s: %w", tableName, set.Name, err)
 	}
 	return nil
 }
@@ -220,7 +262,7 @@ func deleteElements(c *nftables.Conn, set *nftables.Set, elems []nftables.SetEle
 		return nil
 	}
 	if err := c.SetDeleteElements(set, elems); err != nil {
-		return fmt.Errorf("queue removal of elements of nftables set bridge %s %s: %w", NFTTable, set.Name, err)
+		return fmt.Errorf("queue removal of elements of nftables set bridge %s %s: %w", tableName, set.Name, err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package rules
+package spoofchk
 
 import (
 	"fmt"
@@ -17,12 +17,12 @@ func BenchmarkSpoofAddDel(b *testing.B) {
 		b.Run(fmt.Sprint(others), func(b *testing.B) {
 			s := spoofIn(b, testenv.NewNS(b, "spoofb"))
 			for i := range others {
-				p := SpoofPort{IfName: fmt.Sprintf("nbother%d", i), MAC: net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}}
+				p := Port{IfName: fmt.Sprintf("nbother%d", i), MAC: net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}}
 				if err := s.EnsurePort(b.Context(), p); err != nil {
 					b.Fatalf("EnsurePort %s: %v", p.IfName, err)
 				}
 			}
-			p := SpoofPort{IfName: "nbbench", MAC: net.HardwareAddr{2, 0, 0, 0, 0xff, 0xff}}
+			p := Port{IfName: "nbbench", MAC: net.HardwareAddr{2, 0, 0, 0, 0xff, 0xff}}
 			for b.Loop() {
 				if err := s.EnsurePort(b.Context(), p); err != nil {
 					b.Fatalf("EnsurePort: %v", err)

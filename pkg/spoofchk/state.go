@@ -1,4 +1,4 @@
-package rules
+package spoofchk
 
 import (
 	"bytes"
@@ -8,11 +8,12 @@ import (
 	"slices"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
 
-// spoofState is what one read shows of table bridge nodebridge.
-type spoofState struct {
+// state is what one read shows of table bridge nodebridge.
+type state struct {
 	table   bool
 	chain   *nftables.Chain // nil when missing
 	rules   []*nftables.Rule
@@ -23,14 +24,14 @@ type spoofState struct {
 
 // readSpoof reads the table: its chain's rules, its sets and their elements.
 // A missing table, or a kernel without nftables, reads as empty.
-func readSpoof(c *nftables.Conn, o spoofObjects) (spoofState, error) {
-	st := spoofState{sets: map[string]*nftables.Set{}, allowed: map[string][]net.HardwareAddr{}}
-	_, err := c.ListTableOfFamily(NFTTable, nftables.TableFamilyBridge)
+func readTable(c *nftables.Conn, o objects) (state, error) {
+	st := state{sets: map[string]*nftables.Set{}, allowed: map[string][]net.HardwareAddr{}}
+	_, err := c.ListTableOfFamily(tableName, nftables.TableFamilyBridge)
 	switch {
 	case errors.Is(err, unix.ENOENT), nftUnavailable(err):
 		return st, nil
 	case err != nil:
-		return st, fmt.Errorf("read nftables table bridge %s: %w", NFTTable, err)
+		return st, fmt.Errorf("read nftables table bridge %s: %w", tableName, err)
 	}
 	st.table = true
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
@@ -38,13 +39,13 @@ func readSpoof(c *nftables.Conn, o spoofObjects) (spoofState, error) {
 		return st, fmt.Errorf("list nftables chains of family bridge: %w", err)
 	}
 	for _, ch := range chains {
-		if ch.Table != nil && ch.Table.Name == NFTTable && ch.Name == spoofChainName {
+		if ch.Table != nil && ch.Table.Name == tableName && ch.Name == spoofChainName {
 			st.chain = ch
 		}
 	}
 	if st.chain != nil {
 		if st.rules, err = c.GetRules(o.table, st.chain); err != nil {
-			return st, fmt.Errorf("list rules of nftables chain bridge %s %s: %w", NFTTable, spoofChainName, err)
+			return st, fmt.Errorf("list rules of nftables chain bridge %s %s: %w", tableName, spoofChainName, err)
 		}
 	}
 	return st, st.readSets(c, o)
@@ -52,10 +53,10 @@ func readSpoof(c *nftables.Conn, o spoofObjects) (spoofState, error) {
 
 // readSets reads the table's sets, and the elements of ours that have the
 // type we give them.
-func (st *spoofState) readSets(c *nftables.Conn, o spoofObjects) error {
+func (st *state) readSets(c *nftables.Conn, o objects) error {
 	sets, err := c.GetSets(o.table)
 	if err != nil {
-		return fmt.Errorf("list sets of nftables table bridge %s: %w", NFTTable, err)
+		return fmt.Errorf("list sets of nftables table bridge %s: %w", tableName, err)
 	}
 	for _, s := range sets {
 		st.sets[s.Name] = s
@@ -66,7 +67,7 @@ func (st *spoofState) readSets(c *nftables.Conn, o spoofObjects) error {
 		}
 		elems, err := c.GetSetElements(st.sets[want.Name])
 		if err != nil {
-			return fmt.Errorf("list elements of nftables set bridge %s %s: %w", NFTTable, want.Name, err)
+			return fmt.Errorf("list elements of nftables set bridge %s %s: %w", tableName, want.Name, err)
 		}
 		for _, e := range elems {
 			st.addElement(want.Name, e.Key)
@@ -77,7 +78,7 @@ func (st *spoofState) readSets(c *nftables.Conn, o spoofObjects) error {
 
 // addElement records an element's key; a key of another shape, which we
 // never write, is left out.
-func (st *spoofState) addElement(set string, key []byte) {
+func (st *state) addElement(set string, key []byte) {
 	if set == spoofPortsSet {
 		if name, ok := parsePortKey(key); ok {
 			st.ports = append(st.ports, name)
@@ -91,7 +92,7 @@ func (st *spoofState) addElement(set string, key []byte) {
 
 // setTypeDiffers reports a set that is missing or keyed by another type.
 func setTypeDiffers(got, want *nftables.Set) error {
-	where := fmt.Sprintf("nftables set bridge %s %s: ", NFTTable, want.Name)
+	where := fmt.Sprintf("nftables set bridge %s %s: ", tableName, want.Name)
 	switch {
 	case got == nil:
 		return finding(where + "missing")
@@ -103,9 +104,9 @@ func setTypeDiffers(got, want *nftables.Set) error {
 
 // structureDiffs lists, as ErrMissing findings, how the table, sets, chain
 // and rule depart from o.
-func (st spoofState) structureDiffs(o spoofObjects) []error {
+func (st state) structureDiffs(o objects) []error {
 	if !st.table {
-		return []error{finding(fmt.Sprintf("nftables table bridge %s: missing", NFTTable))}
+		return []error{finding(fmt.Sprintf("nftables table bridge %s: missing", tableName))}
 	}
 	var errs []error
 	for _, s := range []*nftables.Set{o.ports, o.allowed} {
@@ -113,7 +114,7 @@ func (st spoofState) structureDiffs(o spoofObjects) []error {
 			errs = append(errs, err)
 		}
 	}
-	where := fmt.Sprintf("nftables chain bridge %s %s: ", NFTTable, spoofChainName)
+	where := fmt.Sprintf("nftables chain bridge %s %s: ", tableName, spoofChainName)
 	if st.chain == nil {
 		return append(errs, finding(where+"missing"))
 	}
@@ -124,14 +125,13 @@ func (st spoofState) structureDiffs(o spoofObjects) []error {
 }
 
 // ruleDiffs compares the chain's rules with the one rule it must hold.
-func (st spoofState) ruleDiffs(o spoofObjects, where string) []error {
+func (st state) ruleDiffs(o objects, where string) []error {
 	switch {
 	case len(st.rules) == 0:
 		return []error{finding(fmt.Sprintf("%smissing rule %q", where, o.rule.text))}
 	case len(st.rules) > 1:
 		return []error{finding(fmt.Sprintf("%s%d rules, want only %q", where, len(st.rules), o.rule.text))}
-	// The family only shapes NAT expressions, so sameExprs' inet wire form serves.
-	case !bytes.Equal(st.rules[0].UserData, spoofComment()) || !sameExprs(st.rules[0].Exprs, o.rule.exprs):
+	case !bytes.Equal(st.rules[0].UserData, ruleComment()) || !sameExprs(st.rules[0].Exprs, o.rule.exprs):
 		return []error{finding(fmt.Sprintf("%srule (handle %d) differs from %q", where, st.rules[0].Handle, o.rule.text))}
 	}
 	return nil
@@ -140,27 +140,27 @@ func (st spoofState) ruleDiffs(o spoofObjects, where string) []error {
 // portDiffs lists, as ErrMissing findings naming the port and MAC, how the
 // elements of p depart from p: either element missing, or other MACs
 // allowed through the port.
-func (st spoofState) portDiffs(p SpoofPort) []error {
+func (st state) portDiffs(p Port) []error {
 	var errs []error
 	if !slices.Contains(st.ports, p.IfName) {
-		errs = append(errs, finding(fmt.Sprintf("port %s (MAC %s): not in nftables set bridge %s %s", p.IfName, p.MAC, NFTTable, spoofPortsSet)))
+		errs = append(errs, finding(fmt.Sprintf("port %s (MAC %s): not in nftables set bridge %s %s", p.IfName, p.MAC, tableName, spoofPortsSet)))
 	}
 	if !st.allows(p) {
-		errs = append(errs, finding(fmt.Sprintf("port %s MAC %s: not in nftables set bridge %s %s", p.IfName, p.MAC, NFTTable, spoofAllowedSet)))
+		errs = append(errs, finding(fmt.Sprintf("port %s MAC %s: not in nftables set bridge %s %s", p.IfName, p.MAC, tableName, spoofAllowedSet)))
 	}
 	for _, m := range st.stale(p) {
-		errs = append(errs, finding(fmt.Sprintf("port %s (MAC %s): nftables set bridge %s %s also allows MAC %s", p.IfName, p.MAC, NFTTable, spoofAllowedSet, m)))
+		errs = append(errs, finding(fmt.Sprintf("port %s (MAC %s): nftables set bridge %s %s also allows MAC %s", p.IfName, p.MAC, tableName, spoofAllowedSet, m)))
 	}
 	return errs
 }
 
 // allows reports whether spoofchk_allowed lets p.MAC in through p's port.
-func (st spoofState) allows(p SpoofPort) bool {
+func (st state) allows(p Port) bool {
 	return slices.ContainsFunc(st.allowed[p.IfName], func(m net.HardwareAddr) bool { return bytes.Equal(m, p.MAC) })
 }
 
 // stale lists the MACs allowed through p's port other than p's own.
-func (st spoofState) stale(p SpoofPort) []net.HardwareAddr {
+func (st state) stale(p Port) []net.HardwareAddr {
 	var macs []net.HardwareAddr
 	for _, m := range st.allowed[p.IfName] {
 		if !bytes.Equal(m, p.MAC) {
@@ -168,4 +168,48 @@ func (st spoofState) stale(p SpoofPort) []net.HardwareAddr {
 		}
 	}
 	return macs
+}
+
+// chainHeader describes what makes a base chain what it is, as nft prints
+// it less the hook's name; a chain without a policy attribute has the
+// kernel's default, accept.
+func chainHeader(c *nftables.Chain) string {
+	hook, prio := "none", "none"
+	if c.Hooknum != nil {
+		hook = fmt.Sprint(*c.Hooknum)
+	}
+	if c.Priority != nil {
+		prio = fmt.Sprint(*c.Priority)
+	}
+	policy := "accept"
+	if c.Policy != nil && *c.Policy != nftables.ChainPolicyAccept {
+		policy = "drop"
+	}
+	return fmt.Sprintf("type %s hook %s priority %s; policy %s", c.Type, hook, prio, policy)
+}
+
+// sameExprs compares expressions in their wire form, which is what the
+// kernel keeps, with counter values zeroed so that frames counted since the
+// rule was written do not make it differ.
+func sameExprs(got, want []expr.Any) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		g, gerr := exprBytes(got[i])
+		w, werr := exprBytes(want[i])
+		if gerr != nil || werr != nil || !bytes.Equal(g, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// exprBytes is e's wire form in the bridge family; a counter's values are
+// left out.
+func exprBytes(e expr.Any) ([]byte, error) {
+	if _, ok := e.(*expr.Counter); ok {
+		e = &expr.Counter{}
+	}
+	return expr.Marshal(byte(nftables.TableFamilyBridge), e)
 }
