@@ -3,12 +3,9 @@ package rules
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -84,7 +81,7 @@ func scopeOf(network string) []scopedObject {
 //
 // Equivalent to: nft list chain FAMILY TABLE CHAIN, for each object.
 func fingerprint(network string) (string, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	fd, err := nfSocket(0)
 	if err != nil {
 		return "", fmt.Errorf("fingerprint rules of network %q: netlink socket: %w", network, err)
 	}
@@ -138,62 +135,4 @@ func digestExprs(list []byte, d hash.Hash) {
 		}
 		d.Write(nfAttr(elem, unix.NFTA_EXPR_DATA))
 	}
-}
-
-// nfRequest sends one nftables request for family and hands each reply's
-// attributes to each; a missing table or chain (ENOENT) is written to d
-// as such rather than failing.
-func nfRequest(fd int, seq uint32, msg, flags uint16, family byte, attrs []byte, each func([]byte), d hash.Hash) error {
-	if err := nfSend(fd, seq, msg, flags, family, attrs); err != nil {
-		return err
-	}
-	buf := make([]byte, 64<<10)
-	for {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
-		if err != nil {
-			return fmt.Errorf("receive: %w", err)
-		}
-		done, err := nfReplies(buf[:n], seq, flags&unix.NLM_F_DUMP == 0, each, d)
-		if done || err != nil {
-			return err
-		}
-	}
-}
-
-// nfReplies walks one datagram of replies to request seq. It reports
-// done at NLMSG_DONE, an error reply, or after the one answer of a
-// request that is not a dump.
-func nfReplies(b []byte, seq uint32, single bool, each func([]byte), d hash.Hash) (bool, error) {
-	for len(b) >= unix.SizeofNlMsghdr {
-		l := int(binary.NativeEndian.Uint32(b))
-		if l < unix.SizeofNlMsghdr || l > len(b) {
-			return true, errors.New("malformed netlink reply")
-		}
-		typ, msgSeq, body := binary.NativeEndian.Uint16(b[4:]), binary.NativeEndian.Uint32(b[8:]), b[unix.SizeofNlMsghdr:l]
-		b = b[min((l+3)&^3, len(b)):]
-		if msgSeq != seq {
-			continue // a late answer to an earlier request
-		}
-		switch typ {
-		case unix.NLMSG_DONE:
-			return true, nil
-		case unix.NLMSG_ERROR:
-			err := nlError("nftables request", body)
-			if errors.Is(err, syscall.ENOENT) {
-				d.Write([]byte(" absent"))
-				return true, nil
-			}
-			if len(body) >= 4 && binary.NativeEndian.Uint32(body) == 0 {
-				return true, nil // an acknowledgement
-			}
-			return true, err
-		}
-		if len(body) >= 4 {
-			each(body[4:]) // past nfgenmsg
-		}
-		if single {
-			return true, nil
-		}
-	}
-	return false, nil
 }

@@ -44,15 +44,11 @@ func (b *NFTables) delete(ctx context.Context, c *nftables.Conn, network string)
 }
 
 // deleteOnce reads the generation and our table's chains, and commits the
-// deletions they call for, guarded by that generation. The raw socket lives
-// for one attempt, so a refused batch leaves nothing queued for the next.
+// deletions they call for, guarded by that generation. The batch's socket
+// lives for one attempt, so a refused batch leaves nothing queued for the
+// next.
 func (b *NFTables) deleteOnce(ctx context.Context, c *nftables.Conn, ours []string) error {
-	raw, err := nftDial(ctx, b.netns)
-	if err != nil {
-		return fmt.Errorf("open netlink socket: %w", err)
-	}
-	defer b.logClose(raw.Close)
-	gen, err := readGenID(raw)
+	gen, err := nftGeneration(b.netns)
 	if err != nil {
 		return err
 	}
@@ -64,7 +60,12 @@ func (b *NFTables) deleteOnce(ctx context.Context, c *nftables.Conn, ours []stri
 	if len(msgs) == 0 {
 		return nil
 	}
-	return nftCommit(raw, gen, msgs)
+	batch, err := nftDial(ctx, b.netns)
+	if err != nil {
+		return fmt.Errorf("open netlink socket: %w", err)
+	}
+	defer b.logClose(batch.Close)
+	return nftCommit(batch, gen, msgs)
 }
 
 // deleteMsgs deletes the chains of ours present in our table, or the table

@@ -97,14 +97,9 @@ const (
 // nftGen reads the ruleset generation of b's netns, which every commit advances.
 func nftGen(t *testing.T, b *NFTables) uint32 {
 	t.Helper()
-	raw, err := nftDial(t.Context(), b.netns)
+	gen, err := nftGeneration(b.netns)
 	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer raw.Close()
-	gen, err := readGenID(raw)
-	if err != nil {
-		t.Fatalf("readGenID: %v", err)
+		t.Fatalf("nftGeneration: %v", err)
 	}
 	return gen
 }
@@ -302,9 +297,9 @@ func TestNFTKernelGenerationGuard(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	defer raw.Close()
-	gen, err := readGenID(raw)
+	gen, err := nftGeneration(b.nft.netns)
 	if err != nil {
-		t.Fatalf("readGenID: %v", err)
+		t.Fatalf("nftGeneration: %v", err)
 	}
 	testenv.Run(t, ns, "nft", "add table inet other")
 	del := []netlink.Message{nftDelTable(NFTTable)}
@@ -314,8 +309,8 @@ func TestNFTKernelGenerationGuard(t *testing.T) {
 	if nftListing(t, ns) == nil {
 		t.Fatal("a refused batch deleted the table")
 	}
-	if gen, err = readGenID(raw); err != nil {
-		t.Fatalf("readGenID: %v", err)
+	if gen, err = nftGeneration(b.nft.netns); err != nil {
+		t.Fatalf("nftGeneration: %v", err)
 	}
 	if err := nftCommit(raw, gen, del); err != nil {
 		t.Fatalf("commit at the current generation: %v", err)

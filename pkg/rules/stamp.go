@@ -2,16 +2,12 @@ package rules
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Stamper is a Backend that can name the current state of the host's rules
@@ -51,7 +47,7 @@ func (b *NFTables) Stamp(ctx context.Context) (string, error) {
 // generationStamp is the generation of the caller's netns with the netns's
 // identity and the boot: generations restart with each netns and boot.
 func generationStamp() (string, error) {
-	gen, err := nftGeneration()
+	gen, err := nftGeneration(0)
 	if err != nil {
 		return "", err
 	}
@@ -85,37 +81,4 @@ func iptablesVariant() string {
 		return variantNFT
 	}
 	return variantLegacy
-}
-
-// nftGeneration asks nf_tables for its ruleset generation over netlink.
-//
-// Equivalent to: nft list ruleset | head -0 (the GETGEN that starts every nft dump)
-func nftGeneration() (uint32, error) {
-	const what = "nftables generation"
-	fd, err := nfQuery(what, unix.NFT_MSG_GETGEN, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 256)
-	n, _, err := unix.Recvfrom(fd, buf, 0)
-	if err != nil {
-		return 0, fmt.Errorf("%s: receive: %w", what, err)
-	}
-	return parseGeneration(buf[:n])
-}
-
-// parseGeneration reads NFTA_GEN_ID from a NFT_MSG_NEWGEN reply.
-func parseGeneration(b []byte) (uint32, error) {
-	const hdr = unix.SizeofNlMsghdr + 4
-	if len(b) < hdr {
-		return 0, errors.New("nftables generation: short reply")
-	}
-	if typ := binary.NativeEndian.Uint16(b[4:]); typ == unix.NLMSG_ERROR {
-		return 0, nlError("nftables generation", b[unix.SizeofNlMsghdr:])
-	}
-	if id := nfAttr(b[hdr:], unix.NFTA_GEN_ID); len(id) >= 4 {
-		return binary.BigEndian.Uint32(id), nil
-	}
-	return 0, errors.New("nftables generation: no NFTA_GEN_ID in reply")
 }

@@ -2,36 +2,13 @@ package rules
 
 import (
 	"context"
-	"encoding/binary"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
-	"golang.org/x/sys/unix"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
 )
-
-func TestParseGeneration(t *testing.T) {
-	reply := make([]byte, unix.SizeofNlMsghdr+4+8)
-	binary.NativeEndian.PutUint16(reply[4:], unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWGEN)
-	attr := reply[unix.SizeofNlMsghdr+4:]
-	binary.NativeEndian.PutUint16(attr, 8)
-	binary.NativeEndian.PutUint16(attr[2:], unix.NFTA_GEN_ID)
-	binary.BigEndian.PutUint32(attr[4:], 4242)
-	if gen, err := parseGeneration(reply); err != nil || gen != 4242 {
-		t.Errorf("parseGeneration = %d, %v; want 4242", gen, err)
-	}
-	for name, b := range map[string][]byte{
-		"short":   reply[:10],
-		"no attr": reply[:unix.SizeofNlMsghdr+4],
-		"bad len": append(append([]byte{}, reply[:unix.SizeofNlMsghdr+4]...), 0xff, 0, 1, 0),
-	} {
-		if _, err := parseGeneration(b); err == nil {
-			t.Errorf("parseGeneration(%s) succeeded", name)
-		}
-	}
-}
 
 // TestStampFollowsRuleChanges: the stamp stays while nothing changes and
 // moves with any rule change in the netns, ours or another tool's.
