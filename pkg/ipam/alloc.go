@@ -36,7 +36,7 @@ func (s *Store) Allocate(p *Pool, a Attachment, requested []netip.Addr) ([]Alloc
 	}
 	al := &allocation{s: s, p: p, owner: a, want: want, held: held, claim: s.newClaim(a)}
 	out, err := al.run()
-	// The temp file goes before the stamp: removing it changes the directory.
+	// The temp file goes before the seal: removing it changes the directory.
 	err = errors.Join(err, al.claim.close())
 	if err == nil {
 		err = al.commit(ix)
@@ -183,7 +183,7 @@ func (al *allocation) took(i int, addr netip.Addr) error {
 	return al.s.setLastReserved(i, addr)
 }
 
-// commit records what the owner now holds in its index entry and stamps
+// commit records what the owner now holds in its index entry and seals
 // the index. Legacy records it holds stay in their own entry.
 func (al *allocation) commit(ix *index) error {
 	if len(al.created) == 0 {
@@ -207,7 +207,7 @@ func (al *allocation) key() Attachment {
 	return Attachment{ContainerID: strings.TrimSpace(al.owner.ContainerID), IfName: al.owner.IfName}
 }
 
-// undo removes the records this call wrote. The index is stamped again only
+// undo removes the records this call wrote. The index is sealed again only
 // when that leaves it exact; otherwise the next locked call rebuilds it.
 func (al *allocation) undo(ix *index) error {
 	var errs []error

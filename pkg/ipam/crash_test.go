@@ -37,7 +37,7 @@ func TestIndexRepairs(t *testing.T) {
 			removeAll(t, filepath.Join(s.Dir(), indexDir))
 			symlink(t, ".", filepath.Join(s.Dir(), indexDir))
 		}},
-		{"garbled entry, stamp intact", func(t *testing.T, s *Store) {
+		{"garbled entry, seal intact", func(t *testing.T, s *Store) {
 			writeTestFile(t, idx(s, entryName(att("p1"))), "garbage") // in place: no directory change
 		}},
 		{"another's entry copied in place", func(t *testing.T, s *Store) {
@@ -75,7 +75,7 @@ func TestIndexRepairs(t *testing.T) {
 					t.Errorf("Lookup(%v) = %v, want %v", a, got, truth[a])
 				}
 			}
-			// A garbled entry under an intact stamp is found when its
+			// A garbled entry under an intact seal is found when its
 			// attachment is next used, so use p1's.
 			if got := mustRelease(t, s, att("p1")); !slices.Equal(got, truth[att("p1")]) {
 				t.Errorf("Release(p1) = %v, want %v", got, truth[att("p1")])

@@ -11,11 +11,11 @@
 // addresses the network holds: Allocate claims an address with a
 // create-exclusive link of an unnamed file, round-robin from last_reserved_ip, and asks the
 // index, not a scan, what the attachment already holds; Release reads only
-// the attachment's index entries and records. A stamp made of the two
+// the attachment's index entries and records. A seal made of the two
 // directories' mtimes tells when the reference, an operator or a crash
 // changed records behind the index's back, and one scan rebuilds it; every
 // index hit is read back from its record before it is trusted. See
-// index.go, stamp.go and rebuild.go.
+// index.go, seal.go and rebuild.go.
 //
 // Config.Pool validates the "ipam" section; Open gives the Store of one
 // network, whose Allocate, Release and GC run under its Lock.

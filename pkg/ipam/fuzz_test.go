@@ -59,9 +59,9 @@ func FuzzEntry(f *testing.F) {
 // a dotfile another program keeps there (pkg/bridge's record of verified
 // rules), which the store must leave alone, and the index entry of its
 // first owner. With the index
-// stamp kept, as when a file is rewritten in place, the store must stay
+// seal kept, as when a file is rewritten in place, the store must stay
 // safe: never hand out, report or free an address whose record does not
-// read as the caller's. With the stamp broken, as by any other change, it
+// read as the caller's. With the seal broken, as by any other change, it
 // must also be exact.
 func FuzzStoreFiles(f *testing.F) {
 	seeds := storeSeeds(f)
@@ -79,7 +79,7 @@ func FuzzStoreFiles(f *testing.F) {
 			}
 		}
 	}
-	f.Fuzz(func(t *testing.T, record, last, note, entryFile []byte, keepStamp bool) {
+	f.Fuzz(func(t *testing.T, record, last, note, entryFile []byte, keepSeal bool) {
 		s, p := newStore(t), poolOf(t, "10.0.0.0/29") // gateway .1; .2 to .6 to hand out
 		writeFile(t, s, bridgeFile, "before")
 		ours, other := att("ctr"), att("other")
@@ -88,11 +88,11 @@ func FuzzStoreFiles(f *testing.F) {
 		}
 		rewrite(t, s, map[string][]byte{"10.0.0.2": record, lastReservedPrefix + "0": last,
 			bridgeFile: note, filepath.Join(indexDir, entryName(ours)): entryFile})
-		if !keepStamp {
-			writeFile(t, s, "touched", "") // a new name in the directory breaks the stamp
+		if !keepSeal {
+			writeFile(t, s, "touched", "") // a new name in the directory breaks the seal
 		}
 		dot2 := addrs("10.0.0.2")
-		st := storeCheck{t: t, s: s, exact: !keepStamp, record: record}
+		st := storeCheck{t: t, s: s, exact: !keepSeal, record: record}
 		st.lookup(ours, dot2)
 		st.allocateOther(p, other)
 		st.release(ours, dot2)
@@ -110,7 +110,7 @@ func FuzzStoreFiles(f *testing.F) {
 type storeCheck struct {
 	t      *testing.T
 	s      *Store
-	exact  bool   // the stamp is broken: answers must be exact, not only safe
+	exact  bool   // the seal is broken: answers must be exact, not only safe
 	record []byte // the content written to 10.0.0.2
 }
 

@@ -15,7 +15,7 @@ import (
 
 // The attachment index lives in a subdirectory of the network directory:
 // one entry file per attachment, listing the record files it holds. The
-// stamp (stamp.go) says whether the entries can be trusted; when they cannot,
+// seal (seal.go) says whether the entries can be trusted; when they cannot,
 // one scan rebuilds them (rebuild.go).
 //
 // Reference host-local v1.9.1 walks the whole tree under the network
@@ -138,7 +138,7 @@ func (ix *index) readEntry(a Attachment) (entry, error) {
 // writeEntry replaces the entry of e.owner, or removes it when e holds no
 // names. A new entry is created in place, create-exclusive, and an existing
 // one replaced by rename; either changes the index directory and so breaks
-// the stamp until commit, which is what makes a torn new entry harmless.
+// the seal until commit, which is what makes a torn new entry harmless.
 // Whether the entry exists is known from reading it, or from a rebuild.
 func (ix *index) writeEntry(e entry) error {
 	name := entryName(e.owner)

@@ -150,10 +150,10 @@ func TestIndexSeesChangesBehindItsBack(t *testing.T) {
 	}
 }
 
-// TestStampSameClockTick checks that a record another process creates
+// TestSealSameClockTick checks that a record another process creates
 // right after a call of ours is seen even when the kernel gives it the very
 // time it gave our last change, as a coarse clock does within one tick.
-func TestStampSameClockTick(t *testing.T) {
+func TestSealSameClockTick(t *testing.T) {
 	for _, after := range []time.Duration{0, time.Nanosecond, time.Millisecond} {
 		t.Run(after.String(), func(t *testing.T) {
 			p, s := poolOf(t, "10.0.0.0/24"), newStore(t)
@@ -184,7 +184,7 @@ func TestStampSameClockTick(t *testing.T) {
 }
 
 func TestIndexRewrittenInPlace(t *testing.T) {
-	// A record whose content changes in place goes unseen by the stamp; the
+	// A record whose content changes in place goes unseen by the seal; the
 	// read-back keeps the old owner from freeing it, and GC puts it right.
 	p, s := poolOf(t, "10.0.0.0/24"), newStore(t)
 	mustAlloc(t, s, p, att("p1"))

@@ -31,7 +31,7 @@ func (ix *index) rebuild() error {
 }
 
 // rebuildFrom brings the index in line with recs, the records the directory
-// holds, and stamps it. It rewrites only the entries that differ, so after
+// holds, and seals it. It rewrites only the entries that differ, so after
 // another process changed a few records it costs a read of each record and
 // entry, and a write of the few that changed.
 func (ix *index) rebuildFrom(recs []record) error {

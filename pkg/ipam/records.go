@@ -271,7 +271,7 @@ func (s *Store) setLastReserved(i int, addr netip.Addr) error {
 
 // overwrite writes content over the file f (named name), truncates it there
 // and closes it: no new inode, no rename, so the directory, whose mtime
-// stamps the index, is left alone.
+// seals the index, is left alone.
 func (s *Store) overwrite(f *os.File, name, content string) error {
 	_, err := f.WriteAt([]byte(content), 0)
 	if err == nil {

@@ -37,7 +37,7 @@ func (s *Store) Release(a Attachment) ([]netip.Addr, error) {
 		freed = append(freed, r.addr)
 	}
 	if err := ix.forget(recs, left); err != nil {
-		return freed, errors.Join(append(errs, err)...) // unstamped: the next locked call rebuilds
+		return freed, errors.Join(append(errs, err)...) // unsealed: the next locked call rebuilds
 	}
 	return freed, errors.Join(append(errs, ix.commit())...)
 }

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// The stamp says whether the index entries can be trusted: it is the pair
+// The seal says whether the index entries can be trusted: it is the pair
 // of modification times of the network directory (P) and of the index
 // directory (I), and the index is fresh when I is exactly P - 1 ns.
 //
@@ -34,7 +34,7 @@ import (
 // index is the attachment index as one call of a Store sees it.
 type index struct {
 	s     *Store
-	fresh bool                // the stamp held when loaded or last committed
+	fresh bool                // the seal held when loaded or last committed
 	found map[Attachment]bool // entries read so far, and whether each existed
 }
 
@@ -67,8 +67,8 @@ func (s *Store) openIndex() (*index, error) {
 	return ix, nil
 }
 
-// commit sets the stamp; the caller has brought every entry up to date
-// with the records. It is a no-op when the stamp already holds.
+// commit sets the seal; the caller has brought every entry up to date
+// with the records. It is a no-op when the seal already holds.
 func (ix *index) commit() error {
 	p, err := ix.s.mtime(".")
 	if err != nil {
@@ -89,7 +89,7 @@ func (ix *index) commit() error {
 				return err
 			}
 			if got, err := ix.s.mtime(t.name); err != nil || got != t.mtime {
-				return err // no nanoseconds on this filesystem: left unstamped
+				return err // no nanoseconds on this filesystem: left unsealed
 			}
 		}
 	}
