@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -168,7 +169,7 @@ func ensureGateway(c *Config, h *netlink.Handle, link netlink.Link, gw netip.Pre
 // than gw: an error naming the first without forceAddress, else their
 // removal (and removed is true).
 func resolveConflicts(c *Config, h *netlink.Handle, link netlink.Link, name string, gw netip.Prefix, keep []netip.Prefix) (removed bool, err error) {
-	addrs, err := h.AddrList(link, family(gw.Addr()))
+	addrs, err := h.AddrList(link, nl.GetIPFamily(gw.Addr().AsSlice()))
 	if err != nil {
 		return false, fmt.Errorf("list addresses of %s: %w", name, err)
 	}
@@ -237,13 +238,6 @@ func delLink(l netlink.Link) error {
 		return fmt.Errorf("delete link %s: %w", l.Attrs().Name, err)
 	}
 	return nil
-}
-
-func family(a netip.Addr) int {
-	if a.Is4() {
-		return netlink.FAMILY_V4
-	}
-	return netlink.FAMILY_V6
 }
 
 func contains(list []netip.Prefix, p netip.Prefix) bool {

@@ -9,6 +9,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 )
 
 // The neighbour entries a new pod's first packets need, both ways, when the
@@ -85,7 +86,7 @@ func seedPod(h *netlink.Handle, gwLink netlink.Link, pair *vethPair, res *curren
 // setStale writes ip at mac on link as a STALE neighbour, replacing any
 // entry of that address (a reused pod address's old MAC among them).
 func setStale(h *netlink.Handle, link netlink.Link, ip net.IP, mac net.HardwareAddr) error {
-	n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: ipFamily(ip), IP: ip, HardwareAddr: mac, State: netlink.NUD_STALE}
+	n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: nl.GetIPFamily(ip), IP: ip, HardwareAddr: mac, State: netlink.NUD_STALE}
 	if err := h.NeighSet(n); err != nil {
 		return fmt.Errorf("set neighbour %s lladdr %s on %s: %w", ip, mac, link.Attrs().Name, err)
 	}
@@ -99,18 +100,10 @@ func setStale(h *netlink.Handle, link netlink.Link, ip net.IP, mac net.HardwareA
 func forgetPod(h *netlink.Handle, link netlink.Link, res *current.Result) error {
 	var errs []error
 	for _, ip := range res.IPs {
-		n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: ipFamily(ip.Address.IP), IP: ip.Address.IP}
+		n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: nl.GetIPFamily(ip.Address.IP), IP: ip.Address.IP}
 		if err := h.NeighDel(n); err != nil && !errors.Is(err, syscall.ENOENT) {
 			errs = append(errs, fmt.Errorf("delete neighbour %s on %s: %w", ip.Address.IP, link.Attrs().Name, err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// ipFamily is the netlink address family of ip.
-func ipFamily(ip net.IP) int {
-	if ip.To4() != nil {
-		return netlink.FAMILY_V4
-	}
-	return netlink.FAMILY_V6
 }
