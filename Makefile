@@ -64,6 +64,7 @@ FUZZFLAGS ?= -fuzzminimizetime 10s
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/bridge
+	$(GO) test -run '^$$' -fuzz '^FuzzVerified$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/bridge
 	$(GO) test -run '^$$' -fuzz '^FuzzEntry$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/ipam
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreFiles$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/ipam
 	$(GO) test -run '^$$' -fuzz '^FuzzComputeDesired$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pkg/agent
