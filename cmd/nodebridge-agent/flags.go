@@ -59,7 +59,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Resync, "resync", c.Resync, "full reconcile period")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of /healthz, /readyz and /metrics")
 	fs.StringVar(&c.IPMasqBackend, "ipmasq-backend", c.IPMasqBackend,
-		`ipMasqBackend written into the conflist: "iptables", "nftables" or "" (host default)`)
+		`ipMasqBackend written into the conflist, and the backend of the agent's FORWARD accepts: "iptables", "nftables" or "" (what the host uses)`)
 	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist from this host, then exit")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, `log format on stderr: "text" or "json"`)
 }

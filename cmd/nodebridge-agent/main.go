@@ -1,7 +1,7 @@
 // Command nodebridge-agent runs on every node of a cluster and routes pods
 // across nodes from the Nodes' podCIDRs: it writes the node's nodebridge
 // conflist, one route per other Node (proto 78), and the FORWARD accepts
-// for the cluster CIDRs. With --uninstall it removes all three and exits.
+// for the cluster CIDRs, in the rules backend the plugin uses. With --uninstall it removes all three and exits.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/nodebridge/nodebridge/pkg/agent"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 	"github.com/vishvananda/netlink"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -57,6 +58,10 @@ func start(ctx context.Context, o options, logger *slog.Logger) error {
 	}
 	defer h.Close()
 	d := agent.Deps{Log: logger, Netlink: h, Metrics: new(agent.Metrics)}
+	// The plugin's choice of backend, by the plugin's rule.
+	if d.Rules, err = rules.SelectCluster(o.cfg.IPMasqBackend, rulesLogf(logger)); err != nil {
+		return err
+	}
 	if o.uninstall {
 		return agent.Uninstall(ctx, o.cfg, d)
 	}
@@ -78,6 +83,13 @@ func newClient(kubeconfig string, m *agent.Metrics, logger *slog.Logger) (kubern
 		return nil, fmt.Errorf("create Kubernetes client: %w", err)
 	}
 	return client, nil
+}
+
+// rulesLogf sends the rules layer's diagnostics to logger.
+func rulesLogf(logger *slog.Logger) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		logger.Info(fmt.Sprintf(format, args...), "component", "rules")
+	}
 }
 
 // newLogger logs to stderr in the chosen format.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/routes"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
@@ -43,7 +44,7 @@ func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle) *agent {
 		cfg: cfg, log: log,
 		nl:      h,
 		routes:  routes.NewSyncer(h, log),
-		rules:   ruleSyncer{exec: runCommand, log: log},
+		rules:   ruleSyncer{network: cfg.NetworkName, log: log},
 		metrics: &Metrics{},
 		ready:   &readiness{reason: "starting"},
 		live:    newLiveness(cfg.Resync, time.Now),
@@ -67,6 +68,7 @@ func (a *agent) poke() {
 type Deps struct {
 	Log     *slog.Logger
 	Netlink *netlink.Handle      // the node netns
+	Rules   rules.ClusterBackend // the FORWARD accepts, from rules.SelectCluster with Config.IPMasqBackend
 	Client  kubernetes.Interface // Run only: Uninstall needs no API server
 	Metrics *Metrics             // fed by Client's transport too; nil: a new one
 }
@@ -79,6 +81,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	a := newAgent(cfg, d.Log, d.Netlink)
+	a.rules.backend = d.Rules
 	if d.Metrics != nil {
 		a.metrics = d.Metrics
 	}

@@ -62,13 +62,8 @@ func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node) (*applied, erro
 
 // applyRules keeps the FORWARD accepts for the cluster CIDRs in place.
 func (a *agent) applyRules(ctx context.Context, st *applied, verify bool) error {
-	_, err := a.rules.sync(ctx, st.d.clusterCIDRs, verify)
-	missing := 0
-	for _, m := range a.rules.missing {
-		if m {
-			missing++
-		}
-	}
+	err := a.rules.sync(ctx, st.d.clusterCIDRs, verify)
+	missing := len(a.rules.missing)
 	a.metrics.update(func(m *Metrics) { m.rulesSkipped = missing })
 	return err
 }

@@ -66,7 +66,7 @@ func BenchmarkReconcile1000(b *testing.B) {
 	cfg.NodeName, cfg.CNIConfDir = "node-0", b.TempDir()
 	cfg.ClusterCIDRs = pfx(b, "10.0.0.0/8")
 	a := newAgent(cfg, discard(), th.h)
-	a.rules.exec, a.nodes = th.exec, src.list
+	a.rules.backend, a.nodes = rulesIn(b, th.ns, ""), src.list
 	ctx := context.Background()
 	if err := a.reconcile(ctx, true); err != nil {
 		b.Fatal(err)

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
-	"strings"
 	"time"
+
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // Config is what the agent does, as plain data: cmd fills it from the
@@ -42,11 +42,12 @@ func (c *Config) Validate() error {
 	if c.NodeName == "" {
 		errs = append(errs, errors.New("node-name: empty (set --node-name or $NODE_NAME)"))
 	}
-	if !regexp.MustCompile(`^[A-Za-z0-9_.-]+$`).MatchString(c.NetworkName) {
-		errs = append(errs, fmt.Errorf("network-name %q: not [A-Za-z0-9_.-]+", c.NetworkName))
+	// The plugin's rules, so that the agent never writes a conflist the plugin refuses.
+	if err := rules.CheckName(c.NetworkName); err != nil {
+		errs = append(errs, fmt.Errorf("network-name %q: %w", c.NetworkName, err))
 	}
-	if c.Bridge == "" || len(c.Bridge) > 15 || strings.ContainsAny(c.Bridge, "/ ") {
-		errs = append(errs, fmt.Errorf("bridge %q: not a link name of 1 to 15 bytes", c.Bridge))
+	if err := rules.CheckIfName(c.Bridge); err != nil {
+		errs = append(errs, fmt.Errorf("bridge %q: %w", c.Bridge, err))
 	}
 	if c.CNIConfDir == "" {
 		errs = append(errs, errors.New("cni-conf-dir: empty"))
@@ -62,7 +63,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, checkClusterCIDRs("cluster-cidr", c.ClusterCIDRs))
 	switch c.IPMasqBackend {
-	case "", "iptables", "nftables":
+	case "", rules.IPTablesName, rules.NFTablesName:
 	default:
 		errs = append(errs, fmt.Errorf(`ipmasq-backend %q: not "iptables", "nftables" or ""`, c.IPMasqBackend))
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"net/netip"
 	"strings"
 	"testing"
@@ -64,6 +65,36 @@ func TestValidateClusterCIDRs(t *testing.T) {
 			case tc.want == "" && err != nil:
 				t.Errorf("got %v, want valid", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The agent refuses the network and bridge names the plugin refuses, with
+// the plugin's reasons, naming the flag: the same list is in
+// pkg/bridge's TestParseNamesAsTheAgent.
+func TestValidateNamesAsThePlugin(t *testing.T) {
+	for _, tc := range []struct{ network, bridge, want string }{
+		{network: ".podnet", want: `network-name ".podnet": must match`},
+		{network: "-podnet", want: `network-name "-podnet": must match`},
+		{network: "_podnet", want: `network-name "_podnet": must match`},
+		{network: "pod net", want: `network-name "pod net": must match`},
+		{network: strings.Repeat("n", 201), want: "longer than 200 bytes"},
+		{bridge: "br:0", want: `bridge "br:0": contains '/', ':', NUL or whitespace`},
+		{bridge: "br\t0", want: `bridge "br\t0": contains`},
+		{bridge: "br/0", want: `bridge "br/0": contains`},
+		{bridge: "all", want: `bridge "all": "all" is not an interface name`},
+		{bridge: "default", want: `bridge "default": "default" is not an interface name`},
+		{bridge: "..", want: `bridge "..": ".." is not an interface name`},
+		{bridge: "averyveryverylongbridge", want: `bridge "averyveryverylongbridge": longer than 15 bytes`},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			c := Defaults()
+			c.NodeName = "node-7"
+			c.NetworkName = cmp.Or(tc.network, c.NetworkName)
+			c.Bridge = cmp.Or(tc.bridge, c.Bridge)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})

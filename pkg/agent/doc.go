@@ -10,7 +10,8 @@
 // per family), else networking.podSubnet of the ConfigMap
 // kube-system/kubeadm-config. Until they are known the agent routes nothing,
 // writes nothing and is not ready. They alone make the conflist's
-// nonMasqueradeCIDRs and the NB-AGENT-FWD accepts.
+// nonMasqueradeCIDRs and the FORWARD accepts for the cluster CIDRs (through
+// pkg/rules, in the backend the plugin uses).
 //
 // A Node's podCIDR is untrusted input. A peer's is routed only when it is a
 // plain prefix (not /0, not IPv4-mapped) inside the cluster CIDR of its

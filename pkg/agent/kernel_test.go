@@ -4,12 +4,14 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -55,11 +57,6 @@ func newHostB(t testing.TB) *testHost {
 	return &testHost{name: name, ns: ns, h: h, link: l.Attrs().Index}
 }
 
-// exec runs commands inside the host's netns.
-func (th *testHost) exec(ctx context.Context, stdin []byte, argv ...string) ([]byte, error) {
-	return runCommand(ctx, stdin, append([]string{"ip", "netns", "exec", th.name}, argv...)...)
-}
-
 // routes lists the host's routes of both families matching ip route's selector args.
 func (th *testHost) routes(t testing.TB, sel ...string) []string {
 	t.Helper()
@@ -75,77 +72,112 @@ func (th *testHost) routes(t testing.TB, sel ...string) []string {
 	return out
 }
 
-func TestRulesKernel(t *testing.T) {
-	th := &testHost{name: testenv.NewNode(t)}
-	var restores int
-	rs := ruleSyncer{log: discard(), exec: func(ctx context.Context, stdin []byte, argv ...string) ([]byte, error) {
-		if strings.HasSuffix(argv[0], "-restore") {
-			restores++
+// agentChain reads iptables-save output: how many times FORWARD jumps to
+// NB-AGENT-FWD, and the chain's rules.
+func agentChain(save string) (jumps int, rules []string) {
+	for _, l := range strings.Split(save, "\n") {
+		switch {
+		case l == "-A FORWARD -j NB-AGENT-FWD":
+			jumps++
+		case strings.HasPrefix(l, "-A NB-AGENT-FWD "):
+			rules = append(rules, l)
 		}
-		return th.exec(ctx, stdin, argv...)
-	}}
+	}
+	return jumps, rules
+}
+
+// wantAgentChain is NB-AGENT-FWD as the agent keeps it for cidrs.
+func wantAgentChain(cidrs []netip.Prefix) []string {
+	var out []string
+	for _, flag := range []string{"-s", "-d"} {
+		for _, p := range cidrs {
+			out = append(out, "-A NB-AGENT-FWD "+flag+" "+p.String()+" -j ACCEPT")
+		}
+	}
+	return out
+}
+
+// The agent keeps NB-AGENT-FWD of each family as the cluster CIDRs say,
+// with one jump, on a node where it chooses iptables (a fresh netns).
+func TestRulesKernel(t *testing.T) {
+	th := newHost(t)
+	rs := ruleSyncer{log: discard(), network: "nodebridge", backend: rulesIn(t, th.ns, "")}
 	ctx := context.Background()
 	a, b := pfx(t, "10.244.0.0/16", "fd00:10:244::/56"), pfx(t, "10.240.0.0/12", "fd00:10::/48")
-	steps := []struct {
-		name         string
-		cidrs        []netip.Prefix
-		verify       bool
-		wantRestores int
+	for _, s := range []struct {
+		name   string
+		cidrs  []netip.Prefix
+		verify bool
 	}{
-		{"first apply: one restore per family", a, false, 2},
-		{"same again, verified: none", a, true, 0},
-		{"new cluster CIDRs: one restore per family", b, false, 2},
-	}
-	for _, s := range steps {
-		restores = 0
-		if _, err := rs.sync(ctx, s.cidrs, s.verify); err != nil || restores != s.wantRestores {
-			t.Fatalf("%s: restores %d err %v, want %d", s.name, restores, err, s.wantRestores)
+		{"first apply", a, false},
+		{"same again, verified", a, true},
+		{"new cluster CIDRs", b, false},
+	} {
+		if err := rs.sync(ctx, s.cidrs, s.verify); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
 		}
 		for f, save := range []string{"iptables-save", "ip6tables-save"} {
-			jump, rules := parseChain(testenv.Run(t, th.name, save, "-t", "filter"))
-			if !jump || !slices.Equal(rules, ruleLines(s.cidrs[f:f+1])) {
-				t.Errorf("%s: %s: jump %v rules %q", s.name, save, jump, rules)
+			jumps, rules := agentChain(testenv.Run(t, th.name, save, "-t", "filter"))
+			if jumps != 1 || !slices.Equal(rules, wantAgentChain(s.cidrs[f:f+1])) {
+				t.Errorf("%s: %s: %d jumps, rules %q", s.name, save, jumps, rules)
 			}
 		}
 	}
-	text := testenv.Run(t, th.name, "iptables-save", "-t", "filter")
-	if n := strings.Count(text, jumpRule+"\n"); n != 1 {
-		t.Errorf("%d jumps to %s, want 1:\n%s", n, agentChain, text)
-	}
-	if err := removeChain(ctx, th.exec, v4, discard()); err != nil {
+	testenv.Run(t, th.name, "iptables", "-w", "-F", "NB-AGENT-FWD")
+	if err := rs.sync(ctx, b, true); err != nil {
 		t.Fatal(err)
 	}
-	if text := testenv.Run(t, th.name, "iptables-save", "-t", "filter"); strings.Contains(text, agentChain) {
-		t.Errorf("chain left after removal:\n%s", text)
+	if _, rules := agentChain(testenv.Run(t, th.name, "iptables-save", "-t", "filter")); !slices.Equal(rules, wantAgentChain(b[:1])) {
+		t.Errorf("a flushed chain is not repaired on verify: %q", rules)
 	}
 }
 
-// Swapping the chain's contents never shows a reader an empty or half-filled
-// chain: declaration and rules go in one iptables-restore commit.
-func TestRulesSwapAtomic(t *testing.T) {
-	th := &testHost{name: testenv.NewNode(t)}
-	rs := ruleSyncer{log: discard(), exec: th.exec}
-	ctx, cancel := context.WithCancel(context.Background())
-	seen := make(chan []string, 1)
-	go func() {
-		defer close(seen)
-		for ctx.Err() == nil {
-			out, err := th.exec(context.Background(), nil, "iptables-save", "-t", "filter")
-			if _, rules := parseChain(string(out)); err == nil && strings.Contains(string(out), jumpRule) && len(rules) != 4 {
-				seen <- rules
-				return
-			}
+// On a node with nftables alone (no iptables binary at all), the agent
+// chooses nftables, as the plugin would, and its accepts live in table
+// inet nodebridge; the uninstall removes them.
+func TestRulesNFTablesOnly(t *testing.T) {
+	th := newHost(t)
+	bin := t.TempDir()
+	for _, tool := range []string{"ip", "nft"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("%s not installed: %v", tool, err)
 		}
-	}()
-	sets := [][]netip.Prefix{pfx(t, "10.244.0.0/16", "10.96.0.0/12"), pfx(t, "10.0.0.0/8", "10.96.0.0/12")}
-	for i := range 30 {
-		if _, err := rs.sync(ctx, sets[i%2], false); err != nil {
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cancel()
-	if rules, ok := <-seen; ok {
-		t.Errorf("a reader saw the chain half-swapped: %q", rules)
+	t.Setenv("PATH", bin)
+	rb := rulesIn(t, th.ns, "")
+	rs := ruleSyncer{log: discard(), network: "nodebridge", backend: rb}
+	ctx := context.Background()
+	cidrs := pfx(t, "10.244.0.0/16", "fd00:10:244::/56")
+	if err := rs.sync(ctx, cidrs, false); err != nil {
+		t.Fatalf("sync without iptables: %v", err)
+	}
+	if len(rs.missing) != 0 {
+		t.Errorf("families skipped on an nftables host: %v", rs.missing)
+	}
+	if err := rb.CheckCluster(ctx, rules.Cluster{Name: "nodebridge", CIDRs: cidrs}); err != nil {
+		t.Errorf("CheckCluster: %v", err)
+	}
+	listing := testenv.Run(t, th.name, "nft", "list", "chain", "inet", "nodebridge", "cluster-fwd")
+	for _, want := range []string{"hook forward", "ip saddr 10.244.0.0/16 counter", "ip daddr 10.244.0.0/16 counter",
+		"ip6 saddr fd00:10:244::/56 counter", "ip6 daddr fd00:10:244::/56 counter", "accept"} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("chain cluster-fwd lacks %q:\n%s", want, listing)
+		}
+	}
+	if err := rs.sync(ctx, cidrs, true); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	cfg := Defaults()
+	cfg.CNIConfDir = t.TempDir()
+	if err := uninstall(ctx, &cfg, th.h, rb, discard()); err != nil {
+		t.Fatal(err)
+	}
+	if out := testenv.Run(t, th.name, "nft", "list", "ruleset"); strings.Contains(out, "nodebridge") {
+		t.Errorf("nftables accepts left after uninstall:\n%s", out)
 	}
 }
 
@@ -155,15 +187,21 @@ func TestUninstallKernel(t *testing.T) {
 	cfg.CNIConfDir = t.TempDir()
 	testenv.Run(t, th.name, "ip", "route", "add", "10.244.1.0/24", "via", "198.18.0.12", "proto", "78")
 	testenv.Run(t, th.name, "ip", "route", "add", "10.244.8.0/24", "via", "198.18.0.18", "proto", "static")
-	rs := ruleSyncer{log: discard(), exec: th.exec}
-	if _, err := rs.sync(context.Background(), pfx(t, "10.244.0.0/16", "fd00:10:244::/56"), false); err != nil {
-		t.Fatal(err)
+	testenv.Run(t, th.name, "iptables", "-w", "-P", "FORWARD", "DROP") // so nftables keeps its iptables share
+	cidrs := pfx(t, "10.244.0.0/16", "fd00:10:244::/56")
+	for _, name := range []string{"nftables", "iptables"} { // the accepts of both backends, as a switch might leave
+		rs := ruleSyncer{log: discard(), network: "nodebridge", backend: rulesIn(t, th.ns, name)}
+		if err := rs.backend.EnsureCluster(context.Background(), rules.Cluster{Name: "nodebridge", CIDRs: cidrs}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	testenv.Run(t, th.name, "nft", "add", "table", "inet", "nodebridge")
+	testenv.Run(t, th.name, "nft", "add", "chain", "inet", "nodebridge", "cluster-fwd", "{ type filter hook forward priority 0; }")
 	if err := os.WriteFile(cfg.confPath(), []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 2 { // the second run finds nothing left and succeeds
-		if err := uninstall(context.Background(), &cfg, th.h, th.exec, discard()); err != nil {
+	for i, name := range []string{"", "nftables"} { // the second run finds nothing left and succeeds
+		if err := uninstall(context.Background(), &cfg, th.h, rulesIn(t, th.ns, name), discard()); err != nil {
 			t.Fatalf("run %d: %v", i, err)
 		}
 	}
@@ -174,9 +212,12 @@ func TestUninstallKernel(t *testing.T) {
 		t.Errorf("the static route went too: %q", got)
 	}
 	for _, save := range []string{"iptables-save", "ip6tables-save"} {
-		if text := testenv.Run(t, th.name, save); strings.Contains(text, agentChain) {
+		if text := testenv.Run(t, th.name, save); strings.Contains(text, "NB-AGENT-FWD") {
 			t.Errorf("%s: chain left:\n%s", save, text)
 		}
+	}
+	if out := testenv.Run(t, th.name, "nft", "list", "tables"); strings.Contains(out, "nodebridge") {
+		t.Errorf("nftables table left: %s", out)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.CNIConfDir, "10-nodebridge.conflist")); !os.IsNotExist(err) {
 		t.Errorf("conflist left: %v", err)

@@ -64,7 +64,7 @@ func startAgent(t *testing.T, th *testHost, src *staticNodes) *agent {
 			t.Logf("agent log:\n%s", logs.String())
 		}
 	})
-	a.ns, a.rules.exec, a.nodes = &th.ns, th.exec, src.list
+	a.ns, a.rules.backend, a.nodes = &th.ns, rulesIn(t, th.ns, ""), src.list
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(3)
@@ -106,8 +106,8 @@ func TestLoopKernel(t *testing.T) {
 	if err != nil || !strings.Contains(string(conf), `"mtu": 1400`) || !strings.Contains(string(conf), `"10.244.0.0/16"`) {
 		t.Errorf("conflist: %v\n%s", err, conf)
 	}
-	if jump, rules := parseChain(testenv.Run(t, th.name, "iptables-save", "-t", "filter")); !jump || len(rules) != 2 {
-		t.Errorf("IPv4 rules: jump %v rules %q", jump, rules)
+	if jumps, rules := agentChain(testenv.Run(t, th.name, "iptables-save", "-t", "filter")); jumps != 1 || len(rules) != 2 {
+		t.Errorf("IPv4 rules: %d jumps, rules %q", jumps, rules)
 	}
 
 	testenv.Run(t, th.name, "ip", "route", "del", "10.244.1.0/24", "proto", "78")

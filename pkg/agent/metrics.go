@@ -65,7 +65,7 @@ func (m *Metrics) list() []metric {
 			label: "reason", samples: m.rejectedSamples()},
 		{name: "nodebridge_agent_cluster_cidr_known", kind: "gauge", help: "1 once the cluster CIDRs are known (flags or kubeadm-config); until then nothing is routed.",
 			value: boolValue(m.clusterCIDRKnown)},
-		{name: "nodebridge_agent_rules_skipped", kind: "gauge", help: "Address families whose iptables tools are missing, so their FORWARD accepts are not installed.", value: float64(m.rulesSkipped)},
+		{name: "nodebridge_agent_rules_skipped", kind: "gauge", help: "Address families whose iptables tools are missing with --ipmasq-backend=iptables, so their FORWARD accepts are not installed.", value: float64(m.rulesSkipped)},
 		{name: "nodebridge_agent_ready", kind: "gauge", help: "1 once the conflist, rules and routes are in place.", value: boolValue(m.ready)},
 		{name: "nodebridge_agent_reconcile_last_duration_seconds", kind: "gauge", help: "Duration of the last reconcile.", value: m.reconcileLast.Seconds()},
 		{name: "nodebridge_agent_last_sync_timestamp_seconds", kind: "gauge", help: "Unix time of the last successful reconcile.", value: last},

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // metricsOf parses the agent's exposition.
@@ -48,8 +50,8 @@ func TestReconcileWaitsForClusterCIDR(t *testing.T) {
 	cfg.NodeName, cfg.CNIConfDir, cfg.Resync = "a", t.TempDir(), 10*time.Millisecond
 	var logs syncBuffer
 	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
-	var execs atomic.Int32
-	a.rules.exec = func(context.Context, []byte, ...string) ([]byte, error) { execs.Add(1); return nil, nil }
+	fake := &rules.Fake{}
+	a.rules.backend = fake
 	src := &staticNodes{}
 	own := node("a", []string{"10.99.0.0/24"}, "198.18.0.11")
 	own.UID = "uid-a"
@@ -96,8 +98,8 @@ func TestReconcileWaitsForClusterCIDR(t *testing.T) {
 		t.Errorf("metrics: known %v, rejected outside %v", m["nodebridge_agent_cluster_cidr_known"],
 			m[`nodebridge_agent_podcidr_rejected{reason="outside-cluster-cidr"}`])
 	}
-	if _, err := os.Stat(a.cfg.confPath()); !errors.Is(err, os.ErrNotExist) || execs.Load() != 0 {
-		t.Errorf("host touched: conflist %v, %d execs", err, execs.Load())
+	if _, err := os.Stat(a.cfg.confPath()); !errors.Is(err, os.ErrNotExist) || fake.Calls(rules.OpEnsureCluster) != 0 {
+		t.Errorf("host touched: conflist %v, %d rules ensures", err, fake.Calls(rules.OpEnsureCluster))
 	}
 	for _, act := range cs.Actions() {
 		if act.GetResource().Resource == "nodes" {

@@ -1,174 +1,118 @@
 package agent
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os/exec"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
-// agentChain holds the agent's FORWARD accepts: one -s and one -d rule per
-// cluster CIDR, so their number is constant per cluster.
-const agentChain = "NB-AGENT-FWD"
+// rulesTimeout bounds one pass over the rules: a hung iptables must fail
+// the pass, not stop the reconcile loop (and with it /healthz).
+const rulesTimeout = 30 * time.Second
 
-// jumpRule is how iptables-save prints the jump from FORWARD.
-const jumpRule = "-A FORWARD -j " + agentChain
-
-// execFunc runs argv with stdin and returns its standard output; tests wrap
-// it to run inside their netns and to record calls.
-type execFunc func(ctx context.Context, stdin []byte, argv ...string) ([]byte, error)
-
-// execTimeout bounds every command the agent runs: a hung iptables must
-// fail the pass, not stop the reconcile loop (and with it /healthz).
-const execTimeout = 30 * time.Second
-
-// runCommand is the production execFunc.
-func runCommand(ctx context.Context, stdin []byte, argv ...string) ([]byte, error) {
-	return runCommandWithin(ctx, execTimeout, stdin, argv...)
-}
-
-// runCommandWithin runs argv, killed after timeout; WaitDelay stops the
-// wait for a child that keeps its output open after the kill.
-func runCommandWithin(ctx context.Context, timeout time.Duration, stdin []byte, argv ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.WaitDelay = time.Second
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if ctx.Err() != nil && err != nil {
-		err = fmt.Errorf("%w after %s: %w", err, timeout, ctx.Err())
-	}
-	if err != nil && stderr.Len() > 0 {
-		err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	return out, err
-}
-
-// ruleSyncer keeps the NB-AGENT-FWD chain of each family in place. It
+// ruleSyncer keeps the FORWARD accepts for the cluster CIDRs in place
+// through the rules backend, as the plugin keeps a network's rules: it
 // remembers what it applied, so a reconcile with unchanged cluster CIDRs
-// execs nothing unless asked to verify (on resync).
+// does nothing unless asked to verify (on resync), and a verify costs no
+// exec while the backend's stamp, or the accepts' fingerprint, is the one
+// last verified. Anything that changes the accepts (a flush, say) moves
+// both, and the verify repairs it.
 type ruleSyncer struct {
-	exec    execFunc
-	log     *slog.Logger
-	applied [2][]netip.Prefix // per family, in place as of the last apply or verify
-	known   [2]bool           // applied is valid
-	missing [2]bool           // the family's iptables binaries are not installed
+	backend  rules.ClusterBackend
+	network  string // the CNI network name, in the rules' messages
+	log      *slog.Logger
+	timeout  time.Duration  // of one ensure; 0: rulesTimeout
+	applied  []netip.Prefix // in place as of the last ensure
+	known    bool           // applied is valid
+	verified [2]string      // stamp and fingerprint that last showed applied in place
+	missing  []string       // families skipped: their iptables tools are not installed
 }
 
-// tools names the save and restore binaries of a family.
-func tools(f int) (save, restore string) {
-	if f == v4 {
-		return "iptables-save", "iptables-restore"
+// sync makes the accepts those of cidrs; verify re-reads the kernel, unless
+// the stamp or fingerprint shows nothing of the accepts changed.
+func (r *ruleSyncer) sync(ctx context.Context, cidrs []netip.Prefix, verify bool) error {
+	same := r.known && slices.Equal(r.applied, cidrs)
+	if same && !verify {
+		return nil
 	}
-	return "ip6tables-save", "ip6tables-restore"
+	c := rules.Cluster{Name: r.network, CIDRs: cidrs}
+	fp, _ := r.backend.(rules.ClusterFingerprinter)
+	stamp := r.stamp(ctx, fp)
+	if same && stamp != "" && stamp == r.verified[0] {
+		return nil
+	}
+	fprint := r.fingerprint(ctx, fp, c)
+	if same && fprint != "" && fprint == r.verified[1] {
+		r.verified[0] = stamp
+		return nil
+	}
+	if err := r.ensure(ctx, c); err != nil {
+		r.known = false
+		return err
+	}
+	r.known, r.applied, r.verified = true, cidrs, [2]string{}
+	// Only a pass that changed nothing proves the accepts as of this stamp
+	// and fingerprint; after a write the next verify records them.
+	if fprint != "" && r.fingerprint(ctx, fp, c) == fprint {
+		r.verified = [2]string{stamp, fprint}
+	}
+	return nil
 }
 
-// sync makes each family's chain hold exactly the rules for cidrs; verify
-// re-reads the kernel even when the cache says the rules are in place. It
-// returns whether it changed the host.
-func (r *ruleSyncer) sync(ctx context.Context, cidrs []netip.Prefix, verify bool) (bool, error) {
-	var byFamily [2][]netip.Prefix
-	for _, p := range cidrs {
-		f := familyOf(p.Addr())
-		byFamily[f] = append(byFamily[f], p)
-	}
-	changed := false
-	var errs []error
-	for f := range byFamily {
-		if len(byFamily[f]) == 0 && !r.known[f] {
-			continue // the family never had cluster CIDRs: leave its tables alone
-		}
-		if r.known[f] && !verify && slices.Equal(r.applied[f], byFamily[f]) {
-			continue
-		}
-		c, err := r.syncFamily(ctx, f, byFamily[f])
-		changed = changed || c
-		errs = append(errs, err)
-	}
-	return changed, errors.Join(errs...)
-}
-
-// syncFamily reads the family's filter table and restores the chain when it
-// or the jump differs: declaration and rules in one commit, so the chain is
-// swapped atomically and never seen empty.
-// Equivalent to: iptables-save -t filter; iptables-restore -w 5 --noflush
-func (r *ruleSyncer) syncFamily(ctx context.Context, f int, cidrs []netip.Prefix) (bool, error) {
-	save, restore := tools(f)
-	out, err := r.exec(ctx, nil, save, "-t", "filter")
-	if errors.Is(err, exec.ErrNotFound) {
-		if !r.missing[f] {
-			r.log.Warn("iptables not installed: FORWARD accepts for the cluster CIDRs skipped", "tool", save)
-		}
-		r.missing[f], r.known[f], r.applied[f] = true, true, cidrs
-		return false, nil
+// ensure runs the backend's EnsureCluster within the timeout. Families
+// whose iptables tools are missing are skipped, with a warning when that
+// changes.
+func (r *ruleSyncer) ensure(ctx context.Context, c rules.Cluster) error {
+	timeout := cmp.Or(r.timeout, rulesTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer after %s: %w", timeout, context.DeadlineExceeded))
+	defer cancel()
+	err := r.backend.EnsureCluster(ctx, c)
+	var missing *rules.NotInstalledError
+	var tools []string
+	if errors.As(err, &missing) {
+		tools, err = missing.Tools, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("%s -t filter: %w", save, err)
+		return fmt.Errorf("FORWARD accepts for cluster CIDRs %v: %w", c.CIDRs, err)
 	}
-	r.missing[f] = false
-	want := ruleLines(cidrs)
-	jump, have := parseChain(string(out))
-	if jump && slices.Equal(have, want) {
-		r.known[f], r.applied[f] = true, cidrs
-		return false, nil
+	if len(tools) > 0 && !slices.Equal(tools, r.missing) {
+		r.log.Warn("iptables not installed: FORWARD accepts for the cluster CIDRs skipped", "tools", tools)
 	}
-	if _, err := r.exec(ctx, renderRestore(want, !jump), restore, "-w", "5", "--noflush"); err != nil {
-		r.known[f] = false
-		return false, fmt.Errorf("%s of chain %s: %w", restore, agentChain, err)
-	}
-	r.known[f], r.applied[f] = true, cidrs
-	r.log.Info("forward rules replaced", "chain", agentChain, "family", familyName(f), "cidrs", cidrs, "jump_added", !jump)
-	return true, nil
+	r.missing = tools
+	return nil
 }
 
-// ruleLines renders the chain's rules as iptables-save prints them.
-func ruleLines(cidrs []netip.Prefix) []string {
-	lines := make([]string, 0, 2*len(cidrs))
-	for _, p := range cidrs {
-		lines = append(lines, "-A "+agentChain+" -s "+p.String()+" -j ACCEPT")
+// stamp is the backend's stamp, "" when it cannot tell.
+func (r *ruleSyncer) stamp(ctx context.Context, fp rules.ClusterFingerprinter) string {
+	if fp == nil {
+		return ""
 	}
-	for _, p := range cidrs {
-		lines = append(lines, "-A "+agentChain+" -d "+p.String()+" -j ACCEPT")
-	}
-	return lines
+	s, err := fp.Stamp(ctx)
+	return r.orEmpty("stamp", s, err)
 }
 
-// renderRestore is the iptables-restore --noflush input: the chain
-// declaration flushes the chain, the rules refill it, and the jump is
-// inserted at the top of FORWARD only when missing.
-func renderRestore(lines []string, addJump bool) []byte {
-	var b strings.Builder
-	b.WriteString("*filter\n:" + agentChain + " - [0:0]\n")
-	for _, l := range lines {
-		b.WriteString(l + "\n")
+// fingerprint is the backend's fingerprint of the accepts' objects, "" when
+// it cannot tell.
+func (r *ruleSyncer) fingerprint(ctx context.Context, fp rules.ClusterFingerprinter, c rules.Cluster) string {
+	if fp == nil {
+		return ""
 	}
-	if addJump {
-		b.WriteString("-I FORWARD 1 -j " + agentChain + "\n")
-	}
-	b.WriteString("COMMIT\n")
-	return []byte(b.String())
+	s, err := fp.FingerprintCluster(ctx, c)
+	return r.orEmpty("fingerprint", s, err)
 }
 
-// parseChain reads iptables-save output: whether FORWARD jumps to the agent
-// chain, and the chain's rules.
-func parseChain(save string) (jump bool, rules []string) {
-	prefix := "-A " + agentChain + " "
-	for _, l := range strings.Split(save, "\n") {
-		switch {
-		case l == jumpRule:
-			jump = true
-		case strings.HasPrefix(l, prefix):
-			rules = append(rules, l)
-		}
+// orEmpty is v, or "" (verify) when err says it failed.
+func (r *ruleSyncer) orEmpty(what, v string, err error) string {
+	if err != nil {
+		r.log.Warn("rules "+what+" failed, verifying the rules instead", "err", err)
+		return ""
 	}
-	return jump, rules
+	return v
 }

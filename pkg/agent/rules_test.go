@@ -3,92 +3,168 @@ package agent
 import (
 	"context"
 	"errors"
-	"os/exec"
-	"slices"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nodebridge/nodebridge/pkg/rules"
+	"github.com/vishvananda/netns"
 )
 
-// recorder is an execFunc answering saves from a canned table and recording
-// every call as "argv | stdin".
-type recorder struct {
-	saves map[string]string // save tool → output
-	err   error             // returned by every call when set
-	calls []string
+// stamped is a rules.Fake with a stamp and a fingerprint the test moves,
+// counting their reads.
+type stamped struct {
+	rules.Fake
+	st, fp       string
+	stamps, fps  int
+	ensureBlocks bool // EnsureCluster waits for its ctx to end
 }
 
-func (r *recorder) exec(_ context.Context, stdin []byte, argv ...string) ([]byte, error) {
-	r.calls = append(r.calls, strings.Join(argv, " ")+" | "+string(stdin))
-	if r.err != nil {
-		return nil, r.err
+func (s *stamped) Stamp(context.Context) (string, error) { s.stamps++; return s.st, nil }
+
+func (s *stamped) FingerprintCluster(context.Context, rules.Cluster) (string, error) {
+	s.fps++
+	return s.fp, nil
+}
+
+func (s *stamped) EnsureCluster(ctx context.Context, c rules.Cluster) error {
+	if s.ensureBlocks {
+		<-ctx.Done()
+		return context.Cause(ctx)
 	}
-	return []byte(r.saves[argv[0]]), nil
+	return s.Fake.EnsureCluster(ctx, c)
 }
 
-const inPlace4 = "*filter\n:FORWARD DROP [0:0]\n:NB-AGENT-FWD - [0:0]\n-A FORWARD -j NB-AGENT-FWD\n" +
-	"-A NB-AGENT-FWD -s 10.244.0.0/16 -j ACCEPT\n-A NB-AGENT-FWD -d 10.244.0.0/16 -j ACCEPT\nCOMMIT\n"
-
+// A reconcile with unchanged cluster CIDRs touches nothing; a verify
+// ensures only when the stamp and the fingerprint both moved.
 func TestRuleSync(t *testing.T) {
+	b := &stamped{st: "gen 1", fp: "fp 1"}
+	rs := ruleSyncer{backend: b, network: "nodebridge", log: discard()}
+	ctx := context.Background()
 	cidrs := pfx(t, "10.244.0.0/16")
-	restore := "iptables-restore -w 5 --noflush | *filter\n:NB-AGENT-FWD - [0:0]\n" +
-		"-A NB-AGENT-FWD -s 10.244.0.0/16 -j ACCEPT\n-A NB-AGENT-FWD -d 10.244.0.0/16 -j ACCEPT\n"
-	for _, tc := range []struct {
-		name    string
-		save    string
-		wantRun []string
+	ensures := func() int { return b.Calls(rules.OpEnsureCluster) }
+	steps := []struct {
+		name        string
+		cidrs       string
+		verify      bool
+		st, fp      string
+		wantEnsures int
 	}{
-		{name: "absent: chain and jump in one restore", save: "*filter\n:FORWARD DROP [0:0]\nCOMMIT\n",
-			wantRun: []string{"iptables-save -t filter | ", restore + "-I FORWARD 1 -j NB-AGENT-FWD\nCOMMIT\n"}},
-		{name: "in place: save only", save: inPlace4,
-			wantRun: []string{"iptables-save -t filter | "}},
-		{name: "stale rules: chain replaced, jump kept", save: strings.ReplaceAll(inPlace4, "10.244.0.0/16", "10.244.0.0/17"),
-			wantRun: []string{"iptables-save -t filter | ", restore + "COMMIT\n"}},
-		{name: "extra rule: chain replaced", save: strings.Replace(inPlace4, "COMMIT", "-A NB-AGENT-FWD -j DROP\nCOMMIT", 1),
-			wantRun: []string{"iptables-save -t filter | ", restore + "COMMIT\n"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{saves: map[string]string{"iptables-save": tc.save}}
-			rs := ruleSyncer{exec: rec.exec, log: discard()}
-			changed, err := rs.sync(context.Background(), cidrs, false)
-			if err != nil || changed != (len(tc.wantRun) == 2) || !slices.Equal(rec.calls, tc.wantRun) {
-				t.Fatalf("changed %v err %v calls:\n%q\nwant:\n%q", changed, err, rec.calls, tc.wantRun)
-			}
-			rec.calls = nil
-			if _, err := rs.sync(context.Background(), cidrs, false); err != nil || len(rec.calls) != 0 {
-				t.Errorf("unchanged CIDRs, no verify: want no exec, got %q (err %v)", rec.calls, err)
-			}
-			rec.saves["iptables-save"] = inPlace4
-			if _, err := rs.sync(context.Background(), cidrs, true); err != nil || len(rec.calls) != 1 {
-				t.Errorf("verify of rules in place: want one save, got %q (err %v)", rec.calls, err)
-			}
-		})
+		{"first apply", "10.244.0.0/16", false, "gen 1", "fp 1", 1},
+		{"unchanged CIDRs, no verify", "10.244.0.0/16", false, "gen 2", "fp 2", 1},
+		{"verify, stamp unchanged", "10.244.0.0/16", true, "gen 1", "fp 2", 1},
+		{"verify, others' rules changed", "10.244.0.0/16", true, "gen 2", "fp 1", 1},
+		{"verify, stamp as recorded", "10.244.0.0/16", true, "gen 2", "fp 9", 1},
+		{"verify, the accepts changed", "10.244.0.0/16", true, "gen 3", "fp 3", 2},
+		{"new CIDRs", "10.240.0.0/12", false, "gen 3", "fp 3", 3},
+	}
+	for _, s := range steps {
+		b.st, b.fp = s.st, s.fp
+		if err := rs.sync(ctx, pfx(t, s.cidrs), s.verify); err != nil || ensures() != s.wantEnsures {
+			t.Fatalf("%s: ensures %d err %v, want %d", s.name, ensures(), err, s.wantEnsures)
+		}
+	}
+	if c, ok := b.Cluster(); !ok || c.Name != "nodebridge" || c.CIDRs[0] != pfx(t, "10.240.0.0/12")[0] {
+		t.Errorf("cluster as ensured: %+v %v", c, ok)
+	}
+	b.SetErr(rules.OpEnsureCluster, errors.New("exit status 4: xtables lock"))
+	b.st = "gen 4"
+	if err := rs.sync(ctx, cidrs, true); err == nil || !strings.Contains(err.Error(), "xtables lock") {
+		t.Errorf("a failing ensure: got %v", err)
+	}
+	stamps := b.stamps
+	if err := rs.sync(ctx, cidrs, false); err == nil || b.stamps != stamps+1 {
+		t.Errorf("after a failure, the next pass must ensure again: err %v", err)
 	}
 }
 
-func TestRuleSyncFamilies(t *testing.T) {
-	rec := &recorder{saves: map[string]string{}}
-	rs := ruleSyncer{exec: rec.exec, log: discard()}
-	if _, err := rs.sync(context.Background(), pfx(t, "fd00:10:244::/56"), false); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"ip6tables-save -t filter | ", "ip6tables-restore -w 5 --noflush | *filter\n:NB-AGENT-FWD - [0:0]\n" +
-		"-A NB-AGENT-FWD -s fd00:10:244::/56 -j ACCEPT\n-A NB-AGENT-FWD -d fd00:10:244::/56 -j ACCEPT\n-I FORWARD 1 -j NB-AGENT-FWD\nCOMMIT\n"}
-	if !slices.Equal(rec.calls, want) {
-		t.Errorf("IPv6 only: got %q, want %q", rec.calls, want)
-	}
-}
-
+// The families whose iptables tools are missing are skipped and counted.
 func TestRuleSyncMissingTools(t *testing.T) {
-	rec := &recorder{err: &exec.Error{Name: "iptables-save", Err: exec.ErrNotFound}}
-	rs := ruleSyncer{exec: rec.exec, log: discard()}
-	if _, err := rs.sync(context.Background(), pfx(t, "10.244.0.0/16"), false); err != nil {
+	b := &missingTools{}
+	rs := ruleSyncer{backend: b, log: discard()}
+	if err := rs.sync(context.Background(), pfx(t, "10.244.0.0/16"), false); err != nil {
 		t.Fatalf("missing iptables must be skipped, got %v", err)
 	}
-	if !rs.missing[v4] || rs.missing[v6] {
+	if strings.Join(rs.missing, ",") != "iptables" {
 		t.Errorf("missing: got %v, want IPv4 only", rs.missing)
 	}
-	rec.err = errors.New("exit status 4: xtables lock")
-	if _, err := rs.sync(context.Background(), pfx(t, "10.244.0.0/16"), true); err == nil || !strings.Contains(err.Error(), "iptables-save -t filter") {
-		t.Errorf("a failing save: got %v", err)
+}
+
+// missingTools is a backend whose iptables has no tools for IPv4.
+type missingTools struct{ rules.Fake }
+
+func (m *missingTools) EnsureCluster(ctx context.Context, c rules.Cluster) error {
+	_ = m.Fake.EnsureCluster(ctx, c) // records the call; never fails here
+	return &rules.NotInstalledError{Tools: []string{"iptables"}}
+}
+
+// An ensure that outlives its deadline fails the pass, named as timed out.
+func TestRuleSyncTimeout(t *testing.T) {
+	rs := ruleSyncer{backend: &stamped{ensureBlocks: true}, log: discard(), timeout: 200 * time.Millisecond}
+	start := time.Now()
+	err := rs.sync(context.Background(), pfx(t, "10.244.0.0/16"), false)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a hung ensure with a 200ms timeout returned after %s", took)
 	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "after 200ms") {
+		t.Errorf("got %v, want a deadline error", err)
+	}
+}
+
+// nsRules is the rules backend the agent would choose on th's node, chosen
+// and run inside th's netns: each call on a thread of its own that enters
+// the netns, so the backend's execs and netlink sockets are all there.
+type nsRules struct {
+	ns netns.NsHandle
+	b  rules.ClusterBackend
+}
+
+var _ rules.ClusterFingerprinter = (*nsRules)(nil)
+
+// inNetns runs f on a new thread in ns; the thread ends with it.
+func inNetns(ns netns.NsHandle, f func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := netns.Set(ns); err != nil {
+			done <- err
+			return
+		}
+		done <- f()
+	}()
+	return <-done
+}
+
+// rulesIn returns the backend named (rules.SelectCluster's name) as chosen
+// in ns.
+func rulesIn(t testing.TB, ns netns.NsHandle, name string) *nsRules {
+	t.Helper()
+	r := &nsRules{ns: ns}
+	if err := inNetns(ns, func() (err error) { r.b, err = rules.SelectCluster(name, t.Logf); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *nsRules) EnsureCluster(ctx context.Context, c rules.Cluster) error {
+	return inNetns(r.ns, func() error { return r.b.EnsureCluster(ctx, c) })
+}
+
+func (r *nsRules) DeleteCluster(ctx context.Context, c rules.Cluster) error {
+	return inNetns(r.ns, func() error { return r.b.DeleteCluster(ctx, c) })
+}
+
+func (r *nsRules) CheckCluster(ctx context.Context, c rules.Cluster) error {
+	return inNetns(r.ns, func() error { return r.b.CheckCluster(ctx, c) })
+}
+
+func (r *nsRules) Stamp(ctx context.Context) (s string, err error) {
+	err = inNetns(r.ns, func() error { s, err = r.b.(rules.ClusterFingerprinter).Stamp(ctx); return err })
+	return s, err
+}
+
+func (r *nsRules) FingerprintCluster(ctx context.Context, c rules.Cluster) (s string, err error) {
+	err = inNetns(r.ns, func() error { s, err = r.b.(rules.ClusterFingerprinter).FingerprintCluster(ctx, c); return err })
+	return s, err
 }

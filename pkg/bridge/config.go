@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"unicode"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -20,9 +19,6 @@ const DefaultBridge = "cni0"
 const (
 	hostLocalType = "host-local" // the IPAM type nodebridge runs in process
 	maxConfigSize = 1 << 20      // a real config is a few KiB; more is a runaway producer
-	maxIfName     = 15           // IFNAMSIZ less the terminating NUL
-	maxPlainName  = 200          // a network name is a file name (255) and part of a 256-byte iptables comment
-	plainNameRule = `must match ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`
 )
 
 // Config mirrors the reference bridge plugin's network configuration, plus the
@@ -118,10 +114,10 @@ func (c *Config) Validate() error {
 // delegated IPAM plugin (a file in CNI_PATH) and the valid attachments.
 func (c *Config) validateNames() []error {
 	var errs []error
-	if err := checkPlainName(c.Name); err != nil {
+	if err := rules.CheckName(c.Name); err != nil {
 		errs = append(errs, problemf(ErrInvalid, "name %q: %w", c.Name, err))
 	}
-	if err := checkIfName(c.Bridge); err != nil {
+	if err := rules.CheckIfName(c.Bridge); err != nil {
 		errs = append(errs, problemf(ErrInvalid, "bridge %q: %w", c.Bridge, err))
 	}
 	if c.layer3() && c.IPAM.Type != hostLocalType {
@@ -219,40 +215,6 @@ func (p *problem) Error() string { return p.err.Error() }
 
 // Unwrap lets errors.Is find the kind, and any cause wrapped with %w.
 func (p *problem) Unwrap() []error { return []error{p.kind, p.err} }
-
-// checkPlainName enforces ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$, for names that
-// become directory names and iptables comments.
-func checkPlainName(s string) error {
-	if s == "" {
-		return errors.New("required")
-	}
-	if len(s) > maxPlainName {
-		return fmt.Errorf("longer than %d bytes", maxPlainName)
-	}
-	for i := range len(s) {
-		b := s[i]
-		alnum := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
-		if !alnum && (i == 0 || (b != '_' && b != '.' && b != '-')) {
-			return errors.New(plainNameRule)
-		}
-	}
-	return nil
-}
-
-// checkIfName enforces the kernel's rules for an interface name.
-func checkIfName(s string) error {
-	switch {
-	case s == "":
-		return errors.New("required")
-	case len(s) > maxIfName:
-		return fmt.Errorf("longer than %d bytes", maxIfName)
-	case s == "." || s == ".." || s == "all" || s == "default":
-		return fmt.Errorf("%q is not an interface name (the kernel reserves it)", s)
-	case strings.ContainsFunc(s, func(r rune) bool { return r == '/' || r == ':' || r == 0 || unicode.IsSpace(r) }):
-		return errors.New("contains '/', ':', NUL or whitespace")
-	}
-	return nil
-}
 
 // checkPluginName keeps a delegated IPAM type a file name inside CNI_PATH.
 func checkPluginName(s string) error {

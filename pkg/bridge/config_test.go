@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -249,6 +250,33 @@ func TestParseInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse(tt.stdin, tt.pod)
 			wantOnly(t, err, tt.want, tt.frag)
+		})
+	}
+}
+
+// The plugin refuses these network and bridge names, naming the JSON
+// field; pkg/agent's TestValidateNamesAsThePlugin shows the agent refuses
+// the same, so it never writes a conflist the plugin refuses.
+func TestParseNamesAsTheAgent(t *testing.T) {
+	for _, tc := range []struct{ network, bridge, want string }{
+		{network: ".podnet", want: `name ".podnet": must match`},
+		{network: "-podnet", want: `name "-podnet": must match`},
+		{network: "_podnet", want: `name "_podnet": must match`},
+		{network: "pod net", want: `name "pod net": must match`},
+		{network: strings.Repeat("n", 201), want: "longer than 200 bytes"},
+		{bridge: "br:0", want: `bridge "br:0": contains '/', ':', NUL or whitespace`},
+		{bridge: "br\t0", want: `bridge "br\t0": contains`},
+		{bridge: "br/0", want: `bridge "br/0": contains`},
+		{bridge: "all", want: `bridge "all": "all" is not an interface name`},
+		{bridge: "default", want: `bridge "default": "default" is not an interface name`},
+		{bridge: "..", want: `bridge "..": ".." is not an interface name`},
+		{bridge: "averyveryverylongbridge", want: `bridge "averyveryverylongbridge": longer than 15 bytes`},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			c := &Config{Name: cmp.Or(tc.network, "podnet"), Bridge: cmp.Or(tc.bridge, DefaultBridge)}
+			if err := c.Validate(); err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an ErrInvalid containing %q", err, tc.want)
+			}
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nodebridge/nodebridge/pkg/ipam"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // validate checks the pod's environment; STATUS and GC pass an empty Pod, so
@@ -16,12 +17,12 @@ import (
 func (p Pod) validate() []error {
 	var errs []error
 	if p.ContainerID != "" {
-		if err := checkPlainName(p.ContainerID); err != nil {
+		if err := rules.CheckName(p.ContainerID); err != nil {
 			errs = append(errs, problemf(ErrEnv, "CNI_CONTAINERID %q: %w", p.ContainerID, err))
 		}
 	}
 	if p.IfName != "" {
-		if err := checkIfName(p.IfName); err != nil {
+		if err := rules.CheckIfName(p.IfName); err != nil {
 			errs = append(errs, problemf(ErrEnv, "CNI_IFNAME %q: %w", p.IfName, err))
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // maxVlanID is the highest VLAN id a port can carry (4095 is reserved).
@@ -23,10 +25,10 @@ func (c *Config) validateVlan() []error {
 	for i, t := range c.VlanTrunk {
 		errs = append(errs, t.validate(fmt.Sprintf("vlanTrunk[%d]", i))...)
 	}
-	if c.Vlan > 0 && c.IsGateway && c.layer3() && checkIfName(c.Bridge) == nil {
-		if name := vlanGatewayName(c.Bridge, c.Vlan); len(name) > maxIfName {
+	if c.Vlan > 0 && c.IsGateway && c.layer3() && rules.CheckIfName(c.Bridge) == nil {
+		if name := vlanGatewayName(c.Bridge, c.Vlan); len(name) > rules.MaxIfName {
 			errs = append(errs, problemf(ErrInvalid, "vlan %d with isGateway: gateway interface %q (bridge.vlan) longer than %d bytes",
-				c.Vlan, name, maxIfName))
+				c.Vlan, name, rules.MaxIfName))
 		}
 	}
 	return errs

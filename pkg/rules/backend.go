@@ -20,7 +20,7 @@ var ErrMissing = errors.New("rules missing")
 
 // Network is what the rules of one CNI network are built from.
 type Network struct {
-	Name    string         // CNI network name; validated by the caller ([A-Za-z0-9_.-]+)
+	Name    string         // CNI network name; the caller checks it with CheckName
 	Subnets []netip.Prefix // masked pod subnets, either family
 	// NonMasquerade are destinations, either family, that pod traffic
 	// reaches with its pod source address, as it does the network's own

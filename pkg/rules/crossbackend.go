@@ -105,29 +105,7 @@ func (b *nftPrimary) EnsureNetwork(ctx context.Context, n Network) error {
 	if err := b.nft.EnsureNetwork(ctx, n); err != nil {
 		return err
 	}
-	c, err := b.nftConn(n.Name)
-	if err != nil || c == nil {
-		return err
-	}
-	defer b.nft.logClose(c.CloseLasting)
-	for _, v6 := range []bool{false, true} {
-		look, err := b.mayNeedSave(c, n.Name, v6, len(familySubnets(n.Subnets, v6)) > 0)
-		if err != nil {
-			return fmt.Errorf("%s rules of network %q: %w", familyName(v6), n.Name, err)
-		}
-		if !look {
-			continue
-		}
-		err = ensureForward(ctx, b.ipt, n, v6)
-		if errors.Is(err, exec.ErrNotFound) {
-			b.nft.logf("%s: not installed, leaving network %q to nftables alone: %v", familyName(v6), n.Name, err)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return b.ensureShares(ctx, networkShares(n))
 }
 
 // CheckNetwork reports, as errors wrapping ErrMissing, how n's nftables
@@ -138,26 +116,11 @@ func (b *nftPrimary) CheckNetwork(ctx context.Context, n Network) error {
 	if !hasSubnets(n) {
 		return nil
 	}
-	errs := []error{b.nft.CheckNetwork(ctx, n)}
+	err := b.nft.CheckNetwork(ctx, n)
 	if ctx.Err() != nil {
-		return errors.Join(errs...)
+		return err
 	}
-	c, err := b.nftConn(n.Name)
-	if err != nil || c == nil {
-		return errors.Join(append(errs, err)...)
-	}
-	defer b.nft.logClose(c.CloseLasting)
-	for _, v6 := range []bool{false, true} {
-		look, err := b.mayNeedSave(c, n.Name, v6, len(familySubnets(n.Subnets, v6)) > 0)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s rules of network %q: %w", familyName(v6), n.Name, err))
-			continue
-		}
-		if look {
-			errs = append(errs, checkForward(ctx, b.ipt, n, v6)...)
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(err, b.checkShares(ctx, networkShares(n)))
 }
 
 // DeleteNetwork removes n's nftables chains, then n's iptables chains in
@@ -168,28 +131,109 @@ func (b *nftPrimary) CheckNetwork(ctx context.Context, n Network) error {
 // NFTables.DeleteNetwork); iptables-save; iptables-restore --noflush -w 5
 // (per family).
 func (b *nftPrimary) DeleteNetwork(ctx context.Context, n Network) error {
-	errs := []error{b.nft.DeleteNetwork(ctx, n)}
-	c, err := b.nftConn(n.Name)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
+	err := b.nft.DeleteNetwork(ctx, n)
+	return errors.Join(err, b.deleteShares(ctx, networkShares(Network{Name: n.Name})))
+}
+
+// iptShare is one family of what the nftables backend keeps in iptables of
+// a set of chains: rs, rendered as the iptables backend would, less its nat
+// chains, and its filter chains only where iptables drops forwarded
+// traffic and the family has prefixes (see forwardOnly).
+type iptShare struct {
+	name  string  // the network, in messages
+	table string  // the table to save: "" for every table
+	rs    Ruleset // rendered with the family's prefixes
+	has   bool    // the family has prefixes
+}
+
+// networkShares are n's shares, IPv4 then IPv6.
+func networkShares(n Network) [2]iptShare {
+	var out [2]iptShare
+	for i, v6 := range []bool{false, true} {
+		subnets := familySubnets(n.Subnets, v6)
+		out[i] = iptShare{name: n.Name, rs: render(n.Name, v6, subnets, nil), has: len(subnets) > 0}
 	}
-	if c != nil {
-		defer b.nft.logClose(c.CloseLasting)
+	return out
+}
+
+// want is what the family must hold given its saved state.
+func (s iptShare) want(st saved) Ruleset {
+	return forwardOnly(s.rs, s.has && st["filter"].forwardDrops())
+}
+
+// ensureShares brings each family to its share, skipping those netlink
+// shows need no save and those without iptables.
+func (b *nftPrimary) ensureShares(ctx context.Context, shares [2]iptShare) error {
+	c, err := b.nftConn(shares[0].name)
+	if err != nil || c == nil {
+		return err
 	}
-	for _, v6 := range []bool{false, true} {
-		look, err := b.mayNeedSave(c, n.Name, v6, false)
+	defer b.nft.logClose(c.CloseLasting)
+	for _, s := range shares {
+		look, err := b.mayNeedSave(c, s.rs, s.has)
 		if err != nil {
-			return errors.Join(append(errs, fmt.Errorf("%s rules of network %q: %w", familyName(v6), n.Name, err))...)
+			return fmt.Errorf("%s rules of network %q: %w", familyName(s.rs.IPv6), s.name, err)
 		}
 		if !look {
 			continue
 		}
-		err = b.ipt.delete(ctx, render(n.Name, v6, nil, nil), n.Name)
-		if err != nil && !errors.Is(err, exec.ErrNotFound) {
-			return errors.Join(append(errs, err)...)
+		err = b.ipt.ensure(ctx, s.rs.IPv6, s.table, s.want, s.name)
+		if errors.Is(err, exec.ErrNotFound) {
+			b.nft.logf("%s: not installed, leaving network %q to nftables alone: %v", familyName(s.rs.IPv6), s.name, err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkShares reports how each family departs from its share.
+func (b *nftPrimary) checkShares(ctx context.Context, shares [2]iptShare) error {
+	c, err := b.nftConn(shares[0].name)
+	if err != nil || c == nil {
+		return err
+	}
+	defer b.nft.logClose(c.CloseLasting)
+	var errs []error
+	for _, s := range shares {
+		look, err := b.mayNeedSave(c, s.rs, s.has)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s rules of network %q: %w", familyName(s.rs.IPv6), s.name, err))
+			continue
+		}
+		if look {
+			errs = append(errs, checkShare(ctx, b.ipt, s)...)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deleteShares removes the chains of each family's share, where they may
+// be.
+func (b *nftPrimary) deleteShares(ctx context.Context, shares [2]iptShare) error {
+	c, err := b.nftConn(shares[0].name)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		defer b.nft.logClose(c.CloseLasting)
+	}
+	for _, s := range shares {
+		look, err := b.mayNeedSave(c, s.rs, false)
+		if err != nil {
+			return fmt.Errorf("%s rules of network %q: %w", familyName(s.rs.IPv6), s.name, err)
+		}
+		if !look {
+			continue
+		}
+		err = b.ipt.delete(ctx, s.rs, s.name)
+		if err != nil && !errors.Is(err, exec.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stamp is the nftables backend's stamp. It is empty where
@@ -228,27 +272,31 @@ func (b *nftPrimary) nftConn(network string) (*nftables.Conn, error) {
 // ensureForward brings one family's rules of n to the nftables backend's
 // share of iptables: one save, and one restore if they differ.
 func ensureForward(ctx context.Context, t *IPTables, n Network, v6 bool) error {
-	return t.ensure(ctx, v6, forwardWant(n, v6), n.Name)
+	s := networkShares(n)[familyIndex(v6)]
+	return t.ensure(ctx, v6, s.table, s.want, n.Name)
 }
 
 // checkForward lists how one family's rules of n depart from the nftables
 // backend's share of iptables.
 func checkForward(ctx context.Context, t *IPTables, n Network, v6 bool) []error {
-	st, err := t.save(ctx, v6, n.Name)
+	return checkShare(ctx, t, networkShares(n)[familyIndex(v6)])
+}
+
+// checkShare lists how one family departs from its share.
+func checkShare(ctx context.Context, t *IPTables, s iptShare) []error {
+	st, err := t.save(ctx, s.rs.IPv6, s.table, s.name)
 	if err != nil {
 		return []error{err}
 	}
-	return differences(forwardWant(n, v6)(st), st, n.Name)
+	return differences(s.want(st), st, s.name)
 }
 
-// forwardWant renders n's iptables rules of one family as the nftables
-// backend needs them, given whether the saved filter FORWARD chain drops.
-func forwardWant(n Network, v6 bool) wantFunc {
-	subnets := familySubnets(n.Subnets, v6)
-	rs := render(n.Name, v6, subnets, nil)
-	return func(st saved) Ruleset {
-		return forwardOnly(rs, len(subnets) > 0 && st["filter"].forwardDrops())
+// familyIndex is 0 for IPv4, 1 for IPv6.
+func familyIndex(v6 bool) int {
+	if v6 {
+		return 1
 	}
+	return 0
 }
 
 // forwardOnly is rs as the nftables backend leaves it in iptables: no nat
@@ -266,14 +314,14 @@ func forwardOnly(rs Ruleset, accept bool) Ruleset {
 	return out
 }
 
-// mayNeedSave reports whether one family's iptables may hold a chain of
-// network, or, when drops matters, drop forwarded traffic: only then is an
+// mayNeedSave reports whether rs's family of iptables may hold one of rs's
+// chains, or, when drops matters, drop forwarded traffic: only then is an
 // iptables-save worth its exec. It asks netlink what iptables-nft keeps in
 // nftables (the family's chains, and the rules of filter FORWARD unless
 // its policy answers); it cannot see iptables-legacy's rules, so with
 // legacy the answer is always yes, and without iptables always no. A nil
 // c (a kernel without nftables) leaves the question to iptables-save.
-func (b *nftPrimary) mayNeedSave(c *nftables.Conn, network string, v6, drops bool) (bool, error) {
+func (b *nftPrimary) mayNeedSave(c *nftables.Conn, rs Ruleset, drops bool) (bool, error) {
 	switch variant := b.variant(); {
 	case variant == variantNone:
 		return false, nil
@@ -281,19 +329,23 @@ func (b *nftPrimary) mayNeedSave(c *nftables.Conn, network string, v6, drops boo
 		return true, nil
 	}
 	family, familyWord := nftables.TableFamilyIPv4, "ip"
-	if v6 {
+	if rs.IPv6 {
 		family, familyWord = nftables.TableFamilyIPv6, "ip6"
 	}
 	chains, err := c.ListChainsOfTableFamily(family)
 	if err != nil {
 		return false, fmt.Errorf("list nftables chains of family %s: %w", familyWord, err)
 	}
-	hash := chainHash(network)
+	ours := func(ch *nftables.Chain) bool {
+		return slices.ContainsFunc(slices.Concat(rs.Chains, rs.Absent), func(c Chain) bool {
+			return c.Table == ch.Table.Name && c.Name == ch.Name
+		})
+	}
 	var forward *nftables.Chain
 	for _, ch := range chains {
 		switch {
 		case ch.Table == nil:
-		case ch.Table.Name == "nat" && ch.Name == "NB-POST-"+hash, ch.Table.Name == "filter" && ch.Name == "NB-FWD-"+hash:
+		case ours(ch):
 			return true, nil
 		case ch.Table.Name == "filter" && ch.Name == "FORWARD":
 			forward = ch

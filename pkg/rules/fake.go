@@ -10,19 +10,24 @@ import (
 // Op names a Backend method, to count its calls or make it fail in a Fake.
 type Op string
 
-// The Backend methods a Fake records.
+// The Backend and ClusterBackend methods a Fake records.
 const (
 	OpEnsure Op = "ensure"
 	OpDelete Op = "delete"
 	OpCheck  Op = "check"
+
+	OpEnsureCluster Op = "ensure-cluster"
+	OpDeleteCluster Op = "delete-cluster"
+	OpCheckCluster  Op = "check-cluster"
 )
 
-// Fake is an in-memory Backend for tests of its callers. It remembers which
-// networks are ensured, counts calls per Op, and fails or panics in an Op on
+// Fake is an in-memory Backend and ClusterBackend for tests of their
+// callers. It remembers which networks and cluster accepts are ensured, counts calls per Op, and fails or panics in an Op on
 // demand. The zero value is ready to use and safe for concurrent use.
 type Fake struct {
 	mu      sync.Mutex
 	ensured map[string]Network
+	cluster *Cluster // as last ensured; nil: none
 	calls   map[Op]int
 	errs    map[Op]error
 	panics  map[Op]any
@@ -138,4 +143,41 @@ func (f *Fake) do(ctx context.Context, op Op, apply func() error) error {
 		return fmt.Errorf("fake %s: %w", op, err)
 	}
 	return apply()
+}
+
+// Cluster returns the cluster accepts as last ensured, and whether they are
+// in place.
+func (f *Fake) Cluster() (Cluster, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cluster == nil {
+		return Cluster{}, false
+	}
+	return Cluster{Name: f.cluster.Name, CIDRs: slices.Clone(f.cluster.CIDRs)}, true
+}
+
+// EnsureCluster records c as in place.
+func (f *Fake) EnsureCluster(ctx context.Context, c Cluster) error {
+	return f.do(ctx, OpEnsureCluster, func() error {
+		f.cluster = &Cluster{Name: c.Name, CIDRs: slices.Clone(c.CIDRs)}
+		return nil
+	})
+}
+
+// DeleteCluster forgets the cluster accepts; none is not an error.
+func (f *Fake) DeleteCluster(ctx context.Context, c Cluster) error {
+	return f.do(ctx, OpDeleteCluster, func() error {
+		f.cluster = nil
+		return nil
+	})
+}
+
+// CheckCluster fails with ErrMissing unless c was ensured with the same CIDRs.
+func (f *Fake) CheckCluster(ctx context.Context, c Cluster) error {
+	return f.do(ctx, OpCheckCluster, func() error {
+		if f.cluster == nil || !slices.Equal(f.cluster.CIDRs, c.CIDRs) {
+			return fmt.Errorf("fake accepts of network %q: not ensured with %v: %w", c.Name, c.CIDRs, ErrMissing)
+		}
+		return nil
+	})
 }

@@ -34,7 +34,7 @@ func (t *IPTables) Fingerprint(ctx context.Context, n Network) (string, error) {
 	if iptablesVariant() != variantNFT {
 		return "", nil
 	}
-	return fingerprint(n.Name)
+	return fingerprint(n.Name, scopeOf(n.Name))
 }
 
 // Fingerprint digests the same objects as IPTables' fingerprint, the
@@ -44,7 +44,7 @@ func (b *NFTables) Fingerprint(ctx context.Context, n Network) (string, error) {
 	if b.netns != 0 {
 		return "", nil
 	}
-	return fingerprint(n.Name)
+	return fingerprint(n.Name, scopeOf(n.Name))
 }
 
 // scopedObject is one chain whose state, and whose rules, an EnsureNetwork
@@ -73,21 +73,33 @@ func scopeOf(network string) []scopedObject {
 		scopedObject{unix.NFPROTO_INET, NFTTable, "fwd-" + h})
 }
 
-// fingerprint reads each object of scopeOf(network) over one netlink
+// clusterScope lists every chain either backend's EnsureCluster reads,
+// both families: iptables' NB-AGENT-FWD and FORWARD, which jumps to it and
+// whose policy and DROP rules decide whether nftables needs iptables'
+// accepts, and the accepts' chain in table inet nodebridge.
+func clusterScope() []scopedObject {
+	var out []scopedObject
+	for _, f := range []byte{unix.NFPROTO_IPV4, unix.NFPROTO_IPV6} {
+		out = append(out, scopedObject{f, "filter", clusterChain}, scopedObject{f, "filter", "FORWARD"})
+	}
+	return append(out, scopedObject{unix.NFPROTO_INET, NFTTable, nftClusterChain})
+}
+
+// fingerprint reads each object of scope over one netlink
 // socket, in the calling thread's netns: the chain (absent, or its handle,
 // policy and use count) and its rules (handles, expressions and user data,
 // less what traffic changes: counters). Other chains' rules are never read,
 // however many there are.
 //
 // Equivalent to: nft list chain FAMILY TABLE CHAIN, for each object.
-func fingerprint(network string) (string, error) {
+func fingerprint(network string, scope []scopedObject) (string, error) {
 	fd, err := nfSocket(0)
 	if err != nil {
 		return "", fmt.Errorf("fingerprint rules of network %q: netlink socket: %w", network, err)
 	}
 	defer unix.Close(fd)
 	d := sha256.New()
-	for i, o := range scopeOf(network) {
+	for i, o := range scope {
 		seq := uint32(2*i + 1)
 		if err := digestChain(fd, seq, o, d); err != nil {
 			return "", fmt.Errorf("fingerprint rules of network %q: %w", network, err)

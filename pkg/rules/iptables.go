@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
+	"time"
 )
 
 // IPTables is the Backend that drives iptables-save and iptables-restore
@@ -30,15 +32,21 @@ func New(logf func(format string, args ...any)) *IPTables {
 }
 
 // runCommand runs name with args, never through a shell, and folds stderr
-// into the error because that is where iptables says which line it rejected.
+// into the error because that is where iptables says which line it
+// rejected. A command still running when ctx ends is killed, and the error
+// carries ctx's cause, which says which deadline passed.
 func runCommand(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = time.Second // a child that keeps the output open after the kill must not hold us
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+		}
 		if msg := strings.TrimSpace(stderr.String()); msg != "" {
 			return nil, fmt.Errorf("%w: %s", err, msg)
 		}
@@ -52,7 +60,7 @@ func runCommand(ctx context.Context, stdin []byte, name string, args ...string) 
 // family. Equivalent to: iptables-save; iptables-restore --noflush -w 5.
 func (t *IPTables) EnsureNetwork(ctx context.Context, n Network) error {
 	for _, rs := range Rules(n) {
-		if err := t.ensure(ctx, rs.IPv6, func(saved) Ruleset { return rs }, n.Name); err != nil {
+		if err := t.ensure(ctx, rs.IPv6, "", func(saved) Ruleset { return rs }, n.Name); err != nil {
 			return err
 		}
 	}
@@ -67,11 +75,12 @@ type wantFunc func(saved) Ruleset
 // iptables-nft re-runs a restore against the current ruleset when another
 // writer committed first, so two racing restores can both succeed and leave
 // two jumps, and only a re-read shows it. A write that failed or did not
-// stick is redone from a fresh save after a short random pause.
-func (t *IPTables) ensure(ctx context.Context, v6 bool, want wantFunc, network string) error {
+// stick is redone from a fresh save after a short random pause. It saves
+// table alone, or every table when table is "".
+func (t *IPTables) ensure(ctx context.Context, v6 bool, table string, want wantFunc, network string) error {
 	var werr error
 	for attempt := 0; ; attempt++ {
-		st, rs, diff, err := t.compare(ctx, v6, want, network)
+		st, rs, diff, err := t.compare(ctx, v6, table, want, network)
 		if err != nil || len(diff) == 0 {
 			return err
 		}
@@ -85,7 +94,7 @@ func (t *IPTables) ensure(ctx context.Context, v6 bool, want wantFunc, network s
 			if err := backoff(ctx, attempt); err != nil {
 				return fmt.Errorf("%s rules of network %q: %w", familyName(v6), network, err)
 			}
-			if st, rs, diff, err = t.compare(ctx, v6, want, network); err != nil || len(diff) == 0 {
+			if st, rs, diff, err = t.compare(ctx, v6, table, want, network); err != nil || len(diff) == 0 {
 				return err
 			}
 		}
@@ -96,8 +105,8 @@ func (t *IPTables) ensure(ctx context.Context, v6 bool, want wantFunc, network s
 
 // compare saves one family, renders what it must hold, and lists how the
 // two depart.
-func (t *IPTables) compare(ctx context.Context, v6 bool, want wantFunc, network string) (saved, Ruleset, []error, error) {
-	st, err := t.save(ctx, v6, network)
+func (t *IPTables) compare(ctx context.Context, v6 bool, table string, want wantFunc, network string) (saved, Ruleset, []error, error) {
+	st, err := t.save(ctx, v6, table, network)
 	if err != nil {
 		return nil, Ruleset{}, nil, err
 	}
@@ -134,7 +143,7 @@ func (t *IPTables) delete(ctx context.Context, rs Ruleset, network string) error
 				return fmt.Errorf("%s rules of network %q: %w", familyName(rs.IPv6), network, err)
 			}
 		}
-		st, err := t.save(ctx, rs.IPv6, network)
+		st, err := t.save(ctx, rs.IPv6, tableOf(rs), network)
 		if err != nil {
 			return err
 		}
@@ -157,7 +166,7 @@ func (t *IPTables) delete(ctx context.Context, rs Ruleset, network string) error
 func (t *IPTables) CheckNetwork(ctx context.Context, n Network) error {
 	var errs []error
 	for _, rs := range Rules(n) {
-		st, err := t.save(ctx, rs.IPv6, n.Name)
+		st, err := t.save(ctx, rs.IPv6, "", n.Name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -167,14 +176,33 @@ func (t *IPTables) CheckNetwork(ctx context.Context, n Network) error {
 	return errors.Join(errs...)
 }
 
-// save reads every table of one family in one exec.
-func (t *IPTables) save(ctx context.Context, v6 bool, network string) (saved, error) {
+// save reads one family in one exec: table alone, or every table when
+// table is "" (the cost of a save grows with the rules it prints, and
+// kube-proxy fills nat).
+func (t *IPTables) save(ctx context.Context, v6 bool, table, network string) (saved, error) {
 	name := familyName(v6) + "-save"
-	out, err := t.run(ctx, nil, name)
+	var args []string
+	if table != "" {
+		args = []string{"-t", table}
+	}
+	out, err := t.run(ctx, nil, name, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s for network %q: %w", name, network, err)
 	}
 	return parseSave(out), nil
+}
+
+// tableOf is the one table all of rs's chains are in, or "" when they
+// span several.
+func tableOf(rs Ruleset) string {
+	table := ""
+	for _, c := range slices.Concat(rs.Chains, rs.Absent) {
+		if table != "" && c.Table != table {
+			return ""
+		}
+		table = c.Table
+	}
+	return table
 }
 
 // restore applies input without flushing anyone else's rules, waiting up to

@@ -188,5 +188,5 @@ func (b *NFTables) DeleteNetwork(ctx context.Context, n Network) error {
 		return fmt.Errorf("delete rules of network %q: %w", n.Name, err)
 	}
 	defer b.logClose(c.CloseLasting)
-	return b.delete(ctx, c, n.Name)
+	return b.delete(ctx, c, chainNames(nftChains(Network{Name: n.Name})), n.Name)
 }

@@ -11,14 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// delete removes network's chains in one batch, or the whole table when no
+// delete removes network's chains, named by ours, in one batch, or the whole table when no
 // other network has chains in it. When the table is absent it costs one
 // netlink request, so callers may run it on every ADD of the other backend.
 // The batch carries the generation read before the chains: if anyone
 // committed in between (another network's first ADD among them), the
 // kernel refuses it and delete reads again, at most maxWrites times.
-func (b *NFTables) delete(ctx context.Context, c *nftables.Conn, network string) error {
-	ours := chainNames(nftChains(Network{Name: network}))
+func (b *NFTables) delete(ctx context.Context, c *nftables.Conn, ours []string, network string) error {
 	for attempt := 0; ; attempt++ {
 		err := ctx.Err()
 		if attempt > 0 {

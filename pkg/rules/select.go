@@ -23,6 +23,25 @@ const (
 // leaves one masquerade per network, with no record kept of the previous
 // choice.
 func Select(name string, logf func(format string, args ...any)) (Backend, error) {
+	return selectPrimary(name, logf)
+}
+
+// SelectCluster is Select for the cluster accepts, by the same rule; the
+// backend it returns is also a ClusterFingerprinter.
+func SelectCluster(name string, logf func(format string, args ...any)) (ClusterBackend, error) {
+	return selectPrimary(name, logf)
+}
+
+// primary is what Select and SelectCluster choose between.
+type primary interface {
+	Backend
+	ClusterBackend
+	Fingerprinter
+	ClusterFingerprinter
+}
+
+// selectPrimary is the backend named, or chosen with DefaultBackend.
+func selectPrimary(name string, logf func(format string, args ...any)) (primary, error) {
 	if name == "" {
 		name = DefaultBackend()
 	}
