@@ -57,9 +57,9 @@ func hasSubnets(n Network) bool {
 // about 1 run in 500, 3 none in 900.
 const maxWrites = 3
 
-// backoff waits up to attempt×5 ms, at random so that racing writers stop
-// re-reading and re-writing in lockstep.
-func backoff(ctx context.Context, attempt int) error {
+// Backoff waits up to attempt×5 ms, at random so that racing writers stop
+// re-reading and re-writing in lockstep. spoofchk shares it.
+func Backoff(ctx context.Context, attempt int) error {
 	timer := time.NewTimer(rand.N(time.Duration(attempt) * 5 * time.Millisecond))
 	defer timer.Stop()
 	select {

@@ -260,7 +260,7 @@ func (b *nftPrimary) Fingerprint(ctx context.Context, n Network) (string, error)
 // kernel without nftables it returns nil and no error.
 func (b *nftPrimary) nftConn(network string) (*nftables.Conn, error) {
 	c, err := b.nft.conn()
-	if nftUnavailable(err) {
+	if NFTUnavailable(err) {
 		return nil, nil
 	}
 	if err != nil {

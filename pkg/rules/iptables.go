@@ -91,7 +91,7 @@ func (t *IPTables) ensure(ctx context.Context, v6 bool, table string, want wantF
 			return fmt.Errorf("%s rules of network %q still differ after %d writes: %w", familyName(v6), network, maxWrites, errors.Join(diff...))
 		}
 		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
+			if err := Backoff(ctx, attempt); err != nil {
 				return fmt.Errorf("%s rules of network %q: %w", familyName(v6), network, err)
 			}
 			if st, rs, diff, err = t.compare(ctx, v6, table, want, network); err != nil || len(diff) == 0 {
@@ -139,7 +139,7 @@ func (t *IPTables) delete(ctx context.Context, rs Ruleset, network string) error
 	var werr error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
+			if err := Backoff(ctx, attempt); err != nil {
 				return fmt.Errorf("%s rules of network %q: %w", familyName(rs.IPv6), network, err)
 			}
 		}

@@ -80,7 +80,7 @@ func (b *NFTables) ensure(ctx context.Context, c *nftables.Conn, want []nftChain
 	for attempt := 0; ; attempt++ {
 		err := ctx.Err()
 		if attempt > 0 {
-			err = backoff(ctx, attempt)
+			err = Backoff(ctx, attempt)
 		}
 		if err != nil {
 			return fmt.Errorf("nftables rules of network %q: %w", network, context.Cause(ctx))
@@ -181,7 +181,7 @@ func (b *NFTables) CheckNetwork(ctx context.Context, n Network) error {
 // or nft delete table inet nodebridge when no other network has chains.
 func (b *NFTables) DeleteNetwork(ctx context.Context, n Network) error {
 	c, err := b.conn()
-	if nftUnavailable(err) {
+	if NFTUnavailable(err) {
 		return nil
 	}
 	if err != nil {

@@ -74,7 +74,7 @@ func (b *NFTables) CheckCluster(ctx context.Context, c Cluster) error {
 // Equivalent to: nft delete chain inet nodebridge cluster-fwd.
 func (b *NFTables) DeleteCluster(ctx context.Context, c Cluster) error {
 	conn, err := b.conn()
-	if nftUnavailable(err) {
+	if NFTUnavailable(err) {
 		return nil
 	}
 	if err != nil {

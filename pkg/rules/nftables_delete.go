@@ -21,7 +21,7 @@ func (b *NFTables) delete(ctx context.Context, c *nftables.Conn, ours []string, 
 	for attempt := 0; ; attempt++ {
 		err := ctx.Err()
 		if attempt > 0 {
-			err = backoff(ctx, attempt)
+			err = Backoff(ctx, attempt)
 		}
 		if err != nil {
 			return fmt.Errorf("delete nftables chains of network %q: %w", network, context.Cause(ctx))
@@ -98,15 +98,15 @@ func tablePresent(c *nftables.Conn) (bool, error) {
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, unix.ENOENT), nftUnavailable(err):
+	case errors.Is(err, unix.ENOENT), NFTUnavailable(err):
 		return false, nil
 	}
 	return false, fmt.Errorf("read nftables table inet %s: %w", NFTTable, err)
 }
 
-// nftUnavailable tells the errors of a kernel without nftables (or without
-// nfnetlink at all) from real failures.
-func nftUnavailable(err error) bool {
+// NFTUnavailable tells the errors of a kernel without nftables (or without
+// nfnetlink at all) from real failures. spoofchk shares it.
+func NFTUnavailable(err error) bool {
 	return errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EOPNOTSUPP)
 }
 

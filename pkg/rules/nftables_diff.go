@@ -47,7 +47,7 @@ func nftRuleDifferences(want []nftRule, got []*nftables.Rule, comment []byte, wh
 			errs = append(errs, finding(fmt.Sprintf("%sunexpected rule %d (handle %d)", where, i+1, got[i].Handle)))
 		case !bytes.Equal(got[i].UserData, comment):
 			errs = append(errs, finding(fmt.Sprintf("%srule %d %q: comment %q differs", where, i+1, want[i].text, got[i].UserData)))
-		case !sameExprs(got[i].Exprs, want[i].exprs):
+		case !SameExprs(nftables.TableFamilyINet, got[i].Exprs, want[i].exprs):
 			errs = append(errs, finding(fmt.Sprintf("%srule %d differs from %q", where, i+1, want[i].text)))
 		}
 	}
@@ -84,16 +84,16 @@ func chainHeader(c *nftables.Chain) string {
 	return fmt.Sprintf("type %s hook %s priority %s; policy %s", c.Type, hook, prio, policy)
 }
 
-// sameExprs compares expressions in their wire form, which is what the
-// kernel keeps, with counter values zeroed so that traffic counted since
-// the rule was written does not make it differ.
-func sameExprs(got, want []expr.Any) bool {
+// SameExprs compares expressions in their wire form in family, which is
+// what the kernel keeps, with counter values zeroed so that traffic counted
+// since the rule was written does not make it differ. spoofchk shares it.
+func SameExprs(family nftables.TableFamily, got, want []expr.Any) bool {
 	if len(got) != len(want) {
 		return false
 	}
 	for i := range got {
-		g, gerr := exprBytes(got[i])
-		w, werr := exprBytes(want[i])
+		g, gerr := exprBytes(family, got[i])
+		w, werr := exprBytes(family, want[i])
 		if gerr != nil || werr != nil || !bytes.Equal(g, w) {
 			return false
 		}
@@ -101,10 +101,10 @@ func sameExprs(got, want []expr.Any) bool {
 	return true
 }
 
-// exprBytes is e's wire form; a counter's values are left out.
-func exprBytes(e expr.Any) ([]byte, error) {
+// exprBytes is e's wire form in family; a counter's values are left out.
+func exprBytes(family nftables.TableFamily, e expr.Any) ([]byte, error) {
 	if _, ok := e.(*expr.Counter); ok {
 		e = &expr.Counter{}
 	}
-	return expr.Marshal(byte(nftables.TableFamilyINet), e)
+	return expr.Marshal(byte(family), e)
 }

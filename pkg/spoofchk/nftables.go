@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"time"
 
 	"github.com/google/nftables"
-	"golang.org/x/sys/unix"
+
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // NFTables is the Checker that programs table bridge nodebridge in
@@ -102,7 +101,7 @@ func (s *NFTables) DeletePort(ctx context.Context, port string) error {
 		}
 		return true, errors.Join(deleteElements(c, o.ports, ports), deleteElements(c, o.allowed, allowed))
 	})
-	if nftUnavailable(err) {
+	if rules.NFTUnavailable(err) {
 		return nil // a kernel without nftables holds no element
 	}
 	return err
@@ -145,7 +144,7 @@ func (s *NFTables) update(ctx context.Context, what string, o objects, queue fun
 	for attempt := range maxWrites {
 		err := ctx.Err()
 		if attempt > 0 {
-			err = backoff(ctx, attempt)
+			err = rules.Backoff(ctx, attempt)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, context.Cause(ctx))
@@ -169,25 +168,6 @@ func (s *NFTables) update(ctx context.Context, what string, o objects, queue fun
 // maxWrites bounds the batches of one call: a batch fails only when another
 // writer changed the table since the read, and the next read settles it.
 const maxWrites = 3
-
-// backoff waits up to attempt×5 ms, at random so that racing writers stop
-// re-reading and re-writing in lockstep.
-func backoff(ctx context.Context, attempt int) error {
-	timer := time.NewTimer(rand.N(time.Duration(attempt) * 5 * time.Millisecond))
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-timer.C:
-		return nil
-	}
-}
-
-// nftUnavailable tells the errors of a kernel without nftables (or without
-// nfnetlink at all) from real failures.
-func nftUnavailable(err error) bool {
-	return errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EOPNOTSUPP)
-}
 
 // wrapIf prefixes err with what, keeping nil.
 func wrapIf(what string, err error) error {

@@ -1,8 +1,10 @@
 // Package spoofchk drops the frames a pod sends with a source MAC other
 // than its own (the bridge plugin's macspoofchk option). It filters in
 // nftables' bridge family, the only one that sees a frame as it enters the
-// bridge from a port, Ethernet header and all, so it shares nothing with
-// the masquerade and FORWARD rules of pkg/rules. It imports no CNI package.
+// bridge from a port, Ethernet header and all, so its table has nothing of
+// the masquerade and FORWARD rules of pkg/rules; it takes from pkg/rules
+// only the nftables plumbing both need (comparing expressions, the writers'
+// backoff). It imports no CNI package.
 package spoofchk
 
 import (

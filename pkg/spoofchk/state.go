@@ -8,8 +8,9 @@ import (
 	"slices"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // state is what one read shows of table bridge nodebridge.
@@ -28,7 +29,7 @@ func readTable(c *nftables.Conn, o objects) (state, error) {
 	st := state{sets: map[string]*nftables.Set{}, allowed: map[string][]net.HardwareAddr{}}
 	_, err := c.ListTableOfFamily(tableName, nftables.TableFamilyBridge)
 	switch {
-	case errors.Is(err, unix.ENOENT), nftUnavailable(err):
+	case errors.Is(err, unix.ENOENT), rules.NFTUnavailable(err):
 		return st, nil
 	case err != nil:
 		return st, fmt.Errorf("read nftables table bridge %s: %w", tableName, err)
@@ -131,7 +132,7 @@ func (st state) ruleDiffs(o objects, where string) []error {
 		return []error{finding(fmt.Sprintf("%smissing rule %q", where, o.rule.text))}
 	case len(st.rules) > 1:
 		return []error{finding(fmt.Sprintf("%s%d rules, want only %q", where, len(st.rules), o.rule.text))}
-	case !bytes.Equal(st.rules[0].UserData, ruleComment()) || !sameExprs(st.rules[0].Exprs, o.rule.exprs):
+	case !bytes.Equal(st.rules[0].UserData, ruleComment()) || !rules.SameExprs(nftables.TableFamilyBridge, st.rules[0].Exprs, o.rule.exprs):
 		return []error{finding(fmt.Sprintf("%srule (handle %d) differs from %q", where, st.rules[0].Handle, o.rule.text))}
 	}
 	return nil
@@ -186,30 +187,4 @@ func chainHeader(c *nftables.Chain) string {
 		policy = "drop"
 	}
 	return fmt.Sprintf("type %s hook %s priority %s; policy %s", c.Type, hook, prio, policy)
-}
-
-// sameExprs compares expressions in their wire form, which is what the
-// kernel keeps, with counter values zeroed so that frames counted since the
-// rule was written do not make it differ.
-func sameExprs(got, want []expr.Any) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got {
-		g, gerr := exprBytes(got[i])
-		w, werr := exprBytes(want[i])
-		if gerr != nil || werr != nil || !bytes.Equal(g, w) {
-			return false
-		}
-	}
-	return true
-}
-
-// exprBytes is e's wire form in the bridge family; a counter's values are
-// left out.
-func exprBytes(e expr.Any) ([]byte, error) {
-	if _, ok := e.(*expr.Counter); ok {
-		e = &expr.Counter{}
-	}
-	return expr.Marshal(byte(nftables.TableFamilyBridge), e)
 }
