@@ -29,32 +29,8 @@ func newHost(t *testing.T) *testHost { return newHostB(t) }
 
 func newHostB(t testing.TB) *testHost {
 	t.Helper()
-	name := testenv.NewNS(t, "agent")
-	for _, argv := range [][]string{
-		// No dummy module here: a veth pair whose peer stays in the netns.
-		{"ip", "link", "add", "ul0", "mtu", "1400", "type", "veth", "peer", "name", "ul0p", "mtu", "1400"},
-		{"ip", "link", "set", "ul0p", "up"},
-		{"ip", "addr", "add", "198.18.0.11/24", "dev", "ul0"},
-		{"ip", "-6", "addr", "add", "fd00:198:18::11/64", "dev", "ul0", "nodad"},
-		{"ip", "link", "set", "ul0", "up"},
-	} {
-		testenv.Run(t, name, argv...)
-	}
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	l, err := h.LinkByName("ul0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testHost{name: name, ns: ns, h: h, link: l.Attrs().Index}
+	u := testenv.NewUnderlay(t, "agent")
+	return &testHost{name: u.Name, ns: u.NS, h: u.Handle, link: u.Link}
 }
 
 // routes lists the host's routes of both families matching ip route's selector args.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -26,32 +25,8 @@ type testHost struct {
 
 func newHost(t *testing.T) *testHost {
 	t.Helper()
-	name := testenv.NewNS(t, "routes")
-	for _, argv := range [][]string{
-		// No dummy module here: a veth pair whose peer stays in the netns.
-		{"ip", "link", "add", "ul0", "mtu", "1400", "type", "veth", "peer", "name", "ul0p", "mtu", "1400"},
-		{"ip", "link", "set", "ul0p", "up"},
-		{"ip", "addr", "add", "198.18.0.11/24", "dev", "ul0"},
-		{"ip", "-6", "addr", "add", "fd00:198:18::11/64", "dev", "ul0", "nodad"},
-		{"ip", "link", "set", "ul0", "up"},
-	} {
-		testenv.Run(t, name, argv...)
-	}
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	l, err := h.LinkByName("ul0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testHost{name: name, h: h, link: l.Attrs().Index}
+	u := testenv.NewUnderlay(t, "routes")
+	return &testHost{name: u.Name, h: u.Handle, link: u.Link}
 }
 
 // routes lists the host's routes of both families matching ip route's selector args.
