@@ -16,13 +16,17 @@ const (
 	NFTablesName = "nftables"
 )
 
-// Select returns the Backend named by ipMasqBackend, choosing with
-// DefaultBackend when name is empty: the named backend, with what it needs
-// of the other (see crossbackend.go). Either takes over a network's rules
-// from the other, so switching a node with live pods from one to the other
-// leaves one masquerade per network, with no record kept of the previous
-// choice.
+// Select returns the Backend named by ipMasqBackend: the named backend,
+// with what it needs of the other (see crossbackend.go); for an empty name
+// the host's own choice (DefaultBackend), made only when a call needs more
+// than the rules' stamp (hostchoice.go). Either backend takes over a
+// network's rules from the other, so switching a node with live pods from
+// one to the other leaves one masquerade per network, with no record kept
+// of the previous choice.
 func Select(name string, logf func(format string, args ...any)) (Backend, error) {
+	if name == "" {
+		return &hostChoice{logf: logf}, nil
+	}
 	return selectPrimary(name, logf)
 }
 
