@@ -65,18 +65,6 @@ func TestE2E(t *testing.T) {
 	t.Logf("end-to-end suite: %v (cluster start included)", time.Since(t0).Round(time.Millisecond))
 }
 
-// node returns the cluster's node named name.
-func (e *e2e) node(t *testing.T, name string) *Node {
-	t.Helper()
-	for _, n := range e.c.Nodes {
-		if n.Name == name {
-			return n
-		}
-	}
-	t.Fatalf("no node %s in the cluster", name)
-	return nil
-}
-
 // serverScript makes a CGI script answering with the client's address as
 // httpd saw it, then runs busybox httpd in the foreground: a peer that
 // tells the source address of a connection, with nothing but busybox.
