@@ -73,3 +73,16 @@ func MustRun(t testing.TB, argv ...string) string {
 	}
 	return string(out)
 }
+
+// FD opens the named netns and returns its file descriptor, closed when t
+// ends: for a backend that programs another netns than its caller's, as a
+// plugin process running there would.
+func FD(t testing.TB, name string) int {
+	t.Helper()
+	f, err := os.Open(Path(name))
+	if err != nil {
+		t.Fatalf("open netns %s: %v", name, err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd())
+}

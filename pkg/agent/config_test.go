@@ -2,10 +2,13 @@ package agent
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // The defaults an operator gets without flags, and the conflist they name.
@@ -75,27 +78,19 @@ func TestValidateClusterCIDRs(t *testing.T) {
 // the plugin's reasons, naming the flag: the same list is in
 // pkg/bridge's TestParseNamesAsTheAgent.
 func TestValidateNamesAsThePlugin(t *testing.T) {
-	for _, tc := range []struct{ network, bridge, want string }{
-		{network: ".podnet", want: `network-name ".podnet": must match`},
-		{network: "-podnet", want: `network-name "-podnet": must match`},
-		{network: "_podnet", want: `network-name "_podnet": must match`},
-		{network: "pod net", want: `network-name "pod net": must match`},
-		{network: strings.Repeat("n", 201), want: "longer than 200 bytes"},
-		{bridge: "br:0", want: `bridge "br:0": contains '/', ':', NUL or whitespace`},
-		{bridge: "br\t0", want: `bridge "br\t0": contains`},
-		{bridge: "br/0", want: `bridge "br/0": contains`},
-		{bridge: "all", want: `bridge "all": "all" is not an interface name`},
-		{bridge: "default", want: `bridge "default": "default" is not an interface name`},
-		{bridge: "..", want: `bridge "..": ".." is not an interface name`},
-		{bridge: "averyveryverylongbridge", want: `bridge "averyveryverylongbridge": longer than 15 bytes`},
-	} {
-		t.Run(tc.want, func(t *testing.T) {
+	for _, tc := range testenv.RefusedNames() {
+		value, flag := tc.Network, "network-name"
+		if tc.Bridge != "" {
+			value, flag = tc.Bridge, "bridge"
+		}
+		want := fmt.Sprintf("%s %q: %s", flag, value, tc.Reason)
+		t.Run(want, func(t *testing.T) {
 			c := Defaults()
 			c.NodeName = "node-7"
-			c.NetworkName = cmp.Or(tc.network, c.NetworkName)
-			c.Bridge = cmp.Or(tc.bridge, c.Bridge)
-			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			c.NetworkName = cmp.Or(tc.Network, c.NetworkName)
+			c.Bridge = cmp.Or(tc.Bridge, c.Bridge)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v, want an error containing %q", err, want)
 			}
 		})
 	}

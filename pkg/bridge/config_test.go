@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/nodebridge/nodebridge/pkg/ipam"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // testPod is what a runtime passes on ADD.
@@ -258,24 +260,16 @@ func TestParseInvalid(t *testing.T) {
 // field; pkg/agent's TestValidateNamesAsThePlugin shows the agent refuses
 // the same, so it never writes a conflist the plugin refuses.
 func TestParseNamesAsTheAgent(t *testing.T) {
-	for _, tc := range []struct{ network, bridge, want string }{
-		{network: ".podnet", want: `name ".podnet": must match`},
-		{network: "-podnet", want: `name "-podnet": must match`},
-		{network: "_podnet", want: `name "_podnet": must match`},
-		{network: "pod net", want: `name "pod net": must match`},
-		{network: strings.Repeat("n", 201), want: "longer than 200 bytes"},
-		{bridge: "br:0", want: `bridge "br:0": contains '/', ':', NUL or whitespace`},
-		{bridge: "br\t0", want: `bridge "br\t0": contains`},
-		{bridge: "br/0", want: `bridge "br/0": contains`},
-		{bridge: "all", want: `bridge "all": "all" is not an interface name`},
-		{bridge: "default", want: `bridge "default": "default" is not an interface name`},
-		{bridge: "..", want: `bridge "..": ".." is not an interface name`},
-		{bridge: "averyveryverylongbridge", want: `bridge "averyveryverylongbridge": longer than 15 bytes`},
-	} {
-		t.Run(tc.want, func(t *testing.T) {
-			c := &Config{Name: cmp.Or(tc.network, "podnet"), Bridge: cmp.Or(tc.bridge, DefaultBridge)}
-			if err := c.Validate(); err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("got %v, want an ErrInvalid containing %q", err, tc.want)
+	for _, tc := range testenv.RefusedNames() {
+		value, field := tc.Network, "name"
+		if tc.Bridge != "" {
+			value, field = tc.Bridge, "bridge"
+		}
+		want := fmt.Sprintf("%s %q: %s", field, value, tc.Reason)
+		t.Run(want, func(t *testing.T) {
+			c := &Config{Name: cmp.Or(tc.Network, "podnet"), Bridge: cmp.Or(tc.Bridge, DefaultBridge)}
+			if err := c.Validate(); err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v, want an ErrInvalid containing %q", err, want)
 			}
 		})
 	}

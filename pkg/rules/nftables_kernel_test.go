@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -40,13 +39,8 @@ func nftIn(t testing.TB, ns string) *nftPrimary {
 // programming ns.
 func nftOnlyIn(t testing.TB, ns string) *NFTables {
 	t.Helper()
-	f, err := os.Open(testenv.Path(ns))
-	if err != nil {
-		t.Fatalf("open netns %s: %v", ns, err)
-	}
-	t.Cleanup(func() { f.Close() })
 	b := NewNFTables(t.Logf)
-	b.netns = int(f.Fd())
+	b.netns = testenv.FD(t, ns)
 	return b
 }
 

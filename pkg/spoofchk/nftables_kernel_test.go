@@ -26,13 +26,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // process would have.
 func spoofIn(t testing.TB, ns string) *NFTables {
 	t.Helper()
-	f, err := os.Open(testenv.Path(ns))
-	if err != nil {
-		t.Fatalf("open netns %s: %v", ns, err)
-	}
-	t.Cleanup(func() { f.Close() })
 	s := New(t.Logf)
-	s.netns = int(f.Fd())
+	s.netns = testenv.FD(t, ns)
 	return s
 }
 
