@@ -87,20 +87,20 @@ func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f verb) (err error) {
 
 // newHost builds what the verbs act on the node through: the log sink
 // (stderr with NODEBRIDGE_TRACE=1), and the rules layer logging to it; the
-// rules backend only when the network masquerades, since choosing one
-// reads the host's ruleset; the spoof check only with macspoofchk; this
-// binary as the reaper.
+// rules backend only when the network masquerades (without ipMasqBackend,
+// rules.Select reads the host's ruleset to choose only when a call needs
+// it); the spoof check only with macspoofchk; this binary as the reaper.
 func newHost(c *bridge.Config) (*bridge.Host, error) {
 	h := &bridge.Host{Reaper: "/proc/self/exe"}
 	if os.Getenv("NODEBRIDGE_TRACE") == "1" {
 		h.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nodebridge: "+format+"\n", args...) }
 	}
 	if c.IPMasq {
-		rules, err := rules.Select(c.RulesBackend(), h.Logf)
+		backend, err := rules.Select(c.RulesBackend(), h.Logf)
 		if err != nil {
 			return nil, fmt.Errorf("%w: ipMasqBackend %q: %w", bridge.ErrInvalid, c.IPMasqBackend, err)
 		}
-		h.Rules = rules
+		h.Rules = backend
 	}
 	if c.MacSpoofChk {
 		h.Spoof = spoofchk.New(h.Logf)
