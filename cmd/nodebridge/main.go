@@ -182,7 +182,7 @@ func cniError(err error) error {
 
 func errorCode(err error) uint {
 	switch {
-	case errors.Is(err, bridge.ErrUnsupported):
+	case errors.Is(err, bridge.ErrUnsupported), errors.Is(err, ipam.ErrUnsupported):
 		return types.ErrUnsupportedField
 	case errors.Is(err, bridge.ErrEnv):
 		return types.ErrInvalidEnvironmentVariables

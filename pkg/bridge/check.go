@@ -8,6 +8,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Check verifies that p is attached as prev describes: the bridge, the
@@ -100,8 +101,12 @@ func checkAddresses(link netlink.Link, prev *current.Result) error {
 	return errors.Join(errs...)
 }
 
+// checkRoutes insists each route of prev is on the link, in its table,
+// with its gateway. Like the reference, it does not compare metric, scope,
+// MTU or advertised MSS.
 func checkRoutes(link netlink.Link, prev *current.Result) error {
-	routes, err := netlink.RouteList(link, netlink.FAMILY_ALL)
+	filter := &netlink.Route{LinkIndex: link.Attrs().Index, Table: unix.RT_TABLE_UNSPEC} // every table
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return fmt.Errorf("list routes of %s: %w", link.Attrs().Name, err)
 	}
@@ -111,7 +116,7 @@ func checkRoutes(link netlink.Link, prev *current.Result) error {
 		if r.Dst != nil {
 			dst = *r.Dst
 		}
-		have[routeKey(dst, r.Gw)] = true
+		have[routeKey(r.Table, dst, r.Gw)] = true
 	}
 	var errs []error
 	for _, r := range prev.Routes {
@@ -119,11 +124,23 @@ func checkRoutes(link netlink.Link, prev *current.Result) error {
 		if gw == nil {
 			gw = familyGateway(prev.IPs, r.Dst.IP.To4() != nil)
 		}
-		if !have[routeKey(r.Dst, gw)] {
-			errs = append(errs, fmt.Errorf("container interface %s: route %s via %v missing", link.Attrs().Name, r.Dst.String(), gw))
+		table := unix.RT_TABLE_MAIN
+		if r.Table != nil && *r.Table != unix.RT_TABLE_UNSPEC {
+			table = *r.Table
+		}
+		if !have[routeKey(table, r.Dst, gw)] {
+			errs = append(errs, fmt.Errorf("container interface %s: route %s via %v missing%s", link.Attrs().Name, r.Dst.String(), gw, inTable(table)))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// inTable names a table other than main for a message.
+func inTable(table int) string {
+	if table == unix.RT_TABLE_MAIN {
+		return ""
+	}
+	return fmt.Sprintf(" from table %d", table)
 }
 
 // hostName is the host veth named in prev (a pod the reference plugin

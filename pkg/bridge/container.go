@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"syscall"
 
@@ -112,26 +113,68 @@ func addAddresses(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig,
 	return nil
 }
 
-// addRoutes adds res.Routes on the pod interface. A route without a gateway
-// goes via the gateway of its family, as host-local's routes mean.
+// addRoutes adds res.Routes on the pod interface, with their metric,
+// table, scope, MTU and advertised MSS when set. A route without a gateway
+// goes via the gateway of its family, as host-local's routes mean; with no
+// gateway at all it is on-link.
 //
-// Equivalent to: ip route add DST via GW dev IFNAME
+// Equivalent to: ip route add DST via GW dev IFNAME [metric P] [table T] [scope S] [mtu M] [advmss A]
 func addRoutes(h *netlink.Handle, link netlink.Link, res *current.Result) error {
 	for _, r := range res.Routes {
 		gw := r.GW
 		if gw == nil {
 			gw = familyGateway(res.IPs, r.Dst.IP.To4() != nil)
 		}
-		dst := r.Dst
-		route := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: &dst, Gw: gw}
-		if gw == nil {
-			route.Scope = netlink.SCOPE_LINK
+		route, err := podRoute(link, r, gw)
+		if err != nil {
+			return err
 		}
 		if err := h.RouteAdd(route); err != nil && !errors.Is(err, syscall.EEXIST) {
-			return fmt.Errorf("add route %s via %v on %s: %w", dst.String(), gw, link.Attrs().Name, err)
+			return fmt.Errorf("add route %s via %v on %s: %w", r.Dst.String(), gw, link.Attrs().Name, err)
 		}
 	}
 	return nil
+}
+
+// podRoute is r via gw on link, as netlink takes it. A route from a
+// delegated IPAM plugin has not been through ipam's checks: a number netlink
+// would truncate, or a scope on an IPv6 route, which the kernel ignores, is
+// refused rather than applied as something else.
+func podRoute(link netlink.Link, r *types.Route, gw net.IP) (*netlink.Route, error) {
+	dst := r.Dst
+	route := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: &dst, Gw: gw,
+		Priority: r.Priority, MTU: r.MTU, AdvMSS: r.AdvMSS}
+	if gw == nil {
+		route.Scope = netlink.SCOPE_LINK
+	}
+	bad := func(field string, v int) error {
+		return fmt.Errorf("route %s: %s %d out of range", dst.String(), field, v)
+	}
+	switch {
+	case !inUint32(r.Priority):
+		return nil, bad("priority", r.Priority)
+	case !inUint32(r.MTU):
+		return nil, bad("mtu", r.MTU)
+	case !inUint32(r.AdvMSS):
+		return nil, bad("advmss", r.AdvMSS)
+	case r.Table != nil && !inUint32(*r.Table):
+		return nil, bad("table", *r.Table)
+	case r.Scope != nil && (*r.Scope < 0 || *r.Scope > 255):
+		return nil, bad("scope", *r.Scope)
+	case r.Scope != nil && *r.Scope != 0 && dst.IP.To4() == nil:
+		return nil, fmt.Errorf("%w: route %s: scope %d: the kernel gives every IPv6 route scope 0", ErrUnsupported, dst.String(), *r.Scope)
+	}
+	if r.Table != nil {
+		route.Table = *r.Table
+	}
+	if r.Scope != nil {
+		route.Scope = netlink.Scope(*r.Scope)
+	}
+	return route, nil
+}
+
+func inUint32(v int) bool {
+	return v >= 0 && int64(v) <= math.MaxUint32
 }
 
 // familyGateway is the first gateway among ips of the family, or nil.
@@ -215,6 +258,6 @@ func onBridge(c *Config, l netlink.Link) bool {
 }
 
 // routeKey identifies a route for CHECK comparisons.
-func routeKey(dst net.IPNet, gw net.IP) string {
-	return (&types.Route{Dst: dst, GW: gw}).String()
+func routeKey(table int, dst net.IPNet, gw net.IP) string {
+	return fmt.Sprintf("%d %s", table, (&types.Route{Dst: dst, GW: gw}).String())
 }

@@ -188,7 +188,7 @@ func (hl *hostLocal) result(allocs []ipam.Allocation) *current.Result {
 		res.IPs = append(res.IPs, ip)
 	}
 	for _, r := range hl.pool.Routes {
-		route := &types.Route{Dst: *prefixToIPNet(r.Dst)}
+		route := &types.Route{Dst: *prefixToIPNet(r.Dst), MTU: r.MTU, AdvMSS: r.AdvMSS, Priority: r.Priority, Table: r.Table, Scope: r.Scope}
 		if r.GW.IsValid() {
 			route.GW = net.IP(r.GW.AsSlice())
 		}

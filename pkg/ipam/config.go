@@ -27,10 +27,16 @@ type RangeConfig struct {
 	Gateway    string `json:"gateway,omitempty"`
 }
 
-// RouteConfig is one entry of ipam.routes.
+// RouteConfig is one entry of ipam.routes: the fields of a CNI route.
+// Table and Scope are pointers because 0 is a value of theirs.
 type RouteConfig struct {
-	Dst string `json:"dst"`
-	GW  string `json:"gw,omitempty"`
+	Dst      string `json:"dst"`
+	GW       string `json:"gw,omitempty"`
+	MTU      int    `json:"mtu,omitempty"`
+	AdvMSS   int    `json:"advmss,omitempty"`
+	Priority int    `json:"priority,omitempty"`
+	Table    *int   `json:"table,omitempty"`
+	Scope    *int   `json:"scope,omitempty"`
 }
 
 // Pool is the validated form of Config.
@@ -53,10 +59,17 @@ type Range struct {
 	Gateway netip.Addr
 }
 
-// Route is a route to program in the pod. GW is the zero Addr for "via the default gateway".
+// Route is a route to program in the pod. GW is the zero Addr for "via
+// the default gateway"; MTU, AdvMSS and Priority are 0 and Table and Scope
+// nil when not configured, as in a CNI route.
 type Route struct {
-	Dst netip.Prefix
-	GW  netip.Addr
+	Dst      netip.Prefix
+	GW       netip.Addr
+	MTU      int
+	AdvMSS   int
+	Priority int
+	Table    *int
+	Scope    *int
 }
 
 // DNS is what resolvConf holds.

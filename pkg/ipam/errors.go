@@ -9,6 +9,9 @@ import (
 var (
 	// ErrInvalid marks a bad "ipam" section or requested address (CNI code 7).
 	ErrInvalid = errors.New("invalid ipam config")
+	// ErrUnsupported marks a well-formed ipam value the kernel cannot
+	// apply, such as a scope on an IPv6 route (CNI code 2).
+	ErrUnsupported = errors.New("unsupported ipam field")
 	// ErrExhausted means a range set has no free address left.
 	ErrExhausted = errors.New("no free address")
 	// ErrLocked means the network's lock was not acquired before the context ended (CNI code 11).
@@ -27,6 +30,7 @@ type fieldError struct {
 	value   string // omitted from the message when empty
 	problem string
 	cause   error // optional underlying error, e.g. from reading resolvConf
+	kind    error // ErrInvalid when nil, else ErrUnsupported
 }
 
 // invalid returns a fieldError wrapping ErrInvalid.
@@ -41,10 +45,20 @@ func (e *fieldError) Error() string {
 	return fmt.Sprintf("%s %q: %s", e.path, e.value, e.problem)
 }
 
-// Unwrap lets errors.Is find ErrInvalid, and the cause when there is one.
+// unsupported returns a fieldError wrapping ErrUnsupported.
+func unsupported(path, value, format string, args ...any) error {
+	return &fieldError{path: path, value: value, problem: fmt.Sprintf(format, args...), kind: ErrUnsupported}
+}
+
+// Unwrap lets errors.Is find ErrInvalid (or ErrUnsupported), and the cause
+// when there is one.
 func (e *fieldError) Unwrap() []error {
-	if e.cause == nil {
-		return []error{ErrInvalid}
+	kind := e.kind
+	if kind == nil {
+		kind = ErrInvalid
 	}
-	return []error{ErrInvalid, e.cause}
+	if e.cause == nil {
+		return []error{kind}
+	}
+	return []error{kind, e.cause}
 }

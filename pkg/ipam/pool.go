@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/netip"
 )
 
 // Pool validates c and returns its parsed form. Errors wrap ErrInvalid and
@@ -26,8 +25,8 @@ func (c *Config) Pool() (*Pool, error) {
 		errs = append(errs, setOverlaps(specs, p.Sets)...)
 	}
 	for i, rc := range c.Routes {
-		rt, err := parseRoute(fmt.Sprintf("ipam.routes[%d].", i), rc)
-		errs = append(errs, err)
+		rt, rErrs := parseRoute(fmt.Sprintf("ipam.routes[%d].", i), rc, p.Sets)
+		errs = append(errs, rErrs...)
 		p.Routes = append(p.Routes, rt)
 	}
 	if c.ResolvConf != "" {
@@ -129,25 +128,4 @@ func setsOverlap(a, b RangeSet) bool {
 		}
 	}
 	return false
-}
-
-// parseRoute validates one ipam.routes entry; path ends with ".".
-func parseRoute(path string, rc RouteConfig) (Route, error) {
-	dst, err := netip.ParsePrefix(rc.Dst)
-	if err != nil {
-		return Route{}, invalid(path+"dst", rc.Dst, "not a CIDR")
-	}
-	rt := Route{Dst: dst.Masked()}
-	if rc.GW == "" {
-		return rt, nil
-	}
-	gw, err := netip.ParseAddr(rc.GW)
-	if err != nil || gw.Zone() != "" {
-		return rt, invalid(path+"gw", rc.GW, "not an IP")
-	}
-	rt.GW = gw.Unmap()
-	if rt.GW.BitLen() != dst.Addr().BitLen() {
-		return rt, invalid(path+"gw", rc.GW, "address family differs from dst %s", rt.Dst)
-	}
-	return rt, nil
 }
