@@ -156,7 +156,7 @@ func TestParseAccepts(t *testing.T) {
 }
 
 // sentinels are the errors cmd maps to CNI codes; a problem wraps exactly one.
-var sentinels = []error{ErrDecode, ErrInvalid, ErrUnsupported, ErrEnv, ipam.ErrInvalid}
+var sentinels = []error{ErrDecode, ErrInvalid, ErrUnsupported, ErrEnv, ipam.ErrInvalid, ipam.ErrUnsupported}
 
 // wantOnly fails t unless err wraps want and no other sentinel, and its
 // message contains every fragment.

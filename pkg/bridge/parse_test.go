@@ -158,3 +158,41 @@ func TestResultJSONProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestParseRouteAttributes: the attributes of ipam.routes the kernel
+// applies are kept for the result; a value out of the kernel's range is
+// invalid (7), one it will not install unsupported (2), a value of the
+// wrong JSON type a decode error (6); each names its JSON path.
+func TestParseRouteAttributes(t *testing.T) {
+	routes := func(rs string) []byte {
+		return conf(`"ipam": {"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/16"}], [{"subnet": "fd00:1::/64"}]], "routes": [` + rs + `]}`)
+	}
+	c := mustParse(t, routes(`{"dst": "0.0.0.0/0"}, {"dst": "10.9.0.0/16", "priority": 7, "table": 100, "scope": 200, "mtu": 1400, "advmss": 1360}`), testPod)
+	if rt := poolOf(c).Routes[1]; rt.Priority != 7 || *rt.Table != 100 || *rt.Scope != 200 || rt.MTU != 1400 || rt.AdvMSS != 1360 {
+		t.Errorf("route %+v, want priority 7, table 100, scope 200, mtu 1400, advmss 1360", rt)
+	}
+	for _, tt := range []struct {
+		name   string
+		routes string
+		want   error
+		frag   string
+	}{
+		{"negative table", `{"dst": "0.0.0.0/0"}, {"dst": "10.9.0.0/16", "table": -1}`, ipam.ErrInvalid, `ipam.routes[1].table "-1": not 0-4294967295`},
+		{"table past 32 bits", `{"dst": "10.9.0.0/16", "table": 4294967296}`, ipam.ErrInvalid, `ipam.routes[0].table "4294967296"`},
+		{"negative priority", `{"dst": "10.9.0.0/16", "priority": -5}`, ipam.ErrInvalid, `ipam.routes[0].priority "-5"`},
+		{"scope past 8 bits", `{"dst": "10.9.0.0/16", "scope": 256}`, ipam.ErrInvalid, `ipam.routes[0].scope "256": not 0-255`},
+		{"mtu too big", `{"dst": "10.9.0.0/16", "mtu": 65521}`, ipam.ErrInvalid, `ipam.routes[0].mtu "65521"`},
+		{"negative advmss", `{"dst": "10.9.0.0/16", "advmss": -1}`, ipam.ErrInvalid, `ipam.routes[0].advmss "-1"`},
+		{"scope on IPv6", `{"dst": "fd00:9::/64", "scope": 253}`, ipam.ErrUnsupported, `ipam.routes[0].scope "253": the kernel gives every IPv6 route scope 0`},
+		{"scope nowhere", `{"dst": "10.9.0.0/16", "scope": 255}`, ipam.ErrUnsupported, `ipam.routes[0].scope "255"`},
+		{"host scope via a gateway", `{"dst": "10.9.0.0/16", "scope": 254}`, ipam.ErrUnsupported, `ipam.routes[0].scope "254": the kernel adds no route of scope link or host via a gateway (the IPv4 gateway 10.1.0.1)`},
+		{"fraction table", `{"dst": "10.9.0.0/16", "table": 1.5}`, ErrDecode, "field ipam.routes.table: cannot use number 1.5 as int"},
+		{"priority past int64", `{"dst": "10.9.0.0/16", "priority": 1e30}`, ErrDecode, "field ipam.routes.priority"},
+		{"string scope", `{"dst": "10.9.0.0/16", "scope": "link"}`, ErrDecode, `field ipam.routes.scope: cannot use string "link" as number`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(routes(tt.routes), testPod)
+			wantOnly(t, err, tt.want, tt.frag)
+		})
+	}
+}
