@@ -2,6 +2,9 @@ package main_test
 
 import (
 	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -144,4 +147,42 @@ func TestIPAMRouteAttributesRefused(t *testing.T) {
 			f.assertClean()
 		})
 	}
+}
+
+// TestDelegatedIPAMRouteAttributes: the reference host-local, run from
+// CNI_PATH, carries the route attributes into its result, and nodebridge
+// applies them as for its own; a scope on an IPv6 route, which the kernel
+// would drop, is refused with code 2 and the attachment undone.
+func TestDelegatedIPAMRouteAttributes(t *testing.T) {
+	t.Parallel()
+	ref := testenv.Tool(t, "host-local")
+	link := filepath.Join(filepath.Dir(pluginBin), "ref-host-local")
+	if err := os.Symlink(ref, link); err != nil && !errors.Is(err, os.ErrExist) {
+		t.Fatal(err)
+	}
+	f := newFixture(t, podSubnet)
+	conf := f.conf("1.1.0")
+	ipam := conf["ipam"].(map[string]any)
+	ipam["type"] = "ref-host-local"
+	ipam["routes"] = []any{map[string]any{"dst": "192.0.2.0/24", "priority": 77, "table": 100, "scope": 200, "mtu": 1300}}
+	p := f.newPod()
+	mustResult(t, f.run(f.callFor("ADD", p, conf)), "1.1.0")
+	wantKernelRoute(t, tableRoutes(t, p.ns, "-4", "100"),
+		kernelRoute{Dst: "192.0.2.0/24", Gateway: "10.244.0.1", Metric: 77, Scope: "site", Metrics: []map[string]int{{"mtu": 1300}}})
+	mustSucceed(t, f.run(f.callFor("DEL", p, conf)), "DEL")
+	f.assertClean()
+
+	ipam["routes"] = []any{map[string]any{"dst": "fd99::/64", "scope": 200}}
+	p = f.newPod()
+	e := mustError(t, f.run(f.callFor("ADD", p, conf)))
+	if e.Code != 2 || !strings.Contains(e.Msg+e.Details, "route fd99::/64: scope 200") {
+		t.Errorf("ADD with a scope on an IPv6 route: code %d (%s %s), want 2 naming the route and scope", e.Code, e.Msg, e.Details)
+	}
+	if len(vethNames(t, f.node)) != 0 || len(f.allocations()) != 0 {
+		t.Errorf("failed ADD left veths %v, allocations %v", vethNames(t, f.node), f.allocations())
+	}
+	// The network's rules, made with the delegated address, go with the
+	// DEL the runtime sends after a failed ADD.
+	mustSucceed(t, f.run(f.callFor("DEL", p, conf)), "DEL after the failed ADD")
+	f.assertClean()
 }
