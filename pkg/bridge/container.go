@@ -138,8 +138,8 @@ func addRoutes(h *netlink.Handle, link netlink.Link, res *current.Result) error 
 
 // podRoute is r via gw on link, as netlink takes it. A route from a
 // delegated IPAM plugin has not been through ipam's checks: a number netlink
-// would truncate, or a scope on an IPv6 route, which the kernel ignores, is
-// refused rather than applied as something else.
+// would truncate or the kernel lower, or a scope on an IPv6 route, which
+// the kernel ignores, is refused rather than applied as something else.
 func podRoute(link netlink.Link, r *types.Route, gw net.IP) (*netlink.Route, error) {
 	dst := r.Dst
 	route := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: &dst, Gw: gw,
@@ -153,9 +153,9 @@ func podRoute(link netlink.Link, r *types.Route, gw net.IP) (*netlink.Route, err
 	switch {
 	case !inUint32(r.Priority):
 		return nil, bad("priority", r.Priority)
-	case !inUint32(r.MTU):
+	case r.MTU < 0 || r.MTU > 65535-15: // the kernel would lower it to that
 		return nil, bad("mtu", r.MTU)
-	case !inUint32(r.AdvMSS):
+	case r.AdvMSS < 0 || r.AdvMSS > 65535-40:
 		return nil, bad("advmss", r.AdvMSS)
 	case r.Table != nil && !inUint32(*r.Table):
 		return nil, bad("table", *r.Table)
