@@ -9,8 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/nodebridge/nodebridge/pkg/ipam"
 )
 
 // corpusDir is the hostile-input corpus the integration tests run through
@@ -75,7 +73,7 @@ func wantSentinel(t *testing.T, err error) {
 	if strings.TrimSpace(err.Error()) == "" {
 		t.Fatalf("error with an empty message: %#v", err)
 	}
-	for _, s := range []error{ErrDecode, ErrInvalid, ErrUnsupported, ErrEnv, ipam.ErrInvalid} {
+	for _, s := range sentinels {
 		if errors.Is(err, s) {
 			return
 		}
