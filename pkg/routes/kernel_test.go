@@ -136,3 +136,49 @@ func TestRouteSyncKernel(t *testing.T) {
 		t.Errorf("sync with nothing to do: installed %d changes %d err %v; want 3, 0", installed, changes, err)
 	}
 }
+
+// A route of another protocol to a wanted destination (flannel's proto
+// boot route to a peer) is seen by ReadHost, not when a proto-78 route has
+// the destination too, and is replaced by ours when handed to SyncWith as
+// one to take over: one change, the same metric, proto 78, no second route.
+func TestTakeOverKernel(t *testing.T) {
+	th := newHost(t)
+	for _, argv := range [][]string{
+		{"ip", "route", "add", "10.244.3.0/24", "via", "198.18.0.13", "dev", "ul0", "proto", "boot"},
+		{"ip", "route", "add", "10.244.4.0/24", "via", "198.18.0.99", "dev", "ul0", "proto", "static"},
+		{"ip", "route", "add", "10.244.5.0/24", "via", "198.18.0.15", "dev", "ul0", "proto", "78"},
+		{"ip", "route", "add", "10.244.5.0/24", "via", "198.18.0.15", "dev", "ul0", "proto", "static", "metric", "100"},
+	} {
+		testenv.Run(t, th.name, argv...)
+	}
+	hs, err := ReadHost(th.h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var foreign []string
+	for dst := range hs.Foreign {
+		foreign = append(foreign, dst.String())
+	}
+	slices.Sort(foreign)
+	if want := []string{"10.244.3.0/24", "10.244.4.0/24"}; !slices.Equal(foreign, want) {
+		t.Fatalf("foreign destinations %q, want %q (not the connected prefix, not one a proto-78 route has)", foreign, want)
+	}
+	w3, w4 := want("10.244.3.0/24", "198.18.0.13", th.link), want("10.244.4.0/24", "198.18.0.14", th.link)
+	f3, f4 := hs.Foreign[w3.Dst], hs.Foreign[w4.Dst]
+	if !Takes(&f3, w3) || Takes(&f4, w4) {
+		t.Fatalf("Takes: same gateway %v, other gateway %v; want true, false", Takes(&f3, w3), Takes(&f4, w4))
+	}
+	w5 := want("10.244.5.0/24", "198.18.0.15", th.link)
+	wanted := map[netip.Prefix]Route{w3.Dst: w3, w5.Dst: w5}
+	installed, changes, err := NewSyncer(th.h, discard()).SyncWith(wanted, append(hs.Ours, f3))
+	if err != nil || installed != 2 || changes != 1 {
+		t.Fatalf("take over: installed %d changes %d err %v; want 2, 1", installed, changes, err)
+	}
+	show := func(dst string) string { return strings.TrimSpace(testenv.Run(t, th.name, "ip", "route", "show", dst)) }
+	if got, want := show("10.244.3.0/24"), "10.244.3.0/24 via 198.18.0.13 dev ul0 proto 78"; got != want {
+		t.Errorf("routes to 10.244.3.0/24:\n got %q\nwant %q", got, want)
+	}
+	if got := show("10.244.4.0/24"); got != "10.244.4.0/24 via 198.18.0.99 dev ul0 proto static" {
+		t.Errorf("a foreign route not handed over was touched: %q", got)
+	}
+}

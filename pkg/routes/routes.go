@@ -91,7 +91,8 @@ func (s *Syncer) Sync(want map[netip.Prefix]Route) (installed, changes int, err 
 }
 
 // SyncWith applies the difference between want and have, the kernel's
-// proto-78 routes, and returns how many wanted routes are installed and
+// proto-78 routes plus any route of another protocol to take over (one per
+// wanted destination, see Takes), and returns how many wanted routes are installed and
 // how many changes it made.
 func (s *Syncer) SyncWith(want map[netip.Prefix]Route, have []netlink.Route) (installed, changes int, err error) {
 	d := diffRoutes(want, have)
@@ -117,8 +118,9 @@ func (s *Syncer) SyncWith(want map[netip.Prefix]Route, have []netlink.Route) (in
 
 // replace installs one wanted route. A missing one is added exclusively, so
 // a route of another protocol to the same destination is reported, never
-// overwritten; a wrong one of ours is replaced in place (same metric), so
-// traffic to the peer never finds no route.
+// overwritten unknowingly; a wrong one of ours, or another protocol's
+// passed in have to be taken over (see Takes), is replaced in place (same
+// metric), so traffic to the peer never finds no route.
 // Equivalent to: ip route add|replace DST via GW dev LINK proto 78
 func (s *Syncer) replace(p routePut) error {
 	w := p.want
@@ -144,7 +146,7 @@ func (s *Syncer) replace(p routePut) error {
 		s.log.Info("route added", "dst", w.Dst, "via", w.Gw, "link", w.LinkIndex, "node", w.Node)
 	} else {
 		s.log.Info("route replaced", "dst", w.Dst, "via", w.Gw, "link", w.LinkIndex, "node", w.Node,
-			"was_via", p.was.Gw, "was_link", p.was.LinkIndex)
+			"was_via", p.was.Gw, "was_link", p.was.LinkIndex, "was_proto", p.was.Protocol)
 	}
 	return nil
 }
@@ -177,7 +179,7 @@ func diffRoutes(want map[netip.Prefix]Route, have []netlink.Route) routeDiff {
 			continue
 		}
 		seen[dst] = true
-		if routeMatches(h, w) {
+		if routeMatches(h, w) && h.Protocol == Protocol {
 			d.ok++
 			continue
 		}
@@ -191,7 +193,7 @@ func diffRoutes(want map[netip.Prefix]Route, have []netlink.Route) routeDiff {
 	return d
 }
 
-// routeMatches reports whether h already is the wanted route w.
+// routeMatches reports whether h goes where the wanted route w goes.
 func routeMatches(h *netlink.Route, w Route) bool {
 	gw, ok := netip.AddrFromSlice(h.Gw)
 	return ok && gw.Unmap() == w.Gw && h.LinkIndex == w.LinkIndex && len(h.MultiPath) == 0

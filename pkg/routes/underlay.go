@@ -22,6 +22,10 @@ type Host struct {
 	Addrs    []Addr          // every address of every link, both families
 	Gateways []netip.Addr    // gateways of the main table's default routes
 	Ours     []netlink.Route // the main table's proto-78 routes, for SyncWith
+	// Foreign holds, by destination, a main-table route of another
+	// protocol (another tool's, or the operator's) to a destination no
+	// proto-78 route has: adding ours there fails with "file exists".
+	Foreign map[netip.Prefix]netlink.Route
 }
 
 // ReadHost lists the node's addresses, and from one dump of the main
@@ -56,7 +60,41 @@ func ReadHost(h *netlink.Handle) (Host, error) {
 		return Host{}, err
 	}
 	hs.Gateways, hs.Ours = defaultGateways(rs), agentRoutes(rs)
+	hs.Foreign = foreignRoutes(rs)
 	return hs, nil
+}
+
+// foreignRoutes returns, by destination, the unicast routes of other
+// protocols among rs whose destination no proto-78 route has; the kernel's
+// own (proto kernel: connected prefixes, local addresses) are not another
+// tool's. The first of several to one destination is kept.
+func foreignRoutes(rs []netlink.Route) map[netip.Prefix]netlink.Route {
+	ours := map[netip.Prefix]bool{}
+	for i := range rs {
+		if dst, ok := routeDst(&rs[i]); ok && rs[i].Protocol == Protocol {
+			ours[dst] = true
+		}
+	}
+	out := map[netip.Prefix]netlink.Route{}
+	for i := range rs {
+		r := &rs[i]
+		dst, ok := routeDst(r)
+		if !ok || r.Dst == nil || r.Protocol == Protocol || r.Protocol == unix.RTPROT_KERNEL || ours[dst] {
+			continue
+		}
+		if _, seen := out[dst]; !seen {
+			out[dst] = *r
+		}
+	}
+	return out
+}
+
+// Takes reports whether the agent may take r, another protocol's route,
+// over as its own route w: it already sends w's traffic the same way, to
+// the same gateway through the same link, so replacing it changes nothing
+// but the protocol.
+func Takes(r *netlink.Route, w Route) bool {
+	return r.Type == unix.RTN_UNICAST && routeMatches(r, w)
 }
 
 // defaultGateways returns the gateways of the default routes among rs,
