@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"net/netip"
+	"slices"
 
 	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
@@ -84,9 +85,12 @@ func (a *agent) applyConflist(st *applied) error {
 
 // applyRoutes converges the proto-78 routes from the plan's dump of them:
 // one route dump per reconcile. A route someone deletes meanwhile raises an
-// event, which reconciles again.
+// event, which reconciles again. Another protocol's route going where ours
+// would is replaced by ours (taken over); one going elsewhere was skipped
+// by the plan.
 func (a *agent) applyRoutes(st *applied) error {
-	installed, changes, err := a.routes.SyncWith(st.d.routes, st.ours)
+	have := append(slices.Clip(st.ours), st.d.takeover...)
+	installed, changes, err := a.routes.SyncWith(st.d.routes, have)
 	a.metrics.update(func(m *Metrics) {
 		m.routesInstalled = installed
 		m.routeChanges += changes

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nodebridge/nodebridge/pkg/routes"
+	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -48,8 +49,9 @@ type desired struct {
 	podCIDRs     []netip.Prefix // own, in spec order
 	clusterCIDRs []netip.Prefix // IPv4 first
 	routes       map[netip.Prefix]routes.Route
-	peers        int    // other Nodes with podCIDRs
-	skipped      []skip // the own Node's when the error is errOwnPodCIDR, else the peers'
+	takeover     []netlink.Route // other protocols' routes to wanted destinations, going the same way: replaced by ours
+	peers        int             // other Nodes with podCIDRs
+	skipped      []skip          // the own Node's when the error is errOwnPodCIDR, else the peers'
 }
 
 // computeDesired derives the host state from the Nodes. It fails with
@@ -120,6 +122,9 @@ func (d *desired) addPeer(c *checker, p *nodeInfo) {
 		}
 		c.accepted.add(dst, p.name)
 		d.routes[dst] = r
+		if f, ok := c.host.Foreign[dst]; ok {
+			d.takeover = append(d.takeover, f)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/routes"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -310,4 +313,49 @@ func TestReadNodeLegacyPodCIDR(t *testing.T) {
 	if ni.ips[v4].String() != "198.18.0.11" || ni.ips[v6].String() != "fd00::1" {
 		t.Errorf("InternalIPs: got %v (want the first of each family, never the ExternalIP)", ni.ips)
 	}
+}
+
+// Another protocol's route to a peer's podCIDR: taken over when it goes to
+// the peer's InternalIP on the underlay, else the podCIDR is skipped and
+// the route named; the other peers are routed either way.
+func TestComputeDesiredForeignRoutes(t *testing.T) {
+	hs := testHostState()
+	foreign := func(dst, gw string, link int) netlink.Route {
+		return netlink.Route{Dst: ipNetOf(t, dst), Gw: net.ParseIP(gw), LinkIndex: link, Protocol: unix.RTPROT_BOOT, Type: unix.RTN_UNICAST}
+	}
+	hs.Foreign = map[netip.Prefix]netlink.Route{}
+	for _, r := range []netlink.Route{foreign("10.244.1.0/24", "198.18.0.12", 7), foreign("10.244.2.0/24", "198.18.0.99", 7),
+		foreign("10.244.3.0/24", "198.18.0.14", 8)} {
+		dst, _ := netip.ParsePrefix(r.Dst.String())
+		hs.Foreign[dst] = r
+	}
+	nodes := []*corev1.Node{node("a", []string{"10.244.0.0/24"}, "198.18.0.11"),
+		node("b", []string{"10.244.1.0/24"}, "198.18.0.12"), node("c", []string{"10.244.2.0/24"}, "198.18.0.13"),
+		node("d", []string{"10.244.3.0/24"}, "198.18.0.14"), node("e", []string{"10.244.4.0/24"}, "198.18.0.15")}
+	d, err := computeDesired(input{own: "a", nodes: nodes, clusterCIDRs: testCluster(t), underlays: testUnderlays(t), host: hs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := routeList(d), []string{"10.244.1.0/24 via 198.18.0.12 dev 7", "10.244.4.0/24 via 198.18.0.15 dev 7"}; !slices.Equal(got, want) {
+		t.Errorf("routes:\n got %q\nwant %q", got, want)
+	}
+	if len(d.takeover) != 1 || d.takeover[0].Dst.String() != "10.244.1.0/24" {
+		t.Errorf("takeover: %v, want the route to 10.244.1.0/24", d.takeover)
+	}
+	want := []string{
+		"c 10.244.2.0/24: foreign-route: a route of another protocol (proto boot) via 198.18.0.99 dev eth0 holds the destination",
+		"d 10.244.3.0/24: foreign-route: a route of another protocol (proto boot) via 198.18.0.14 dev #8 holds the destination"}
+	if got := skipList(d); !slices.Equal(got, want) {
+		t.Errorf("skipped:\n got %q\nwant %q", got, want)
+	}
+}
+
+// ipNetOf parses a CIDR for a netlink route.
+func ipNetOf(t *testing.T, s string) *net.IPNet {
+	t.Helper()
+	_, n, err := net.ParseCIDR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

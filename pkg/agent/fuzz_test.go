@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/routes"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -19,6 +22,7 @@ import (
 //	cluster PREFIX...            the cluster CIDRs
 //	addr LINK ADDRESS/LEN        an address of the node netns
 //	gw ADDRESS                   a default route's gateway
+//	foreign PREFIX GW LINK       another protocol's route (LINK as in addr)
 //	node NAME SECOND CIDRS IPS   a Node (the first is the own one); CIDRS
 //	                             and IPS comma-separated, "-" for none
 type scenario struct {
@@ -54,12 +58,30 @@ func parseScenario(text string) scenario {
 			if a, err := netip.ParseAddr(f[1]); err == nil {
 				sc.host.Gateways = append(sc.host.Gateways, a.Unmap())
 			}
+		case len(f) == 4 && f[0] == "foreign":
+			sc.addForeign(f[1], f[2], links[f[3]])
 		case len(f) == 5 && f[0] == "node" && !names[f[1]]:
 			names[f[1]] = true
 			sc.nodes = append(sc.nodes, scenarioNode(f[1], f[2], f[3], f[4]))
 		}
 	}
 	return sc
+}
+
+// addForeign adds another protocol's route to dst via gw on link (0: a
+// link without addresses).
+func (sc *scenario) addForeign(dst, gw string, link int) {
+	p, err1 := netip.ParsePrefix(dst)
+	a, err2 := netip.ParseAddr(gw)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked()
+	if sc.host.Foreign == nil {
+		sc.host.Foreign = map[netip.Prefix]netlink.Route{}
+	}
+	sc.host.Foreign[p] = netlink.Route{Dst: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())},
+		Gw: a.AsSlice(), LinkIndex: link, Protocol: unix.RTPROT_BOOT, Type: unix.RTN_UNICAST}
 }
 
 // scenarioNode builds a Node from a scenario line's fields.
@@ -91,6 +113,8 @@ node a 5 10.244.0.0/24,fd00:10:244::/64 198.18.0.11,fd00:198:18::11
 func fuzzSeeds() []string {
 	return []string{
 		fuzzBase + "node b 6 10.244.1.0/24,fd00:10:244:1::/64 198.18.0.12,fd00:198:18::12\n",
+		fuzzBase + "foreign 10.244.1.0/24 198.18.0.12 eth0\nforeign 10.244.2.0/24 198.18.0.99 eth0\nforeign fd00:10:244:1::/64 fd00:198:18::12 cni0\n" +
+			"node b 6 10.244.1.0/24,fd00:10:244:1::/64 198.18.0.12,fd00:198:18::12\nnode c 7 10.244.2.0/24 198.18.0.13\n",
 		fuzzBase + "node h 6 128.0.0.0/1 198.18.0.12\n",
 		fuzzBase + "node h 6 198.18.0.0/25 198.18.0.12\n",
 		fuzzBase + "node b 6 10.244.1.0/24 198.18.0.12\nnode h 7 10.244.1.0/25 198.18.0.13\n",
@@ -147,6 +171,7 @@ func FuzzComputeDesired(f *testing.F) {
 			checkRoute(t, r, d, sc, ownCIDRs)
 		}
 		checkAccounting(t, d, sc)
+		checkTakeover(t, d, sc)
 	})
 }
 
@@ -237,6 +262,23 @@ func checkRoute(t *testing.T, r routes.Route, d desired, sc scenario, own []neti
 		}
 	}
 	checkGateway(t, r, sc)
+	if f, ok := sc.host.Foreign[r.Dst]; ok && (!net.IP(r.Gw.AsSlice()).Equal(f.Gw) || f.LinkIndex != r.LinkIndex) {
+		t.Fatalf("route %v where another protocol's route goes elsewhere: %v", r, f)
+	}
+}
+
+// checkTakeover: only another protocol's routes to a routed destination
+// are taken over, once each.
+func checkTakeover(t *testing.T, d desired, sc scenario) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, f := range d.takeover {
+		dst, _ := netip.ParsePrefix(f.Dst.String())
+		if _, routed := d.routes[dst]; !routed || seen[dst.String()] {
+			t.Fatalf("takeover of %v: routed %v, twice %v", f, routed, seen[dst.String()])
+		}
+		seen[dst.String()] = true
+	}
 }
 
 // checkGateway: the gateway is the peer's InternalIP, on-link on the link

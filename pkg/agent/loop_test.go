@@ -54,6 +54,13 @@ func (s *syncBuffer) String() string {
 // for node "a" in th, until the test ends.
 func startAgent(t *testing.T, th *testHost, src *staticNodes) *agent {
 	t.Helper()
+	a, _ := startAgentLogs(t, th, src)
+	return a
+}
+
+// startAgentLogs is startAgent, also returning the agent's log.
+func startAgentLogs(t *testing.T, th *testHost, src *staticNodes) (*agent, *syncBuffer) {
+	t.Helper()
 	cfg := Defaults()
 	cfg.NodeName, cfg.CNIConfDir, cfg.Resync = "a", t.TempDir(), time.Hour // only events trigger
 	cfg.ClusterCIDRs = pfx(t, "10.244.0.0/16", "fd00:10:244::/56")
@@ -72,7 +79,7 @@ func startAgent(t *testing.T, th *testHost, src *staticNodes) *agent {
 	go func() { defer wg.Done(); a.keepSubscribed(ctx, "link", a.linkEvents) }()
 	go func() { defer wg.Done(); a.loop(ctx) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	return a
+	return a, &logs
 }
 
 // waitRoutes polls the proto-78 routes until they equal want and returns how long it took.
@@ -183,4 +190,50 @@ func TestPacer(t *testing.T) {
 	if !p.poke(t0.Add(60 * time.Millisecond)) {
 		t.Error("poke after the window waits; want a reconcile at once")
 	}
+}
+
+// Routes another tool left to the peers' podCIDRs (flannel host-gw's
+// proto boot routes): one going to the peer's InternalIP is taken over as
+// proto 78; one going elsewhere is left, the peer skipped and counted,
+// logged once, while the other peers are routed and the node is ready.
+// Once that route is gone, the peer is routed.
+func TestForeignRoutesKernel(t *testing.T) {
+	th := newHost(t)
+	testenv.Run(t, th.name, "ip", "route", "add", "10.244.1.0/24", "via", "198.18.0.12", "dev", "ul0", "proto", "boot")
+	testenv.Run(t, th.name, "ip", "route", "add", "10.244.2.0/24", "via", "198.18.0.99", "dev", "ul0", "proto", "static")
+	src := &staticNodes{}
+	src.set(node("a", []string{"10.244.0.0/24"}, "198.18.0.11"),
+		node("b", []string{"10.244.1.0/24"}, "198.18.0.12"),
+		node("c", []string{"10.244.2.0/24"}, "198.18.0.13"),
+		node("d", []string{"10.244.3.0/24"}, "198.18.0.14"))
+	a, logs := startAgentLogs(t, th, src)
+	waitRoutes(t, th, 5*time.Second, "10.244.1.0/24 via 198.18.0.12 dev ul0", "10.244.3.0/24 via 198.18.0.14 dev ul0")
+	if ok, reason := a.ready.get(); !ok {
+		t.Errorf("not ready with a peer blocked by a foreign route: %s", reason)
+	}
+	if got := th.routes(t, "proto", "boot"); len(got) != 0 {
+		t.Errorf("the taken-over route is still there as proto boot: %q", got)
+	}
+	if got := th.routes(t, "proto", "static"); !slices.Equal(got, []string{"10.244.2.0/24 via 198.18.0.99 dev ul0"}) {
+		t.Errorf("the route going elsewhere was touched: %q", got)
+	}
+	m := metricsOf(t, a.metrics)
+	if got := m[`nodebridge_agent_podcidr_rejected{reason="foreign-route"}`]; got != 1 || m["nodebridge_agent_ready"] != 1 {
+		t.Errorf("metrics: foreign-route %v ready %v, want 1, 1", got, m["nodebridge_agent_ready"])
+	}
+	for range 3 { // reconciles that find the same conflict
+		a.poke()
+		time.Sleep(250 * time.Millisecond) // past the pacing window
+	}
+	if n := strings.Count(logs.String(), `reason=foreign-route rule="a route of another protocol (proto static) via 198.18.0.99 dev ul0`); n != 1 {
+		t.Errorf("%d log lines for a lasting foreign route, want 1:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "was_proto=boot") {
+		t.Errorf("no log line for the route taken over:\n%s", logs.String())
+	}
+
+	testenv.Run(t, th.name, "ip", "route", "del", "10.244.2.0/24", "proto", "static")
+	a.poke()
+	waitRoutes(t, th, 2*time.Second, "10.244.1.0/24 via 198.18.0.12 dev ul0", "10.244.2.0/24 via 198.18.0.13 dev ul0",
+		"10.244.3.0/24 via 198.18.0.14 dev ul0")
 }

@@ -16,6 +16,7 @@ import (
 // Events live in "default", as the kubelet's do.
 const (
 	eventReason    = "PodCIDRRejected"
+	eventForeign   = "RouteConflict" // a peer's podCIDR held by another protocol's route
 	eventComponent = "nodebridge-agent"
 	eventQueue     = 256
 )
@@ -85,11 +86,15 @@ func (r *eventRecorder) event(s skip) *corev1.Event {
 	if s.own {
 		msg = fmt.Sprintf("podCIDR %s not used by %s on its own Node: %s", s.podCIDR, eventComponent, s.detail)
 	}
+	reason := eventReason
+	if s.reason == rejectForeignRoute {
+		reason = eventForeign
+	}
 	t := metav1.NewTime(r.now())
 	return &corev1.Event{
 		ObjectMeta:     metav1.ObjectMeta{GenerateName: s.node + ".", Namespace: metav1.NamespaceDefault},
 		InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: s.node, UID: s.uid},
-		Reason:         eventReason,
+		Reason:         reason,
 		Message:        msg,
 		Type:           corev1.EventTypeWarning,
 		Source:         corev1.EventSource{Component: eventComponent, Host: r.host},
@@ -126,6 +131,6 @@ func (r *eventRecorder) create(ctx context.Context, ev *corev1.Event) {
 	r.metrics.update(func(m *Metrics) { m.eventsFailed++ })
 	if err.Error() != r.lastErr {
 		r.lastErr = err.Error()
-		r.log.Warn("record Event", "reason", eventReason, "node", ev.InvolvedObject.Name, "err", err)
+		r.log.Warn("record Event", "reason", ev.Reason, "node", ev.InvolvedObject.Name, "err", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/nodebridge/nodebridge/pkg/routes"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Reasons a podCIDR is not used: short and stable, they label
@@ -22,6 +24,7 @@ const (
 	rejectNoUnderlay        = "no-underlay"
 	rejectNotOnLink         = "not-on-link"
 	rejectOverlapsPeer      = "overlaps-peer"
+	rejectForeignRoute      = "foreign-route"
 )
 
 // rejectReasons lists every reason, in exposition order: the metric shows
@@ -29,7 +32,7 @@ const (
 func rejectReasons() []string {
 	return []string{rejectUnparsable, rejectMapped, rejectZeroLength, rejectOutside, rejectOverlapsOwn,
 		rejectOverlapsConnected, rejectOverlapsDefault, rejectNoInternalIP, rejectNoUnderlay, rejectNotOnLink,
-		rejectOverlapsPeer}
+		rejectOverlapsPeer, rejectForeignRoute}
 }
 
 // checkPrefix applies the rules every podCIDR obeys, the own Node's too: a
@@ -81,7 +84,34 @@ func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r routes.Route, reason, 
 	if q, holder, ok := c.accepted.overlapping(dst); ok {
 		return r, rejectOverlapsPeer, fmt.Sprintf("overlaps %s of %s, created earlier", q, holder)
 	}
-	return routes.Route{Dst: dst, Gw: gw, LinkIndex: u.LinkIndex, Node: p.name}, "", ""
+	r = routes.Route{Dst: dst, Gw: gw, LinkIndex: u.LinkIndex, Node: p.name}
+	if f, ok := c.host.Foreign[dst]; ok && !routes.Takes(&f, r) {
+		return routes.Route{}, rejectForeignRoute, c.describeForeign(&f)
+	}
+	return r, "", ""
+}
+
+// describeForeign says where another protocol's route goes, for the log
+// and the Event: the operator removes it, or lets it stay.
+func (c *checker) describeForeign(f *netlink.Route) string {
+	via := ""
+	if f.Gw != nil {
+		via = " via " + f.Gw.String()
+	}
+	dev := fmt.Sprintf("#%d", f.LinkIndex)
+	for _, a := range c.host.Addrs {
+		if a.LinkIndex == f.LinkIndex {
+			dev = a.LinkName
+		}
+	}
+	if len(f.MultiPath) > 0 {
+		dev = "multipath"
+	}
+	kind := ""
+	if f.Type != unix.RTN_UNICAST {
+		kind = fmt.Sprintf(" of type %d", f.Type)
+	}
+	return fmt.Sprintf("a route%s of another protocol (proto %s)%s dev %s holds the destination", kind, f.Protocol, via, dev)
 }
 
 // overlapsHost checks dst against the own podCIDRs, every prefix connected
