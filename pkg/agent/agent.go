@@ -36,6 +36,7 @@ type agent struct {
 	kick    chan struct{}   // capacity 1: pokes coalesce
 	links   atomic.Value    // [2]int: underlay link indexes, for link event filtering
 	skipped map[string]bool // rejections already logged
+	shadows *[]string       // CNI configs sorting before ours, as last reported; nil: not checked yet
 }
 
 // newAgent wires an agent for the host reached through h.

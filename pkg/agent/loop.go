@@ -161,6 +161,7 @@ func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list Nodes from the cache: %w", err)
 	}
+	a.checkShadowing(nodes)
 	st, err := a.plan(cidrs, nodes)
 	if err != nil {
 		return nil, err

@@ -14,24 +14,25 @@ import (
 // ready; cmd makes it before the API client, whose transport feeds it
 // (WrapTransport).
 type Metrics struct {
-	mu               sync.Mutex
-	peers            int
-	routesWanted     int
-	routesInstalled  int
-	peersSkipped     int
-	rejected         map[string]int // current podCIDR rejections by reason
-	clusterCIDRKnown bool
-	eventsFailed     int
-	rulesSkipped     int // families whose iptables tools are missing
-	ready            bool
-	reconciles       int
-	reconcileErrors  int
-	reconcileSum     time.Duration
-	reconcileLast    time.Duration
-	lastSync         time.Time // end of the last successful reconcile
-	apiErrors        int
-	apiRequests      int
-	routeChanges     int
+	mu                 sync.Mutex
+	peers              int
+	routesWanted       int
+	routesInstalled    int
+	peersSkipped       int
+	rejected           map[string]int // current podCIDR rejections by reason
+	clusterCIDRKnown   bool
+	eventsFailed       int
+	rulesSkipped       int // families whose iptables tools are missing
+	conflistsShadowing int // other CNI configs sorting before ours
+	ready              bool
+	reconciles         int
+	reconcileErrors    int
+	reconcileSum       time.Duration
+	reconcileLast      time.Duration
+	lastSync           time.Time // end of the last successful reconcile
+	apiErrors          int
+	apiRequests        int
+	routeChanges       int
 }
 
 // metric is one exposed figure: one value, or one sample per label value.
@@ -66,12 +67,14 @@ func (m *Metrics) list() []metric {
 		{name: "nodebridge_agent_cluster_cidr_known", kind: "gauge", help: "1 once the cluster CIDRs are known (flags or kubeadm-config); until then nothing is routed.",
 			value: boolValue(m.clusterCIDRKnown)},
 		{name: "nodebridge_agent_rules_skipped", kind: "gauge", help: "Address families whose iptables tools are missing with --ipmasq-backend=iptables, so their FORWARD accepts are not installed.", value: float64(m.rulesSkipped)},
+		{name: "nodebridge_agent_conflists_shadowing", kind: "gauge", help: "Other CNI config files in the conf dir sorting before the agent's conflist: runtimes use the first, so pods do not get nodebridge while this is above 0.",
+			value: float64(m.conflistsShadowing)},
 		{name: "nodebridge_agent_ready", kind: "gauge", help: "1 once the conflist, rules and routes are in place.", value: boolValue(m.ready)},
 		{name: "nodebridge_agent_reconcile_last_duration_seconds", kind: "gauge", help: "Duration of the last reconcile.", value: m.reconcileLast.Seconds()},
 		{name: "nodebridge_agent_last_sync_timestamp_seconds", kind: "gauge", help: "Unix time of the last successful reconcile.", value: last},
 		{name: "nodebridge_agent_reconcile_errors_total", kind: "counter", help: "Reconciles that failed.", value: float64(m.reconcileErrors)},
 		{name: "nodebridge_agent_api_errors_total", kind: "counter", help: "Failed Kubernetes API calls, list and watch included, and Events dropped.", value: float64(m.apiErrors)},
-		{name: "nodebridge_agent_events_failed_total", kind: "counter", help: "PodCIDRRejected Events not recorded: dropped or failed.", value: float64(m.eventsFailed)},
+		{name: "nodebridge_agent_events_failed_total", kind: "counter", help: "Warning Events (PodCIDRRejected, RouteConflict, ConflistShadowed) not recorded: dropped or failed.", value: float64(m.eventsFailed)},
 		{name: "nodebridge_agent_api_requests_total", kind: "counter", help: "Requests sent to the Kubernetes API server.", value: float64(m.apiRequests)},
 		{name: "nodebridge_agent_route_changes_total", kind: "counter", help: "Routes added, replaced or deleted.", value: float64(m.routeChanges)},
 	}
