@@ -60,6 +60,7 @@ func TestMultiNode(t *testing.T) {
 		{"NodeAddedAndDeleted", testNodeAddedAndDeleted},
 		{"RouteDeletedByHand", testRouteDeletedByHand},
 		{"PeerSkipped", testPeerSkipped},
+		{"Migration", testMigration},
 		{"StaleRouteAfterAgentRestart", testStaleRouteAfterAgentRestart},
 		{"APIServerRestart", testAPIServerRestart},
 		{"LatePodCIDR", testLatePodCIDR},
