@@ -153,15 +153,15 @@ func (a *agent) setReady(ok bool, reason string) {
 // converge computes the desired state and applies it: rules, conflist and
 // routes are each attempted even when another fails.
 func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
-	cidrs, err := a.clusterCIDRs(ctx)
-	if err != nil {
-		return nil, err
-	}
 	nodes, err := a.nodes()
 	if err != nil {
 		return nil, fmt.Errorf("list Nodes from the cache: %w", err)
 	}
-	a.checkShadowing(nodes)
+	a.checkShadowing(nodes) // first: it needs neither cluster CIDRs nor podCIDR
+	cidrs, err := a.clusterCIDRs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st, err := a.plan(cidrs, nodes)
 	if err != nil {
 		return nil, err
