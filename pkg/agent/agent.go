@@ -72,6 +72,7 @@ type Deps struct {
 	Rules   rules.ClusterBackend // the FORWARD accepts, from rules.SelectCluster with Config.IPMasqBackend
 	Client  kubernetes.Interface // Run only: Uninstall needs no API server
 	Metrics *Metrics             // fed by Client's transport too; nil: a new one
+	Version string               // nodebridge_build_info{version}
 }
 
 // Run runs the agent until ctx ends, then returns nil and leaves the
@@ -94,7 +95,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wait, err := serve(ctx, cfg.MetricsAddr, newMux(a.ready, a.live, a.metrics, logger), logger)
+	wait, err := serve(ctx, cfg.MetricsAddr, newMux(a.ready, a.live, newRegistry(a.metrics, d.Version), logger), logger)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func TestLiveness(t *testing.T) {
 func TestHealthz(t *testing.T) {
 	c := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	l := newLiveness(30*time.Second, c.now)
-	srv := httptest.NewServer(newMux(&readiness{}, l, &Metrics{}, discard()))
+	srv := httptest.NewServer(newMux(&readiness{}, l, newRegistry(&Metrics{}, "test"), discard()))
 	defer srv.Close()
 	l.loopStarted()
 	l.passed()

@@ -120,7 +120,12 @@ func (a *agent) reconcile(ctx context.Context, verify bool) error {
 		m.reconcileSum += took
 		m.reconcileLast = took
 		if err != nil {
-			m.reconcileErrors++
+			if m.reconcileErrors == nil {
+				m.reconcileErrors = map[string]int{}
+			}
+			for _, s := range failedSteps(err) {
+				m.reconcileErrors[s]++
+			}
 			return
 		}
 		m.lastSync = time.Now()
@@ -155,22 +160,23 @@ func (a *agent) setReady(ok bool, reason string) {
 func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
 	nodes, err := a.nodes()
 	if err != nil {
-		return nil, fmt.Errorf("list Nodes from the cache: %w", err)
+		return nil, failedIn(stepNodes, fmt.Errorf("list Nodes from the cache: %w", err))
 	}
 	a.checkShadowing(nodes) // first: it needs neither cluster CIDRs nor podCIDR
 	cidrs, err := a.clusterCIDRs(ctx)
 	if err != nil {
-		return nil, err
+		return nil, failedIn(stepClusterCIDR, err)
 	}
 	st, err := a.plan(cidrs, nodes)
 	if err != nil {
-		return nil, err
+		return nil, failedIn(stepPlan, err)
 	}
 	a.links.Store([2]int{linkIndex(st.underlays[v4]), linkIndex(st.underlays[v6])})
 	rulesErr := a.applyRules(ctx, st, verify)
 	confErr := a.applyConflist(st)
 	routesErr := a.applyRoutes(st)
-	return st, errors.Join(st.underlayErr, rulesErr, confErr, routesErr)
+	return st, errors.Join(failedIn(stepUnderlay, st.underlayErr), failedIn(stepRules, rulesErr),
+		failedIn(stepConflist, confErr), failedIn(stepRoutes, routesErr))
 }
 
 // clusterCIDRs returns the cluster CIDRs once known, and logs when they

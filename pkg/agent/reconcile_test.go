@@ -13,16 +13,16 @@ import (
 	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/rules"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metricsOf parses the agent's exposition.
+// metricsOf parses the exposition of m alone, from a pedantic registry,
+// which also checks that what m describes is what it collects.
 func metricsOf(t *testing.T, m *Metrics) map[string]float64 {
 	t.Helper()
-	var b strings.Builder
-	if err := m.write(&b); err != nil {
-		t.Fatal(err)
-	}
-	return parseExposition(t, b.String())
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	return parseExposition(t, scrape(t, reg))
 }
 
 // waitReason polls until /readyz's reason contains want.

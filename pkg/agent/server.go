@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // readiness is what /readyz answers: ready, or the reason why not.
@@ -34,8 +37,8 @@ func (r *readiness) get() (bool, string) {
 }
 
 // newMux serves /healthz (the reconcile loop still completes passes),
-// /readyz and /metrics.
-func newMux(rd *readiness, live *liveness, m *Metrics, log *slog.Logger) *http.ServeMux {
+// /readyz and /metrics, the latter from reg.
+func newMux(rd *readiness, live *liveness, reg prometheus.Gatherer, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := live.check(); err != nil {
@@ -54,12 +57,10 @@ func newMux(rd *readiness, live *liveness, m *Metrics, log *slog.Logger) *http.S
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		if err := m.write(w); err != nil {
-			log.Debug("write /metrics", "err", err)
-		}
-	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError, // a failed collector should not hide the others
+	}))
 	return mux
 }
 

@@ -2,13 +2,17 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // parseExposition checks the Prometheus text format line by line and
@@ -47,20 +51,38 @@ func parseExposition(t *testing.T, text string) map[string]float64 {
 }
 
 // sampleName returns the metric name of a sample key, checking its label
-// set: name, or name{label="value"} with a quoted, escaped value.
+// set: name, or name{label="value",...} with quoted, escaped values.
 func sampleName(key string) (string, bool) {
 	name, labels, hasLabels := strings.Cut(key, "{")
+	if name == "" || strings.ContainsAny(name, " }\"=,") {
+		return "", false
+	}
 	if !hasLabels {
-		return name, name != "" && !strings.ContainsAny(name, " }\"=")
+		return name, true
 	}
-	label, value, ok := strings.Cut(strings.TrimSuffix(labels, "}"), "=")
-	if !ok || !strings.HasSuffix(labels, "}") || label == "" || len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' {
-		return "", false
+	rest, ok := strings.CutSuffix(labels, "}")
+	for ok && rest != "" {
+		var label string
+		label, rest, ok = strings.Cut(rest, "=")
+		value, err := strconv.QuotedPrefix(rest)
+		if label == "" || err != nil || value[0] != '"' {
+			return "", false
+		}
+		rest = strings.TrimPrefix(rest[len(value):], ",")
 	}
-	if _, err := strconv.Unquote(value); err != nil {
-		return "", false
+	return name, ok
+}
+
+// scrape serves reg as /metrics does and returns the body.
+func scrape(t *testing.T, reg prometheus.Gatherer) string {
+	t.Helper()
+	srv := httptest.NewServer(newMux(&readiness{}, newLiveness(time.Minute, time.Now), reg, discard()))
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d %q", code, body)
 	}
-	return name, true
+	return body
 }
 
 func TestMetricsText(t *testing.T) {
@@ -71,17 +93,16 @@ func TestMetricsText(t *testing.T) {
 		m.apiErrors, m.routeChanges, m.ready = 7, 9, true
 		m.lastSync = time.Unix(1700000000, 500_000_000)
 	})
-	var b strings.Builder
-	if err := m.write(&b); err != nil {
-		t.Fatal(err)
-	}
-	got := parseExposition(t, b.String())
+	m.update(func(m *Metrics) { m.reconcileErrors = map[string]int{stepRoutes: 2, stepRules: 1} })
+	got := metricsOf(t, m)
 	for name, want := range map[string]float64{
 		"nodebridge_agent_peers": 3, "nodebridge_agent_routes_wanted": 5, "nodebridge_agent_routes_installed": 4,
 		"nodebridge_agent_peers_skipped": 1, "nodebridge_agent_api_errors_total": 7, "nodebridge_agent_route_changes_total": 9,
 		"nodebridge_agent_last_sync_timestamp_seconds": 1700000000.5, "nodebridge_agent_ready": 1,
 		"nodebridge_agent_reconcile_duration_seconds_sum": 0.003, "nodebridge_agent_reconcile_duration_seconds_count": 2,
-		"nodebridge_agent_reconcile_last_duration_seconds": 0.001,
+		"nodebridge_agent_reconcile_last_duration_seconds":       0.001,
+		`nodebridge_agent_reconcile_errors_total{step="routes"}`: 2, `nodebridge_agent_reconcile_errors_total{step="rules"}`: 1,
+		`nodebridge_agent_reconcile_errors_total{step="conflist"}`: 0,
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s: got %v (present %v), want %v", name, v, ok, want)
@@ -102,7 +123,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServer(t *testing.T) {
 	rd, m := &readiness{reason: "waiting for podCIDR"}, &Metrics{}
-	srv := httptest.NewServer(newMux(rd, newLiveness(time.Minute, time.Now), m, discard()))
+	srv := httptest.NewServer(newMux(rd, newLiveness(time.Minute, time.Now), newRegistry(m, "v1.2.3"), discard()))
 	defer srv.Close()
 	if code, body := get(t, srv.URL+"/readyz"); code != 503 || !strings.Contains(body, "waiting for podCIDR") {
 		t.Errorf("/readyz before ready: %d %q", code, body)
@@ -115,8 +136,18 @@ func TestServer(t *testing.T) {
 		t.Errorf("/readyz when ready: %d", code)
 	}
 	code, body := get(t, srv.URL+"/metrics")
-	if code != 200 || parseExposition(t, body)["nodebridge_agent_peers"] != 0 {
+	got := parseExposition(t, body)
+	if v, ok := got["nodebridge_agent_peers"]; code != 200 || !ok || v != 0 {
 		t.Errorf("/metrics: %d %q", code, body)
+	}
+	info := fmt.Sprintf(`nodebridge_build_info{goversion=%q,version="v1.2.3"}`, runtime.Version())
+	for _, name := range []string{info, "go_goroutines", "process_cpu_seconds_total", "process_resident_memory_bytes"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
+	if got[info] != 1 {
+		t.Errorf("%s = %v, want 1", info, got[info])
 	}
 }
 
