@@ -39,6 +39,10 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) == 2 && os.Args[1] == "--version" { // an operator's question, not a CNI call
+		fmt.Println("nodebridge " + buildVersion)
+		return
+	}
 	// One P: an invocation is one sequence of system calls, and with a
 	// second P the scheduler keeps a thread spinning for work at every
 	// goroutine hand-off (ns.Do, exec, timers): about 0.35 ms of CPU per

@@ -1,7 +1,9 @@
 package main_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"os/exec"
 	"slices"
 	"testing"
 )
@@ -78,5 +80,22 @@ func TestVersionVerb(t *testing.T) {
 	}
 	if !slices.Equal(info.Supported, supportedVersions) {
 		t.Errorf("supportedVersions %v, want %v", info.Supported, supportedVersions)
+	}
+}
+
+// TestVersionFlag: `nodebridge --version` prints the version stamped at
+// build time ("dev" here) and exits 0, with no CNI environment at all.
+func TestVersionFlag(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(pluginBin, "--version")
+	cmd.Env = []string{}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nodebridge --version: %v\n%s", err, stderr.Bytes())
+	}
+	if string(out) != "nodebridge dev\n" {
+		t.Errorf("nodebridge --version printed %q, want %q", out, "nodebridge dev\n")
 	}
 }
