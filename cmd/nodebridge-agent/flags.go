@@ -14,13 +14,15 @@ type options struct {
 	cfg        agent.Config
 	kubeconfig string // empty: in-cluster, else $KUBECONFIG
 	uninstall  bool
+	version    bool // print the version and exit
 	logFormat  string
+	logLevel   string
 }
 
 // parseFlags reads args over the defaults; the flag package has printed
 // the error and the usage when it fails.
 func parseFlags(args []string) (options, error) {
-	o := options{cfg: agent.Defaults(), logFormat: "text"}
+	o := options{cfg: agent.Defaults(), logFormat: "text", logLevel: "info"}
 	o.cfg.NodeName = defaultNodeName()
 	fs := flag.NewFlagSet("nodebridge-agent", flag.ContinueOnError)
 	o.register(fs)
@@ -62,4 +64,6 @@ func (o *options) register(fs *flag.FlagSet) {
 		`ipMasqBackend written into the conflist, and the backend of the agent's FORWARD accepts: "iptables", "nftables" or "" (what the host uses)`)
 	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist from this host, then exit")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, `log format on stderr: "text" or "json"`)
+	fs.StringVar(&o.logLevel, "log-level", o.logLevel, `least severe level logged: "debug", "info", "warn" or "error"`)
+	fs.BoolVar(&o.version, "version", o.version, "print the version and exit")
 }

@@ -38,3 +38,47 @@ func TestRefusesClusterCIDRAtStart(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionHelpLogLevel: --version prints the version stamped at build
+// time and exits 0; -h prints the usage and exits 0; --log-level takes the
+// four slog levels and refuses anything else with exit status 2. None of
+// these reach the API server or the host.
+func TestVersionHelpLogLevel(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "nodebridge-agent")
+	build := exec.Command("go", "build", "-ldflags", "-X main.buildVersion=v9.8.7-test", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	bad := []string{"--node-name=n1", "--kubeconfig=/nonexistent", "--metrics-addr=127.0.0.1:0", "--cluster-cidr=0.0.0.0/0"}
+	for _, tc := range []struct {
+		name           string
+		args           []string
+		code           int
+		stdout, stderr string // substrings wanted
+		notStderr      string // substring not wanted
+	}{
+		{name: "version", args: []string{"--version"}, stdout: "nodebridge-agent v9.8.7-test\n"},
+		{name: "-h", args: []string{"-h"}, stderr: "-log-level"},
+		{name: "--help", args: []string{"--help"}, stderr: "-version"},
+		{name: "bad level", args: []string{"--log-level=verbose"}, code: 2, stderr: `log-level "verbose"`},
+		{name: "debug", args: append([]string{"--log-level=debug"}, bad...), code: 1, stderr: "zero length", notStderr: "log-level"},
+		{name: "error", args: append([]string{"--log-level=error"}, bad...), code: 1, stderr: "zero length"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if (err == nil && tc.code != 0) || (err != nil && (!errors.As(err, &ee) || ee.ExitCode() != tc.code)) {
+				t.Fatalf("exit: %v, want status %d\nstderr: %s", err, tc.code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.stdout) || !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stdout %q stderr %q: want %q and %q", stdout.String(), stderr.String(), tc.stdout, tc.stderr)
+			}
+			if tc.notStderr != "" && strings.Contains(stderr.String(), tc.notStderr) {
+				t.Errorf("stderr %q names %q", stderr.String(), tc.notStderr)
+			}
+		})
+	}
+}

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,18 +21,29 @@ import (
 	"k8s.io/klog/v2"
 )
 
+// buildVersion is stamped by the Makefile with -ldflags "-X main.buildVersion=...".
+var buildVersion = "dev"
+
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
 // run parses the flags and runs the agent (or the uninstall) until SIGTERM
-// or SIGINT; it returns the exit code: 0 after a signal, 2 on bad flags.
+// or SIGINT; it returns the exit code: 0 after a signal, -h or --version,
+// 2 on bad flags.
 func run(args []string) int {
 	o, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
 	if err != nil {
 		return 2
 	}
-	logger, err := newLogger(o.logFormat)
+	if o.version {
+		fmt.Println("nodebridge-agent " + buildVersion)
+		return 0
+	}
+	logger, err := newLogger(o.logFormat, o.logLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nodebridge-agent:", err)
 		return 2
@@ -57,7 +70,7 @@ func start(ctx context.Context, o options, logger *slog.Logger) error {
 		return fmt.Errorf("open netlink handle: %w", err)
 	}
 	defer h.Close()
-	d := agent.Deps{Log: logger, Netlink: h, Metrics: new(agent.Metrics)}
+	d := agent.Deps{Log: logger, Netlink: h, Metrics: new(agent.Metrics), Version: buildVersion}
 	// The plugin's choice of backend, by the plugin's rule.
 	if d.Rules, err = rules.SelectCluster(o.cfg.IPMasqBackend, rulesLogf(logger)); err != nil {
 		return err
@@ -92,13 +105,19 @@ func rulesLogf(logger *slog.Logger) func(format string, args ...any) {
 	}
 }
 
-// newLogger logs to stderr in the chosen format.
-func newLogger(format string) (*slog.Logger, error) {
+// newLogger logs to stderr in the chosen format, from the chosen level up.
+func newLogger(format, level string) (*slog.Logger, error) {
+	lv, ok := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo,
+		"warn": slog.LevelWarn, "error": slog.LevelError}[level]
+	if !ok {
+		return nil, fmt.Errorf("log-level %q: not \"debug\", \"info\", \"warn\" or \"error\"", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("log-format %q: not \"text\" or \"json\"", format)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"testing"
@@ -30,5 +32,29 @@ func TestFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"--cluster-cidr=10.0.0.0"}); err == nil {
 		t.Error("a cluster CIDR without length: no error")
+	}
+}
+
+// TestLogLevel: --log-level sets the least severe level logged; info by default.
+func TestLogLevel(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil || o.logLevel != "info" {
+		t.Fatalf("default log-level %q (%v), want info", o.logLevel, err)
+	}
+	for _, tc := range []struct {
+		level string
+		least slog.Level
+	}{{"debug", slog.LevelDebug}, {"info", slog.LevelInfo}, {"warn", slog.LevelWarn}, {"error", slog.LevelError}} {
+		l, err := newLogger("json", tc.level)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.level, err)
+		}
+		ctx := context.Background()
+		if !l.Enabled(ctx, tc.least) || l.Enabled(ctx, tc.least-1) {
+			t.Errorf("log-level %s: %v enabled %v, %v enabled %v", tc.level, tc.least, l.Enabled(ctx, tc.least), tc.least-1, l.Enabled(ctx, tc.least-1))
+		}
+	}
+	if _, err := newLogger("text", "INFO"); err == nil {
+		t.Error("log-level INFO: no error")
 	}
 }
