@@ -14,7 +14,7 @@ COPY . .
 # Static binaries: the plugin is exec'd on the host, outside this image.
 ENV CGO_ENABLED=0
 RUN go build -trimpath -ldflags "-s -w -X main.buildVersion=${VERSION}" -o /out/nodebridge ./cmd/nodebridge \
- && go build -trimpath -ldflags "-s -w" -o /out/nodebridge-agent ./cmd/nodebridge-agent \
+ && go build -trimpath -ldflags "-s -w -X main.buildVersion=${VERSION}" -o /out/nodebridge-agent ./cmd/nodebridge-agent \
  && GOBIN=/out go install -trimpath -ldflags "-s -w" github.com/containernetworking/plugins/plugins/meta/portmap@v1.9.1
 
 FROM debian:bookworm-slim

@@ -16,7 +16,7 @@ all: build
 # The plugin and the agent are separate binaries: only the agent links client-go.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nodebridge
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(AGENT) ./cmd/nodebridge-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(AGENT) ./cmd/nodebridge-agent
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(CNI_BIN)/nodebridge
@@ -90,7 +90,7 @@ PODSTART_FLAGS ?=
 
 bench: build k8s
 	NODEBRIDGE_TOOLS=$(BENCH_TOOLS) bash scripts/install-deps.sh
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./bench/podstart ./cmd/nodebridge-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./bench/podstart ./cmd/nodebridge-agent
 	$(BENCH_BIN)/driver -plugin $(BIN) -tools $(BENCH_TOOLS) -bin $(BENCH_BIN) -json $(BENCH_JSON) $(BENCH_FLAGS)
 	flanneld="$$(bash scripts/build-flannel.sh)" && \
 		$(BENCH_BIN)/agentscale -agent $(BENCH_BIN)/nodebridge-agent -flannel "$$flanneld" -json $(AGENT_BENCH_JSON) $(AGENT_BENCH_FLAGS)

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -40,6 +41,18 @@ func Binaries(ctx context.Context, names ...string) (string, error) {
 	return dir, nil
 }
 
+// VersionLDFlags stamps the binaries built from the tree at root with its
+// version as the Makefile does: git describe, else "dev".
+func VersionLDFlags(ctx context.Context, root string) string {
+	v := "dev"
+	cmd := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty")
+	cmd.Dir = root
+	if out, err := cmd.Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
+		v = string(bytes.TrimSpace(out))
+	}
+	return "-X main.buildVersion=" + v
+}
+
 // BuildBinaries builds nodebridge and nodebridge-agent (static, without the
 // race detector: they are exec'd, not tested here) into dir and links the
 // reference portmap (see testenv.FindTool) beside them, so dir serves as CNI_PATH
@@ -49,7 +62,7 @@ func BuildBinaries(ctx context.Context, dir, portmap string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+"/", "./cmd/nodebridge", "./cmd/nodebridge-agent")
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", VersionLDFlags(ctx, root), "-o", dir+"/", "./cmd/nodebridge", "./cmd/nodebridge-agent")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -75,7 +75,7 @@ func BuildAgent(ctx context.Context, dir string) (string, error) {
 		return "", ErrNoAgent
 	}
 	out := filepath.Join(dir, "nodebridge-agent")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/nodebridge-agent")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", lab.VersionLDFlags(ctx, root), "-o", out, "./cmd/nodebridge-agent")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
