@@ -84,7 +84,7 @@ func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r routes.Route, reason, 
 	if q, holder, ok := c.accepted.overlapping(dst); ok {
 		return r, rejectOverlapsPeer, fmt.Sprintf("overlaps %s of %s, created earlier", q, holder)
 	}
-	r = routes.Route{Dst: dst, Gw: gw, LinkIndex: u.LinkIndex, Node: p.name}
+	r = routes.Route{Dst: dst, Gw: gw, LinkIndex: u.LinkIndex, LinkName: u.LinkName, Node: p.name}
 	if f, ok := c.host.Foreign[dst]; ok && !routes.Takes(&f, r) {
 		return routes.Route{}, rejectForeignRoute, c.describeForeign(&f)
 	}

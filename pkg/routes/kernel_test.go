@@ -112,12 +112,14 @@ func TestRouteSyncKernel(t *testing.T) {
 		want("fd00:10:244:1::/64", "fd00:198:18::12", th.link)} {
 		wanted[r.Dst] = r
 	}
-	rs := NewSyncer(th.h, discard())
+	var log strings.Builder
+	rs := NewSyncer(th.h, slog.New(slog.NewTextHandler(&log, nil)))
 	installed, changes, err := rs.Sync(wanted)
-	if err == nil || !strings.Contains(err.Error(), "ip route add 10.244.2.0/24") || installed != 2 || changes != 4 {
+	if err == nil || !strings.Contains(err.Error(), "ip route add 10.244.2.0/24 via 198.18.0.13 dev ul0") || installed != 2 || changes != 4 {
 		t.Fatalf("first sync: installed %d changes %d err %v; want 2, 4 (1 add, 1 replace, 2 deletes) and "+
-			"an error for the destination held by proto 77", installed, changes, err)
+			"an error for the destination held by proto 77, naming the link", installed, changes, err)
 	}
+	checkLinkNamed(t, log.String(), 4)
 	wantOurs := []string{"10.244.1.0/24 via 198.18.0.12 dev ul0", "fd00:10:244:1::/64 via fd00:198:18::12 dev ul0"}
 	if got := th.routes(t, "proto", "78"); !slices.Equal(got, wantOurs) {
 		t.Errorf("proto 78 routes:\n got %q\nwant %q", got, wantOurs)
@@ -134,6 +136,25 @@ func TestRouteSyncKernel(t *testing.T) {
 	}
 	if installed, changes, err := rs.Sync(wanted); err != nil || installed != 3 || changes != 0 {
 		t.Errorf("sync with nothing to do: installed %d changes %d err %v; want 3, 0", installed, changes, err)
+	}
+}
+
+// checkLinkNamed: the sync logged n route changes, each naming the link
+// (and the replaced route's link) by name, never by index.
+func checkLinkNamed(t *testing.T, log string, n int) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d log lines, want %d:\n%s", len(lines), n, log)
+	}
+	for _, l := range lines {
+		named := strings.Contains(l, " link=ul0") && !strings.Contains(l, "link=#")
+		if named && strings.Contains(l, "route replaced") {
+			named = strings.Contains(l, " was_link=ul0")
+		}
+		if !named {
+			t.Errorf("log line does not name the link ul0: %s", l)
+		}
 	}
 }
 

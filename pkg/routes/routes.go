@@ -28,6 +28,7 @@ type Route struct {
 	Dst       netip.Prefix
 	Gw        netip.Addr
 	LinkIndex int
+	LinkName  string // for logs and errors; empty: looked up from LinkIndex
 	Node      string // the Node whose podCIDR Dst is, for the log
 }
 
@@ -140,15 +141,35 @@ func (s *Syncer) replace(p routePut) error {
 		if errors.Is(err, unix.EEXIST) {
 			err = fmt.Errorf("%w (a route of another protocol holds the destination)", err)
 		}
-		return fmt.Errorf("ip route %s %s via %s dev #%d (node %s): %w", op, w.Dst, w.Gw, w.LinkIndex, w.Node, err)
+		return fmt.Errorf("ip route %s %s via %s dev %s (node %s): %w", op, w.Dst, w.Gw, s.wantedLink(w), w.Node, err)
 	}
 	if p.was == nil {
-		s.log.Info("route added", "dst", w.Dst, "via", w.Gw, "link", w.LinkIndex, "node", w.Node)
+		s.log.Info("route added", "dst", w.Dst, "via", w.Gw, "link", s.wantedLink(w), "node", w.Node)
 	} else {
-		s.log.Info("route replaced", "dst", w.Dst, "via", w.Gw, "link", w.LinkIndex, "node", w.Node,
-			"was_via", p.was.Gw, "was_link", p.was.LinkIndex, "was_proto", p.was.Protocol)
+		s.log.Info("route replaced", "dst", w.Dst, "via", w.Gw, "link", s.wantedLink(w), "node", w.Node,
+			"was_via", p.was.Gw, "was_link", s.linkName(p.was.LinkIndex), "was_proto", p.was.Protocol)
 	}
 	return nil
+}
+
+// wantedLink names the link of a wanted route.
+func (s *Syncer) wantedLink(w Route) string {
+	if w.LinkName != "" {
+		return w.LinkName
+	}
+	return s.linkName(w.LinkIndex)
+}
+
+// linkName names the link of index i for a log line; a link already gone
+// (or none: 0) is shown by its index, "#i".
+// Equivalent to: ip link show index I
+func (s *Syncer) linkName(i int) string {
+	if i > 0 {
+		if l, err := s.h.LinkByIndex(i); err == nil {
+			return l.Attrs().Name
+		}
+	}
+	return fmt.Sprintf("#%d", i)
 }
 
 // delete removes a route the agent no longer wants; one already gone is fine.
@@ -161,7 +182,7 @@ func (s *Syncer) delete(h *netlink.Route) error {
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("ip route del %s via %s proto %d: %w", h.Dst, h.Gw, Protocol, err)
 	}
-	s.log.Info("route deleted", "dst", h.Dst, "via", h.Gw, "link", h.LinkIndex)
+	s.log.Info("route deleted", "dst", h.Dst, "via", h.Gw, "link", s.linkName(h.LinkIndex))
 	return nil
 }
 
