@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -95,6 +96,32 @@ func TestManifest(t *testing.T) {
 	manifestObject(t, objs, "DaemonSet", &ds)
 	checkPodSpec(t, ds.Spec.Template.Spec)
 	checkLeastPrivilege(t, ds.Spec.Template.Spec)
+	checkScrape(t, ds.Spec.Template)
+}
+
+// checkScrape: the prometheus.io annotations name the agent's metrics port
+// and path, and the agent serves /metrics there on an address Prometheus
+// can reach from off the node, not only on loopback.
+func checkScrape(t *testing.T, tpl corev1.PodTemplateSpec) {
+	t.Helper()
+	a := tpl.Annotations
+	if a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != "9720" || a["prometheus.io/path"] != "/metrics" {
+		t.Errorf("pod template annotations = %v, want prometheus.io scrape true, port 9720, path /metrics", a)
+	}
+	c := tpl.Spec.Containers[0]
+	if len(c.Ports) != 1 || c.Ports[0].Name != "metrics" || c.Ports[0].ContainerPort != 9720 {
+		t.Errorf("agent ports = %+v, want one named metrics on 9720", c.Ports)
+	}
+	var addr string
+	for _, arg := range c.Args {
+		if v, ok := strings.CutPrefix(arg, "--metrics-addr="); ok {
+			addr = v
+		}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "9720" || host == "" || net.ParseIP(host).IsLoopback() {
+		t.Errorf("--metrics-addr %q: want port 9720 on a non-loopback address", addr)
+	}
 }
 
 func checkPodSpec(t *testing.T, s corev1.PodSpec) {
