@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -97,5 +98,20 @@ func TestVersionFlag(t *testing.T) {
 	}
 	if string(out) != "nodebridge dev\n" {
 		t.Errorf("nodebridge --version printed %q, want %q", out, "nodebridge dev\n")
+	}
+}
+
+// TestLean: the plugin, exec'd once per pod, links neither client-go nor
+// the Prometheus client; only the agent does.
+func TestLean(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "k8s.io/") || strings.Contains(pkg, "/prometheus/") {
+			t.Errorf("the plugin links %s", pkg)
+		}
 	}
 }
