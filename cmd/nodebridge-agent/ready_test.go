@@ -206,6 +206,16 @@ func checkMetrics(t *testing.T, n *lab.Node) {
 	if !strings.Contains(text, "nodebridge_agent_reconcile_duration_seconds") {
 		t.Errorf("%s: no nodebridge_agent_reconcile_duration_seconds in /metrics", n.Name)
 	}
+	// The standard collectors, and the build.
+	for _, name := range []string{"go_goroutines", "process_start_time_seconds", "process_resident_memory_bytes"} {
+		if _, err := metricValue(text, name); err != nil {
+			t.Errorf("%s: %v", n.Name, err)
+		}
+	}
+	if v, err := metricValue(text, "nodebridge_build_info"); err != nil || v != "1" ||
+		!strings.Contains(text, `nodebridge_build_info{goversion="go`) {
+		t.Errorf("%s: nodebridge_build_info %q %v, want 1 with goversion and version labels", n.Name, v, err)
+	}
 }
 
 // testLatePodCIDR: a node whose Node object has no podCIDR yet: its agent
