@@ -14,14 +14,9 @@ import (
 // under another name so nodebridge cannot serve it in process.
 func TestDelegatedIPAM(t *testing.T) {
 	t.Parallel()
-	ref := testenv.Tool(t, "host-local")
-	link := filepath.Join(filepath.Dir(pluginBin), "ref-host-local")
-	if err := os.Symlink(ref, link); err != nil && !errors.Is(err, os.ErrExist) {
-		t.Fatal(err)
-	}
 	f := newFixture(t, podSubnet)
 	conf := f.conf("1.1.0")
-	conf["ipam"].(map[string]any)["type"] = "ref-host-local"
+	conf["ipam"].(map[string]any)["type"] = refHostLocal(t)
 	p := f.newPod()
 	res := mustResult(t, f.run(f.callFor("ADD", p, conf)), "1.1.0")
 	if len(res.IPs) != 1 || !res.IPs[0].Address.IP.Equal([]byte{10, 244, 0, 2}) {
@@ -72,4 +67,17 @@ func TestDelegatedIPAMNullEntries(t *testing.T) {
 			wantOnlyLoopback(t, p)
 		})
 	}
+}
+
+// refHostLocal installs the reference host-local beside the plugin under
+// another name, so nodebridge runs it from CNI_PATH instead of serving it
+// in process, and returns that IPAM type.
+func refHostLocal(t *testing.T) string {
+	t.Helper()
+	ref := testenv.Tool(t, "host-local")
+	link := filepath.Join(filepath.Dir(pluginBin), "ref-host-local")
+	if err := os.Symlink(ref, link); err != nil && !errors.Is(err, os.ErrExist) {
+		t.Fatal(err)
+	}
+	return "ref-host-local"
 }

@@ -2,9 +2,6 @@ package main_test
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -155,15 +152,10 @@ func TestIPAMRouteAttributesRefused(t *testing.T) {
 // would drop, is refused with code 2 and the attachment undone.
 func TestDelegatedIPAMRouteAttributes(t *testing.T) {
 	t.Parallel()
-	ref := testenv.Tool(t, "host-local")
-	link := filepath.Join(filepath.Dir(pluginBin), "ref-host-local")
-	if err := os.Symlink(ref, link); err != nil && !errors.Is(err, os.ErrExist) {
-		t.Fatal(err)
-	}
 	f := newFixture(t, podSubnet)
 	conf := f.conf("1.1.0")
 	ipam := conf["ipam"].(map[string]any)
-	ipam["type"] = "ref-host-local"
+	ipam["type"] = refHostLocal(t)
 	ipam["routes"] = []any{map[string]any{"dst": "192.0.2.0/24", "priority": 77, "table": 100, "scope": 200, "mtu": 1300}}
 	p := f.newPod()
 	mustResult(t, f.run(f.callFor("ADD", p, conf)), "1.1.0")

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -47,4 +48,21 @@ func NewUnderlay(t testing.TB, prefix string) *Underlay {
 		t.Fatal(err)
 	}
 	return &Underlay{Name: name, NS: ns, Handle: h, Link: l.Attrs().Index}
+}
+
+// Routes lists the routes of both families in the named netns that match
+// ip route's selector args, without the kernel's default metric and
+// preference.
+func Routes(t testing.TB, netns string, sel ...string) []string {
+	t.Helper()
+	var out []string
+	for _, fam := range []string{"-4", "-6"} {
+		text := Run(t, netns, append([]string{"ip", fam, "route", "show"}, sel...)...)
+		for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
+			if l = strings.TrimSpace(strings.ReplaceAll(l, " metric 1024 pref medium", "")); l != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }

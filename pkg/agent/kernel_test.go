@@ -36,16 +36,7 @@ func newHostB(t testing.TB) *testHost {
 // routes lists the host's routes of both families matching ip route's selector args.
 func (th *testHost) routes(t testing.TB, sel ...string) []string {
 	t.Helper()
-	var out []string
-	for _, fam := range []string{"-4", "-6"} {
-		text := testenv.Run(t, th.name, append([]string{"ip", fam, "route", "show"}, sel...)...)
-		for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
-			if l = strings.TrimSpace(strings.ReplaceAll(l, " metric 1024 pref medium", "")); l != "" {
-				out = append(out, l)
-			}
-		}
-	}
-	return out
+	return testenv.Routes(t, th.name, sel...)
 }
 
 // agentChain reads iptables-save output: how many times FORWARD jumps to
