@@ -141,7 +141,7 @@ func inNetns(ns netns.NsHandle, f func() error) error {
 func rulesIn(t testing.TB, ns netns.NsHandle, name string) *nsRules {
 	t.Helper()
 	r := &nsRules{ns: ns}
-	if err := inNetns(ns, func() (err error) { r.b, err = rules.SelectCluster(name, t.Logf); return err }); err != nil {
+	if err := inNetns(ns, func() (err error) { r.b, err = rules.SelectCluster(name, rules.ModeInstalled, t.Logf); return err }); err != nil {
 		t.Fatal(err)
 	}
 	return r

@@ -52,14 +52,16 @@ var (
 	_ Fingerprinter = (*iptPrimary)(nil)
 )
 
-// newNFTPrimary is the nftables backend as Select returns it.
-func newNFTPrimary(logf func(format string, args ...any)) *nftPrimary {
-	return &nftPrimary{nft: NewNFTables(logf), ipt: New(logf), variant: iptablesVariant}
+// newNFTPrimary is the nftables backend as Select returns it, its share of
+// iptables run in mode.
+func newNFTPrimary(logf func(format string, args ...any), mode IPTablesMode) *nftPrimary {
+	ipt := newIPTables(logf, mode)
+	return &nftPrimary{nft: NewNFTables(logf), ipt: ipt, variant: ipt.variant}
 }
 
-// newIPTPrimary is the iptables backend as Select returns it.
-func newIPTPrimary(logf func(format string, args ...any)) *iptPrimary {
-	return &iptPrimary{ipt: New(logf), nft: NewNFTables(logf)}
+// newIPTPrimary is the iptables backend as Select returns it, run in mode.
+func newIPTPrimary(logf func(format string, args ...any), mode IPTablesMode) *iptPrimary {
+	return &iptPrimary{ipt: newIPTables(logf, mode), nft: NewNFTables(logf)}
 }
 
 // EnsureNetwork installs n's iptables rules first, so that n's pods are

@@ -31,7 +31,7 @@ var (
 // nf_tables variant; iptables-legacy keeps its rules out of netlink's
 // sight, so there it is empty.
 func (t *IPTables) Fingerprint(ctx context.Context, n Network) (string, error) {
-	if iptablesVariant() != variantNFT {
+	if t.variant() != variantNFT {
 		return "", nil
 	}
 	return fingerprint(n.Name, scopeOf(n.Name))

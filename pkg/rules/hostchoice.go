@@ -25,7 +25,7 @@ var (
 func (h *hostChoice) backend() primary {
 	if h.chosen == nil {
 		h.name = DefaultBackend()
-		h.chosen, _ = selectPrimary(h.name, h.logf) // DefaultBackend names a backend
+		h.chosen, _ = selectPrimary(h.name, ModeInstalled, h.logf) // DefaultBackend names a backend
 	}
 	return h.chosen
 }

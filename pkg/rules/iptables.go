@@ -19,6 +19,8 @@ type IPTables struct {
 	// run executes a command with stdin and returns its stdout; tests swap it
 	// to record argv or to run inside a netns.
 	run func(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error)
+	// mode picks the commands run: as installed, or one variant's own.
+	mode IPTablesMode
 }
 
 var _ Backend = (*IPTables)(nil)
@@ -29,6 +31,22 @@ func New(logf func(format string, args ...any)) *IPTables {
 		logf = func(string, ...any) {}
 	}
 	return &IPTables{logf: logf, run: runCommand}
+}
+
+// newIPTables is New running mode's commands.
+func newIPTables(logf func(format string, args ...any), mode IPTablesMode) *IPTables {
+	t := New(logf)
+	t.mode = mode
+	return t
+}
+
+// variant is the variant whose rules t reads and writes (see
+// iptablesVariant).
+func (t *IPTables) variant() string {
+	if t.mode != ModeInstalled {
+		return string(t.mode)
+	}
+	return iptablesVariant()
 }
 
 // runCommand runs name with args, never through a shell, and folds stderr
@@ -180,7 +198,7 @@ func (t *IPTables) CheckNetwork(ctx context.Context, n Network) error {
 // table is "" (the cost of a save grows with the rules it prints, and
 // kube-proxy fills nat).
 func (t *IPTables) save(ctx context.Context, v6 bool, table, network string) (saved, error) {
-	name := familyName(v6) + "-save"
+	name := t.mode.tool(v6, "save")
 	var args []string
 	if table != "" {
 		args = []string{"-t", table}
@@ -208,7 +226,7 @@ func tableOf(rs Ruleset) string {
 // restore applies input without flushing anyone else's rules, waiting up to
 // 5 s for the xtables lock that iptables-legacy writers take.
 func (t *IPTables) restore(ctx context.Context, v6 bool, network string, input []byte) error {
-	name := familyName(v6) + "-restore"
+	name := t.mode.tool(v6, "restore")
 	if _, err := t.run(ctx, input, name, "--noflush", "-w", "5"); err != nil {
 		return fmt.Errorf("%s for network %q: %w", name, network, err)
 	}

@@ -93,7 +93,7 @@ func (t *IPTables) CheckCluster(ctx context.Context, c Cluster) error {
 // FingerprintCluster digests the accepts' objects (see clusterScope) where
 // iptables is the nf_tables variant; elsewhere it is empty.
 func (t *IPTables) FingerprintCluster(ctx context.Context, c Cluster) (string, error) {
-	if iptablesVariant() != variantNFT {
+	if t.variant() != variantNFT {
 		return "", nil
 	}
 	return fingerprint(c.Name, clusterScope())

@@ -29,7 +29,7 @@ func nftNS(t *testing.T) (string, *nftPrimary) {
 // inside ns too.
 func nftIn(t testing.TB, ns string) *nftPrimary {
 	t.Helper()
-	b := newNFTPrimary(t.Logf)
+	b := newNFTPrimary(t.Logf, ModeInstalled)
 	b.nft = nftOnlyIn(t, ns)
 	b.ipt, _ = inNS(t, ns)
 	return b

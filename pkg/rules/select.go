@@ -27,13 +27,15 @@ func Select(name string, logf func(format string, args ...any)) (Backend, error)
 	if name == "" {
 		return &hostChoice{logf: logf}, nil
 	}
-	return selectPrimary(name, logf)
+	return selectPrimary(name, ModeInstalled, logf)
 }
 
 // SelectCluster is Select for the cluster accepts, by the same rule; the
-// backend it returns is also a ClusterFingerprinter.
-func SelectCluster(name string, logf func(format string, args ...any)) (ClusterBackend, error) {
-	return selectPrimary(name, logf)
+// backend it returns is also a ClusterFingerprinter. Its iptables rules,
+// whichever backend is chosen, are read and written in mode (see
+// DetectIPTablesMode); the plugin's are always ModeInstalled.
+func SelectCluster(name string, mode IPTablesMode, logf func(format string, args ...any)) (ClusterBackend, error) {
+	return selectPrimary(name, mode, logf)
 }
 
 // primary is what Select and SelectCluster choose between.
@@ -45,15 +47,15 @@ type primary interface {
 }
 
 // selectPrimary is the backend named, or chosen with DefaultBackend.
-func selectPrimary(name string, logf func(format string, args ...any)) (primary, error) {
+func selectPrimary(name string, mode IPTablesMode, logf func(format string, args ...any)) (primary, error) {
 	if name == "" {
 		name = DefaultBackend()
 	}
 	switch name {
 	case NFTablesName:
-		return newNFTPrimary(logf), nil
+		return newNFTPrimary(logf, mode), nil
 	case IPTablesName:
-		return newIPTPrimary(logf), nil
+		return newIPTPrimary(logf, mode), nil
 	}
 	return nil, fmt.Errorf("ipMasqBackend %q: must be %q or %q", name, IPTablesName, NFTablesName)
 }

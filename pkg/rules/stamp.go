@@ -28,7 +28,7 @@ var (
 // included, bumps the generation. With iptables-legacy, whose changes do not,
 // the stamp is empty.
 func (t *IPTables) Stamp(ctx context.Context) (string, error) {
-	if iptablesVariant() != variantNFT {
+	if t.variant() != variantNFT {
 		return "", nil
 	}
 	return generationStamp()

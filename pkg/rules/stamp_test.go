@@ -63,7 +63,7 @@ func TestNFTStampFollowsRuleChanges(t *testing.T) {
 		}
 		return s
 	}
-	b := newNFTPrimary(nil)
+	b := newNFTPrimary(nil, ModeInstalled)
 	b.variant = func() string { return variantNFT }
 	first := stampOf(b)
 	if !strings.HasPrefix(first, "nft ") || stampOf(b) != first {
