@@ -71,8 +71,12 @@ func start(ctx context.Context, o options, logger *slog.Logger) error {
 	}
 	defer h.Close()
 	d := agent.Deps{Log: logger, Netlink: h, Metrics: new(agent.Metrics), Version: buildVersion}
-	// The plugin's choice of backend, by the plugin's rule.
-	if d.Rules, err = rules.SelectCluster(o.cfg.IPMasqBackend, rulesLogf(logger)); err != nil {
+	// The plugin's choice of backend, by the plugin's rule, with iptables in
+	// the host's mode when the image has both variants.
+	mode, why := rules.DetectIPTablesMode()
+	logger.Info(fmt.Sprintf("iptables mode %s, because %s", mode.Effective(), why))
+	d.Metrics.SetIPTablesMode(mode.Effective())
+	if d.Rules, err = rules.SelectCluster(o.cfg.IPMasqBackend, mode, rulesLogf(logger)); err != nil {
 		return err
 	}
 	if o.uninstall {

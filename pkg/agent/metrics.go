@@ -33,6 +33,7 @@ type Metrics struct {
 	apiErrors          int
 	apiRequests        int
 	routeChanges       int
+	iptablesMode       string // the iptables variant the agent runs, once set
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -109,6 +110,8 @@ func (m *Metrics) list() []metric {
 		{name: "nodebridge_agent_cluster_cidr_known", kind: gauge, help: "1 once the cluster CIDRs are known (flags or kubeadm-config); until then nothing is routed.",
 			value: boolValue(m.clusterCIDRKnown)},
 		{name: "nodebridge_agent_rules_skipped", kind: gauge, help: "Address families whose iptables tools are missing with --ipmasq-backend=iptables, so their FORWARD accepts are not installed.", value: float64(m.rulesSkipped)},
+		{name: "nodebridge_agent_iptables_mode", kind: gauge, help: "Always 1; the label names the iptables variant (legacy or nft) whose commands the agent runs.",
+			label: "mode", samples: modeSample(m.iptablesMode)},
 		{name: "nodebridge_agent_conflists_shadowing", kind: gauge, help: "Other CNI config files in the conf dir sorting before the agent's conflist: runtimes use the first, so pods do not get nodebridge while this is above 0.",
 			value: float64(m.conflistsShadowing)},
 		{name: "nodebridge_agent_ready", kind: gauge, help: "1 once the conflist, rules and routes are in place.", value: boolValue(m.ready)},
@@ -131,6 +134,20 @@ func samplesOf(values []string, counts map[string]int) []sample {
 		out = append(out, sample{labelValue: v, value: float64(counts[v])})
 	}
 	return out
+}
+
+// modeSample is the iptables mode's one sample, none before it is set.
+func modeSample(mode string) []sample {
+	if mode == "" {
+		return []sample{} // not nil: nil would send an unlabelled value
+	}
+	return []sample{{labelValue: mode, value: 1}}
+}
+
+// SetIPTablesMode records the iptables variant the agent runs, which cmd
+// chooses at start (rules.DetectIPTablesMode).
+func (m *Metrics) SetIPTablesMode(mode string) {
+	m.update(func(m *Metrics) { m.iptablesMode = mode })
 }
 
 // update runs f with the lock held.
