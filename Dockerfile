@@ -18,7 +18,10 @@ RUN go build -trimpath -ldflags "-s -w -X main.buildVersion=${VERSION}" -o /out/
  && GOBIN=/out go install -trimpath -ldflags "-s -w" github.com/containernetworking/plugins/plugins/meta/portmap@v1.9.1
 
 FROM debian:bookworm-slim
-# iptables and nft for the agent's and portmap's rules.
+# iptables and nft for the agent's and portmap's rules. Debian's iptables
+# ships both variants (xtables-legacy-multi, xtables-nft-multi); the agent
+# runs the one the host's rules are in (iptables-legacy-save, ...), chosen
+# at start, so the alternatives' default (nft) does not matter to it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables nftables \
  && rm -rf /var/lib/apt/lists/*
