@@ -62,6 +62,9 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of /healthz, /readyz and /metrics")
 	fs.StringVar(&c.IPMasqBackend, "ipmasq-backend", c.IPMasqBackend,
 		`ipMasqBackend written into the conflist, and the backend of the agent's FORWARD accepts: "iptables", "nftables" or "" (what the host uses)`)
+	fs.StringVar(&c.ConflistConfigMap, "conflist-configmap", c.ConflistConfigMap,
+		"namespace/name of a ConfigMap holding the conflist template (mtu, ipMasq, hairpinMode, chained plugins), read on every resync; empty: the built-in conflist")
+	fs.StringVar(&c.ConflistKey, "conflist-configmap-key", c.ConflistKey, "key of the conflist template in --conflist-configmap")
 	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist from this host, then exit")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, `log format on stderr: "text" or "json"`)
 	fs.StringVar(&o.logLevel, "log-level", o.logLevel, `least severe level logged: "debug", "info", "warn" or "error"`)

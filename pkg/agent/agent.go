@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ type agent struct {
 	links   atomic.Value    // [2]int: underlay link indexes, for link event filtering
 	skipped map[string]bool // rejections already logged
 	shadows *[]string       // CNI configs sorting before ours, as last reported; nil: not checked yet
+	conf    *confSource     // the conflist template's ConfigMap; nil: none, the defaults
 }
 
 // newAgent wires an agent for the host reached through h.
@@ -90,6 +92,10 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	client, logger := d.Client, d.Log
 	a.status = &statusPatcher{client: client, node: cfg.NodeName}
 	a.events = newEventRecorder(client, cfg.NodeName, a.metrics, logger)
+	if cfg.ConflistConfigMap != "" {
+		ns, name, _ := strings.Cut(cfg.ConflistConfigMap, "/")
+		a.conf = newConfSource(client, ns, name, cfg.ConflistKey)
+	}
 	if len(cfg.ClusterCIDRs) == 0 {
 		a.cidrs.discover = func(ctx context.Context) ([]netip.Prefix, error) { return discoverClusterCIDRs(ctx, client) }
 	}

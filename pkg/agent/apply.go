@@ -69,16 +69,24 @@ func (a *agent) applyRules(ctx context.Context, st *applied, verify bool) error 
 	return err
 }
 
-// applyConflist writes the conflist when its bytes change.
-func (a *agent) applyConflist(st *applied) error {
-	conf, err := renderConflist(&a.cfg, &st.d, underlayMTU(st.underlays))
+// applyConflist writes the conflist when its bytes change; with a
+// --conflist-configmap it reads the template first on verify passes (each
+// resync) and until a first read succeeds.
+func (a *agent) applyConflist(ctx context.Context, st *applied, verify bool) error {
+	if a.conf != nil && (verify || !a.conf.read) {
+		a.refreshConf(ctx, st.ownNode)
+	}
+	conf, ok, err := a.renderConf(&st.d, underlayMTU(st.underlays))
 	if err != nil {
 		return err
+	}
+	if !ok {
+		return a.keepUnread()
 	}
 	changed, err := writeIfChanged(a.cfg.confPath(), conf)
 	if changed {
 		a.log.Info("conflist written", "path", a.cfg.confPath(), "podCIDRs", st.d.podCIDRs,
-			"clusterCIDRs", st.d.clusterCIDRs, "mtu", underlayMTU(st.underlays))
+			"clusterCIDRs", st.d.clusterCIDRs, "underlayMTU", underlayMTU(st.underlays), "template", a.conf != nil && a.conf.tmpl != nil)
 	}
 	return err
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/rules"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Config is what the agent does, as plain data: cmd fills it from the
@@ -21,6 +23,10 @@ type Config struct {
 	Resync        time.Duration  // full reconcile period
 	MetricsAddr   string         // listen address of /healthz, /readyz, /metrics
 	IPMasqBackend string         // "", "iptables" or "nftables"
+	// ConflistConfigMap is "namespace/name" of the ConfigMap holding the
+	// conflist template at key ConflistKey; empty: the built-in conflist.
+	ConflistConfigMap string
+	ConflistKey       string
 }
 
 // Defaults returns the Config an operator gets without flags, but for the
@@ -33,6 +39,7 @@ func Defaults() Config {
 		IPAMDataDir: "/var/lib/cni/networks",
 		Resync:      30 * time.Second,
 		MetricsAddr: "127.0.0.1:9720",
+		ConflistKey: "cni-conf.json",
 	}
 }
 
@@ -61,7 +68,7 @@ func (c *Config) Validate() error {
 	if c.MetricsAddr == "" {
 		errs = append(errs, errors.New("metrics-addr: empty"))
 	}
-	errs = append(errs, checkClusterCIDRs("cluster-cidr", c.ClusterCIDRs))
+	errs = append(errs, checkClusterCIDRs("cluster-cidr", c.ClusterCIDRs), c.checkConflistConfigMap())
 	switch c.IPMasqBackend {
 	case "", rules.IPTablesName, rules.NFTablesName:
 	default:
@@ -93,6 +100,26 @@ func checkClusterCIDRs(source string, cidrs []netip.Prefix) error {
 		default:
 			seen[f] = p
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkConflistConfigMap checks the ConfigMap's reference: namespace/name
+// and a key, each a valid Kubernetes name.
+func (c *Config) checkConflistConfigMap() error {
+	if c.ConflistConfigMap == "" {
+		return nil
+	}
+	var errs []error
+	ns, name, ok := strings.Cut(c.ConflistConfigMap, "/")
+	if !ok {
+		errs = append(errs, fmt.Errorf("conflist-configmap %q: not namespace/name", c.ConflistConfigMap))
+	}
+	for _, msg := range append(validation.IsDNS1123Label(ns), validation.IsDNS1123Subdomain(name)...) {
+		errs = append(errs, fmt.Errorf("conflist-configmap %q: %s", c.ConflistConfigMap, msg))
+	}
+	for _, msg := range validation.IsConfigMapKey(c.ConflistKey) {
+		errs = append(errs, fmt.Errorf("conflist-configmap-key %q: %s", c.ConflistKey, msg))
 	}
 	return errors.Join(errs...)
 }

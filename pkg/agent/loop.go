@@ -173,7 +173,7 @@ func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
 	}
 	a.links.Store([2]int{linkIndex(st.underlays[v4]), linkIndex(st.underlays[v6])})
 	rulesErr := a.applyRules(ctx, st, verify)
-	confErr := a.applyConflist(st)
+	confErr := a.applyConflist(ctx, st, verify)
 	routesErr := a.applyRoutes(st)
 	return st, errors.Join(failedIn(stepUnderlay, st.underlayErr), failedIn(stepRules, rulesErr),
 		failedIn(stepConflist, confErr), failedIn(stepRoutes, routesErr))

@@ -14,26 +14,27 @@ import (
 // figures are kept under one lock and turned into samples when scraped
 // (Metrics is a prometheus.Collector), so a scrape sees one consistent state.
 type Metrics struct {
-	mu                 sync.Mutex
-	peers              int
-	routesWanted       int
-	routesInstalled    int
-	peersSkipped       int
-	rejected           map[string]int // current podCIDR rejections by reason
-	clusterCIDRKnown   bool
-	eventsFailed       int
-	rulesSkipped       int // families whose iptables tools are missing
-	conflistsShadowing int // other CNI configs sorting before ours
-	ready              bool
-	reconciles         int
-	reconcileErrors    map[string]int // failed reconciles by the step that failed
-	reconcileSum       time.Duration
-	reconcileLast      time.Duration
-	lastSync           time.Time // end of the last successful reconcile
-	apiErrors          int
-	apiRequests        int
-	routeChanges       int
-	iptablesMode       string // the iptables variant the agent runs, once set
+	mu                     sync.Mutex
+	peers                  int
+	routesWanted           int
+	routesInstalled        int
+	peersSkipped           int
+	rejected               map[string]int // current podCIDR rejections by reason
+	clusterCIDRKnown       bool
+	eventsFailed           int
+	rulesSkipped           int  // families whose iptables tools are missing
+	conflistsShadowing     int  // other CNI configs sorting before ours
+	conflistConfigRejected bool // the conflist ConfigMap's template is rejected
+	ready                  bool
+	reconciles             int
+	reconcileErrors        map[string]int // failed reconciles by the step that failed
+	reconcileSum           time.Duration
+	reconcileLast          time.Duration
+	lastSync               time.Time // end of the last successful reconcile
+	apiErrors              int
+	apiRequests            int
+	routeChanges           int
+	iptablesMode           string // the iptables variant the agent runs, once set
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -114,13 +115,15 @@ func (m *Metrics) list() []metric {
 			label: "mode", samples: modeSample(m.iptablesMode)},
 		{name: "nodebridge_agent_conflists_shadowing", kind: gauge, help: "Other CNI config files in the conf dir sorting before the agent's conflist: runtimes use the first, so pods do not get nodebridge while this is above 0.",
 			value: float64(m.conflistsShadowing)},
+		{name: "nodebridge_agent_conflist_config_rejected", kind: gauge, help: "1 while the --conflist-configmap template is rejected (not JSON, no nodebridge plugin, a field of the wrong type); the last good conflist stays.",
+			value: boolValue(m.conflistConfigRejected)},
 		{name: "nodebridge_agent_ready", kind: gauge, help: "1 once the conflist, rules and routes are in place.", value: boolValue(m.ready)},
 		{name: "nodebridge_agent_reconcile_last_duration_seconds", kind: gauge, help: "Duration of the last reconcile.", value: m.reconcileLast.Seconds()},
 		{name: "nodebridge_agent_last_sync_timestamp_seconds", kind: gauge, help: "Unix time of the last successful reconcile.", value: last},
 		{name: "nodebridge_agent_reconcile_errors_total", kind: counter, help: "Reconciles that failed, by the step that failed; one failing in two steps counts in both.",
 			label: "step", samples: samplesOf(reconcileSteps(), m.reconcileErrors)},
 		{name: "nodebridge_agent_api_errors_total", kind: counter, help: "Failed Kubernetes API calls, list and watch included, and Events dropped.", value: float64(m.apiErrors)},
-		{name: "nodebridge_agent_events_failed_total", kind: counter, help: "Warning Events (PodCIDRRejected, RouteConflict, ConflistShadowed) not recorded: dropped or failed.", value: float64(m.eventsFailed)},
+		{name: "nodebridge_agent_events_failed_total", kind: counter, help: "Warning Events (PodCIDRRejected, RouteConflict, ConflistShadowed, ConflistConfigRejected) not recorded: dropped or failed.", value: float64(m.eventsFailed)},
 		{name: "nodebridge_agent_api_requests_total", kind: counter, help: "Requests sent to the Kubernetes API server.", value: float64(m.apiRequests)},
 		{name: "nodebridge_agent_route_changes_total", kind: counter, help: "Routes added, replaced or deleted.", value: float64(m.routeChanges)},
 	}

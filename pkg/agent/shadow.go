@@ -74,13 +74,14 @@ func (a *agent) checkShadowing(nodes []*corev1.Node) {
 			node = n
 		}
 	}
-	a.events.shadowed(a.cfg.NodeName, node, names, own)
+	a.events.nodeWarning(a.cfg.NodeName, node, eventShadowed,
+		fmt.Sprintf("CNI config %s sorts before %s in the conf dir: runtimes use it, so new pods do not get nodebridge",
+			strings.Join(names, ", "), own))
 }
 
-// shadowed queues an Event on the own Node (n, when in the cache, gives its
-// UID) naming the CNI config files that win over own; a full queue drops it,
-// counted.
-func (r *eventRecorder) shadowed(name string, n *corev1.Node, files []string, own string) {
+// nodeWarning queues a Warning Event on the own Node (n, when in the
+// cache, gives its UID); a full queue drops it, counted.
+func (r *eventRecorder) nodeWarning(name string, n *corev1.Node, reason, msg string) {
 	if r == nil {
 		return
 	}
@@ -92,9 +93,8 @@ func (r *eventRecorder) shadowed(name string, n *corev1.Node, files []string, ow
 	ev := &corev1.Event{
 		ObjectMeta:     metav1.ObjectMeta{GenerateName: name + ".", Namespace: metav1.NamespaceDefault},
 		InvolvedObject: ref,
-		Reason:         eventShadowed,
-		Message: fmt.Sprintf("CNI config %s sorts before %s in the conf dir: runtimes use it, so new pods do not get nodebridge",
-			strings.Join(files, ", "), own),
+		Reason:         reason,
+		Message:        msg,
 		Type:           corev1.EventTypeWarning,
 		Source:         corev1.EventSource{Component: eventComponent, Host: r.host},
 		FirstTimestamp: t,
