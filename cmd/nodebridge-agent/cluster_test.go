@@ -61,6 +61,7 @@ func TestMultiNode(t *testing.T) {
 		{"RouteDeletedByHand", testRouteDeletedByHand},
 		{"PeerSkipped", testPeerSkipped},
 		{"Migration", testMigration},
+		{"ConflistConfigMap", testConflistConfigMap},
 		{"StaleRouteAfterAgentRestart", testStaleRouteAfterAgentRestart},
 		{"APIServerRestart", testAPIServerRestart},
 		{"LatePodCIDR", testLatePodCIDR},

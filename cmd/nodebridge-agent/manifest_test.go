@@ -79,7 +79,7 @@ func TestManifest(t *testing.T) {
 			{APIGroups: []string{""}, Resources: []string{"nodes/status"}, Verbs: []string{"patch"}},
 		}},
 		{"Role", "kube-system", "nodebridge-agent", []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"kubeadm-config"}, Verbs: []string{"get"}},
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"kubeadm-config", "nodebridge-config"}, Verbs: []string{"get"}},
 		}},
 		{"Role", "default", "nodebridge-agent-events", []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
@@ -212,7 +212,7 @@ func testManifestDryRun(t *testing.T, c *cluster) {
 
 // testAgentRBAC: the agents' identity, bound by the manifest, may do what
 // the agent does and no more: read Nodes, patch Node status, record Node
-// Events and read kubeadm's ConfigMap, but not write Nodes nor read
+// Events and read kubeadm's ConfigMap and nodebridge-config, but not write Nodes nor read
 // anything else.
 func testAgentRBAC(t *testing.T, c *cluster) {
 	ctx := context.Background()
@@ -229,8 +229,10 @@ func testAgentRBAC(t *testing.T, c *cluster) {
 	if _, err := as.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, dry, "status"); err != nil {
 		t.Errorf("agent identity cannot patch nodes/status: %v", err)
 	}
-	if _, err := as.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		t.Errorf("agent identity cannot get configmap kube-system/kubeadm-config: %v", err)
+	for _, cm := range []string{"kubeadm-config", "nodebridge-config"} {
+		if _, err := as.CoreV1().ConfigMaps("kube-system").Get(ctx, cm, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("agent identity cannot get configmap kube-system/%s: %v", cm, err)
+		}
 	}
 	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{GenerateName: "rbac-probe-"},
 		InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: name, APIVersion: "v1"},
