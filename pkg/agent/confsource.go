@@ -70,7 +70,7 @@ func (s *confSource) fetch(ctx context.Context) (t *template, apiErr bool, err e
 	return t, false, nil
 }
 
-// refresh reads the ConfigMap and reports a change of state: a template
+// refreshConf reads the ConfigMap and reports a change of state: a template
 // accepted, or rejected (log, metric, Event on own), once per problem. A
 // rejected or unreadable ConfigMap leaves the last good template in place.
 func (a *agent) refreshConf(ctx context.Context, own *corev1.Node) {
