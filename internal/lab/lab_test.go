@@ -195,7 +195,7 @@ func TestReadManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if objs, err := ReadManifest(path); err != nil || len(objs) != 8 {
-		t.Errorf("deploy/nodebridge.yaml: %d objects, %v; want 8 (ServiceAccount, ClusterRole and binding, two Roles and bindings, DaemonSet)", len(objs), err)
+	if objs, err := ReadManifest(path); err != nil || len(objs) != 9 {
+		t.Errorf("deploy/nodebridge.yaml: %d objects, %v; want 9 (ServiceAccount, ClusterRole and binding, two Roles and bindings, the conflist ConfigMap, DaemonSet)", len(objs), err)
 	}
 }
