@@ -3,6 +3,7 @@ package routes
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -139,6 +140,7 @@ type Underlay struct {
 	LinkName  string
 	MTU       int
 	Connected []netip.Prefix // masked prefixes of the link's addresses of the family
+	Local     []netip.Addr   // the link's own addresses of the family, Addr among them
 }
 
 // UnderlayOf builds the underlay of ip from the node's addresses; nil when
@@ -157,15 +159,21 @@ func UnderlayOf(ip netip.Addr, addrs []Addr) *Underlay {
 	for _, a := range addrs {
 		if a.LinkIndex == u.LinkIndex && a.Prefix.Addr().Is4() == ip.Is4() {
 			u.Connected = append(u.Connected, a.Prefix.Masked())
+			u.Local = append(u.Local, a.Prefix.Addr())
 		}
 	}
 	return u
 }
 
-// OnLink reports whether gw is reachable without a gateway on u.
+// OnLink reports whether gw is reachable without a gateway on u: inside a
+// prefix connected on the link, and not one of the link's own addresses (a
+// route via the node itself goes nowhere).
 func (u *Underlay) OnLink(gw netip.Addr) bool {
+	if gw == u.Addr || slices.Contains(u.Local, gw) {
+		return false
+	}
 	for _, p := range u.Connected {
-		if p.Contains(gw) && gw != u.Addr {
+		if p.Contains(gw) {
 			return true
 		}
 	}
