@@ -90,18 +90,7 @@ func (r *eventRecorder) event(s skip) *corev1.Event {
 	if s.reason == rejectForeignRoute {
 		reason = eventForeign
 	}
-	t := metav1.NewTime(r.now())
-	return &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{GenerateName: s.node + ".", Namespace: metav1.NamespaceDefault},
-		InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: s.node, UID: s.uid},
-		Reason:         reason,
-		Message:        msg,
-		Type:           corev1.EventTypeWarning,
-		Source:         corev1.EventSource{Component: eventComponent, Host: r.host},
-		FirstTimestamp: t,
-		LastTimestamp:  t,
-		Count:          1,
-	}
+	return r.warning(corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: s.node, UID: s.uid}, reason, msg)
 }
 
 // run creates the queued Events until ctx ends.
@@ -132,5 +121,22 @@ func (r *eventRecorder) create(ctx context.Context, ev *corev1.Event) {
 	if err.Error() != r.lastErr {
 		r.lastErr = err.Error()
 		r.log.Warn("record Event", "reason", ev.Reason, "node", ev.InvolvedObject.Name, "err", err)
+	}
+}
+
+// warning is a Warning Event of the agent's on the Node ref names, in
+// default, where node Events go.
+func (r *eventRecorder) warning(ref corev1.ObjectReference, reason, msg string) *corev1.Event {
+	t := metav1.NewTime(r.now())
+	return &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: ref.Name + ".", Namespace: metav1.NamespaceDefault},
+		InvolvedObject: ref,
+		Reason:         reason,
+		Message:        msg,
+		Type:           corev1.EventTypeWarning,
+		Source:         corev1.EventSource{Component: eventComponent, Host: r.host},
+		FirstTimestamp: t,
+		LastTimestamp:  t,
+		Count:          1,
 	}
 }

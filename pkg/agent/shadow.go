@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // eventShadowed is the reason of the Event on the own Node while another
@@ -89,18 +88,7 @@ func (r *eventRecorder) nodeWarning(name string, n *corev1.Node, reason, msg str
 	if n != nil {
 		ref.UID = n.UID
 	}
-	t := metav1.NewTime(r.now())
-	ev := &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{GenerateName: name + ".", Namespace: metav1.NamespaceDefault},
-		InvolvedObject: ref,
-		Reason:         reason,
-		Message:        msg,
-		Type:           corev1.EventTypeWarning,
-		Source:         corev1.EventSource{Component: eventComponent, Host: r.host},
-		FirstTimestamp: t,
-		LastTimestamp:  t,
-		Count:          1,
-	}
+	ev := r.warning(ref, reason, msg)
 	select {
 	case r.queue <- ev:
 	default:
