@@ -24,7 +24,8 @@ type Host struct {
 }
 
 // rules is h.Rules, or a backend with nothing to do when the network does
-// not masquerade, so no verb asks which.
+// not masquerade, so no verb asks which; only the last-attachment checks
+// before a delete ask, to skip reading the store or the links for nothing.
 func (h *Host) rules() rules.Backend {
 	if h.Rules == nil {
 		return noRules{}

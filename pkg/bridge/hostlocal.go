@@ -120,6 +120,9 @@ func (hl *hostLocal) gc(ctx context.Context, c *Config, h *Host) error {
 // deleteRulesIfUnused removes the network's rules once no attachment holds
 // an address; the caller holds the store lock.
 func (hl *hostLocal) deleteRulesIfUnused(ctx context.Context, c *Config, h *Host, st *ipam.Store) error {
+	if h.Rules == nil {
+		return nil // no rules to delete: the store need not be read
+	}
 	empty, err := st.Empty()
 	if err != nil {
 		return fmt.Errorf("list attachments of network %s: %w", c.Name, err)

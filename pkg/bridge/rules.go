@@ -122,6 +122,9 @@ func checkRulesOf(ctx context.Context, c *Config, h *Host, ips []*current.IPConf
 // retired (down, see reap.go) is no attachment, though it stays a port
 // until its reaper deletes it.
 func deleteRulesIfNoPorts(ctx context.Context, c *Config, h *Host) error {
+	if h.Rules == nil {
+		return nil // no rules to delete: the links need not be listed
+	}
 	br, err := netlink.LinkByName(c.Bridge)
 	if err == nil {
 		links, err := netlink.LinkList()
