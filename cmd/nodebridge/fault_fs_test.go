@@ -155,10 +155,8 @@ func (m *tmpfsNS) run(c call) outcome {
 	if err == nil {
 		err = o.consistent()
 	}
-	if err == nil && c.Command == "DEL" {
-		// A DEL that fails after retiring the pair leaves its deletion to
-		// the reaper all the same: wait for it, as invokeTool does.
-		err = waitReaped(m.f.node, hostVeth(c.ContainerID, c.IfName))
+	if err == nil {
+		err = settleDEL(m.f.node, c)
 	}
 	if err != nil {
 		m.t.Fatal(err)
