@@ -138,7 +138,7 @@ func writeNFT(c *nftables.Conn, want []nftChain, st nftState, network string) er
 		if !nftChainDiffers(w, st, comment) {
 			continue
 		}
-		if got, ok := st.chains[w.chain.Name]; ok && chainHeader(got) != chainHeader(w.chain) {
+		if got, ok := st.chains[w.chain.Name]; ok && ChainHeader(got) != ChainHeader(w.chain) {
 			c.DelChain(w.chain) // a base chain's type, hook and priority cannot change in place
 		}
 		c.AddChain(w.chain)

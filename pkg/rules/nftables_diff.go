@@ -28,7 +28,7 @@ func nftDifferences(want []nftChain, st nftState, network string) []error {
 			errs = append(errs, finding(where+"chain missing"))
 			continue
 		}
-		if have, want := chainHeader(got), chainHeader(w.chain); have != want {
+		if have, want := ChainHeader(got), ChainHeader(w.chain); have != want {
 			errs = append(errs, finding(where+have+", want "+want))
 		}
 		errs = append(errs, nftRuleDifferences(w.rules, st.rules[w.chain.Name], comment, where)...)
@@ -57,13 +57,14 @@ func nftRuleDifferences(want []nftRule, got []*nftables.Rule, comment []byte, wh
 // nftChainDiffers reports whether the chain as read needs rewriting.
 func nftChainDiffers(w nftChain, st nftState, comment []byte) bool {
 	got, ok := st.chains[w.chain.Name]
-	return !ok || chainHeader(got) != chainHeader(w.chain) ||
+	return !ok || ChainHeader(got) != ChainHeader(w.chain) ||
 		len(nftRuleDifferences(w.rules, st.rules[w.chain.Name], comment, "")) > 0
 }
 
-// chainHeader describes what makes a base chain what it is, as nft prints
+// ChainHeader describes what makes a base chain what it is, as nft prints
 // it; a chain without a policy attribute has the kernel's default, accept.
-func chainHeader(c *nftables.Chain) string {
+// spoofchk shares it.
+func ChainHeader(c *nftables.Chain) string {
 	hook, prio := "none", "none"
 	if c.Hooknum != nil {
 		hook = fmt.Sprint(*c.Hooknum)

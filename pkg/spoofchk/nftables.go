@@ -197,7 +197,7 @@ func queueStructure(c *nftables.Conn, o objects, st state) error {
 			return fmt.Errorf("%w (delete table bridge %s to have it rebuilt)", err, tableName)
 		}
 	}
-	chainOK := st.chain != nil && chainHeader(st.chain) == chainHeader(o.chain)
+	chainOK := st.chain != nil && rules.ChainHeader(st.chain) == rules.ChainHeader(o.chain)
 	if !chainOK {
 		if st.chain != nil {
 			c.DelChain(o.chain) // a base chain's type, hook and priority cannot change in place

@@ -3,7 +3,7 @@
 // nftables' bridge family, the only one that sees a frame as it enters the
 // bridge from a port, Ethernet header and all, so its table has nothing of
 // the masquerade and FORWARD rules of pkg/rules; it takes from pkg/rules
-// only the nftables plumbing both need (comparing expressions, the writers'
+// only the nftables plumbing both need (comparing chains and expressions, the writers'
 // backoff). It imports no CNI package.
 package spoofchk
 

@@ -119,7 +119,7 @@ func (st state) structureDiffs(o objects) []error {
 	if st.chain == nil {
 		return append(errs, finding(where+"missing"))
 	}
-	if have, want := chainHeader(st.chain), chainHeader(o.chain); have != want {
+	if have, want := rules.ChainHeader(st.chain), rules.ChainHeader(o.chain); have != want {
 		errs = append(errs, finding(where+have+", want "+want))
 	}
 	return append(errs, st.ruleDiffs(o, where)...)
@@ -169,22 +169,4 @@ func (st state) stale(p Port) []net.HardwareAddr {
 		}
 	}
 	return macs
-}
-
-// chainHeader describes what makes a base chain what it is, as nft prints
-// it less the hook's name; a chain without a policy attribute has the
-// kernel's default, accept.
-func chainHeader(c *nftables.Chain) string {
-	hook, prio := "none", "none"
-	if c.Hooknum != nil {
-		hook = fmt.Sprint(*c.Hooknum)
-	}
-	if c.Priority != nil {
-		prio = fmt.Sprint(*c.Priority)
-	}
-	policy := "accept"
-	if c.Policy != nil && *c.Policy != nftables.ChainPolicyAccept {
-		policy = "drop"
-	}
-	return fmt.Sprintf("type %s hook %s priority %s; policy %s", c.Type, hook, prio, policy)
 }
