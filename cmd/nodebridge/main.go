@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -43,11 +42,6 @@ func main() {
 		fmt.Println("nodebridge " + buildVersion)
 		return
 	}
-	// One P: an invocation is one sequence of system calls, and with a
-	// second P the scheduler keeps a thread spinning for work at every
-	// goroutine hand-off (ns.Do, exec, timers): about 0.35 ms of CPU per
-	// ADD on a 2-core node, taken from the pods' and the other plugins'.
-	runtime.GOMAXPROCS(1)
 	skel.PluginMainFuncs(skel.CNIFuncs{
 		Add:    cmdAdd,
 		Del:    cmdDel,

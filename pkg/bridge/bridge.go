@@ -53,6 +53,8 @@ func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err
 		return nil, err
 	}
 	defer podNS.Close()
+	pod := dialPod(podNS) // the pod's socket opens while the host side is set up
+	defer pod.close()
 	nlh, err := netlink.NewHandle(unix.NETLINK_ROUTE) // one socket for the call's requests in the host netns
 	if err != nil {
 		return nil, fmt.Errorf("open netlink socket: %w", err)
@@ -89,7 +91,7 @@ func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err
 		return nil, err
 	}
 	ph.done("gateway")
-	if err := configureContainer(ctx, c, podNS, p.IfName, res, gatewayMAC(gwLink)); err != nil {
+	if err := configureContainer(ctx, c, pod, podNS, p.IfName, res, gatewayMAC(gwLink)); err != nil {
 		return nil, err
 	}
 	if err := seedPod(nlh, gwLink, pair, res); err != nil {

@@ -12,49 +12,50 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
-// configureContainer sets up the container end inside the pod netns:
-// addresses, link up (unless disableContainerInterface), routes, the end of
-// duplicate address detection when it runs, an ARP announcement of the pod's
-// IPv4 address, then the gateways' neighbour entries at gwMAC (see
-// seedGateways). It enters the pod netns once: each visit costs a hand-off
-// to a locked thread, two setns and their /proc lookups.
-func configureContainer(ctx context.Context, c *Config, podNS ns.NetNS, ifName string, res *current.Result, gwMAC net.HardwareAddr) error {
-	return nsDo(podNS, func() error {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE) // its socket is in the pod netns
-		if err != nil {
-			return fmt.Errorf("open netlink socket in %s: %w", podNS.Path(), err)
-		}
-		defer h.Close()
-		link, err := h.LinkByName(ifName)
-		if err != nil {
-			return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
-		}
-		if c.DisableContainerInterface {
-			return nil // left down for whatever takes the interface over; Validate rules out IPAM
-		}
-		dad := c.dad()
-		if err := addAddresses(h, link, res.IPs, dad); err != nil {
+// configureContainer sets up the container end inside the pod netns,
+// through pod's socket there: addresses, link up (unless
+// disableContainerInterface), routes, the end of duplicate address
+// detection when it runs, an ARP announcement of the pod's IPv4 address,
+// then the gateways' neighbour entries at gwMAC (see seedGateways). Only
+// the IPv6 sysctls need a thread inside the pod netns (podNS).
+func configureContainer(ctx context.Context, c *Config, pod *podConn, podNS ns.NetNS, ifName string, res *current.Result, gwMAC net.HardwareAddr) error {
+	h, err := pod.handle()
+	if err != nil {
+		return err
+	}
+	link, err := h.LinkByName(ifName)
+	if err != nil {
+		return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
+	}
+	if c.DisableContainerInterface {
+		return nil // left down for whatever takes the interface over; Validate rules out IPAM
+	}
+	dad := c.dad()
+	if hasIPv6(res.IPs) {
+		if err := nsDo(podNS, func() error { return setDADSysctls(ifName, dad) }); err != nil {
 			return err
 		}
-		if err := h.LinkSetUp(link); err != nil {
-			return fmt.Errorf("set %s up in %s: %w", ifName, podNS.Path(), err)
-		}
-		if err := addRoutes(h, link, res); err != nil {
+	}
+	if err := addAddresses(h, link, res.IPs, dad); err != nil {
+		return err
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("set %s up in %s: %w", ifName, podNS.Path(), err)
+	}
+	if err := addRoutes(h, link, res); err != nil {
+		return err
+	}
+	if dad {
+		if err := waitDAD(ctx, h, link, res.IPs); err != nil {
 			return err
 		}
-		if dad {
-			if err := waitDAD(ctx, link, res.IPs); err != nil {
-				return err
-			}
-		}
-		if err := announce(h, link, res.IPs); err != nil {
-			return err
-		}
-		return seedGateways(h, link, res.IPs, gwMAC) // after the announce, which an entry already there would hold back
-	})
+	}
+	if err := announce(h, link, res.IPs); err != nil {
+		return err
+	}
+	return seedGateways(h, link, res.IPs, gwMAC) // after the announce, which an entry already there would hold back
 }
 
 // dad reports whether the pod's IPv6 addresses go through duplicate address
@@ -89,18 +90,14 @@ func announce(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig) err
 }
 
 // addAddresses puts the pod's addresses on its interface. Without dad, IPv6
-// addresses skip duplicate address detection, and so does the link-local
-// address the kernel adds (accept_dad 0, as the reference sets): the
-// allocator already guarantees uniqueness, and DAD delays the first packets.
-// With dad, detection is on as the reference turns it on.
+// addresses skip duplicate address detection (the sysctls, set before,
+// do the same for the link-local address the kernel adds, as the
+// reference sets): the allocator already guarantees uniqueness, and DAD
+// delays the first packets. With dad, detection is on as the reference
+// turns it on.
 //
-// Equivalent to: sysctl -w net.ipv6.conf.IFNAME.accept_dad=0; ip addr add ADDR dev IFNAME nodad
+// Equivalent to: ip addr add ADDR dev IFNAME nodad
 func addAddresses(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig, dad bool) error {
-	if hasIPv6(ips) {
-		if err := setDADSysctls(link.Attrs().Name, dad); err != nil {
-			return err
-		}
-	}
 	for _, ip := range ips {
 		addr := &netlink.Addr{IPNet: &ip.Address}
 		if ip.Address.IP.To4() == nil && !dad {

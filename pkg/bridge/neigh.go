@@ -21,7 +21,7 @@ import (
 // later, so the pod's first packet (or the first reply to it, from another
 // node) waits that second. The entries are STALE: used at once, confirmed by
 // the kernel's normal probing. The pod's entries are written by
-// configureContainer, in the one visit to the pod netns, from gatewayMAC.
+// configureContainer, over its socket in the pod netns, from gatewayMAC.
 
 // rereadGatewayLink returns gwLink as the kernel has it now, after the pod's
 // veth joined the bridge: a bridge made without a fixed MAC (not by

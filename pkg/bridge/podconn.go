@@ -1,0 +1,57 @@
+package bridge
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// podConn is a netlink handle whose socket lives in the pod netns. A socket
+// stays in the netns it was made in, so once it exists the pod is set up
+// from the calling thread, with no visit: entering the netns for every
+// request (ns.Do) costs a goroutine hand-off to a locked thread each time,
+// which in a process exec'd per call is dearer than the requests. The
+// socket is made on a thread of its own, started as ADD begins so that it
+// is ready by the time the pod's end is configured; that thread enters the
+// pod netns, is never unlocked, and so ends with its goroutine.
+type podConn struct {
+	done chan struct{}
+	h    *netlink.Handle
+	err  error
+}
+
+// dialPod starts opening the socket in n; handle waits for it.
+func dialPod(n ns.NetNS) *podConn {
+	c := &podConn{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		runtime.LockOSThread() // never unlocked: see podConn
+		if err := unix.Setns(int(n.Fd()), unix.CLONE_NEWNET); err != nil {
+			c.err = fmt.Errorf("enter %s: %w", n.Path(), err)
+			return
+		}
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			c.err = fmt.Errorf("open netlink socket in %s: %w", n.Path(), err)
+			return
+		}
+		c.h = h
+	}()
+	return c
+}
+
+// handle returns the handle in the pod netns once it is open.
+func (c *podConn) handle() (*netlink.Handle, error) {
+	<-c.done
+	return c.h, c.err
+}
+
+// close waits for the socket and closes it.
+func (c *podConn) close() {
+	if h, _ := c.handle(); h != nil {
+		h.Close()
+	}
+}
