@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
@@ -28,8 +27,6 @@ var buildVersion = "dev"
 // timeout bounds one invocation; a lock still held after it answers "try again" (11).
 const timeout = 55 * time.Second
 
-var specVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
-
 func main() {
 	if os.Args[0] == bridge.ReaperName { // started by a DEL: no CNI call
 		arg := os.Getenv(bridge.ReapEnv)
@@ -42,23 +39,16 @@ func main() {
 		fmt.Println("nodebridge " + buildVersion)
 		return
 	}
-	skel.PluginMainFuncs(skel.CNIFuncs{
-		Add:    cmdAdd,
-		Del:    cmdDel,
-		Check:  cmdCheck,
-		Status: cmdStatus,
-		GC:     cmdGC,
-	}, specVersions, "nodebridge "+buildVersion+": CNI bridge plugin with built-in host-local IPAM")
+	os.Exit(serve(os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
 // verb is one CNI verb once its request is parsed.
 type verb func(context.Context, *bridge.Config, *bridge.Host, bridge.Pod) error
 
-// run is one verb: parse as much of the request as the verb reads (m),
-// with the pod's environment when the verb has a pod (STATUS and GC do
-// not), build the host side, then f under the invocation's deadline. Every
-// error leaves as a CNI error object.
-func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f verb) (err error) {
+// run is one verb: decode the config, check its cniVersion, parse as much
+// of the request as the verb reads (m), build the host side, then f under
+// the invocation's deadline. Every error leaves as a CNI error object.
+func run(c *call, m bridge.Mode, f verb) (err error) {
 	defer func() {
 		// bridge.Add turns its own panics into errors after its undo; this
 		// catches the rest (parse, DEL, CHECK, GC, STATUS, printing).
@@ -68,19 +58,24 @@ func run(args *skel.CmdArgs, m bridge.Mode, withPod bool, f verb) (err error) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var p bridge.Pod
-	if withPod {
-		p = bridge.Pod{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName, Args: args.Args}
-	}
-	c, err := bridge.ParseFor(m, args.StdinData, p)
+	conf, err := bridge.Decode(c.stdin)
 	if err != nil {
 		return cniError(err)
 	}
-	h, err := newHost(c)
+	if err := conf.CheckNetworkName(); err != nil { // first, as skel has it
+		return cniError(err)
+	}
+	if err := checkVersion(c.command, conf.CNIVersion); err != nil {
+		return err
+	}
+	if err := conf.Resolve(m, c.pod); err != nil {
+		return cniError(err)
+	}
+	h, err := newHost(conf)
 	if err != nil {
 		return cniError(err)
 	}
-	return cniError(f(ctx, c, h, p))
+	return cniError(f(ctx, conf, h, c.pod))
 }
 
 // newHost builds what the verbs act on the node through: the log sink
@@ -106,8 +101,8 @@ func newHost(c *bridge.Config) (*bridge.Host, error) {
 	return h, nil
 }
 
-func cmdAdd(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeAdd, true, func(ctx context.Context, c *bridge.Config, h *bridge.Host, p bridge.Pod) error {
+func cmdAdd(in *call) error {
+	return run(in, bridge.ModeAdd, func(ctx context.Context, c *bridge.Config, h *bridge.Host, p bridge.Pod) error {
 		res, err := bridge.Add(ctx, c, h, p)
 		if err != nil {
 			return err
@@ -116,13 +111,13 @@ func cmdAdd(args *skel.CmdArgs) error {
 	})
 }
 
-func cmdDel(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeRelease, true, bridge.Del)
+func cmdDel(in *call) error {
+	return run(in, bridge.ModeRelease, bridge.Del)
 }
 
-func cmdCheck(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeCheck, true, func(ctx context.Context, c *bridge.Config, h *bridge.Host, p bridge.Pod) error {
-		prev, err := prevResult(args.StdinData)
+func cmdCheck(in *call) error {
+	return run(in, bridge.ModeCheck, func(ctx context.Context, c *bridge.Config, h *bridge.Host, p bridge.Pod) error {
+		prev, err := prevResult(c.Raw)
 		if err != nil {
 			return err
 		}
@@ -130,14 +125,14 @@ func cmdCheck(args *skel.CmdArgs) error {
 	})
 }
 
-func cmdStatus(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeStatus, false, func(ctx context.Context, c *bridge.Config, _ *bridge.Host, _ bridge.Pod) error {
+func cmdStatus(in *call) error {
+	return run(in, bridge.ModeStatus, func(ctx context.Context, c *bridge.Config, _ *bridge.Host, _ bridge.Pod) error {
 		return bridge.Status(ctx, c)
 	})
 }
 
-func cmdGC(args *skel.CmdArgs) error {
-	return run(args, bridge.ModeRelease, false, func(ctx context.Context, c *bridge.Config, h *bridge.Host, _ bridge.Pod) error {
+func cmdGC(in *call) error {
+	return run(in, bridge.ModeRelease, func(ctx context.Context, c *bridge.Config, h *bridge.Host, _ bridge.Pod) error {
 		return bridge.GC(ctx, c, h)
 	})
 }

@@ -8,19 +8,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/nodebridge/nodebridge/pkg/bridge"
 )
 
 // TestRunRecoversPanic: a panic anywhere in a verb becomes the CNI error
-// skel prints on stdout, code 999 with the panic's value, not a Go trace;
+// serve prints on stdout, code 999 with the panic's value, not a Go trace;
 // the trace goes to stderr.
 func TestRunRecoversPanic(t *testing.T) {
 	stderr := captureStderr(t)
-	args := &skel.CmdArgs{StdinData: []byte(`{"cniVersion": "1.1.0", "name": "n", "type": "nodebridge"}`)}
-	err := run(args, bridge.ModeStatus, false, func(context.Context, *bridge.Config, *bridge.Host, bridge.Pod) error {
+	in := &call{command: "STATUS", stdin: []byte(`{"cniVersion": "1.1.0", "name": "n", "type": "nodebridge"}`)}
+	err := run(in, bridge.ModeStatus, func(context.Context, *bridge.Config, *bridge.Host, bridge.Pod) error {
 		panic("injected bug")
 	})
 	var te *types.Error

@@ -149,8 +149,8 @@ func openNetns(path string) (ns.NetNS, error) {
 }
 
 // checkPodNetns insists the pod's namespace is a network namespace and not
-// the plugin's own: the skel checks the latter only after ADD has run, and a
-// pod set up in the node's own netns would take over the node's links.
+// the plugin's own, before anything is made: a pod set up in the node's own
+// netns would take over the node's links.
 func checkPodNetns(n ns.NetNS) error {
 	typ, err := unix.IoctlRetInt(int(n.Fd()), unix.NS_GET_NSTYPE)
 	if err != nil {

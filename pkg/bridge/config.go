@@ -16,10 +16,12 @@ import (
 // DefaultBridge is the bridge used when the config names none.
 const DefaultBridge = "cni0"
 
-const (
-	hostLocalType = "host-local" // the IPAM type nodebridge runs in process
-	maxConfigSize = 1 << 20      // a real config is a few KiB; more is a runaway producer
-)
+// hostLocalType is the IPAM type nodebridge runs in process.
+const hostLocalType = "host-local"
+
+// MaxConfigSize bounds the network config on stdin: a real config is a
+// few KiB; more is a runaway producer.
+const MaxConfigSize = 1 << 20
 
 // Config mirrors the reference bridge plugin's network configuration, plus the
 // fields a runtime injects (prevResult, runtimeConfig, args, valid attachments).
@@ -109,13 +111,22 @@ func (c *Config) Validate() error {
 	return errors.Join(append(c.validateNames(), c.validateOptions()...)...)
 }
 
+// CheckNetworkName checks the network name, which names the network's
+// store directory and rules; ErrInvalid when it is missing or not a name.
+func (c *Config) CheckNetworkName() error {
+	if err := rules.CheckName(c.Name); err != nil {
+		return problemf(ErrInvalid, "network name %q: %w", c.Name, err)
+	}
+	return nil
+}
+
 // validateNames checks what every verb uses to name the network's state:
 // the network name (a directory and a rule comment), the bridge, the
 // delegated IPAM plugin (a file in CNI_PATH) and the valid attachments.
 func (c *Config) validateNames() []error {
 	var errs []error
-	if err := rules.CheckName(c.Name); err != nil {
-		errs = append(errs, problemf(ErrInvalid, "name %q: %w", c.Name, err))
+	if err := c.CheckNetworkName(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := rules.CheckIfName(c.Bridge); err != nil {
 		errs = append(errs, problemf(ErrInvalid, "bridge %q: %w", c.Bridge, err))

@@ -178,14 +178,14 @@ func wantOnly(t *testing.T, err, want error, fragments ...string) {
 }
 
 func TestParseDecodeErrors(t *testing.T) {
-	huge := append(append([]byte(`{"name": "n", "pad": "`), bytes.Repeat([]byte("a"), maxConfigSize)...), `"}`...)
+	huge := append(append([]byte(`{"name": "n", "pad": "`), bytes.Repeat([]byte("a"), MaxConfigSize)...), `"}`...)
 	tests := []struct {
 		name  string
 		stdin []byte
 		want  string
 	}{
-		{"nil", nil, "config: empty"},
-		{"blank", []byte(" \n\t"), "config: empty"},
+		{"nil", nil, "network config: empty"},
+		{"blank", []byte(" \n\t"), "network config: empty"},
 		{"oversized", huge, "more than 1048576"},
 		{"truncated", []byte(`{"name": "n",`), "config: offset 13: unexpected end of JSON input"},
 		{"trailing garbage", []byte(`{"name": "n"} x`), "config: offset 15"},
@@ -297,10 +297,10 @@ func TestParseEnvErrors(t *testing.T) {
 		pod  Pod
 		frag string
 	}{
-		{"ifname with slash", Pod{ContainerID: "a", IfName: "eth0/1"}, `CNI_IFNAME "eth0/1": contains`},
-		{"ifname too long", Pod{ContainerID: "a", IfName: "eth0123456789abc"}, `CNI_IFNAME "eth0123456789abc": longer than 15 bytes`},
+		{"ifname with slash", Pod{ContainerID: "a", IfName: "eth0/1"}, `CNI_IFNAME "eth0/1": not a valid interface name: contains`},
+		{"ifname too long", Pod{ContainerID: "a", IfName: "eth0123456789abc"}, `CNI_IFNAME "eth0123456789abc": not a valid interface name: longer than 15 bytes`},
 		{"ifname dot", Pod{ContainerID: "a", IfName: "."}, `CNI_IFNAME "."`},
-		{"container id with dash first", Pod{ContainerID: "-abc", IfName: "eth0"}, `CNI_CONTAINERID "-abc": must match`},
+		{"container id with dash first", Pod{ContainerID: "-abc", IfName: "eth0"}, `CNI_CONTAINERID "-abc": not a valid containerID: must match`},
 		{"container id with slash", Pod{ContainerID: "a/../b", IfName: "eth0"}, `CNI_CONTAINERID "a/../b"`},
 		{"args pair without =", Pod{Args: "IgnoreUnknown=1;K8S_POD_NAME"}, `CNI_ARGS "IgnoreUnknown=1;K8S_POD_NAME": pair "K8S_POD_NAME" has no '='`},
 		{"args trailing ;", Pod{Args: "IgnoreUnknown=1;"}, `pair "" has no '='`},

@@ -14,10 +14,10 @@ import (
 // encoding/json tells them.
 func decode(stdin []byte) (*Config, error) {
 	switch {
-	case len(stdin) > maxConfigSize:
-		return nil, problemf(ErrDecode, "config: %d bytes, more than %d", len(stdin), maxConfigSize)
+	case len(stdin) > MaxConfigSize:
+		return nil, problemf(ErrDecode, "network config: %d bytes, more than %d", len(stdin), MaxConfigSize)
 	case len(bytes.TrimSpace(stdin)) == 0:
-		return nil, problemf(ErrDecode, "config: empty")
+		return nil, problemf(ErrDecode, "network config: empty")
 	}
 	var c Config
 	if c.decodeFields(stdin) {
@@ -25,7 +25,7 @@ func decode(stdin []byte) (*Config, error) {
 	}
 	c = Config{}
 	if err := json.Unmarshal(stdin, &c); err != nil {
-		return nil, problemf(ErrDecode, "config: %s", describeJSONError(stdin, err))
+		return nil, problemf(ErrDecode, "network config: %s", describeJSONError(stdin, err))
 	}
 	return &c, nil
 }

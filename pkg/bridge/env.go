@@ -18,12 +18,12 @@ func (p Pod) validate() []error {
 	var errs []error
 	if p.ContainerID != "" {
 		if err := rules.CheckName(p.ContainerID); err != nil {
-			errs = append(errs, problemf(ErrEnv, "CNI_CONTAINERID %q: %w", p.ContainerID, err))
+			errs = append(errs, problemf(ErrEnv, "CNI_CONTAINERID %q: not a valid containerID: %w", p.ContainerID, err))
 		}
 	}
 	if p.IfName != "" {
 		if err := rules.CheckIfName(p.IfName); err != nil {
-			errs = append(errs, problemf(ErrEnv, "CNI_IFNAME %q: %w", p.IfName, err))
+			errs = append(errs, problemf(ErrEnv, "CNI_IFNAME %q: not a valid interface name: %w", p.IfName, err))
 		}
 	}
 	return errs

@@ -42,17 +42,37 @@ func Parse(stdin []byte, p Pod) (*Config, error) {
 	return ParseFor(ModeAdd, stdin, p)
 }
 
-// ParseFor decodes stdin, applies defaults and validates at once what the
-// verbs of mode read: the config, the pod's environment and CNI_ARGS. Each
-// reported problem wraps the sentinel cmd maps to a CNI code (ErrDecode,
-// ErrInvalid, ErrEnv, or ipam.ErrInvalid for the ipam section).
+// ParseFor is Decode then Resolve: it decodes stdin, applies defaults and
+// validates at once what the verbs of mode read.
 func ParseFor(m Mode, stdin []byte, p Pod) (*Config, error) {
+	c, err := Decode(stdin)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Resolve(m, p); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Decode unmarshals stdin into a Config with its defaults applied and
+// nothing validated: enough to read cniVersion before anything else.
+// Undecodable JSON is ErrDecode.
+func Decode(stdin []byte) (*Config, error) {
 	c, err := decode(stdin)
 	if err != nil {
 		return nil, err
 	}
 	c.Raw = stdin
 	c.setDefaults()
+	return c, nil
+}
+
+// Resolve validates at once what the verbs of mode read (the config, the
+// pod's environment and CNI_ARGS) and fills what they derive from it.
+// Each reported problem wraps the sentinel cmd maps to a CNI code
+// (ErrInvalid, ErrEnv, or ipam.ErrInvalid for the ipam section).
+func (c *Config) Resolve(m Mode, p Pod) error {
 	errs := append(p.validate(), c.validateNames()...)
 	switch m {
 	case ModeRelease:
@@ -69,10 +89,7 @@ func ParseFor(m Mode, stdin []byte, p Pod) (*Config, error) {
 			errs = append(errs, c.checkPrevResult()...)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return errors.Join(errs...)
 }
 
 // resolve fills the fields Parse derives: NonMasquerade; the addresser,
