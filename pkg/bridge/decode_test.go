@@ -5,13 +5,23 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nodebridge/nodebridge/pkg/ipam"
 )
 
-// jsonFields names every JSON key of Config, as its tags spell them, each
-// with the address of its own field, and nothing else.
+// jsonFields names every JSON key of Config, and ipamJSONFields every key
+// of ipam.Config, as their tags spell them, each with the address of its
+// own field, and nothing else.
 func TestJSONFieldsMatchTags(t *testing.T) {
 	var c Config
-	fields := c.jsonFields()
+	checkJSONFields(t, &c, c.jsonFields())
+	var ic ipam.Config
+	checkJSONFields(t, &ic, ipamJSONFields(&ic))
+}
+
+// checkJSONFields holds fields to the JSON tags of the struct ptr points to.
+func checkJSONFields(t *testing.T, ptr any, fields []jsonField) {
+	t.Helper()
 	byName := map[string]any{}
 	for _, f := range fields {
 		if _, dup := byName[f.name]; dup {
@@ -19,7 +29,7 @@ func TestJSONFieldsMatchTags(t *testing.T) {
 		}
 		byName[f.name] = f.dst
 	}
-	v := reflect.ValueOf(&c).Elem()
+	v := reflect.ValueOf(ptr).Elem()
 	tagged := 0
 	for i := range v.NumField() {
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
@@ -27,21 +37,21 @@ func TestJSONFieldsMatchTags(t *testing.T) {
 			continue
 		}
 		if name == "" {
-			t.Errorf("field %s has no JSON name: decodeFields would not see it", v.Type().Field(i).Name)
+			t.Errorf("%s field %s has no JSON name: decodeObject would not see it", v.Type(), v.Type().Field(i).Name)
 			continue
 		}
 		tagged++
 		dst, ok := byName[name]
 		if !ok {
-			t.Errorf("key %q (field %s) missing from jsonFields", name, v.Type().Field(i).Name)
+			t.Errorf("%s key %q (field %s) missing from the field list", v.Type(), name, v.Type().Field(i).Name)
 			continue
 		}
 		if want := v.Field(i).Addr().Interface(); dst != want {
-			t.Errorf("key %q decodes into %T at %p, want field %s at %p", name, dst, dst, v.Type().Field(i).Name, want)
+			t.Errorf("%s key %q decodes into %T at %p, want field %s at %p", v.Type(), name, dst, dst, v.Type().Field(i).Name, want)
 		}
 	}
 	if len(fields) != tagged {
-		t.Errorf("jsonFields lists %d keys, Config tags %d", len(fields), tagged)
+		t.Errorf("the field list has %d keys, %s tags %d", len(fields), v.Type(), tagged)
 	}
 }
 
@@ -66,6 +76,14 @@ func TestDecodeMatchesUnmarshal(t *testing.T) {
 			"enabledad":true,"disableContainerInterface":false,"portIsolation":true,"args":{"cni":{"ips":["10.0.0.5"],"mac":"02:00:00:00:00:01"}},
 			"runtimeConfig":{"ips":["10.0.0.6/24"],"mac":"02:00:00:00:00:02","ipRanges":[[{"subnet":"10.1.0.0/24"}]]},
 			"prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.5/24"}]},"cni.dev/valid-attachments":[{"containerID":"c","ifname":"eth0"}]}`, true},
+		{"ipam: every key, any case, repeated", `{"ipam":{"TYPE":"host-local","subnet":"10.0.0.0/24","rangestart":"10.0.0.10","RangeEnd":"10.0.0.20",
+			"gateway":"10.0.0.1","ranges":[[{"subnet":"10.1.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0","table":5}],"dataDir":"/d","resolvConf":"/r",
+			"subnet":"10.0.1.0/24","ipam":{"x":1}}}`, true},
+		{"ipam with whitespace", "{\"ipam\" :\n\t { \"type\" : \"host-local\" } }", true},
+		{"ipam null then object", `{"ipam":null,"ipam":{"type":"host-local"}}`, true},
+		{"ipam not an object", `{"ipam":"host-local"}`, false},
+		{"ipam field type error", `{"ipam":{"dataDir":5}}`, false},
+		{"ipam key outside ASCII", `{"ipam":{"ſubnet":"10.0.0.0/24"}}`, false},
 		{"escaped key", `{"na\u006de":"n"}`, true},
 		{"empty object", `{}`, true},
 		{"whitespace around", " \n\t{\"name\" : \"n\" }\n ", true},
