@@ -11,7 +11,6 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,9 +54,9 @@ func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err
 	defer podNS.Close()
 	pod := dialPod(podNS) // the pod's socket opens while the host side is set up
 	defer pod.close()
-	nlh, err := netlink.NewHandle(unix.NETLINK_ROUTE) // one socket for the call's requests in the host netns
+	nlh, err := openRtnl() // one socket for the call's requests in the host netns
 	if err != nil {
-		return nil, fmt.Errorf("open netlink socket: %w", err)
+		return nil, err
 	}
 	defer nlh.Close()
 	br, err := ensureBridge(c, nlh) // shared by all pods: never undone

@@ -48,7 +48,7 @@ func configureContainer(ctx context.Context, c *Config, pod *podConn, podNS ns.N
 		return err
 	}
 	if dad {
-		if err := waitDAD(ctx, h, link, res.IPs); err != nil {
+		if err := nsDo(podNS, func() error { return waitDAD(ctx, link, res.IPs) }); err != nil {
 			return err
 		}
 	}
@@ -77,7 +77,7 @@ func (c *Config) dad() bool {
 // arp_notify fires before the port forwards.)
 //
 // Equivalent to: arping -c1 -I IFNAME GATEWAY
-func announce(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig) error {
+func announce(h *rtnl, link netlink.Link, ips []*current.IPConfig) error {
 	gw := familyGateway(ips, true)
 	if gw == nil {
 		return nil
@@ -97,7 +97,7 @@ func announce(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig) err
 // turns it on.
 //
 // Equivalent to: ip addr add ADDR dev IFNAME nodad
-func addAddresses(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig, dad bool) error {
+func addAddresses(h *rtnl, link netlink.Link, ips []*current.IPConfig, dad bool) error {
 	for _, ip := range ips {
 		addr := &netlink.Addr{IPNet: &ip.Address}
 		if ip.Address.IP.To4() == nil && !dad {
@@ -116,7 +116,7 @@ func addAddresses(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig,
 // gateway at all it is on-link.
 //
 // Equivalent to: ip route add DST via GW dev IFNAME [metric P] [table T] [scope S] [mtu M] [advmss A]
-func addRoutes(h *netlink.Handle, link netlink.Link, res *current.Result) error {
+func addRoutes(h *rtnl, link netlink.Link, res *current.Result) error {
 	for _, r := range res.Routes {
 		gw := r.GW
 		if gw == nil {

@@ -47,11 +47,11 @@ func setDADSysctls(ifName string, on bool) error {
 // waitDAD waits until none of the pod's IPv6 addresses on link is still
 // tentative, so the pod can use them once ADD returns, as the reference
 // does with enabledad. An address the kernel found duplicated fails the ADD.
-func waitDAD(ctx context.Context, h *netlink.Handle, link netlink.Link, ips []*current.IPConfig) error {
+func waitDAD(ctx context.Context, link netlink.Link, ips []*current.IPConfig) error {
 	tick := time.NewTicker(dadPoll)
 	defer tick.Stop()
 	for {
-		pending, err := tentative(h, link, ips)
+		pending, err := tentative(link, ips)
 		if err != nil || pending == "" {
 			return err
 		}
@@ -66,9 +66,9 @@ func waitDAD(ctx context.Context, h *netlink.Handle, link netlink.Link, ips []*c
 // tentative returns one of the pod's IPv6 addresses still under duplicate
 // address detection, "" when there is none, or an error naming an address
 // found to be a duplicate.
-func tentative(h *netlink.Handle, link netlink.Link, ips []*current.IPConfig) (string, error) {
+func tentative(link netlink.Link, ips []*current.IPConfig) (string, error) {
 	name := link.Attrs().Name
-	addrs, err := h.AddrList(link, netlink.FAMILY_V6)
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
 	if err != nil {
 		return "", fmt.Errorf("list IPv6 addresses of %s: %w", name, err)
 	}

@@ -21,7 +21,7 @@ import (
 //
 // Equivalent to: ip link add BR address MAC mtu MTU type bridge [vlan_filtering 1];
 // ip link set BR up
-func ensureBridge(c *Config, h *netlink.Handle) (*netlink.Bridge, error) {
+func ensureBridge(c *Config, h *rtnl) (*netlink.Bridge, error) {
 	br, err := lookupBridge(h, c.Bridge)
 	if errors.As(err, &netlink.LinkNotFoundError{}) {
 		br, err = createBridge(c, h)
@@ -77,8 +77,13 @@ func promisc(l netlink.Link) bool {
 // verbs other than ADD, which make few requests, use it.
 var pkgNetlink = &netlink.Handle{}
 
+// linkFinder finds a link by name: netlink's Handle, or an ADD's rtnl.
+type linkFinder interface {
+	LinkByName(name string) (netlink.Link, error)
+}
+
 // lookupBridge finds name and insists it is a bridge.
-func lookupBridge(h *netlink.Handle, name string) (*netlink.Bridge, error) {
+func lookupBridge(h linkFinder, name string) (*netlink.Bridge, error) {
 	l, err := h.LinkByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("look up bridge %s: %w", name, err)
@@ -90,9 +95,9 @@ func lookupBridge(h *netlink.Handle, name string) (*netlink.Bridge, error) {
 	return br, nil
 }
 
-// createBridge adds the bridge; losing a race to a concurrent ADD that
-// created it first is not an error.
-func createBridge(c *Config, h *netlink.Handle) (*netlink.Bridge, error) {
+// createBridge adds the bridge, once per node, with netlink's Handle; losing
+// a race to a concurrent ADD that created it first is not an error.
+func createBridge(c *Config, h *rtnl) (*netlink.Bridge, error) {
 	mac, err := randomMAC()
 	if err != nil {
 		return nil, err
@@ -105,7 +110,7 @@ func createBridge(c *Config, h *netlink.Handle) (*netlink.Bridge, error) {
 	if c.vlanFiltering() {
 		br.VlanFiltering = new(true)
 	}
-	err = h.LinkAdd(br)
+	err = pkgNetlink.LinkAdd(br)
 	switch {
 	case err == nil || errors.Is(err, syscall.EEXIST):
 		return lookupBridge(h, c.Bridge)
@@ -135,7 +140,7 @@ func randomMAC() (net.HardwareAddr, error) {
 // call's other gateways) never conflict.
 //
 // Equivalent to: ip addr add GW/LEN dev LINK
-func ensureGateway(c *Config, h *netlink.Handle, link netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
+func ensureGateway(c *Config, h *rtnl, link netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
 	name := "bridge " + link.Attrs().Name
 	if _, ok := link.(*netlink.Bridge); !ok {
 		name = "vlan gateway " + link.Attrs().Name
@@ -151,9 +156,9 @@ func ensureGateway(c *Config, h *netlink.Handle, link netlink.Link, gw netip.Pre
 	if err != nil {
 		return fmt.Errorf("add gateway %s to %s: %w", gw, name, err)
 	}
-	removed, err := resolveConflicts(c, h, link, name, gw, keep)
+	removed, err := resolveConflicts(c, link, name, gw, keep)
 	if err != nil {
-		return fmtJoin(err, h.AddrDel(link, addr)) // refused: take our add back
+		return fmtJoin(err, pkgNetlink.AddrDel(link, addr)) // refused: take our add back
 	}
 	if removed {
 		// Deleting a primary IPv4 address takes its secondaries with it,
@@ -167,8 +172,10 @@ func ensureGateway(c *Config, h *netlink.Handle, link netlink.Link, gw netip.Pre
 
 // resolveConflicts deals with the addresses of gw's family on link other
 // than gw: an error naming the first without forceAddress, else their
-// removal (and removed is true).
-func resolveConflicts(c *Config, h *netlink.Handle, link netlink.Link, name string, gw netip.Prefix, keep []netip.Prefix) (removed bool, err error) {
+// removal (and removed is true). It runs once per gateway and node, with
+// netlink's Handle.
+func resolveConflicts(c *Config, link netlink.Link, name string, gw netip.Prefix, keep []netip.Prefix) (removed bool, err error) {
+	h := pkgNetlink
 	addrs, err := h.AddrList(link, nl.GetIPFamily(gw.Addr().AsSlice()))
 	if err != nil {
 		return false, fmt.Errorf("list addresses of %s: %w", name, err)

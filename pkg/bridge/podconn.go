@@ -5,11 +5,10 @@ import (
 	"runtime"
 
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// podConn is a netlink handle whose socket lives in the pod netns. A socket
+// podConn is an rtnetlink socket (rtnl) that lives in the pod netns. A socket
 // stays in the netns it was made in, so once it exists the pod is set up
 // from the calling thread, with no visit: entering the netns for every
 // request (ns.Do) costs a goroutine hand-off to a locked thread each time,
@@ -19,7 +18,7 @@ import (
 // pod netns, is never unlocked, and so ends with its goroutine.
 type podConn struct {
 	done chan struct{}
-	h    *netlink.Handle
+	h    *rtnl
 	err  error
 }
 
@@ -33,9 +32,9 @@ func dialPod(n ns.NetNS) *podConn {
 			c.err = fmt.Errorf("enter %s: %w", n.Path(), err)
 			return
 		}
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		h, err := openRtnl()
 		if err != nil {
-			c.err = fmt.Errorf("open netlink socket in %s: %w", n.Path(), err)
+			c.err = fmt.Errorf("in %s: %w", n.Path(), err)
 			return
 		}
 		c.h = h
@@ -43,8 +42,8 @@ func dialPod(n ns.NetNS) *podConn {
 	return c
 }
 
-// handle returns the handle in the pod netns once it is open.
-func (c *podConn) handle() (*netlink.Handle, error) {
+// handle returns the socket in the pod netns once it is open.
+func (c *podConn) handle() (*rtnl, error) {
 	<-c.done
 	return c.h, c.err
 }

@@ -40,7 +40,7 @@ func isHostVethName(name string) bool {
 // pod netns, the host end up and on the bridge with the port options.
 //
 // Equivalent to: ip link add HOST mtu MTU master BR up type veth peer name IFNAME netns POD
-func createVeth(c *Config, h *netlink.Handle, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
+func createVeth(c *Config, h *rtnl, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
 	// Our own MACs for both ends, unless the config names the pod's, save
 	// reading them back (the pod's from inside its netns).
 	mac, err := randomMAC()
@@ -57,13 +57,12 @@ func createVeth(c *Config, h *netlink.Handle, br *netlink.Bridge, p Pod, podNS n
 	la.Name = hostVethName(p)
 	la.MTU = c.MTU
 	la.HardwareAddr = mac
-	la.MasterIndex = br.Index
 	la.Flags = net.FlagUp
-	v := &netlink.Veth{LinkAttrs: la, PeerName: p.IfName, PeerNamespace: netlink.NsFd(podNS.Fd()), PeerHardwareAddr: podMAC}
-	err = h.LinkAdd(v)
+	v := &netlink.Veth{LinkAttrs: la, PeerName: p.IfName, PeerHardwareAddr: podMAC}
+	err = h.AddVeth(v, br.Index, int(podNS.Fd()))
 	if errors.Is(err, syscall.EEXIST) {
 		if err = clearStaleVeth(p, podNS); err == nil {
-			err = h.LinkAdd(v)
+			err = h.AddVeth(v, br.Index, int(podNS.Fd()))
 		}
 	}
 	if err != nil {
@@ -84,17 +83,10 @@ func createVeth(c *Config, h *netlink.Handle, br *netlink.Bridge, p Pod, podNS n
 // from a new port's defaults, so nothing is sent for options left off.
 //
 // Equivalent to: bridge link set dev HOST hairpin on isolated on; bridge vlan add dev HOST ...
-func configurePort(c *Config, h *netlink.Handle, br *netlink.Bridge, port netlink.Link) error {
+func configurePort(c *Config, h *rtnl, br *netlink.Bridge, port netlink.Link) error {
 	name := port.Attrs().Name
-	if c.HairpinMode {
-		if err := h.LinkSetHairpin(port, true); err != nil {
-			return fmt.Errorf("set hairpin on %s: %w", name, err)
-		}
-	}
-	if c.PortIsolation {
-		if err := h.LinkSetIsolated(port, true); err != nil {
-			return fmt.Errorf("set port isolation on %s: %w", name, err)
-		}
+	if err := h.SetPortFlags(name, c.HairpinMode, c.PortIsolation); err != nil {
+		return fmt.Errorf("set hairpinMode %t, portIsolation %t on %s: %w", c.HairpinMode, c.PortIsolation, name, err)
 	}
 	plan := portVlanPlan(c.Vlan, trunkIDs(c.VlanTrunk), c.PreserveDefaultVlan, defaultPVID(br))
 	if err := applyVlanPlan(port, plan); err != nil {

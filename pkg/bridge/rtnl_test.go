@@ -1,0 +1,203 @@
+package bridge
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
+)
+
+// inNetns opens an rtnl socket in the netns called name (made by the test)
+// from a thread that enters it and is then thrown away, as podConn does.
+func inNetns(t *testing.T, name string) *rtnl {
+	t.Helper()
+	fd := testenv.FD(t, name)
+	type result struct {
+		r   *rtnl
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread stays in the netns and ends here
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			done <- result{nil, err}
+			return
+		}
+		r, err := openRtnl()
+		done <- result{r, err}
+	}()
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	t.Cleanup(func() { res.r.Close() })
+	return res.r
+}
+
+// TestRtnlAgainstKernel: each request rtnl encodes makes what ip shows for
+// its "Equivalent to" command, and a kernel refusal is the errno netlink
+// gives (with the kernel's own message), so callers' errors.Is checks hold.
+func TestRtnlAgainstKernel(t *testing.T) {
+	node, pod := testenv.NewNode(t), testenv.NewNS(t, "pod")
+	r := inNetns(t, node)
+	if _, err := r.LinkByName("nosuchlink"); !errors.As(err, &netlink.LinkNotFoundError{}) {
+		t.Fatalf("LinkByName of a missing link = %v, want netlink.LinkNotFoundError", err)
+	}
+	testenv.Run(t, node, "ip", "link", "add", "br0", "type", "bridge")
+	br, err := r.LinkByName("br0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := br.(*netlink.Bridge); !ok || br.Attrs().Index == 0 {
+		t.Fatalf("LinkByName(br0) = %#v, want a bridge with its index", br)
+	}
+	if err := r.LinkSetUp(br); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetPromiscOn(br); err != nil {
+		t.Fatal(err)
+	}
+	mac, peerMAC := net.HardwareAddr{0x02, 0, 0, 0, 0, 1}, net.HardwareAddr{0x02, 0, 0, 0, 0, 2}
+	la := netlink.NewLinkAttrs()
+	la.Name, la.MTU, la.HardwareAddr, la.Flags = "vhost", 1400, mac, net.FlagUp
+	v := &netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerHardwareAddr: peerMAC}
+	podFD := testenv.FD(t, pod)
+	if err := r.AddVeth(v, br.Attrs().Index, podFD); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddVeth(v, br.Attrs().Index, podFD); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("AddVeth of an existing pair = %v, want EEXIST", err)
+	}
+	if err := r.SetPortFlags("vhost", true, true); err != nil {
+		t.Fatal(err)
+	}
+	hostLink := testenv.Run(t, node, "ip", "-d", "link", "show", "vhost")
+	for _, want := range []string{"mtu 1400", "master br0", ",UP>", "link/ether 02:00:00:00:00:01", "hairpin on", "isolated on"} {
+		if !strings.Contains(hostLink, want) {
+			t.Errorf("host end lacks %q:\n%s", want, hostLink)
+		}
+	}
+	if out := testenv.Run(t, node, "ip", "link", "show", "br0"); !strings.Contains(out, "PROMISC") {
+		t.Errorf("bridge not promiscuous:\n%s", out)
+	}
+	if out := testenv.Run(t, pod, "ip", "link", "show", "eth0"); !strings.Contains(out, "mtu 1400") || !strings.Contains(out, "link/ether 02:00:00:00:00:02") {
+		t.Errorf("pod end:\n%s", out)
+	}
+
+	gw := &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(10, 9, 0, 1), Mask: net.CIDRMask(24, 32)}}
+	if err := r.AddrAdd(br, gw); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddrAdd(br, gw); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("AddrAdd of an address there = %v, want EEXIST", err)
+	}
+	v6 := &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("fd00:9::1"), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+	if err := r.AddrAdd(br, v6); err != nil {
+		t.Fatal(err)
+	}
+	addrs := testenv.Run(t, node, "ip", "addr", "show", "br0")
+	for _, want := range []string{"inet 10.9.0.1/24 brd 10.9.0.255", "inet6 fd00:9::1/64"} {
+		if !strings.Contains(addrs, want) {
+			t.Errorf("bridge lacks %q:\n%s", want, addrs)
+		}
+	}
+	if strings.Contains(addrs, "tentative") && strings.Contains(addrs, "fd00:9::1/64 scope global tentative") {
+		t.Errorf("nodad address is tentative:\n%s", addrs)
+	}
+
+	link, err := r.LinkByName("vhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := 300
+	routes := []*netlink.Route{
+		{LinkIndex: link.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4(10, 8, 0, 0), Mask: net.CIDRMask(16, 32)}, Gw: net.IPv4(10, 9, 0, 1).To4(), Priority: 7, MTU: 1300, AdvMSS: 1200},
+		{LinkIndex: link.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4(10, 7, 0, 0), Mask: net.CIDRMask(16, 32)}, Scope: netlink.SCOPE_LINK, Table: table},
+	}
+	testenv.Run(t, node, "ip", "addr", "add", "10.9.0.2/24", "dev", "vhost") // the gateway must be on-link from vhost
+	for _, rt := range routes {
+		if err := r.RouteAdd(rt); err != nil {
+			t.Fatalf("RouteAdd %v: %v", rt, err)
+		}
+	}
+	if err := r.RouteAdd(routes[0]); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("RouteAdd of a route there = %v, want EEXIST", err)
+	}
+	if out := testenv.Run(t, node, "ip", "route", "show", "10.8.0.0/16"); !strings.Contains(out, "via 10.9.0.1 dev vhost metric 7") ||
+		!strings.Contains(out, "mtu 1300 advmss 1200") {
+		t.Errorf("route: %q", out)
+	}
+	if out := testenv.Run(t, node, "ip", "route", "show", "table", "300"); !strings.Contains(out, "10.7.0.0/16 dev vhost scope link") {
+		t.Errorf("route in table 300: %q", out)
+	}
+
+	n := &netlink.Neigh{LinkIndex: br.Attrs().Index, Family: netlink.FAMILY_V4, IP: net.IPv4(10, 9, 0, 5), HardwareAddr: peerMAC, State: netlink.NUD_STALE}
+	if err := r.NeighSet(n); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.NeighSet(n); err != nil {
+		t.Errorf("NeighSet again (replace) = %v", err)
+	}
+	if out := testenv.Run(t, node, "ip", "neigh", "show", "10.9.0.5"); !strings.Contains(out, "lladdr 02:00:00:00:00:02 STALE") {
+		t.Errorf("neighbour: %q", out)
+	}
+	if err := r.NeighDel(n); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.NeighDel(n); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("NeighDel of a missing entry = %v, want ENOENT", err)
+	}
+}
+
+// An error acknowledgement carries the kernel's message after the capped
+// request header; a bare one is the errno alone, a zero one no error.
+func TestAckError(t *testing.T) {
+	ack := func(errno int32, tlvs bool, msg string) syscall.NetlinkMessage {
+		data := binary.NativeEndian.AppendUint32(nil, uint32(-errno))
+		data = append(data, make([]byte, unix.SizeofNlMsghdr)...)
+		var flags uint16
+		if tlvs {
+			flags = unix.NLM_F_ACK_TLVS
+			attr := binary.NativeEndian.AppendUint16(nil, uint16(unix.SizeofRtAttr+len(msg)+1))
+			attr = binary.NativeEndian.AppendUint16(attr, unix.NLMSGERR_ATTR_MSG)
+			data = append(append(data, attr...), append([]byte(msg), 0)...)
+		}
+		return syscall.NetlinkMessage{Header: syscall.NlMsghdr{Type: unix.NLMSG_ERROR, Flags: flags}, Data: data}
+	}
+	if err := ackError(ack(0, false, "")); err != nil {
+		t.Errorf("zero ack = %v", err)
+	}
+	if err := ackError(ack(int32(unix.EEXIST), false, "")); err != syscall.EEXIST {
+		t.Errorf("bare EEXIST = %v", err)
+	}
+	err := ackError(ack(int32(unix.EINVAL), true, "Invalid VLAN id"))
+	if !errors.Is(err, syscall.EINVAL) || !strings.HasSuffix(err.Error(), ": Invalid VLAN id") {
+		t.Errorf("EINVAL with message = %v", err)
+	}
+	if err := ackError(syscall.NetlinkMessage{Data: []byte{1}}); err == nil {
+		t.Error("short ack: no error")
+	}
+}
+
+// An IPv4 prefix counts in IPv4 bits whether its mask is 4 or 16 bytes.
+func TestPrefixLen(t *testing.T) {
+	for _, n := range []*net.IPNet{
+		{IP: net.IPv4(10, 0, 0, 0).To4(), Mask: net.CIDRMask(16, 32)},
+		{IP: net.IPv4(10, 0, 0, 0), Mask: net.CIDRMask(112, 128)},
+	} {
+		if ones, bits := prefixLen(n); ones != 16 || bits != 32 {
+			t.Errorf("prefixLen(%v) = %d/%d, want 16/32", n, ones, bits)
+		}
+	}
+	if ones, bits := prefixLen(&net.IPNet{IP: net.ParseIP("fd00::"), Mask: net.CIDRMask(64, 128)}); ones != 64 || bits != 128 {
+		t.Errorf("IPv6 prefixLen = %d/%d", ones, bits)
+	}
+}
