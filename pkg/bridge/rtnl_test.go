@@ -70,13 +70,17 @@ func TestRtnlAgainstKernel(t *testing.T) {
 	la.Name, la.MTU, la.HardwareAddr, la.Flags = "vhost", 1400, mac, net.FlagUp
 	v := &netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerHardwareAddr: peerMAC}
 	podFD := testenv.FD(t, pod)
-	if err := r.AddVeth(v, br.Attrs().Index, podFD); err != nil {
+	index, err := r.AddVeth(v, br.Attrs().Index, podFD)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.AddVeth(v, br.Attrs().Index, podFD); !errors.Is(err, syscall.EEXIST) {
+	if l, err := r.LinkByName("vhost"); err != nil || l.Attrs().Index != index {
+		t.Fatalf("AddVeth returned index %d; the host end is %v (%v)", index, l, err)
+	}
+	if _, err := r.AddVeth(v, br.Attrs().Index, podFD); !errors.Is(err, syscall.EEXIST) {
 		t.Errorf("AddVeth of an existing pair = %v, want EEXIST", err)
 	}
-	if err := r.SetPortFlags("vhost", true, true); err != nil {
+	if err := r.SetPortFlags(index, true, true); err != nil {
 		t.Fatal(err)
 	}
 	hostLink := testenv.Run(t, node, "ip", "-d", "link", "show", "vhost")

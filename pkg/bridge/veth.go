@@ -59,10 +59,10 @@ func createVeth(c *Config, h *rtnl, br *netlink.Bridge, p Pod, podNS ns.NetNS) (
 	la.HardwareAddr = mac
 	la.Flags = net.FlagUp
 	v := &netlink.Veth{LinkAttrs: la, PeerName: p.IfName, PeerHardwareAddr: podMAC}
-	err = h.AddVeth(v, br.Index, int(podNS.Fd()))
+	v.Index, err = h.AddVeth(v, br.Index, int(podNS.Fd()))
 	if errors.Is(err, syscall.EEXIST) {
 		if err = clearStaleVeth(p, podNS); err == nil {
-			err = h.AddVeth(v, br.Index, int(podNS.Fd()))
+			v.Index, err = h.AddVeth(v, br.Index, int(podNS.Fd()))
 		}
 	}
 	if err != nil {
@@ -85,7 +85,7 @@ func createVeth(c *Config, h *rtnl, br *netlink.Bridge, p Pod, podNS ns.NetNS) (
 // Equivalent to: bridge link set dev HOST hairpin on isolated on; bridge vlan add dev HOST ...
 func configurePort(c *Config, h *rtnl, br *netlink.Bridge, port netlink.Link) error {
 	name := port.Attrs().Name
-	if err := h.SetPortFlags(name, c.HairpinMode, c.PortIsolation); err != nil {
+	if err := h.SetPortFlags(port.Attrs().Index, c.HairpinMode, c.PortIsolation); err != nil {
 		return fmt.Errorf("set hairpinMode %t, portIsolation %t on %s: %w", c.HairpinMode, c.PortIsolation, name, err)
 	}
 	plan := portVlanPlan(c.Vlan, trunkIDs(c.VlanTrunk), c.PreserveDefaultVlan, defaultPVID(br))
