@@ -12,6 +12,8 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/sys/unix"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
 // undo is the list of steps that reverse what a failing ADD created so far.
@@ -54,7 +56,7 @@ func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err
 	defer podNS.Close()
 	pod := dialPod(podNS) // the pod's socket opens while the host side is set up
 	defer pod.close()
-	nlh, err := openRtnl() // one socket for the call's requests in the host netns
+	nlh, err := rtnl.Open() // one socket for the call's requests in the host netns
 	if err != nil {
 		return nil, err
 	}

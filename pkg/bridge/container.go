@@ -12,6 +12,8 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
 // configureContainer sets up the container end inside the pod netns,
@@ -77,7 +79,7 @@ func (c *Config) dad() bool {
 // arp_notify fires before the port forwards.)
 //
 // Equivalent to: arping -c1 -I IFNAME GATEWAY
-func announce(h *rtnl, link netlink.Link, ips []*current.IPConfig) error {
+func announce(h *rtnl.Conn, link netlink.Link, ips []*current.IPConfig) error {
 	gw := familyGateway(ips, true)
 	if gw == nil {
 		return nil
@@ -97,7 +99,7 @@ func announce(h *rtnl, link netlink.Link, ips []*current.IPConfig) error {
 // turns it on.
 //
 // Equivalent to: ip addr add ADDR dev IFNAME nodad
-func addAddresses(h *rtnl, link netlink.Link, ips []*current.IPConfig, dad bool) error {
+func addAddresses(h *rtnl.Conn, link netlink.Link, ips []*current.IPConfig, dad bool) error {
 	for _, ip := range ips {
 		addr := &netlink.Addr{IPNet: &ip.Address}
 		if ip.Address.IP.To4() == nil && !dad {
@@ -116,7 +118,7 @@ func addAddresses(h *rtnl, link netlink.Link, ips []*current.IPConfig, dad bool)
 // gateway at all it is on-link.
 //
 // Equivalent to: ip route add DST via GW dev IFNAME [metric P] [table T] [scope S] [mtu M] [advmss A]
-func addRoutes(h *rtnl, link netlink.Link, res *current.Result) error {
+func addRoutes(h *rtnl.Conn, link netlink.Link, res *current.Result) error {
 	for _, r := range res.Routes {
 		gw := r.GW
 		if gw == nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
 // ensureBridge returns the network's bridge, creating it if absent, and makes
@@ -21,7 +23,7 @@ import (
 //
 // Equivalent to: ip link add BR address MAC mtu MTU type bridge [vlan_filtering 1];
 // ip link set BR up
-func ensureBridge(c *Config, h *rtnl) (*netlink.Bridge, error) {
+func ensureBridge(c *Config, h *rtnl.Conn) (*netlink.Bridge, error) {
 	br, err := lookupBridge(h, c.Bridge)
 	if errors.As(err, &netlink.LinkNotFoundError{}) {
 		br, err = createBridge(c, h)
@@ -77,7 +79,7 @@ func promisc(l netlink.Link) bool {
 // verbs other than ADD, which make few requests, use it.
 var pkgNetlink = &netlink.Handle{}
 
-// linkFinder finds a link by name: netlink's Handle, or an ADD's rtnl.
+// linkFinder finds a link by name: netlink's Handle, or an ADD's rtnl.Conn.
 type linkFinder interface {
 	LinkByName(name string) (netlink.Link, error)
 }
@@ -97,7 +99,7 @@ func lookupBridge(h linkFinder, name string) (*netlink.Bridge, error) {
 
 // createBridge adds the bridge, once per node, with netlink's Handle; losing
 // a race to a concurrent ADD that created it first is not an error.
-func createBridge(c *Config, h *rtnl) (*netlink.Bridge, error) {
+func createBridge(c *Config, h *rtnl.Conn) (*netlink.Bridge, error) {
 	mac, err := randomMAC()
 	if err != nil {
 		return nil, err
@@ -140,7 +142,7 @@ func randomMAC() (net.HardwareAddr, error) {
 // call's other gateways) never conflict.
 //
 // Equivalent to: ip addr add GW/LEN dev LINK
-func ensureGateway(c *Config, h *rtnl, link netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
+func ensureGateway(c *Config, h *rtnl.Conn, link netlink.Link, gw netip.Prefix, keep []netip.Prefix) error {
 	name := "bridge " + link.Attrs().Name
 	if _, ok := link.(*netlink.Bridge); !ok {
 		name = "vlan gateway " + link.Attrs().Name

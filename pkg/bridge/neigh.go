@@ -10,6 +10,8 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
 // The neighbour entries a new pod's first packets need, both ways, when the
@@ -27,7 +29,7 @@ import (
 // veth joined the bridge: a bridge made without a fixed MAC (not by
 // nodebridge) takes its lowest port's, so the veth just added may have
 // changed it.
-func rereadGatewayLink(h *rtnl, gwLink netlink.Link) (netlink.Link, error) {
+func rereadGatewayLink(h *rtnl.Conn, gwLink netlink.Link) (netlink.Link, error) {
 	l, err := h.LinkByIndex(gwLink.Attrs().Index)
 	if err != nil {
 		return nil, fmt.Errorf("look up gateway link %s: %w", gwLink.Attrs().Name, err)
@@ -53,7 +55,7 @@ func gatewayMAC(gwLink netlink.Link) net.HardwareAddr {
 // link, the pod's interface; nothing when gwMAC is nil.
 //
 // Equivalent to: ip -n POD neigh replace GW lladdr GWMAC dev IFNAME nud stale
-func seedGateways(h *rtnl, link netlink.Link, ips []*current.IPConfig, gwMAC net.HardwareAddr) error {
+func seedGateways(h *rtnl.Conn, link netlink.Link, ips []*current.IPConfig, gwMAC net.HardwareAddr) error {
 	if gwMAC == nil {
 		return nil
 	}
@@ -71,7 +73,7 @@ func seedGateways(h *rtnl, link netlink.Link, ips []*current.IPConfig, gwMAC net
 // nothing when the network is not the pods' gateway. A failure leaves none.
 //
 // Equivalent to: ip neigh replace PODIP lladdr PODMAC dev BR nud stale
-func seedPod(h *rtnl, gwLink netlink.Link, pair *vethPair, res *current.Result) error {
+func seedPod(h *rtnl.Conn, gwLink netlink.Link, pair *vethPair, res *current.Result) error {
 	if gwLink == nil {
 		return nil
 	}
@@ -85,7 +87,7 @@ func seedPod(h *rtnl, gwLink netlink.Link, pair *vethPair, res *current.Result) 
 
 // setStale writes ip at mac on link as a STALE neighbour, replacing any
 // entry of that address (a reused pod address's old MAC among them).
-func setStale(h *rtnl, link netlink.Link, ip net.IP, mac net.HardwareAddr) error {
+func setStale(h *rtnl.Conn, link netlink.Link, ip net.IP, mac net.HardwareAddr) error {
 	n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: nl.GetIPFamily(ip), IP: ip, HardwareAddr: mac, State: netlink.NUD_STALE}
 	if err := h.NeighSet(n); err != nil {
 		return fmt.Errorf("set neighbour %s lladdr %s on %s: %w", ip, mac, link.Attrs().Name, err)
@@ -97,7 +99,7 @@ func setStale(h *rtnl, link netlink.Link, ip net.IP, mac net.HardwareAddr) error
 // ADD leaves none behind; one already gone is fine.
 //
 // Equivalent to: ip neigh del PODIP dev BR
-func forgetPod(h *rtnl, link netlink.Link, res *current.Result) error {
+func forgetPod(h *rtnl.Conn, link netlink.Link, res *current.Result) error {
 	var errs []error
 	for _, ip := range res.IPs {
 		n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: nl.GetIPFamily(ip.Address.IP), IP: ip.Address.IP}

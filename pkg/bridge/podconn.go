@@ -6,9 +6,11 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/sys/unix"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
-// podConn is an rtnetlink socket (rtnl) that lives in the pod netns. A socket
+// podConn is an rtnl.Conn whose socket lives in the pod netns. A socket
 // stays in the netns it was made in, so once it exists the pod is set up
 // from the calling thread, with no visit: entering the netns for every
 // request (ns.Do) costs a goroutine hand-off to a locked thread each time,
@@ -18,7 +20,7 @@ import (
 // pod netns, is never unlocked, and so ends with its goroutine.
 type podConn struct {
 	done chan struct{}
-	h    *rtnl
+	h    *rtnl.Conn
 	err  error
 }
 
@@ -32,7 +34,7 @@ func dialPod(n ns.NetNS) *podConn {
 			c.err = fmt.Errorf("enter %s: %w", n.Path(), err)
 			return
 		}
-		h, err := openRtnl()
+		h, err := rtnl.Open()
 		if err != nil {
 			c.err = fmt.Errorf("in %s: %w", n.Path(), err)
 			return
@@ -43,7 +45,7 @@ func dialPod(n ns.NetNS) *podConn {
 }
 
 // handle returns the socket in the pod netns once it is open.
-func (c *podConn) handle() (*rtnl, error) {
+func (c *podConn) handle() (*rtnl.Conn, error) {
 	<-c.done
 	return c.h, c.err
 }

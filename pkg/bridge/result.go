@@ -8,6 +8,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
 // Indexes into Result.Interfaces; IPs point at the container interface.
@@ -119,7 +121,7 @@ func firstHost(n net.IPNet) net.IP {
 // for its family, when the network is the pods' gateway. It returns the link
 // holding the gateways, read after them (see rereadGatewayLink), nil when
 // the network is not the pods' gateway.
-func ensureGateways(c *Config, h *rtnl, br *netlink.Bridge, res *current.Result) (netlink.Link, error) {
+func ensureGateways(c *Config, h *rtnl.Conn, br *netlink.Bridge, res *current.Result) (netlink.Link, error) {
 	gws := gatewayPrefixes(res)
 	if !c.IsGateway || len(gws) == 0 {
 		return nil, nil

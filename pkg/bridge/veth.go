@@ -11,6 +11,8 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
 // vethPair is the pod's veth: the host end on the bridge, the container end
@@ -40,7 +42,7 @@ func isHostVethName(name string) bool {
 // pod netns, the host end up and on the bridge with the port options.
 //
 // Equivalent to: ip link add HOST mtu MTU master BR up type veth peer name IFNAME netns POD
-func createVeth(c *Config, h *rtnl, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
+func createVeth(c *Config, h *rtnl.Conn, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
 	// Our own MACs for both ends, unless the config names the pod's, save
 	// reading them back (the pod's from inside its netns).
 	mac, err := randomMAC()
@@ -83,7 +85,7 @@ func createVeth(c *Config, h *rtnl, br *netlink.Bridge, p Pod, podNS ns.NetNS) (
 // from a new port's defaults, so nothing is sent for options left off.
 //
 // Equivalent to: bridge link set dev HOST hairpin on isolated on; bridge vlan add dev HOST ...
-func configurePort(c *Config, h *rtnl, br *netlink.Bridge, port netlink.Link) error {
+func configurePort(c *Config, h *rtnl.Conn, br *netlink.Bridge, port netlink.Link) error {
 	name := port.Attrs().Name
 	if err := h.SetPortFlags(port.Attrs().Index, c.HairpinMode, c.PortIsolation); err != nil {
 		return fmt.Errorf("set hairpinMode %t, portIsolation %t on %s: %w", c.HairpinMode, c.PortIsolation, name, err)

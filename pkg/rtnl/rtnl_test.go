@@ -1,9 +1,10 @@
-package bridge
+package rtnl
 
 import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"syscall"
@@ -15,13 +16,16 @@ import (
 	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
-// inNetns opens an rtnl socket in the netns called name (made by the test)
-// from a thread that enters it and is then thrown away, as podConn does.
-func inNetns(t *testing.T, name string) *rtnl {
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// inNetns opens a Conn in the netns called name (made by the test)
+// from a thread that enters it and is then thrown away, as bridge does for
+// the pod's.
+func inNetns(t *testing.T, name string) *Conn {
 	t.Helper()
 	fd := testenv.FD(t, name)
 	type result struct {
-		r   *rtnl
+		r   *Conn
 		err error
 	}
 	done := make(chan result)
@@ -31,7 +35,7 @@ func inNetns(t *testing.T, name string) *rtnl {
 			done <- result{nil, err}
 			return
 		}
-		r, err := openRtnl()
+		r, err := Open()
 		done <- result{r, err}
 	}()
 	res := <-done
@@ -42,10 +46,10 @@ func inNetns(t *testing.T, name string) *rtnl {
 	return res.r
 }
 
-// TestRtnlAgainstKernel: each request rtnl encodes makes what ip shows for
+// TestAgainstKernel: each request a Conn encodes makes what ip shows for
 // its "Equivalent to" command, and a kernel refusal is the errno netlink
 // gives (with the kernel's own message), so callers' errors.Is checks hold.
-func TestRtnlAgainstKernel(t *testing.T) {
+func TestAgainstKernel(t *testing.T) {
 	node, pod := testenv.NewNode(t), testenv.NewNS(t, "pod")
 	r := inNetns(t, node)
 	if _, err := r.LinkByName("nosuchlink"); !errors.As(err, &netlink.LinkNotFoundError{}) {

@@ -1,4 +1,14 @@
-package bridge
+// Package rtnl makes the rtnetlink requests of a CNI ADD over a blocking
+// socket of its own, each answered before the next.
+//
+// netlink's Handle registers every socket with the Go runtime's poller,
+// whose thread then wakes at every reply, and receives each reply into a
+// fresh 64 KiB stack buffer; in a process exec'd per pod that costs more
+// than the requests. A Conn's socket blocks and reuses one buffer. Requests
+// are encoded as netlink's Handle encodes them and links decoded by its
+// LinkDeserialize, so callers keep netlink's types; what a Conn does not do
+// (dumps, VLANs, bridge creation) stays with netlink's Handle.
+package rtnl
 
 import (
 	"encoding/binary"
@@ -11,24 +21,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rtnl is the rtnetlink socket an ADD makes its requests through, one in
-// the host netns and one in the pod's, each request answered before the
-// next. netlink's Handle registers every socket with the Go runtime's
-// poller, whose thread then wakes at every reply, and receives each reply
-// into a fresh 64 KiB stack buffer; in a process exec'd per pod that cost
-// about 0.7 ms for a minimal ADD's six requests (bench/floor-add, both
-// ways, in paired runs). Here the socket blocks and reuses one buffer. The
-// requests are encoded as netlink's Handle encodes them, and links decoded
-// by its LinkDeserialize, so the rest of the package keeps netlink's types.
-// The verbs other than ADD, which make few requests, use netlink's Handle.
-type rtnl struct {
+// Conn is an rtnetlink socket in the netns of the thread that opened it.
+type Conn struct {
 	fd  int
 	seq uint32
 	buf []byte
 }
 
-// rtnlBufSize holds any single reply these requests get: a link is 2 KiB.
-const rtnlBufSize = 32 << 10
+// bufSize holds any single reply these requests get: a link is 2 KiB.
+const bufSize = 32 << 10
 
 // Constants of linux/rtnetlink.h and linux/veth.h that x/sys/unix lacks.
 const (
@@ -36,10 +37,10 @@ const (
 	vethInfoPeer  = 1 // VETH_INFO_PEER
 )
 
-// openRtnl opens an rtnetlink socket in the calling thread's netns. The
-// kernel caps its acknowledgements (no echoed request) and adds its own
-// message to an error, which the error then carries.
-func openRtnl() (*rtnl, error) {
+// Open opens an rtnetlink socket in the calling thread's netns. The kernel
+// caps its acknowledgements (no echoed request) and adds its own message
+// to an error, which the error then carries.
+func Open() (*Conn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink socket: %w", err)
@@ -50,21 +51,21 @@ func openRtnl() (*rtnl, error) {
 			return nil, fmt.Errorf("set rtnetlink socket option %d: %w", opt, err)
 		}
 	}
-	return &rtnl{fd: fd, buf: make([]byte, rtnlBufSize)}, nil
+	return &Conn{fd: fd, buf: make([]byte, bufSize)}, nil
 }
 
 // Close closes the socket.
-func (r *rtnl) Close() error { return unix.Close(r.fd) }
+func (r *Conn) Close() error { return unix.Close(r.fd) }
 
-// rtMsg is a request being built: the netlink header, the message's fixed
+// message is a request being built: the netlink header, the message's fixed
 // part, then attributes.
-type rtMsg struct{ b []byte }
+type message struct{ b []byte }
 
-// newRtMsg starts a request of type typ with flags and the fixed part. A
+// newMessage starts a request of type typ with flags and the fixed part. A
 // request that changes something also asks for an acknowledgement
 // (unix.NLM_F_ACK in flags), which carries its result.
-func newRtMsg(typ, flags uint16, fixed []byte) *rtMsg {
-	m := &rtMsg{b: make([]byte, unix.SizeofNlMsghdr, 256)}
+func newMessage(typ, flags uint16, fixed []byte) *message {
+	m := &message{b: make([]byte, unix.SizeofNlMsghdr, 256)}
 	binary.NativeEndian.PutUint16(m.b[4:], typ)
 	binary.NativeEndian.PutUint16(m.b[6:], flags|unix.NLM_F_REQUEST)
 	m.b = append(m.b, fixed...)
@@ -72,7 +73,7 @@ func newRtMsg(typ, flags uint16, fixed []byte) *rtMsg {
 }
 
 // attr appends attribute typ holding data, padded to 4 bytes.
-func (m *rtMsg) attr(typ uint16, data []byte) {
+func (m *message) attr(typ uint16, data []byte) {
 	var h [unix.SizeofRtAttr]byte
 	binary.NativeEndian.PutUint16(h[0:], uint16(unix.SizeofRtAttr+len(data)))
 	binary.NativeEndian.PutUint16(h[2:], typ)
@@ -83,7 +84,7 @@ func (m *rtMsg) attr(typ uint16, data []byte) {
 }
 
 // nest appends attribute typ holding what body appends.
-func (m *rtMsg) nest(typ uint16, body func()) {
+func (m *message) nest(typ uint16, body func()) {
 	start := len(m.b)
 	m.attr(typ, nil)
 	body()
@@ -111,7 +112,7 @@ func ifInfo(family uint8, index int, flags, change uint32) []byte {
 // none, or the kernel's error as a syscall.Errno, with the kernel's message
 // when it gave one. A request asking for an acknowledgement is answered
 // only by it, after any message the request had echoed.
-func (r *rtnl) do(m *rtMsg) ([]byte, error) {
+func (r *Conn) do(m *message) ([]byte, error) {
 	r.seq++
 	binary.NativeEndian.PutUint32(m.b[0:], uint32(len(m.b)))
 	binary.NativeEndian.PutUint32(m.b[8:], r.seq)
@@ -181,8 +182,8 @@ func ackError(msg syscall.NetlinkMessage) error {
 
 // getLink asks for one link by name (index 0) or index and decodes it as
 // netlink does; a missing link is netlink.LinkNotFoundError, as there.
-func (r *rtnl) getLink(name string, index int) (netlink.Link, error) {
-	m := newRtMsg(unix.RTM_GETLINK, 0, ifInfo(unix.AF_UNSPEC, index, 0, 0))
+func (r *Conn) getLink(name string, index int) (netlink.Link, error) {
+	m := newMessage(unix.RTM_GETLINK, 0, ifInfo(unix.AF_UNSPEC, index, 0, 0))
 	if name != "" {
 		m.attr(unix.IFLA_IFNAME, cString(name))
 	}
@@ -203,10 +204,10 @@ func (r *rtnl) getLink(name string, index int) (netlink.Link, error) {
 // LinkByName returns the link called name.
 //
 // Equivalent to: ip link show NAME
-func (r *rtnl) LinkByName(name string) (netlink.Link, error) { return r.getLink(name, 0) }
+func (r *Conn) LinkByName(name string) (netlink.Link, error) { return r.getLink(name, 0) }
 
 // LinkByIndex returns the link with index i.
-func (r *rtnl) LinkByIndex(i int) (netlink.Link, error) { return r.getLink("", i) }
+func (r *Conn) LinkByIndex(i int) (netlink.Link, error) { return r.getLink("", i) }
 
 // AddVeth creates the pair v, its host end on the bridge with index master
 // (0: none) and up when v's flags say so, its peer made directly in the
@@ -215,12 +216,12 @@ func (r *rtnl) LinkByIndex(i int) (netlink.Link, error) { return r.getLink("", i
 // host end's index: echoed by the kernel (Linux 6.3 on), else read back.
 //
 // Equivalent to: ip link add HOST [mtu M] address MAC master BR up type veth peer name IFNAME address PEERMAC netns POD
-func (r *rtnl) AddVeth(v *netlink.Veth, master int, peerNS int) (int, error) {
+func (r *Conn) AddVeth(v *netlink.Veth, master int, peerNS int) (int, error) {
 	var up uint32
 	if v.Flags&net.FlagUp != 0 {
 		up = unix.IFF_UP
 	}
-	m := newRtMsg(unix.RTM_NEWLINK, unix.NLM_F_ACK|unix.NLM_F_ECHO|unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifInfo(unix.AF_UNSPEC, 0, up, up))
+	m := newMessage(unix.RTM_NEWLINK, unix.NLM_F_ACK|unix.NLM_F_ECHO|unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifInfo(unix.AF_UNSPEC, 0, up, up))
 	m.attr(unix.IFLA_IFNAME, cString(v.Name))
 	if v.MTU > 0 {
 		m.attr(unix.IFLA_MTU, u32(uint32(v.MTU)))
@@ -264,16 +265,16 @@ func (r *rtnl) AddVeth(v *netlink.Veth, master int, peerNS int) (int, error) {
 // LinkSetUp sets link up.
 //
 // Equivalent to: ip link set LINK up
-func (r *rtnl) LinkSetUp(link netlink.Link) error {
-	_, err := r.do(newRtMsg(unix.RTM_NEWLINK, unix.NLM_F_ACK, ifInfo(unix.AF_UNSPEC, link.Attrs().Index, unix.IFF_UP, unix.IFF_UP)))
+func (r *Conn) LinkSetUp(link netlink.Link) error {
+	_, err := r.do(newMessage(unix.RTM_NEWLINK, unix.NLM_F_ACK, ifInfo(unix.AF_UNSPEC, link.Attrs().Index, unix.IFF_UP, unix.IFF_UP)))
 	return err
 }
 
 // SetPromiscOn turns promiscuous mode on for link.
 //
 // Equivalent to: ip link set LINK promisc on
-func (r *rtnl) SetPromiscOn(link netlink.Link) error {
-	_, err := r.do(newRtMsg(unix.RTM_NEWLINK, unix.NLM_F_ACK, ifInfo(unix.AF_UNSPEC, link.Attrs().Index, unix.IFF_PROMISC, unix.IFF_PROMISC)))
+func (r *Conn) SetPromiscOn(link netlink.Link) error {
+	_, err := r.do(newMessage(unix.RTM_NEWLINK, unix.NLM_F_ACK, ifInfo(unix.AF_UNSPEC, link.Attrs().Index, unix.IFF_PROMISC, unix.IFF_PROMISC)))
 	return err
 }
 
@@ -282,11 +283,11 @@ func (r *rtnl) SetPromiscOn(link netlink.Link) error {
 // same change through the port's link) raises no link-state change.
 //
 // Equivalent to: bridge link set dev PORT [hairpin on] [isolated on]
-func (r *rtnl) SetPortFlags(port int, hairpin, isolated bool) error {
+func (r *Conn) SetPortFlags(port int, hairpin, isolated bool) error {
 	if !hairpin && !isolated {
 		return nil
 	}
-	m := newRtMsg(unix.RTM_SETLINK, unix.NLM_F_ACK, ifInfo(unix.AF_BRIDGE, port, 0, 0))
+	m := newMessage(unix.RTM_SETLINK, unix.NLM_F_ACK, ifInfo(unix.AF_BRIDGE, port, 0, 0))
 	m.nest(unix.IFLA_PROTINFO|unix.NLA_F_NESTED, func() {
 		if hairpin {
 			m.attr(unix.IFLA_BRPORT_MODE, []byte{1})
@@ -303,12 +304,12 @@ func (r *rtnl) SetPortFlags(port int, hairpin, isolated bool) error {
 // computes it (ip's "brd +"), and addr's flags.
 //
 // Equivalent to: ip addr add ADDR [brd +] dev LINK [nodad]
-func (r *rtnl) AddrAdd(link netlink.Link, addr *netlink.Addr) error {
+func (r *Conn) AddrAdd(link netlink.Link, addr *netlink.Addr) error {
 	ip, family := addrBytes(addr.IP)
 	ones, bits := prefixLen(addr.IPNet)
 	fixed := []byte{family, uint8(ones), uint8(addr.Flags), uint8(addr.Scope), 0, 0, 0, 0}
 	binary.NativeEndian.PutUint32(fixed[4:], uint32(link.Attrs().Index))
-	m := newRtMsg(unix.RTM_NEWADDR, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, fixed)
+	m := newMessage(unix.RTM_NEWADDR, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, fixed)
 	m.attr(unix.IFA_LOCAL, ip)
 	m.attr(unix.IFA_ADDRESS, ip)
 	if addr.Flags > 0xff {
@@ -325,13 +326,21 @@ func (r *rtnl) AddrAdd(link netlink.Link, addr *netlink.Addr) error {
 	return err
 }
 
-// RouteAdd adds route with the fields the pod's routes use: destination,
-// gateway, interface, metric, table, scope, MTU and advertised MSS.
+// RouteAdd adds route with the fields the pod's routes use: destination
+// (nil: the default route of the gateway's family), gateway, interface,
+// metric, table, scope, MTU and advertised MSS.
 //
 // Equivalent to: ip route add DST [via GW] dev LINK [metric P] [table T] [scope S] [mtu M] [advmss A]
-func (r *rtnl) RouteAdd(route *netlink.Route) error {
-	dst, family := addrBytes(route.Dst.IP)
-	ones, _ := prefixLen(route.Dst)
+func (r *Conn) RouteAdd(route *netlink.Route) error {
+	var dst []byte
+	var family uint8
+	ones := 0
+	if route.Dst != nil {
+		dst, family = addrBytes(route.Dst.IP)
+		ones, _ = prefixLen(route.Dst)
+	} else if route.Gw != nil {
+		_, family = addrBytes(route.Gw)
+	}
 	table := uint8(unix.RT_TABLE_MAIN)
 	if route.Table > 0 {
 		table = uint8(unix.RT_TABLE_UNSPEC)
@@ -339,9 +348,11 @@ func (r *rtnl) RouteAdd(route *netlink.Route) error {
 			table = uint8(route.Table)
 		}
 	}
-	m := newRtMsg(unix.RTM_NEWROUTE, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, []byte{family, uint8(ones), 0, 0,
+	m := newMessage(unix.RTM_NEWROUTE, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, []byte{family, uint8(ones), 0, 0,
 		table, unix.RTPROT_BOOT, uint8(route.Scope), unix.RTN_UNICAST, 0, 0, 0, 0})
-	m.attr(unix.RTA_DST, dst)
+	if dst != nil {
+		m.attr(unix.RTA_DST, dst)
+	}
 	if route.Gw != nil {
 		gw, _ := addrBytes(route.Gw)
 		m.attr(unix.RTA_GATEWAY, gw)
@@ -370,23 +381,23 @@ func (r *rtnl) RouteAdd(route *netlink.Route) error {
 // NeighSet adds or replaces the neighbour entry n, as ip's "replace".
 //
 // Equivalent to: ip neigh replace IP [lladdr MAC] dev LINK nud STATE
-func (r *rtnl) NeighSet(n *netlink.Neigh) error {
+func (r *Conn) NeighSet(n *netlink.Neigh) error {
 	return r.neigh(unix.RTM_NEWNEIGH, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_REPLACE, n)
 }
 
 // NeighDel deletes the neighbour entry n.
 //
 // Equivalent to: ip neigh del IP dev LINK
-func (r *rtnl) NeighDel(n *netlink.Neigh) error { return r.neigh(unix.RTM_DELNEIGH, unix.NLM_F_ACK, n) }
+func (r *Conn) NeighDel(n *netlink.Neigh) error { return r.neigh(unix.RTM_DELNEIGH, unix.NLM_F_ACK, n) }
 
-func (r *rtnl) neigh(typ, flags uint16, n *netlink.Neigh) error {
+func (r *Conn) neigh(typ, flags uint16, n *netlink.Neigh) error {
 	ip, family := addrBytes(n.IP)
 	fixed := make([]byte, 12) // ndmsg
 	fixed[0] = family
 	binary.NativeEndian.PutUint32(fixed[4:], uint32(n.LinkIndex))
 	binary.NativeEndian.PutUint16(fixed[8:], uint16(n.State))
 	fixed[10] = uint8(n.Flags)
-	m := newRtMsg(typ, flags, fixed)
+	m := newMessage(typ, flags, fixed)
 	m.attr(unix.NDA_DST, ip)
 	if n.HardwareAddr != nil {
 		m.attr(unix.NDA_LLADDR, n.HardwareAddr)
