@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
@@ -208,4 +209,59 @@ func TestPrefixLen(t *testing.T) {
 	if ones, bits := prefixLen(&net.IPNet{IP: net.ParseIP("fd00::"), Mask: net.CIDRMask(64, 128)}); ones != 64 || bits != 128 {
 		t.Errorf("IPv6 prefixLen = %d/%d", ones, bits)
 	}
+}
+
+// decodeLink gives the fields it promises as netlink's LinkDeserialize
+// does, for each kind of link an ADD meets.
+func TestDecodeLinkMatchesNetlink(t *testing.T) {
+	node, pod := testenv.NewNode(t), testenv.NewNS(t, "pod")
+	testenv.Run(t, node, "ip", "link", "add", "br0", "mtu", "1400", "type", "bridge", "vlan_default_pvid", "7")
+	testenv.Run(t, node, "ip", "link", "set", "br0", "up", "promisc", "on")
+	testenv.Run(t, node, "ip", "link", "add", "v0", "master", "br0", "type", "veth", "peer", "name", "eth0", "netns", testenv.Path(pod))
+	r := inNetns(t, node)
+	h, err := netlink.NewHandleAt(netns.NsHandle(testenv.FD(t, node)), unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, name := range []string{"br0", "v0", "lo"} {
+		got, err := r.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := h.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, w := got.Attrs(), want.Attrs()
+		if got.Type() != want.Type() || g.Index != w.Index || g.Name != w.Name || g.Flags != w.Flags || g.RawFlags != w.RawFlags ||
+			g.Promisc != w.Promisc || g.MTU != w.MTU || g.HardwareAddr.String() != w.HardwareAddr.String() ||
+			g.MasterIndex != w.MasterIndex || g.ParentIndex != w.ParentIndex || g.NetNsID != w.NetNsID {
+			t.Errorf("%s: decodeLink %s %+v\nnetlink          %s %+v", name, got.Type(), *g, want.Type(), *w)
+		}
+		if gb, ok := got.(*netlink.Bridge); ok {
+			// Without CONFIG_BRIDGE_VLAN_FILTERING the kernel reports neither.
+			wb := want.(*netlink.Bridge)
+			if !samePtr(gb.VlanFiltering, wb.VlanFiltering) || !samePtr(gb.VlanDefaultPVID, wb.VlanDefaultPVID) {
+				t.Errorf("bridge VLAN fields: filtering %v pvid %v, netlink %v %v", gb.VlanFiltering, gb.VlanDefaultPVID, wb.VlanFiltering, wb.VlanDefaultPVID)
+			}
+		}
+	}
+}
+
+// A truncated or malformed attribute ends the walk; a short body is an
+// error, never a panic.
+func TestDecodeLinkMalformed(t *testing.T) {
+	if _, err := decodeLink(make([]byte, 3)); err == nil {
+		t.Error("short body: no error")
+	}
+	body := append(make([]byte, unix.SizeofIfInfomsg), 0xff, 0x00, byte(unix.IFLA_IFNAME), 0) // length 255 > rest
+	if l, err := decodeLink(body); err != nil || l.Attrs().Name != "" {
+		t.Errorf("overlong attribute: %v, %v", l, err)
+	}
+}
+
+// samePtr reports whether a and b are both nil or point to equal values.
+func samePtr[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
