@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
@@ -78,4 +79,34 @@ func neighMAC(t *testing.T, netns, ip, dev string) string {
 		return ""
 	}
 	return entries[0].LLAddr
+}
+
+// TestReusedAddressKeepsItsMAC: a pod's MAC comes from its IPv4 address,
+// so a pod that talked to an address's last holder reaches its next holder
+// at once, through the entry it already has.
+func TestReusedAddressKeepsItsMAC(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, podSubnet)
+	conf := f.conf("1.1.0")
+	client := f.newPod()
+	mustResult(t, f.run(f.callFor("ADD", client, conf)), "1.1.0")
+	first := f.newPod()
+	res := mustResult(t, f.run(f.callFor("ADD", first, conf)), "1.1.0")
+	addr := res.IPs[0].Address.IP.To4()
+	want := fmt.Sprintf("6e:62:%02x:%02x:%02x:%02x", addr[0], addr[1], addr[2], addr[3])
+	if got := linkMAC(t, first.ns, first.ifName); got != want {
+		t.Fatalf("pod %s: MAC %s, want %s (from its address)", addr, got, want)
+	}
+	testenv.Run(t, client.ns, "ping", "-c1", "-W1", addr.String())
+	mustSucceed(t, f.run(f.callFor("DEL", first, conf)), "DEL")
+
+	// The next holder of the address: the client's entry is still right.
+	next := f.newPod()
+	call := f.callFor("ADD", next, conf)
+	call.Args = "IP=" + addr.String()
+	mustResult(t, f.run(call), "1.1.0")
+	if got := neighMAC(t, client.ns, addr.String(), client.ifName); got != want {
+		t.Errorf("client's entry for %s: %q, want %s", addr, got, want)
+	}
+	testenv.Run(t, client.ns, "ping", "-c1", "-W1", addr.String())
 }

@@ -38,7 +38,7 @@ func undoStep(ctx context.Context, f func(context.Context) error) func() error {
 }
 
 // Add attaches p to the network and returns the result; a failure undoes
-// everything this call created (veth, spoof check, allocation, rules). So
+// everything this call created (allocation, rules, veth, spoof check). So
 // does a panic, returned as a *PanicError.
 func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err error) {
 	var u undo
@@ -66,7 +66,13 @@ func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err
 		return nil, err
 	}
 	ph.done("bridge")
-	pair, err := createVeth(c, nlh, br, p, podNS)
+	ipamRes, err := c.addresser.add(ctx, c, h, p) // first: the pod's MAC comes from its address
+	if err != nil {
+		return nil, err
+	}
+	u = append(u, undoStep(ctx, func(ctx context.Context) error { return c.addresser.release(ctx, c, h, p) }))
+	ph.done("ipam+rules")
+	pair, err := createVeth(c, nlh, br, p, podNS, ipamRes.IPs)
 	if err != nil {
 		return nil, err
 	}
@@ -78,12 +84,6 @@ func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err
 	u = append(u, undoSpoof)
 	ph.done("veth")
 	res := newResult(c, br, pair, p)
-	ipamRes, err := c.addresser.add(ctx, c, h, p)
-	if err != nil {
-		return nil, err
-	}
-	ph.done("ipam+rules")
-	u = append(u, undoStep(ctx, func(ctx context.Context) error { return c.addresser.release(ctx, c, h, p) }))
 	if err := setIPs(c, res, ipamRes); err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err
 		return nil, err
 	}
 	ph.done("gateway")
-	if err := configureContainer(ctx, c, pod, podNS, p.IfName, res, gatewayMAC(gwLink)); err != nil {
+	if err := configureContainer(ctx, c, pod, podNS, p.IfName, res, gatewayMAC(gwLink), pair.podMACChosen); err != nil {
 		return nil, err
 	}
 	if err := seedPod(nlh, gwLink, pair, res); err != nil {

@@ -19,10 +19,11 @@ import (
 // configureContainer sets up the container end inside the pod netns,
 // through pod's socket there: addresses, link up (unless
 // disableContainerInterface), routes, the end of duplicate address
-// detection when it runs, an ARP announcement of the pod's IPv4 address,
-// then the gateways' neighbour entries at gwMAC (see seedGateways). Only
-// the IPv6 sysctls need a thread inside the pod netns (podNS).
-func configureContainer(ctx context.Context, c *Config, pod *podConn, podNS ns.NetNS, ifName string, res *current.Result, gwMAC net.HardwareAddr) error {
+// detection when it runs, an ARP announcement of the pod's IPv4 address
+// when its MAC was chosen by the config (see pickPodMAC), then the
+// gateways' neighbour entries at gwMAC (see seedGateways). Only the IPv6
+// sysctls and DAD need a thread inside the pod netns (podNS).
+func configureContainer(ctx context.Context, c *Config, pod *podConn, podNS ns.NetNS, ifName string, res *current.Result, gwMAC net.HardwareAddr, macChosen bool) error {
 	h, err := pod.handle()
 	if err != nil {
 		return err
@@ -54,8 +55,10 @@ func configureContainer(ctx context.Context, c *Config, pod *podConn, podNS ns.N
 			return err
 		}
 	}
-	if err := announce(h, link, res.IPs); err != nil {
-		return err
+	if macChosen {
+		if err := announce(h, link, res.IPs); err != nil {
+			return err
+		}
 	}
 	return seedGateways(h, link, res.IPs, gwMAC) // after the announce, which an entry already there would hold back
 }
@@ -72,7 +75,8 @@ func (c *Config) dad() bool {
 // announce has the kernel resolve the IPv4 gateway at once: its ARP request,
 // broadcast from the pod's address and MAC, updates every neighbour that
 // holds an entry for a reused address, as a gratuitous ARP does, and warms
-// the pod's entry for its gateway. It may be lost if the new bridge port is
+// the pod's entry for its gateway. ADD sends it only for a MAC the config
+// chose: a MAC made from the address is already right everywhere. It may be lost if the new bridge port is
 // not forwarding yet, which the seeded entries (neigh.go) make harmless.
 // (Sending a gratuitous ARP ourselves needs an AF_PACKET socket, whose
 // close waits out an RCU grace period: ~10 ms of every ADD; the kernel's own

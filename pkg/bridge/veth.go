@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
@@ -20,6 +21,10 @@ import (
 type vethPair struct {
 	host   *netlink.Veth
 	podMAC net.HardwareAddr
+	// podMACChosen is set when the pod's MAC came from the config, not
+	// from its address (see podMAC): only then may caches hold its address
+	// at another MAC, and ADD announces it.
+	podMACChosen bool
 }
 
 // hostVethName derives the host end's name from the attachment, so DEL and
@@ -39,21 +44,20 @@ func isHostVethName(name string) bool {
 }
 
 // createVeth makes the pair with the container end created directly in the
-// pod netns, the host end up and on the bridge with the port options.
+// pod netns, the host end up and on the bridge with the port options; ips
+// are the pod's addresses, which its MAC comes from (podMAC).
 //
 // Equivalent to: ip link add HOST mtu MTU master BR up type veth peer name IFNAME netns POD
-func createVeth(c *Config, h *rtnl.Conn, br *netlink.Bridge, p Pod, podNS ns.NetNS) (*vethPair, error) {
-	// Our own MACs for both ends, unless the config names the pod's, save
-	// reading them back (the pod's from inside its netns).
+func createVeth(c *Config, h *rtnl.Conn, br *netlink.Bridge, p Pod, podNS ns.NetNS, ips []*current.IPConfig) (*vethPair, error) {
+	// Our own MACs for both ends save reading them back (the pod's from
+	// inside its netns).
 	mac, err := randomMAC()
 	if err != nil {
 		return nil, err
 	}
-	podMAC := c.MAC
-	if podMAC == nil {
-		if podMAC, err = randomMAC(); err != nil {
-			return nil, err
-		}
+	podMAC, chosen, err := pickPodMAC(c, ips)
+	if err != nil {
+		return nil, err
 	}
 	la := netlink.NewLinkAttrs()
 	la.Name = hostVethName(p)
@@ -73,11 +77,34 @@ func createVeth(c *Config, h *rtnl.Conn, br *netlink.Bridge, p Pod, podNS ns.Net
 		}
 		return nil, fmt.Errorf("create veth %s (peer %s in %s) on bridge %s: %w", la.Name, p.IfName, p.Netns, c.Bridge, err)
 	}
-	pair := &vethPair{host: v, podMAC: podMAC}
+	pair := &vethPair{host: v, podMAC: podMAC, podMACChosen: chosen}
 	if err := configurePort(c, h, br, v); err != nil {
 		return nil, fmtJoin(err, pair.delete())
 	}
 	return pair, nil
+}
+
+// pickPodMAC is the pod end's MAC: the config's (runtimeConfig.mac,
+// args.cni.mac, CNI_ARGS MAC=), reported as chosen; else one made from the
+// pod's first IPv4 address, 6e:62 ("nb", locally administered, unicast)
+// then the address's four bytes; else, without IPv4, a random one. A MAC
+// made from the address is right in every cache that knew the address:
+// when host-local hands the address out again, pods that talked to its
+// last holder reach the new one at once. The reference sends a gratuitous
+// ARP for that instead, flooded to every port of the bridge and into every
+// pod (about 0.9 ms of each ADD at 300 pods here), and lost when the port
+// does not forward yet.
+func pickPodMAC(c *Config, ips []*current.IPConfig) (mac net.HardwareAddr, chosen bool, err error) {
+	if c.MAC != nil {
+		return c.MAC, true, nil
+	}
+	for _, ip := range ips {
+		if v4 := ip.Address.IP.To4(); v4 != nil {
+			return net.HardwareAddr{0x6e, 0x62, v4[0], v4[1], v4[2], v4[3]}, false, nil
+		}
+	}
+	mac, err = randomMAC()
+	return mac, false, err
 }
 
 // configurePort sets the bridge-port options of the pod's host end: hairpin,
