@@ -3,7 +3,6 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -75,4 +74,16 @@ func writeVerified(dir string, v verified) error {
 	return nil
 }
 
-func checksum(v string) string { return fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(v))) }
+// checksum is the CRC-32 (IEEE) of v in hex, computed bit by bit: a record
+// is a few hundred bytes, and hash/crc32 builds 8 KiB of tables on its first
+// use in a process, which cost more than the record.
+func checksum(v string) string {
+	crc := ^uint32(0)
+	for i := range len(v) {
+		crc ^= uint32(v[i])
+		for range 8 {
+			crc = crc>>1 ^ 0xedb88320&-(crc&1)
+		}
+	}
+	return fmt.Sprintf("%08x", ^crc)
+}

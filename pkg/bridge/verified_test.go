@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,4 +106,14 @@ func FuzzVerified(f *testing.F) {
 			t.Fatalf("read %+v from a file holding %q", got, content)
 		}
 	})
+}
+
+// checksum is hash/crc32's IEEE checksum, so records written before it
+// was computed here still verify.
+func TestChecksumIsCRC32(t *testing.T) {
+	for _, v := range []string{"", "a", "nft 7655a1a4-fb60-4907-afef-85aabcbeb9ed 4:4026532174 4 *rules.nftPrimary [10.244.0.0/16] []", strings.Repeat("\xff\x00", 300)} {
+		if got, want := checksum(v), fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(v))); got != want {
+			t.Errorf("checksum(%q) = %s, want %s", v, got, want)
+		}
+	}
 }

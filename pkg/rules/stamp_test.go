@@ -2,6 +2,9 @@ package rules
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,5 +86,65 @@ func TestNFTStampFollowsRuleChanges(t *testing.T) {
 	}
 	if s := stampOf(nftIn(t, name)); s != "" {
 		t.Errorf("Stamp of a backend programming a netns by fd = %q, want empty", s)
+	}
+}
+
+// iptablesVariant finds iptables-save as exec would (the first executable
+// one in an absolute PATH entry) and names the variant its links end at.
+func TestIPTablesVariantFollowsLinks(t *testing.T) {
+	root := t.TempDir()
+	mk := func(path string, mode os.FileMode) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, nil, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(target, path string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk(root+"/sbin/xtables-nft-multi", 0o755)
+	mk(root+"/sbin/xtables-legacy-multi", 0o755)
+	link("xtables-nft-multi", root+"/sbin/iptables-nft-save") // relative, as Debian has it
+	link(root+"/sbin/iptables-nft-save", root+"/alternatives/iptables-save")
+	link(root+"/alternatives/iptables-save", root+"/nft/iptables-save")
+	link("../sbin/xtables-legacy-multi", root+"/legacy/iptables-save")
+	mk(root+"/noexec/iptables-save", 0o644)
+	link("nowhere", root+"/dangling/iptables-save")
+	mk(root+"/empty/.keep", 0o644)
+	for _, tt := range []struct{ path, want string }{
+		{root + "/empty:" + root + "/nft", variantNFT},
+		{root + "/legacy:" + root + "/nft", variantLegacy},
+		{root + "/noexec:" + root + "/dangling:" + root + "/legacy", variantLegacy},
+		{"relative:" + root + "/nft", variantNFT},
+		{root + "/empty", variantNone},
+		{"", variantNone},
+	} {
+		t.Setenv("PATH", tt.path)
+		if got := iptablesVariant(); got != tt.want {
+			t.Errorf("PATH=%s: iptablesVariant = %q, want %q", tt.path, got, tt.want)
+		}
+	}
+}
+
+// On this machine the variant is what exec.LookPath and EvalSymlinks see.
+func TestIPTablesVariantAsLookPath(t *testing.T) {
+	want := variantNone
+	if p, err := exec.LookPath("iptables-save"); err == nil {
+		want = variantLegacy
+		if real, err := filepath.EvalSymlinks(p); err == nil && strings.Contains(filepath.Base(real), "nft") {
+			want = variantNFT
+		}
+	}
+	if got := iptablesVariant(); got != want {
+		t.Errorf("iptablesVariant = %q, LookPath and EvalSymlinks say %q", got, want)
 	}
 }
