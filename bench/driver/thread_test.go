@@ -134,8 +134,7 @@ func TestPhasesStop(t *testing.T) {
 	}
 }
 
-// runInterleaved takes call i of each lane in turn, call i starting with
-// lane i mod 2: a0 b0, b1 a1, a2.
+// runInterleaved takes call i of each lane in turn, in callOrder's order.
 func TestRunInterleavedOrder(t *testing.T) {
 	s := newTestNS(t)
 	a, b := mustAdd(t, s, "a"), mustAdd(t, s, "b")
@@ -156,14 +155,51 @@ func TestRunInterleavedOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "a0\nb0\nb1\na1\na2\n"; string(got) != want {
-		t.Errorf("calls ran in the order %q, want %q", got, want)
+	var want strings.Builder
+	order := newCallOrder(2)
+	for i := range 3 {
+		for _, l := range order.next() {
+			if name := "ab"[l : l+1]; i < map[string]int{"a": 3, "b": 2}[name] {
+				fmt.Fprintf(&want, "%s%d\n", name, i)
+			}
+		}
+	}
+	if string(got) != want.String() {
+		t.Errorf("calls ran in the order %q, want %q", got, want.String())
 	}
 	if len(phases[0].Times) != 3 || len(phases[1].Times) != 2 || phases[0].Failures+phases[1].Failures != 0 {
 		t.Errorf("phases = %+v", phases)
 	}
 	if sum := phases[0].Times[0] + phases[0].Times[1] + phases[0].Times[2]; phases[0].Wall != sum {
 		t.Errorf("interleaved Wall = %v, want the sum of the call times %v", phases[0].Wall, sum)
+	}
+}
+
+// Over many calls each lane follows each other lane, and comes first,
+// about equally often.
+func TestCallOrderBalanced(t *testing.T) {
+	const lanes, calls = 4, 3000
+	o := newCallOrder(lanes)
+	var follows [lanes][lanes]int
+	prev := -1
+	for range calls {
+		for _, l := range o.next() {
+			if prev >= 0 && prev != l {
+				follows[l][prev]++
+			}
+			prev = l
+		}
+	}
+	want := float64(calls*lanes) / float64(lanes*(lanes-1)) // transitions between distinct lanes, about
+	for l := range lanes {
+		for p := range lanes {
+			if l == p {
+				continue
+			}
+			if got := float64(follows[l][p]); got < 0.8*want || got > 1.2*want {
+				t.Errorf("lane %d follows lane %d %v times, want about %.0f", l, p, got, want)
+			}
+		}
 	}
 }
 
