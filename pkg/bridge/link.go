@@ -54,11 +54,11 @@ func ensureBridge(c *Config, h *rtnl.Conn) (*netlink.Bridge, error) {
 // Equivalent to: sysctl -w net.ipv6.conf.BR.accept_ra=0
 func ensureNoRA(bridge string) error {
 	path := "/proc/sys/net/ipv6/conf/" + bridge + "/accept_ra"
-	cur, err := os.ReadFile(path)
+	cur, err := readSysctl(path)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, unix.ENOENT):
 		return nil
-	case err == nil && strings.TrimSpace(string(cur)) == "0":
+	case err == nil && cur == "0":
 		return nil
 	}
 	if err := os.WriteFile(path, []byte("0"), 0o644); err != nil {
@@ -207,14 +207,30 @@ func enableForwarding(v6 bool) error {
 	if v6 {
 		path = "/proc/sys/net/ipv6/conf/all/forwarding"
 	}
-	cur, err := os.ReadFile(path)
-	if err == nil && strings.TrimSpace(string(cur)) == "1" {
+	if cur, err := readSysctl(path); err == nil && cur == "1" {
 		return nil
 	}
 	if err := os.WriteFile(path, []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("enable forwarding (%s): %w", path, err)
 	}
 	return nil
+}
+
+// readSysctl reads the sysctl file path, trimmed, with plain system calls:
+// os.ReadFile registers a /proc file with the Go runtime's poller, two more
+// calls and the poller's start, for one read.
+func readSysctl(path string) (string, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	var buf [64]byte // a sysctl value read here is one number
+	n, err := unix.Read(fd, buf[:])
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(buf[:n])), nil
 }
 
 // deleteLink removes a link of the current netns; a missing link is fine.

@@ -26,7 +26,7 @@ type verified struct {
 // readVerified returns the record in dir; an empty one when there is none
 // or it does not read back whole.
 func readVerified(dir string) verified {
-	f, err := os.OpenFile(filepath.Join(dir, verifiedFile), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(filepath.Join(dir, verifiedFile), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0) // O_NONBLOCK: see ipam.Store.open
 	if err != nil {
 		return verified{}
 	}
@@ -60,7 +60,7 @@ func writeVerified(dir string, v verified) error {
 		return fmt.Errorf("record %s in %s: stamp or fingerprint is not one line", verifiedFile, dir)
 	}
 	content := value + "\t" + checksum(value) + "\n"
-	f, err := os.OpenFile(filepath.Join(dir, verifiedFile), os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, verifiedFile), os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		return fmt.Errorf("open %s in %s: %w", verifiedFile, dir, err)
 	}

@@ -117,7 +117,7 @@ func unquoteField(line, prefix string) (string, error) {
 // readEntry returns the entry of a, or one with no names when there is none.
 func (ix *index) readEntry(a Attachment) (entry, error) {
 	name := filepath.Join(indexDir, entryName(a))
-	b, err := ix.s.root.ReadFile(name)
+	b, err := ix.s.readFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return entry{owner: a}, nil
 	}

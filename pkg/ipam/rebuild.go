@@ -3,6 +3,7 @@ package ipam
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -74,7 +75,7 @@ func (ix *index) entryNames() ([]string, error) {
 		}
 		return nil, nil
 	}
-	d, err := ix.s.root.Open(indexDir)
+	d, err := ix.s.open(indexDir, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open index directory in %s: %w", ix.s.dir, err)
 	}
@@ -93,7 +94,7 @@ func (ix *index) reconcile(name string, want map[Attachment][]string) error {
 	path := filepath.Join(indexDir, name)
 	if strings.HasPrefix(name, entryPrefix) {
 		// Anything unreadable or garbled is no entry to keep.
-		if b, err := ix.s.root.ReadFile(path); err == nil {
+		if b, err := ix.s.readFile(path); err == nil {
 			e, err := decodeEntry(string(b))
 			if err == nil && name == entryName(e.owner) && sameNames(e.names, want[e.owner]) {
 				ix.found[e.owner] = true

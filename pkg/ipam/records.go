@@ -49,7 +49,7 @@ func (r record) matches(a Attachment) bool {
 // GC, Attachments, Full, an index rebuild and a read-only call finding the
 // index stale pay for it; ADD and DEL go through the index.
 func (s *Store) scan() (recs []record, temps []string, err error) {
-	d, err := s.root.Open(".")
+	d, err := s.open(".", os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open network directory %s: %w", s.dir, err)
 	}
@@ -81,7 +81,7 @@ func (s *Store) scan() (recs []record, temps []string, err error) {
 // readOwner fills in who holds r. The content is trimmed as the reference
 // trims it before comparing.
 func (s *Store) readOwner(r record) (record, error) {
-	b, err := s.root.ReadFile(r.name)
+	b, err := s.readFile(r.name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil // removed since the listing: still counts as taken this once
 	}
@@ -202,7 +202,7 @@ var errNoTmpfile = errors.New("no O_TMPFILE")
 // content, and returns it with the directory it belongs to; errNoTmpfile
 // when the filesystem or kernel cannot make one.
 func (s *Store) writeUnnamed(content string) (anon, dir *os.File, err error) {
-	if dir, err = s.root.Open("."); err != nil {
+	if dir, err = s.open(".", os.O_RDONLY, 0); err != nil {
 		return nil, nil, fmt.Errorf("open network directory %s: %w", s.dir, err)
 	}
 	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
@@ -242,7 +242,7 @@ func (s *Store) removeFile(name string) error {
 // zero Addr. Round-robin is best effort, as in the reference: an unreadable
 // or garbled file just restarts the walk at the set's first address.
 func (s *Store) lastReserved(i int) netip.Addr {
-	b, err := s.root.ReadFile(lastReservedPrefix + strconv.Itoa(i))
+	b, err := s.readFile(lastReservedPrefix + strconv.Itoa(i))
 	if err != nil {
 		return netip.Addr{}
 	}
@@ -262,7 +262,7 @@ func (s *Store) lastReserved(i int) netip.Addr {
 // name, is replaced atomically instead, never written through.
 func (s *Store) setLastReserved(i int, addr netip.Addr) error {
 	name := lastReservedPrefix + strconv.Itoa(i)
-	f, err := s.root.OpenFile(name, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	f, err := s.open(name, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return s.replaceFile(".", name, addr.String())
 	}
@@ -301,7 +301,7 @@ func (s *Store) replaceFile(dir, name, content string) error {
 // createFile creates name with content, create-exclusive and 0600. It
 // reports false, writing nothing, when name exists.
 func (s *Store) createFile(name, content string) (bool, error) {
-	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := s.open(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil
 	}

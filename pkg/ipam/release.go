@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 )
@@ -103,7 +104,7 @@ func (s *Store) Empty() (bool, error) {
 		as, err := s.Attachments()
 		return len(as) == 0, err
 	}
-	d, err := s.root.Open(indexDir)
+	d, err := s.open(indexDir, os.O_RDONLY, 0)
 	if err != nil {
 		return false, fmt.Errorf("open index directory in %s: %w", s.dir, err)
 	}

@@ -55,11 +55,27 @@ func generationStamp() (string, error) {
 	if err := syscall.Stat("/proc/thread-self/ns/net", &st); err != nil {
 		return "", fmt.Errorf("stat own netns: %w", err)
 	}
-	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	boot, err := bootID()
 	if err != nil {
 		return "", fmt.Errorf("read boot id: %w", err)
 	}
-	return fmt.Sprintf("nft %s %d:%d %d", strings.TrimSpace(string(boot)), st.Dev, st.Ino, gen), nil
+	return fmt.Sprintf("nft %s %d:%d %d", boot, st.Dev, st.Ino, gen), nil
+}
+
+// bootID is the kernel's random boot id, read with plain system calls:
+// os.ReadFile would register the /proc file with the Go runtime's poller.
+func bootID() (string, error) {
+	fd, err := syscall.Open("/proc/sys/kernel/random/boot_id", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer syscall.Close(fd)
+	var buf [64]byte // a UUID and a newline
+	n, err := syscall.Read(fd, buf[:])
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(buf[:n])), nil
 }
 
 // The variants of iptables, as iptablesVariant names them.
