@@ -21,6 +21,7 @@ type report struct {
 	Versions    []string    `json:"versions"` // the about lines of nodebridge and the reference plugins
 	Network     string      `json:"network"`
 	Storage     storage     `json:"datadir_storage"`
+	Installed   string      `json:"binaries_installed_in"` // where the execs' copies were (install.go)
 	FloorExecs  int         `json:"floor_execs"`
 	Floors      floors      `json:"floors"`
 	Rounds      []roundRow  `json:"rounds"`         // in an idle node
@@ -61,6 +62,7 @@ func (r *report) print(out io.Writer) {
 		r.Machine.LoadStart, r.Machine.LoadEnd, 100*r.Machine.OthersShare)
 	fmt.Fprintf(w, "   network: %s\n", r.Network)
 	fmt.Fprintf(w, "   dataDirs under %s\n", r.Storage)
+	fmt.Fprintf(w, "   every binary exec'd is a copy written into %s, as a plugin is installed\n", r.Installed)
 	for _, s := range r.Warnings {
 		fmt.Fprintf(w, "   WARNING: %s\n", s)
 	}

@@ -102,6 +102,11 @@ func measureClean(o options) (_ *report, err error) {
 		return nil, err
 	}
 	before := testenv.State(testenv.NetnsPrefix())
+	o, uninstall, err := install(o)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, uninstall()) }()
 	tmp, err := os.MkdirTemp(o.tmpRoot, fmt.Sprintf(tempPattern, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("make temp dir: %w", err)
@@ -126,6 +131,7 @@ func (b *bench) measure(ctx context.Context, o options) (*report, error) {
 			"%s adds ipMasqBackend nftables", b.net.Name, b.net.Bridge, b.net.Subnet, nameNodebridgeNFT)}
 	var err error
 	rep.Storage = storage{Dir: b.tmp, FS: fsName(b.tmp)}
+	rep.Installed = fmt.Sprintf("%s (%s)", o.bin, fsName(o.bin))
 	if rep.Storage.CreateStart, err = probeCreate(b.tmp); err != nil {
 		return nil, err
 	}
