@@ -3,7 +3,7 @@
 # the Debian packages for ip/bridge, iptables, nft, ping and modprobe, and,
 # in a tools dir outside the tree, cnitool plus the reference bridge and
 # host-local plugins (to compare nodebridge against), the reference portmap
-# (chained after nodebridge in the multi-node lab) and loopback (which
+# and bandwidth (chained after nodebridge in the multi-node lab) and loopback (which
 # containerd's CRI runs in the kubelet cluster tests), plus containerd, crun and
 # busybox-static for those tests; gcc and the static C library for the cgo,
 # static flanneld that scripts/build-flannel.sh builds. Safe to run again.
@@ -94,5 +94,6 @@ go_tool cnitool github.com/containernetworking/cni/cnitool@v1.3.1
 go_tool host-local github.com/containernetworking/plugins/plugins/ipam/host-local@v1.9.1
 go_tool bridge github.com/containernetworking/plugins/plugins/main/bridge@v1.9.1
 go_tool portmap github.com/containernetworking/plugins/plugins/meta/portmap@v1.9.1
+go_tool bandwidth github.com/containernetworking/plugins/plugins/meta/bandwidth@v1.9.1
 go_tool loopback github.com/containernetworking/plugins/plugins/main/loopback@v1.9.1
 echo "install-deps: done (tools in $tools)"

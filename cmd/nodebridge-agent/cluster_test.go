@@ -143,12 +143,16 @@ func startLab(t *testing.T, ctx context.Context) *lab.Lab {
 	if err != nil {
 		skipOrFail(t, "%v", err)
 	}
-	portmap, err := testenv.FindTool("portmap")
-	if err != nil {
-		skipOrFail(t, "%v", err)
+	var plugins []string
+	for _, name := range []string{"portmap", "bandwidth"} {
+		p, err := testenv.FindTool(name)
+		if err != nil {
+			skipOrFail(t, "%v", err)
+		}
+		plugins = append(plugins, p)
 	}
 	bin := t.TempDir()
-	if err := lab.BuildBinaries(ctx, bin, portmap); err != nil {
+	if err := lab.BuildBinaries(ctx, bin, plugins...); err != nil {
 		t.Fatal(err)
 	}
 	l, err := lab.Start(ctx, lab.Options{

@@ -57,6 +57,7 @@ func testConflistConfigMap(t *testing.T, c *cluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkShaped(t, ctx, n, 1400)
 
 	setTemplate(t, c, cm, `{"plugins": [{"type": "nodebridge", "mtu": 1300}, {"type": "/usr/local/bin/evil"}]}`)
 	waitFor(t, confResync+routeDeadline, "a ConflistConfigRejected Event on "+n.Name, func() error {
@@ -70,9 +71,6 @@ func testConflistConfigMap(t *testing.T, c *cluster) {
 	}
 	waitReady(t, n)
 
-	// The lab's bin dir holds nodebridge and portmap only: a pod under
-	// the bandwidth plugin, and its shaping, are not tested here.
-	t.Log("bandwidth shaping not checked: the lab installs no bandwidth plugin")
 	setTemplate(t, c, cm, `{"plugins": [{"type": "nodebridge", "mtu": 1300}, {"type": "portmap", "capabilities": {"portMappings": true}}]}`)
 	waitFor(t, confResync+routeDeadline, "conflist with mtu 1300", func() error {
 		return conflistHas(n, 1300, "nodebridge", "portmap")
@@ -95,6 +93,37 @@ func testConflistConfigMap(t *testing.T, c *cluster) {
 		}
 		return nil
 	})
+}
+
+// checkShaped adds a pod with the bandwidth capability a runtime passes for
+// kubernetes.io/ingress-bandwidth and checks that the chained bandwidth
+// plugin shaped it: a token bucket at that rate on its host end, which the
+// ADD result names. The pod has the conflist's MTU.
+func checkShaped(t *testing.T, ctx context.Context, n *lab.Node, mtu int) {
+	t.Helper()
+	const rate, burst = 8_000_000, 800_000 // bits/s, bits
+	p, err := n.AddPodWithCaps(ctx, "pod-shaped", map[string]any{"bandwidth": map[string]int{"ingressRate": rate, "ingressBurst": burst}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(context.Background()); err != nil {
+			t.Errorf("remove pod %s: %v", p.Name, err)
+		}
+	})
+	if out, err := p.Exec(ctx, "cat", "/sys/class/net/eth0/mtu"); err != nil || strings.TrimSpace(out) != fmt.Sprint(mtu) {
+		t.Errorf("MTU of eth0 in the shaped pod: %q %v, want %d", out, err, mtu)
+	}
+	host := p.HostIfName()
+	if host == "" {
+		t.Fatalf("ADD result of %s names no host interface", p.Name)
+	}
+	out, err := n.Exec(ctx, "tc", "qdisc", "show", "dev", host)
+	if err != nil || !strings.Contains(out, "qdisc tbf") || !strings.Contains(out, "rate 8Mbit") {
+		t.Errorf("qdiscs of %s: %q %v, want a tbf at 8Mbit from the bandwidth plugin", host, out, err)
+		return
+	}
+	t.Logf("pod %s shaped: %s", p.Name, strings.TrimSpace(out))
 }
 
 // manifestConfigMap is the ConfigMap deploy/nodebridge.yaml ships.

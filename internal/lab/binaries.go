@@ -55,9 +55,9 @@ func VersionLDFlags(ctx context.Context, root string) string {
 
 // BuildBinaries builds nodebridge and nodebridge-agent (static, without the
 // race detector: they are exec'd, not tested here) into dir and links the
-// reference portmap (see testenv.FindTool) beside them, so dir serves as CNI_PATH
-// and holds the agent.
-func BuildBinaries(ctx context.Context, dir, portmap string) error {
+// reference plugins given (portmap, bandwidth: see testenv.FindTool) beside
+// them by name, so dir serves as CNI_PATH and holds the agent.
+func BuildBinaries(ctx context.Context, dir string, plugins ...string) error {
 	root, err := RepoRoot()
 	if err != nil {
 		return err
@@ -68,8 +68,10 @@ func BuildBinaries(ctx context.Context, dir, portmap string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build nodebridge and nodebridge-agent: %w\n%s", err, out)
 	}
-	if err := os.Symlink(portmap, filepath.Join(dir, "portmap")); err != nil {
-		return fmt.Errorf("link portmap into %s: %w", dir, err)
+	for _, p := range plugins {
+		if err := os.Symlink(p, filepath.Join(dir, filepath.Base(p))); err != nil {
+			return fmt.Errorf("link %s into %s: %w", p, dir, err)
+		}
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ type Options struct {
 	K8sBin string // dir holding kube-apiserver and etcd (see Binaries)
 
 	AgentBin  string // nodebridge-agent, run in each node
-	CNIBinDir string // CNI_PATH for pods: nodebridge and portmap
+	CNIBinDir string // CNI_PATH for pods: nodebridge and the reference plugins BuildBinaries linked
 	CNITool   string // cnitool, which runs a node's conflist
 }
 

@@ -22,14 +22,30 @@ type Pod struct {
 	Name  string
 	Netns string
 	IPs   []netip.Addr // from the ADD result, one per family
+	host  string       // the host end of its veth, from the ADD result
 	node  *Node
 	cache string // the private /var/lib of this pod's cnitool runs
+	caps  string // CAP_ARGS of its cnitool runs: the runtime's capability arguments
 }
 
 // AddPod creates a pod netns on n and runs CNI ADD for it. It fails if the
 // agent has not written its conflist yet.
-func (n *Node) AddPod(ctx context.Context, name string) (_ *Pod, err error) {
+func (n *Node) AddPod(ctx context.Context, name string) (*Pod, error) {
+	return n.AddPodWithCaps(ctx, name, nil)
+}
+
+// AddPodWithCaps is AddPod with the capability arguments a runtime passes
+// (e.g. {"bandwidth": {...}}), which reach the plugins whose conflist entry
+// declares the capability.
+func (n *Node) AddPodWithCaps(ctx context.Context, name string, caps map[string]any) (_ *Pod, err error) {
 	p := &Pod{Name: name, node: n, cache: filepath.Join(n.dir, "pods", name)}
+	if caps != nil {
+		b, err := json.Marshal(caps)
+		if err != nil {
+			return nil, fmt.Errorf("capability arguments of pod %s: %w", name, err)
+		}
+		p.caps = string(b)
+	}
 	if err := os.MkdirAll(p.cache, 0o755); err != nil {
 		return nil, fmt.Errorf("make cache dir of pod %s: %w", name, err)
 	}
@@ -46,6 +62,10 @@ func (n *Node) AddPod(ctx context.Context, name string) (_ *Pod, err error) {
 		return nil, err
 	}
 	var res struct {
+		Interfaces []struct {
+			Name    string `json:"name"`
+			Sandbox string `json:"sandbox"`
+		} `json:"interfaces"`
 		IPs []struct {
 			Address netip.Prefix `json:"address"`
 		} `json:"ips"`
@@ -56,8 +76,17 @@ func (n *Node) AddPod(ctx context.Context, name string) (_ *Pod, err error) {
 	for _, ip := range res.IPs {
 		p.IPs = append(p.IPs, ip.Address.Addr())
 	}
+	// The result lists the bridge, then the host end, then the pod's end.
+	for _, i := range res.Interfaces {
+		if i.Sandbox == "" && i.Name != "" {
+			p.host = i.Name
+		}
+	}
 	return p, nil
 }
+
+// HostIfName is the host end of the pod's veth, as the ADD result names it.
+func (p *Pod) HostIfName() string { return p.host }
 
 // IP returns the pod's address of the family of v6, or the zero Addr.
 func (p *Pod) IP(v6 bool) netip.Addr {
@@ -95,6 +124,9 @@ func (p *Pod) cnitool(ctx context.Context, verb string) ([]byte, error) {
 		l.CNITool, verb, NetworkName, nsPath(p.Netns)}
 	cmd := exec.CommandContext(ctx, "ip", argv...)
 	cmd.Env = append(os.Environ(), "NETCONFPATH="+n.ConfDir, "CNI_PATH="+l.CNIBinDir)
+	if p.caps != "" {
+		cmd.Env = append(cmd.Env, "CAP_ARGS="+p.caps)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
