@@ -1,8 +1,10 @@
 # The nodebridge image: the agent (its entrypoint) plus the CNI plugin and
-# the reference portmap, which the DaemonSet's init container copies into
-# the host's /opt/cni/bin. See deploy/nodebridge.yaml.
+# the reference portmap and loopback, which the DaemonSet's init container
+# copies into the host's /opt/cni/bin. See deploy/nodebridge.yaml. Without
+# Docker, `make image` builds the same image as an OCI archive
+# (scripts/build-image.sh).
 #
-#   docker build -t ghcr.io/nodebridge/nodebridge:v0.1.0 --build-arg VERSION=$(git describe --always) .
+#   docker build -t ghcr.io/nodebridge/nodebridge:$(git describe --always --dirty) --build-arg VERSION=$(git describe --always --dirty) .
 
 FROM golang:1.26-bookworm AS build
 ARG VERSION=dev
@@ -15,7 +17,8 @@ COPY . .
 ENV CGO_ENABLED=0
 RUN go build -trimpath -ldflags "-s -w -X main.buildVersion=${VERSION}" -o /out/nodebridge ./cmd/nodebridge \
  && go build -trimpath -ldflags "-s -w -X main.buildVersion=${VERSION}" -o /out/nodebridge-agent ./cmd/nodebridge-agent \
- && GOBIN=/out go install -trimpath -ldflags "-s -w" github.com/containernetworking/plugins/plugins/meta/portmap@v1.9.1
+ && GOBIN=/out go install -trimpath -ldflags "-s -w" github.com/containernetworking/plugins/plugins/meta/portmap@v1.9.1 \
+ && GOBIN=/out go install -trimpath -ldflags "-s -w" github.com/containernetworking/plugins/plugins/main/loopback@v1.9.1
 
 FROM debian:bookworm-slim
 # iptables and nft for the agent's and portmap's rules. Debian's iptables
@@ -25,6 +28,6 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables nftables \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /out/nodebridge /out/portmap /opt/nodebridge/bin/
+COPY --from=build /out/nodebridge /out/portmap /out/loopback /opt/nodebridge/bin/
 COPY --from=build /out/nodebridge-agent /usr/local/bin/nodebridge-agent
 ENTRYPOINT ["/usr/local/bin/nodebridge-agent"]

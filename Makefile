@@ -9,9 +9,14 @@ CNI_BIN   ?= /opt/cni/bin
 SBIN      ?= /usr/local/sbin
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 
-.PHONY: all build install deps k8s demo demo-cluster demo-lab test bench fuzz lint check clean
+.PHONY: all build install deps k8s image demo demo-cluster demo-lab test bench fuzz lint check clean
 
 all: build
+
+# The image without Docker or a registry: an OCI archive in _out/image/ for
+# ctr images import (scripts/build-image.sh); it prints the image's name.
+image: deps
+	VERSION=$(VERSION) bash scripts/build-image.sh
 
 # The plugin and the agent are separate binaries: only the agent links client-go.
 build:

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -253,6 +256,59 @@ func testAgentRBAC(t *testing.T, c *cluster) {
 	for what, err := range denied {
 		if !apierrors.IsForbidden(err) {
 			t.Errorf("agent identity: %s: %v, want Forbidden", what, err)
+		}
+	}
+}
+
+// The init container's script, run by sh with the image's and the node's
+// directories under a temp dir: it installs nodebridge and portmap, and
+// loopback only where the node has none, and a second run replaces ours.
+func TestManifestInitInstalls(t *testing.T) {
+	var ds appsv1.DaemonSet
+	manifestObject(t, readManifest(t), "DaemonSet", &ds)
+	if len(ds.Spec.Template.Spec.InitContainers) != 1 {
+		t.Fatalf("%d init containers, want 1", len(ds.Spec.Template.Spec.InitContainers))
+	}
+	cmd := ds.Spec.Template.Spec.InitContainers[0].Command
+	if len(cmd) != 3 || cmd[0] != "/bin/sh" || cmd[1] != "-c" {
+		t.Fatalf("init command %q, want /bin/sh -c SCRIPT", cmd)
+	}
+	for _, hasLoopback := range []bool{false, true} {
+		root := t.TempDir()
+		src, dst := filepath.Join(root, "image"), filepath.Join(root, "node")
+		for _, d := range []string{src, dst} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, b := range []string{"nodebridge", "portmap", "loopback"} {
+			if err := os.WriteFile(filepath.Join(src, b), []byte("image's "+b), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if hasLoopback {
+			if err := os.WriteFile(filepath.Join(dst, "loopback"), []byte("node's loopback"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		script := strings.NewReplacer("/opt/nodebridge/bin", src, "/host/opt/cni/bin", dst).Replace(cmd[2])
+		for range 2 {
+			if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
+				t.Fatalf("init script: %v\n%s", err, out)
+			}
+		}
+		want := map[string]string{"nodebridge": "image's nodebridge", "portmap": "image's portmap", "loopback": "image's loopback"}
+		if hasLoopback {
+			want["loopback"] = "node's loopback"
+		}
+		entries, _ := os.ReadDir(dst)
+		if len(entries) != len(want) {
+			t.Errorf("node's bin dir holds %d entries, want %d (no temp file left)", len(entries), len(want))
+		}
+		for b, content := range want {
+			if got, err := os.ReadFile(filepath.Join(dst, b)); err != nil || string(got) != content {
+				t.Errorf("node has loopback %v: %s = %q %v, want %q", hasLoopback, b, got, err, content)
+			}
 		}
 	}
 }
