@@ -106,7 +106,7 @@ func addVeth(c *rtnl.Conn, r request, br netlink.Link, pod int) error {
 	la := netlink.NewLinkAttrs()
 	la.Name = r.hostName
 	la.Flags = net.FlagUp
-	if _, err := c.AddVeth(&netlink.Veth{LinkAttrs: la, PeerName: r.ifName}, br.Attrs().Index, pod); err != nil {
+	if _, _, err := c.AddVeth(&netlink.Veth{LinkAttrs: la, PeerName: r.ifName}, br.Attrs().Index, pod); err != nil {
 		return fmt.Errorf("create veth %s (peer %s in %s): %w", r.hostName, r.ifName, r.netns, err)
 	}
 	return nil

@@ -1,8 +1,11 @@
 package main_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
@@ -48,6 +51,14 @@ func TestFailedAddLeavesNothing(t *testing.T) {
 // nothing behind.
 func TestErrors(t *testing.T) {
 	t.Parallel()
+	dir := t.TempDir()
+	plainFile, fifo := filepath.Join(dir, "plain"), filepath.Join(dir, "fifo")
+	if err := os.WriteFile(plainFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil { // opening it for reading must not block ADD
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		edit     func(conf map[string]any, c *call) // changes the request
@@ -65,6 +76,8 @@ func TestErrors(t *testing.T) {
 		{"CNI_IFNAME with a slash", func(_ map[string]any, c *call) { c.IfName = "eth0/1" }, 4, ""},
 		{"CNI_IFNAME too long", func(_ map[string]any, c *call) { c.IfName = "eth0123456789abcdef" }, 4, ""},
 		{"missing netns", func(_ map[string]any, c *call) { c.Netns = testenv.Path("nb-missing-netns") }, 8, "nb-missing-netns"},
+		{"netns a plain file", func(_ map[string]any, c *call) { c.Netns = plainFile }, 8, plainFile},
+		{"netns a FIFO", func(_ map[string]any, c *call) { c.Netns = fifo }, 8, fifo},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

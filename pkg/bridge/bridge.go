@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -49,18 +50,18 @@ func Add(ctx context.Context, c *Config, h *Host, p Pod) (_ *current.Result, err
 	}()
 	defer catchPanic(&err) // before the undo, which then sees the error
 	ph := h.phases()
-	podNS, err := openNetns(p.Netns)
+	nlh, err := rtnl.Open() // one socket for the call's requests in the host netns
+	if err != nil {
+		return nil, err
+	}
+	defer nlh.Close()
+	podNS, err := openNetns(p.Netns, nlh)
 	if err != nil {
 		return nil, err
 	}
 	defer podNS.Close()
 	pod := dialPod(podNS) // the pod's socket opens while the host side is set up
 	defer pod.close()
-	nlh, err := rtnl.Open() // one socket for the call's requests in the host netns
-	if err != nil {
-		return nil, err
-	}
-	defer nlh.Close()
 	br, err := ensureBridge(c, nlh) // shared by all pods: never undone
 	if err != nil {
 		return nil, err
@@ -136,39 +137,80 @@ func deleteVeth(c *Config, h *Host, p Pod, host string) error {
 	return retireVeth(h, l)
 }
 
+// podNetns is the pod's network namespace, open as a plain descriptor.
+// os.Open, which ns.GetNS uses, would start the Go runtime's poller (an
+// epoll instance, an eventfd and a thread to wait on them) in a process
+// with nothing to poll. The rare steps that need a thread inside (ns.Do)
+// get an ns.NetNS through the descriptor.
+type podNetns struct {
+	fd   int
+	path string // CNI_NETNS, for messages
+}
+
 // openNetns opens the pod's network namespace, naming CNI_NETNS when it is
-// missing or not a netns.
-func openNetns(path string) (ns.NetNS, error) {
-	n, err := ns.GetNS(path)
+// missing, not a netns, or the plugin's own: the netns of self, a socket
+// the plugin opened (nil: as /proc shows the calling thread's).
+func openNetns(path string, self *rtnl.Conn) (*podNetns, error) {
+	// O_NONBLOCK: a FIFO planted at the path opens at once, and then fails
+	// the type check; an nsfs file ignores it.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: CNI_NETNS %q: %w", ErrNetns, path, err)
 	}
-	if err := checkPodNetns(n); err != nil {
+	n := &podNetns{fd: fd, path: path}
+	if err := checkPodNetns(n, self); err != nil {
 		return nil, fmtJoin(fmt.Errorf("%w: CNI_NETNS %q: %w", ErrNetns, path, err), n.Close())
 	}
 	return n, nil
 }
 
-// checkPodNetns insists the pod's namespace is a network namespace and not
-// the plugin's own, before anything is made: a pod set up in the node's own
-// netns would take over the node's links.
-func checkPodNetns(n ns.NetNS) error {
-	typ, err := unix.IoctlRetInt(int(n.Fd()), unix.NS_GET_NSTYPE)
+// Close closes the descriptor.
+func (n *podNetns) Close() error { return unix.Close(n.fd) }
+
+// do runs f on a thread inside the pod netns (nsDo).
+func (n *podNetns) do(f func() error) error {
+	h, err := ns.GetNS("/proc/self/fd/" + strconv.Itoa(n.fd))
 	if err != nil {
-		return fmt.Errorf("query namespace type: %w", err)
+		return fmt.Errorf("netns %s: %w", n.path, err)
+	}
+	defer h.Close()
+	return nsDo(h, f)
+}
+
+// checkPodNetns insists the pod's namespace is a network namespace and not
+// the plugin's own (see openNetns), before anything is made: a pod set up
+// in the node's own netns would take over the node's links.
+func checkPodNetns(n *podNetns, self *rtnl.Conn) error {
+	typ, err := unix.IoctlRetInt(n.fd, unix.NS_GET_NSTYPE)
+	if err != nil {
+		return fmt.Errorf("not a namespace (%w)", err)
 	}
 	if typ != unix.CLONE_NEWNET {
 		return errors.New("not a network namespace")
 	}
-	var pod, own unix.Stat_t
-	if err := unix.Fstat(int(n.Fd()), &pod); err != nil {
+	var pod unix.Stat_t
+	if err := unix.Fstat(n.fd, &pod); err != nil {
 		return fmt.Errorf("stat: %w", err)
 	}
-	if err := unix.Stat("/proc/thread-self/ns/net", &own); err != nil {
-		return fmt.Errorf("stat the plugin's own netns: %w", err)
+	dev, ino, err := ownNetns(self)
+	if err != nil {
+		return err
 	}
-	if pod.Dev == own.Dev && pod.Ino == own.Ino {
+	if pod.Dev == dev && pod.Ino == ino {
 		return errors.New("is the plugin's own network namespace, not a pod's")
 	}
 	return nil
+}
+
+// ownNetns is the nsfs device and inode of the plugin's netns: self's, or
+// the calling thread's as /proc shows it.
+func ownNetns(self *rtnl.Conn) (dev, ino uint64, err error) {
+	if self != nil {
+		return self.Netns()
+	}
+	var own unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &own); err != nil {
+		return 0, 0, fmt.Errorf("stat the plugin's own netns: %w", err)
+	}
+	return own.Dev, own.Ino, nil
 }

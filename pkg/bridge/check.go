@@ -21,13 +21,13 @@ func Check(ctx context.Context, c *Config, h *Host, p Pod, prev *current.Result)
 	if err != nil {
 		return err
 	}
-	podNS, err := openNetns(p.Netns)
+	podNS, err := openNetns(p.Netns, nil)
 	if err != nil {
 		return err
 	}
 	defer podNS.Close()
 	var peer int
-	errs := []error{nsDo(podNS, func() error {
+	errs := []error{podNS.do(func() error {
 		var err error
 		peer, err = checkContainer(c, p, prev)
 		return err

@@ -23,21 +23,21 @@ import (
 // when its MAC was chosen by the config (see pickPodMAC), then the
 // gateways' neighbour entries at gwMAC (see seedGateways). Only the IPv6
 // sysctls and DAD need a thread inside the pod netns (podNS).
-func configureContainer(ctx context.Context, c *Config, pod *podConn, podNS ns.NetNS, ifName string, res *current.Result, gwMAC net.HardwareAddr, macChosen bool) error {
+func configureContainer(ctx context.Context, c *Config, pod *podConn, podNS *podNetns, ifName string, res *current.Result, gwMAC net.HardwareAddr, macChosen bool) error {
 	h, err := pod.handle()
 	if err != nil {
 		return err
 	}
 	link, err := h.LinkByName(ifName)
 	if err != nil {
-		return fmt.Errorf("look up %s in %s: %w", ifName, podNS.Path(), err)
+		return fmt.Errorf("look up %s in %s: %w", ifName, podNS.path, err)
 	}
 	if c.DisableContainerInterface {
 		return nil // left down for whatever takes the interface over; Validate rules out IPAM
 	}
 	dad := c.dad()
 	if hasIPv6(res.IPs) {
-		if err := nsDo(podNS, func() error { return setDADSysctls(ifName, dad) }); err != nil {
+		if err := podNS.do(func() error { return setDADSysctls(ifName, dad) }); err != nil {
 			return err
 		}
 	}
@@ -45,13 +45,13 @@ func configureContainer(ctx context.Context, c *Config, pod *podConn, podNS ns.N
 		return err
 	}
 	if err := h.LinkSetUp(link); err != nil {
-		return fmt.Errorf("set %s up in %s: %w", ifName, podNS.Path(), err)
+		return fmt.Errorf("set %s up in %s: %w", ifName, podNS.path, err)
 	}
 	if err := addRoutes(h, link, res); err != nil {
 		return err
 	}
 	if dad {
-		if err := nsDo(podNS, func() error { return waitDAD(ctx, link, res.IPs) }); err != nil {
+		if err := podNS.do(func() error { return waitDAD(ctx, link, res.IPs) }); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nodebridge/nodebridge/pkg/rtnl"
@@ -25,18 +24,18 @@ type podConn struct {
 }
 
 // dialPod starts opening the socket in n; handle waits for it.
-func dialPod(n ns.NetNS) *podConn {
+func dialPod(n *podNetns) *podConn {
 	c := &podConn{done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		runtime.LockOSThread() // never unlocked: see podConn
-		if err := unix.Setns(int(n.Fd()), unix.CLONE_NEWNET); err != nil {
-			c.err = fmt.Errorf("enter %s: %w", n.Path(), err)
+		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
+			c.err = fmt.Errorf("enter %s: %w", n.path, err)
 			return
 		}
 		h, err := rtnl.Open()
 		if err != nil {
-			c.err = fmt.Errorf("in %s: %w", n.Path(), err)
+			c.err = fmt.Errorf("in %s: %w", n.path, err)
 			return
 		}
 		c.h = h

@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
 	"github.com/nodebridge/nodebridge/pkg/rtnl"
@@ -48,13 +47,10 @@ func isHostVethName(name string) bool {
 // are the pod's addresses, which its MAC comes from (podMAC).
 //
 // Equivalent to: ip link add HOST mtu MTU master BR up type veth peer name IFNAME netns POD
-func createVeth(c *Config, h *rtnl.Conn, br *netlink.Bridge, p Pod, podNS ns.NetNS, ips []*current.IPConfig) (*vethPair, error) {
-	// Our own MACs for both ends save reading them back (the pod's from
-	// inside its netns).
-	mac, err := randomMAC()
-	if err != nil {
-		return nil, err
-	}
+func createVeth(c *Config, h *rtnl.Conn, br *netlink.Bridge, p Pod, podNS *podNetns, ips []*current.IPConfig) (*vethPair, error) {
+	// The pod end's MAC is ours, which saves reading it back from inside
+	// its netns; the host end's is the kernel's pick, which the reply
+	// carries.
 	podMAC, chosen, err := pickPodMAC(c, ips)
 	if err != nil {
 		return nil, err
@@ -62,13 +58,12 @@ func createVeth(c *Config, h *rtnl.Conn, br *netlink.Bridge, p Pod, podNS ns.Net
 	la := netlink.NewLinkAttrs()
 	la.Name = hostVethName(p)
 	la.MTU = c.MTU
-	la.HardwareAddr = mac
 	la.Flags = net.FlagUp
 	v := &netlink.Veth{LinkAttrs: la, PeerName: p.IfName, PeerHardwareAddr: podMAC}
-	v.Index, err = h.AddVeth(v, br.Index, int(podNS.Fd()))
+	v.Index, v.HardwareAddr, err = h.AddVeth(v, br.Index, podNS.fd)
 	if errors.Is(err, syscall.EEXIST) {
 		if err = clearStaleVeth(p, podNS); err == nil {
-			v.Index, err = h.AddVeth(v, br.Index, int(podNS.Fd()))
+			v.Index, v.HardwareAddr, err = h.AddVeth(v, br.Index, podNS.fd)
 		}
 	}
 	if err != nil {
@@ -129,7 +124,7 @@ func configurePort(c *Config, h *rtnl.Conn, br *netlink.Bridge, port netlink.Lin
 // interrupted ADD of this attachment is removed, and so is a pair a DEL of
 // it retired (down) and its reaper has not deleted yet. A link of another
 // type holding the host end's name is not ours: it stays, and is the error.
-func clearStaleVeth(p Pod, podNS ns.NetNS) error {
+func clearStaleVeth(p Pod, podNS *podNetns) error {
 	l, err := lookupLink(hostVethName(p))
 	if err != nil {
 		return err
@@ -145,7 +140,7 @@ func clearStaleVeth(p Pod, podNS ns.NetNS) error {
 			l = nil
 		}
 	}
-	taken := nsDo(podNS, func() error {
+	taken := podNS.do(func() error {
 		_, err := netlink.LinkByName(p.IfName)
 		return err
 	}) == nil

@@ -94,3 +94,19 @@ func TestGCAndReaperLeaveForeignLink(t *testing.T) {
 		})
 	}
 }
+
+// TestRandomMAC: a random MAC is locally administered, unicast, and new
+// each time.
+func TestRandomMAC(t *testing.T) {
+	seen := map[string]bool{}
+	for range 16 {
+		mac, err := randomMAC()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(mac) != 6 || mac[0]&0x03 != 0x02 || seen[mac.String()] {
+			t.Fatalf("randomMAC = %s: want 6 bytes, locally administered unicast, unseen", mac)
+		}
+		seen[mac.String()] = true
+	}
+}

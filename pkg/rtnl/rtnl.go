@@ -60,6 +60,21 @@ func Open() (*Conn, error) {
 // Close closes the socket.
 func (r *Conn) Close() error { return unix.Close(r.fd) }
 
+// Netns returns the nsfs device and inode of the netns the socket works in
+// (SIOCGSKNS): the opener's own, known without a path lookup in /proc.
+func (r *Conn) Netns() (dev, ino uint64, err error) {
+	fd, err := unix.IoctlRetInt(r.fd, unix.SIOCGSKNS)
+	if err != nil {
+		return 0, 0, fmt.Errorf("netns of rtnetlink socket: %w", err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, 0, fmt.Errorf("stat netns of rtnetlink socket: %w", err)
+	}
+	return st.Dev, st.Ino, nil
+}
+
 // message is a request being built: the netlink header, the message's fixed
 // part, then attributes.
 type message struct{ b []byte }
@@ -320,10 +335,11 @@ func (r *Conn) LinkByIndex(i int) (netlink.Link, error) { return r.getLink("", i
 // (0: none) and up when v's flags say so, its peer made directly in the
 // netns with fd peerNS, in one request where netlink's LinkAdd makes three
 // (the pair, a read-back for the index, then the master), and returns the
-// host end's index: echoed by the kernel (Linux 6.3 on), else read back.
+// host end's index and MAC (the kernel's pick when v has none): echoed by
+// the kernel (Linux 6.3 on), else read back.
 //
-// Equivalent to: ip link add HOST [mtu M] address MAC master BR up type veth peer name IFNAME address PEERMAC netns POD
-func (r *Conn) AddVeth(v *netlink.Veth, master int, peerNS int) (int, error) {
+// Equivalent to: ip link add HOST [mtu M] [address MAC] master BR up type veth peer name IFNAME address PEERMAC netns POD
+func (r *Conn) AddVeth(v *netlink.Veth, master int, peerNS int) (int, net.HardwareAddr, error) {
 	var up uint32
 	if v.Flags&net.FlagUp != 0 {
 		up = unix.IFF_UP
@@ -357,16 +373,20 @@ func (r *Conn) AddVeth(v *netlink.Veth, master int, peerNS int) (int, error) {
 	})
 	echo, err := r.do(m)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if len(echo) >= unix.SizeofIfInfomsg {
-		return int(int32(binary.NativeEndian.Uint32(echo[4:]))), nil
+		for typ, a := range attrs(echo[unix.SizeofIfInfomsg:]) {
+			if typ == unix.IFLA_ADDRESS {
+				return int(int32(binary.NativeEndian.Uint32(echo[4:]))), net.HardwareAddr(append([]byte(nil), a...)), nil
+			}
+		}
 	}
 	l, err := r.LinkByName(v.Name)
 	if err != nil {
-		return 0, fmt.Errorf("read back %s: %w", v.Name, err)
+		return 0, nil, fmt.Errorf("read back %s: %w", v.Name, err)
 	}
-	return l.Attrs().Index, nil
+	return l.Attrs().Index, l.Attrs().HardwareAddr, nil
 }
 
 // LinkSetUp sets link up.

@@ -75,14 +75,24 @@ func TestAgainstKernel(t *testing.T) {
 	la.Name, la.MTU, la.HardwareAddr, la.Flags = "vhost", 1400, mac, net.FlagUp
 	v := &netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerHardwareAddr: peerMAC}
 	podFD := testenv.FD(t, pod)
-	index, err := r.AddVeth(v, br.Attrs().Index, podFD)
+	index, gotMAC, err := r.AddVeth(v, br.Attrs().Index, podFD)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l, err := r.LinkByName("vhost"); err != nil || l.Attrs().Index != index {
-		t.Fatalf("AddVeth returned index %d; the host end is %v (%v)", index, l, err)
+	if l, err := r.LinkByName("vhost"); err != nil || l.Attrs().Index != index || gotMAC.String() != mac.String() {
+		t.Fatalf("AddVeth returned index %d, MAC %s; the host end is %v (%v)", index, gotMAC, l, err)
 	}
-	if _, err := r.AddVeth(v, br.Attrs().Index, podFD); !errors.Is(err, syscall.EEXIST) {
+	// Without a MAC the kernel picks one, which AddVeth returns.
+	la2 := netlink.NewLinkAttrs()
+	la2.Name = "vhost2"
+	index2, mac2, err := r.AddVeth(&netlink.Veth{LinkAttrs: la2, PeerName: "eth1"}, 0, podFD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := r.LinkByIndex(index2); err != nil || l.Attrs().Name != "vhost2" || len(mac2) != 6 || l.Attrs().HardwareAddr.String() != mac2.String() {
+		t.Fatalf("AddVeth without a MAC returned index %d, MAC %s; the link is %v (%v)", index2, mac2, l, err)
+	}
+	if _, _, err := r.AddVeth(v, br.Attrs().Index, podFD); !errors.Is(err, syscall.EEXIST) {
 		t.Errorf("AddVeth of an existing pair = %v, want EEXIST", err)
 	}
 	if err := r.SetPortFlags(index, true, true); err != nil {
@@ -264,4 +274,24 @@ func TestDecodeLinkMalformed(t *testing.T) {
 // samePtr reports whether a and b are both nil or point to equal values.
 func samePtr[T comparable](a, b *T) bool {
 	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+// TestNetnsIsTheSocketsNetns: Netns names the netns the socket was opened
+// in, as an fstat of the netns file shows it, whichever thread asks.
+func TestNetnsIsTheSocketsNetns(t *testing.T) {
+	node, other := testenv.NewNode(t), testenv.NewNS(t, "other")
+	r := inNetns(t, node)
+	dev, ino, err := r.Netns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, same := range map[string]bool{node: true, other: false} {
+		var st unix.Stat_t
+		if err := unix.Fstat(testenv.FD(t, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Dev == dev && st.Ino == ino; got != same {
+			t.Errorf("Netns = %d:%d; netns %s is %d:%d, same = %t, want %t", dev, ino, name, st.Dev, st.Ino, got, same)
+		}
+	}
 }

@@ -149,18 +149,44 @@ func nlAttr(typ uint16, payload []byte) []byte {
 //
 // Equivalent to: nft list ruleset | head -0 (the GETGEN that starts every nft dump)
 func nftGeneration(netns int) (uint32, error) {
+	gen, _, err := nftGenerationOf(netns, false)
+	return gen, err
+}
+
+// nftGenerationOf is nftGeneration, with the identity of the netns asked
+// (its nsfs device and inode) when self is set: the query's socket names
+// it (SIOCGSKNS), which costs no path lookup in /proc.
+func nftGenerationOf(netns int, self bool) (gen uint32, id [2]uint64, err error) {
 	const what = "nftables generation"
 	fd, err := nfQuery(netns, what, unix.NFT_MSG_GETGEN, 0)
 	if err != nil {
-		return 0, err
+		return 0, id, err
 	}
 	defer unix.Close(fd)
 	buf := make([]byte, 256)
 	n, _, err := unix.Recvfrom(fd, buf, 0)
 	if err != nil {
-		return 0, fmt.Errorf("%s: receive: %w", what, err)
+		return 0, id, fmt.Errorf("%s: receive: %w", what, err)
 	}
-	return parseGeneration(buf[:n])
+	if gen, err = parseGeneration(buf[:n]); err != nil || !self {
+		return gen, id, err
+	}
+	id, err = socketNetns(fd)
+	return gen, id, err
+}
+
+// socketNetns is the nsfs device and inode of the netns socket fd works in.
+func socketNetns(fd int) ([2]uint64, error) {
+	nsfd, err := unix.IoctlRetInt(fd, unix.SIOCGSKNS)
+	if err != nil {
+		return [2]uint64{}, fmt.Errorf("netns of socket: %w", err)
+	}
+	defer unix.Close(nsfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(nsfd, &st); err != nil {
+		return [2]uint64{}, fmt.Errorf("stat netns of socket: %w", err)
+	}
+	return [2]uint64{st.Dev, st.Ino}, nil
 }
 
 // parseGeneration reads NFTA_GEN_ID from a NFT_MSG_NEWGEN reply.

@@ -47,19 +47,15 @@ func (b *NFTables) Stamp(ctx context.Context) (string, error) {
 // generationStamp is the generation of the caller's netns with the netns's
 // identity and the boot: generations restart with each netns and boot.
 func generationStamp() (string, error) {
-	gen, err := nftGeneration(0)
+	gen, self, err := nftGenerationOf(0, true)
 	if err != nil {
 		return "", err
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat("/proc/thread-self/ns/net", &st); err != nil {
-		return "", fmt.Errorf("stat own netns: %w", err)
 	}
 	boot, err := bootID()
 	if err != nil {
 		return "", fmt.Errorf("read boot id: %w", err)
 	}
-	return fmt.Sprintf("nft %s %d:%d %d", boot, st.Dev, st.Ino, gen), nil
+	return fmt.Sprintf("nft %s %d:%d %d", boot, self[0], self[1], gen), nil
 }
 
 // bootID is the kernel's random boot id, read with plain system calls:

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -146,5 +147,34 @@ func TestIPTablesVariantAsLookPath(t *testing.T) {
 	}
 	if got := iptablesVariant(); got != want {
 		t.Errorf("iptablesVariant = %q, LookPath and EvalSymlinks say %q", got, want)
+	}
+}
+
+// TestGenerationNamesItsNetns: the netns a stamp names is the caller's, as
+// /proc shows it, and differs between two netns.
+func TestGenerationNamesItsNetns(t *testing.T) {
+	var ids [][2]uint64
+	for _, name := range []string{testenv.NewNS(t, "stamp-a"), testenv.NewNS(t, "stamp-b")} {
+		err := ns.WithNetNSPath(testenv.Path(name), func(ns.NetNS) error {
+			_, id, err := nftGenerationOf(0, true)
+			if err != nil {
+				return err
+			}
+			var st syscall.Stat_t
+			if err := syscall.Stat("/proc/thread-self/ns/net", &st); err != nil {
+				return err
+			}
+			if id != [2]uint64{st.Dev, st.Ino} {
+				t.Errorf("netns %s: generation names %v, /proc says %d:%d", name, id, st.Dev, st.Ino)
+			}
+			ids = append(ids, id)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("two netns named alike: %v", ids[0])
 	}
 }
