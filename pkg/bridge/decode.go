@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nodebridge/nodebridge/pkg/ipam"
 )
@@ -73,51 +74,221 @@ func (c *Config) decodeFields(stdin []byte) bool {
 }
 
 // decodeObject decodes the JSON object data key by key into fields, as
-// decodeFields describes.
+// decodeFields describes. It scans the object itself: a key is a plain
+// string (no escapes), and a value a plain string, true, false or an
+// integer goes straight into a string, bool or int field, with no
+// encoding/json at all; any other value of a known key goes through
+// json.Unmarshal, and of an unknown key through json.Valid, so what is
+// accepted is exactly what json.Unmarshal accepts.
 func decodeObject(data []byte, fields []jsonField) bool {
-	d := json.NewDecoder(bytes.NewReader(data))
-	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+	sc := scanner{b: data}
+	if !sc.expect('{') {
 		return false
 	}
-	for d.More() {
-		t, err := d.Token()
-		key, isKey := t.(string)
-		if err != nil || !isKey || !isASCII(key) {
+	if sc.skipSpace(); sc.peek() == '}' {
+		sc.i++
+		return sc.atEnd()
+	}
+	for {
+		key, ok := sc.plainString()
+		if !ok || !isASCII(key) || !sc.expect(':') {
 			return false
 		}
-		var raw json.RawMessage
-		if err := d.Decode(&raw); err != nil {
+		raw, ok := sc.value()
+		if !ok {
 			return false
 		}
-		for _, f := range fields {
-			if strings.EqualFold(f.name, key) {
-				if !decodeValue(raw, f.dst) {
-					return false
-				}
-				break
-			}
+		f := fieldFor(fields, key)
+		if f == nil && !json.Valid(raw) || f != nil && !decodeValue(raw, f.dst) {
+			return false
+		}
+		switch sc.skipSpace(); sc.peek() {
+		case ',':
+			sc.i++
+		case '}':
+			sc.i++
+			return sc.atEnd()
+		default:
+			return false
 		}
 	}
-	if _, err := d.Token(); err != nil { // the closing brace
-		return false
-	}
-	_, err := d.Token()
-	return err == io.EOF
 }
 
-// decodeValue decodes raw into dst as json.Unmarshal would: the ipam
+// fieldFor is the field key names, matched as encoding/json matches.
+func fieldFor(fields []jsonField, key string) *jsonField {
+	for i := range fields {
+		if strings.EqualFold(fields[i].name, key) {
+			return &fields[i]
+		}
+	}
+	return nil
+}
+
+// decodeValue decodes raw into dst as json.Unmarshal would: a plain
+// string, bool or integer straight into a field of that type, the ipam
 // object key by key into the ipam.Config dst points to (a new one when
 // nil, so that a repeated key merges into the first, as json.Unmarshal
 // does), anything else with json.Unmarshal.
-func decodeValue(raw json.RawMessage, dst any) bool {
-	p, ok := dst.(**ipam.Config)
-	if !ok || !bytes.HasPrefix(raw, []byte("{")) {
-		return json.Unmarshal(raw, dst) == nil
+func decodeValue(raw []byte, dst any) bool {
+	switch p := dst.(type) {
+	case *string:
+		if v, ok := plainString(raw); ok {
+			*p = v
+			return true
+		}
+	case *bool:
+		if v := string(raw); v == "true" || v == "false" {
+			*p = v == "true"
+			return true
+		}
+	case *int:
+		if v, ok := plainInt(raw); ok {
+			*p = v
+			return true
+		}
+	case **ipam.Config:
+		if raw[0] == '{' {
+			if *p == nil {
+				*p = new(ipam.Config)
+			}
+			return decodeObject(raw, ipamJSONFields(*p))
+		}
 	}
-	if *p == nil {
-		*p = new(ipam.Config)
+	return json.Unmarshal(raw, dst) == nil
+}
+
+// plainString is the JSON string raw when it holds no escape, control
+// character or invalid UTF-8: then its bytes are its value.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
 	}
-	return decodeObject(raw, ipamJSONFields(*p))
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
+}
+
+// plainInt is the JSON integer raw (no fraction or exponent) when it fits.
+func plainInt(raw []byte) (int, bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.Atoi(string(raw))
+	return v, err == nil
+}
+
+// scanner walks a JSON text far enough to cut it into an object's keys and
+// raw values; the values themselves are checked where they are decoded.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) skipSpace() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+// peek is the next byte, 0 at the end.
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// expect consumes c after any whitespace.
+func (s *scanner) expect(c byte) bool {
+	if s.skipSpace(); s.peek() != c {
+		return false
+	}
+	s.i++
+	return true
+}
+
+// atEnd reports whether only whitespace is left.
+func (s *scanner) atEnd() bool {
+	s.skipSpace()
+	return s.i == len(s.b)
+}
+
+// plainString consumes a string with no escape after any whitespace.
+func (s *scanner) plainString() (string, bool) {
+	if s.skipSpace(); s.peek() != '"' {
+		return "", false
+	}
+	end := bytes.IndexByte(s.b[s.i+1:], '"')
+	if end < 0 {
+		return "", false
+	}
+	v, ok := plainString(s.b[s.i : s.i+end+2])
+	s.i += end + 2
+	return v, ok
+}
+
+// value consumes one value after any whitespace and returns its bytes: a
+// string to its closing quote, an object or array to the bracket that
+// closes it, anything else up to the next delimiter.
+func (s *scanner) value() ([]byte, bool) {
+	s.skipSpace()
+	start, depth := s.i, 0
+	for ; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; c {
+		case '"':
+			if !s.skipString() {
+				return nil, false
+			}
+			if depth == 0 {
+				s.i++
+				return s.b[start:s.i], true
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return s.b[start:s.i], s.i > start
+			}
+			if depth--; depth == 0 {
+				s.i++
+				return s.b[start:s.i], true
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return s.b[start:s.i], s.i > start
+			}
+		}
+	}
+	return s.b[start:], depth == 0 && s.i > start
+}
+
+// skipString moves from a string's opening quote to its closing one.
+func (s *scanner) skipString() bool {
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			s.i++
+		case '"':
+			return true
+		}
+	}
+	return false
 }
 
 // ipamJSONFields lists ipam.Config's JSON keys, as its tags name them,
