@@ -146,6 +146,14 @@ func decodeValue(raw []byte, dst any) bool {
 			*p = v
 			return true
 		}
+	case **int:
+		if v, ok := plainInt(raw); ok {
+			if *p == nil {
+				*p = new(int)
+			}
+			**p = v
+			return true
+		}
 	case **ipam.Config:
 		if raw[0] == '{' {
 			if *p == nil {
@@ -153,8 +161,61 @@ func decodeValue(raw []byte, dst any) bool {
 			}
 			return decodeObject(raw, ipamJSONFields(*p))
 		}
+	case *[][]ipam.RangeConfig:
+		// Only into a nil slice: json.Unmarshal decodes a repeated key's
+		// array into the elements already there.
+		if *p == nil && raw[0] == '[' {
+			return decodeArray(raw, p, func(elem []byte, set *[]ipam.RangeConfig) bool {
+				return elem[0] == '[' && decodeArray(elem, set, func(elem []byte, r *ipam.RangeConfig) bool {
+					return elem[0] == '{' && decodeObject(elem, rangeJSONFields(r))
+				})
+			})
+		}
+	case *[]ipam.RouteConfig:
+		if *p == nil && raw[0] == '[' {
+			return decodeArray(raw, p, func(elem []byte, r *ipam.RouteConfig) bool {
+				return elem[0] == '{' && decodeObject(elem, routeJSONFields(r))
+			})
+		}
 	}
 	return json.Unmarshal(raw, dst) == nil
+}
+
+// decodeArray decodes the JSON array raw into the nil slice *dst, each
+// element into a zero T with decodeElem, as json.Unmarshal does: an empty
+// array makes an empty slice, not nil.
+func decodeArray[T any](raw []byte, dst *[]T, decodeElem func([]byte, *T) bool) bool {
+	sc := scanner{b: raw}
+	if !sc.expect('[') {
+		return false
+	}
+	out := []T{}
+	if sc.skipSpace(); sc.peek() == ']' {
+		sc.i++
+		*dst = out
+		return sc.atEnd()
+	}
+	for {
+		elem, ok := sc.value()
+		if !ok {
+			return false
+		}
+		var v T
+		if !decodeElem(elem, &v) {
+			return false
+		}
+		out = append(out, v)
+		switch sc.skipSpace(); sc.peek() {
+		case ',':
+			sc.i++
+		case ']':
+			sc.i++
+			*dst = out
+			return sc.atEnd()
+		default:
+			return false
+		}
+	}
 }
 
 // plainString is the JSON string raw when it holds no escape, control
@@ -298,6 +359,19 @@ func ipamJSONFields(c *ipam.Config) []jsonField {
 		{"type", &c.Type}, {"subnet", &c.Subnet}, {"rangeStart", &c.RangeStart}, {"rangeEnd", &c.RangeEnd},
 		{"gateway", &c.Gateway}, {"ranges", &c.Ranges}, {"routes", &c.Routes}, {"dataDir", &c.DataDir},
 		{"resolvConf", &c.ResolvConf},
+	}
+}
+
+// rangeJSONFields lists ipam.RangeConfig's JSON keys, as ipamJSONFields.
+func rangeJSONFields(r *ipam.RangeConfig) []jsonField {
+	return []jsonField{{"subnet", &r.Subnet}, {"rangeStart", &r.RangeStart}, {"rangeEnd", &r.RangeEnd}, {"gateway", &r.Gateway}}
+}
+
+// routeJSONFields lists ipam.RouteConfig's JSON keys, as ipamJSONFields.
+func routeJSONFields(r *ipam.RouteConfig) []jsonField {
+	return []jsonField{
+		{"dst", &r.Dst}, {"gw", &r.GW}, {"mtu", &r.MTU}, {"advmss", &r.AdvMSS}, {"priority", &r.Priority},
+		{"table", &r.Table}, {"scope", &r.Scope},
 	}
 }
 

@@ -17,6 +17,10 @@ func TestJSONFieldsMatchTags(t *testing.T) {
 	checkJSONFields(t, &c, c.jsonFields())
 	var ic ipam.Config
 	checkJSONFields(t, &ic, ipamJSONFields(&ic))
+	var rc ipam.RangeConfig
+	checkJSONFields(t, &rc, rangeJSONFields(&rc))
+	var rt ipam.RouteConfig
+	checkJSONFields(t, &rt, routeJSONFields(&rt))
 }
 
 // checkJSONFields holds fields to the JSON tags of the struct ptr points to.
@@ -84,6 +88,20 @@ func TestDecodeMatchesUnmarshal(t *testing.T) {
 		{"ipam not an object", `{"ipam":"host-local"}`, false},
 		{"ipam field type error", `{"ipam":{"dataDir":5}}`, false},
 		{"ipam key outside ASCII", `{"ipam":{"ſubnet":"10.0.0.0/24"}}`, false},
+		{"ranges and routes, every key, any case", `{"ipam":{"ranges":[[{"subnet":"10.0.0.0/24","RANGESTART":"10.0.0.5","rangeEnd":"10.0.0.9","gateway":"10.0.0.1","x":[1]}],
+			[{"subnet":"fd00::/64"},{"subnet":"fd01::/64"}]],"routes":[{"dst":"0.0.0.0/0","gw":"10.0.0.1","mtu":1400,"advmss":1360,"priority":5,"table":0,"Scope":253},{"dst":"::/0"}]}}`, true},
+		{"empty ranges and routes", `{"ipam":{"ranges":[],"routes":[ ]}}`, true},
+		{"empty range set", `{"ipam":{"ranges":[[]]}}`, true},
+		{"null ranges and routes", `{"ipam":{"ranges":null,"routes":null}}`, true},
+		{"null range set", `{"ipam":{"ranges":[null,[{"subnet":"10.0.0.0/24"}]]}}`, false},
+		{"null range", `{"ipam":{"ranges":[[null]],"routes":[null]}}`, false},
+		{"repeated ranges merge", `{"ipam":{"ranges":[[{"subnet":"a","gateway":"g"},{"subnet":"b"}]],"ranges":[[{"subnet":"c"}]],"ranges":[[{"subnet":"d"},{}]]}}`, true},
+		{"repeated route table", `{"ipam":{"routes":[{"dst":"0.0.0.0/0","table":5,"TABLE":6}]}}`, true},
+		{"route table null", `{"ipam":{"routes":[{"dst":"0.0.0.0/0","table":5,"table":null}]}}`, true},
+		{"route table a string", `{"ipam":{"routes":[{"dst":"0.0.0.0/0","table":"5"}]}}`, false},
+		{"ranges not nested", `{"ipam":{"ranges":[{"subnet":"10.0.0.0/24"}]}}`, false},
+		{"range set broken", `{"ipam":{"ranges":[[{"subnet":"10.0.0.0/24"},]]}}`, false},
+		{"routes trailing garbage", `{"ipam":{"routes":[{"dst":"0.0.0.0/0"}]x}}`, false},
 		{"escaped key", `{"na\u006de":"n"}`, false},
 		{"escaped value", `{"name":"a\"b\u00e9","bridge":"c\\d"}`, true},
 		{"value outside ASCII", `{"name":"nét"}`, true},
