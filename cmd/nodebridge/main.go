@@ -56,7 +56,7 @@ func run(c *call, m bridge.Mode, f verb) (err error) {
 			err = cniError(&bridge.PanicError{Value: r, Stack: debug.Stack()})
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := withDeadline(time.Now().Add(timeout))
 	defer cancel()
 	conf, err := bridge.Decode(c.stdin)
 	if err != nil {

@@ -3,11 +3,10 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // verifiedFile, in the network's store directory, records when the
@@ -24,19 +23,36 @@ type verified struct {
 }
 
 // readVerified returns the record in dir; an empty one when there is none
-// or it does not read back whole.
+// or it does not read back whole. It reads with plain system calls: an
+// os.File would start the Go runtime's poller, and O_NONBLOCK keeps a FIFO
+// planted at the name from blocking the call.
 func readVerified(dir string) verified {
-	f, err := os.OpenFile(filepath.Join(dir, verifiedFile), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0) // O_NONBLOCK: see ipam.Store.open
+	fd, err := unix.Open(filepath.Join(dir, verifiedFile), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return verified{}
 	}
-	defer f.Close() // read-only: a close error loses nothing
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return verified{}
+	defer unix.Close(fd) // read-only: a close error loses nothing
+	b := make([]byte, 0, 512) // a record is a few hundred bytes, more with many CIDRs
+	for len(b) < maxVerifiedSize {
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return verified{}
+		}
+		if n == 0 {
+			return parseVerified(b)
+		}
+		if b = b[:len(b)+n]; len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
 	}
-	return parseVerified(b)
+	return verified{}
 }
+
+// maxVerifiedSize bounds what readVerified reads: a longer file is no record.
+const maxVerifiedSize = 1 << 20
 
 // parseVerified reads "STAMP | FINGERPRINT\tCRC32\n"; anything else, a
 // torn write say, is an empty record.
@@ -60,15 +76,15 @@ func writeVerified(dir string, v verified) error {
 		return fmt.Errorf("record %s in %s: stamp or fingerprint is not one line", verifiedFile, dir)
 	}
 	content := value + "\t" + checksum(value) + "\n"
-	f, err := os.OpenFile(filepath.Join(dir, verifiedFile), os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	fd, err := unix.Open(filepath.Join(dir, verifiedFile), unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("open %s in %s: %w", verifiedFile, dir, err)
 	}
-	_, err = f.WriteAt([]byte(content), 0)
+	_, err = unix.Pwrite(fd, []byte(content), 0)
 	if err == nil {
-		err = f.Truncate(int64(len(content)))
+		err = unix.Ftruncate(fd, int64(len(content)))
 	}
-	if err := errors.Join(err, f.Close()); err != nil {
+	if err := errors.Join(err, unix.Close(fd)); err != nil {
 		return fmt.Errorf("write %s in %s: %w", verifiedFile, dir, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nodebridge/nodebridge/pkg/ipam"
@@ -16,7 +17,8 @@ func TestVerifiedRecord(t *testing.T) {
 	if got := readVerified(dir); got != (verified{}) {
 		t.Errorf("readVerified before any write = %+v, want empty", got)
 	}
-	for _, v := range []verified{{"a long first stamp 1234567890", "fp 1"}, {"short", ""}, {"", "fp only"}, {}} {
+	long := verified{"stamp", strings.Repeat("10.0.0.0/8 ", 1000)} // many nonMasqueradeCIDRs
+	for _, v := range []verified{{"a long first stamp 1234567890", "fp 1"}, long, {"short", ""}, {"", "fp only"}, {}} {
 		if err := writeVerified(dir, v); err != nil {
 			t.Fatal(err)
 		}
@@ -37,6 +39,21 @@ func TestVerifiedRecord(t *testing.T) {
 		"no checksum":   line + "\n",
 	} {
 		if err := os.WriteFile(path, []byte(torn), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := readVerified(dir); got != (verified{}) {
+			t.Errorf("%s: readVerified = %+v, want empty", name, got)
+		}
+	}
+	// A FIFO or a symlink planted at the name reads as no record, at once.
+	for name, plant := range map[string]func() error{
+		"fifo":    func() error { return syscall.Mkfifo(path, 0o600) },
+		"symlink": func() error { return os.Symlink(filepath.Join(dir, "elsewhere"), path) },
+	} {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := plant(); err != nil {
 			t.Fatal(err)
 		}
 		if got := readVerified(dir); got != (verified{}) {

@@ -66,18 +66,9 @@ func (s *Store) lockPath() string { return filepath.Join(s.dir, lockName) }
 
 // flock applies how to the lock file, retrying when a signal interrupts it.
 func (s *Store) flock(how int) error {
-	conn, err := s.lock.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	err = conn.Control(func(fd uintptr) {
-		for {
-			ferr = syscall.Flock(int(fd), how)
-			if ferr != syscall.EINTR {
-				return
-			}
+	for {
+		if err := syscall.Flock(s.lock, how); err != syscall.EINTR {
+			return err
 		}
-	})
-	return errors.Join(err, ferr)
+	}
 }

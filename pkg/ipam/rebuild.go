@@ -3,7 +3,6 @@ package ipam
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,19 +62,19 @@ func (ix *index) rebuildFrom(recs []record) error {
 // entryNames lists the index directory, first making it a real directory
 // if it is not one (a symlink is removed, never followed).
 func (ix *index) entryNames() ([]string, error) {
-	fi, err := ix.s.root.Lstat(indexDir)
-	if err == nil && !fi.IsDir() {
+	st, err := ix.s.root.lstat(indexDir)
+	if err == nil && !isDir(st) {
 		if err := ix.s.removeFile(indexDir); err != nil {
 			return nil, err
 		}
 	}
-	if err != nil || !fi.IsDir() {
-		if err := ix.s.root.Mkdir(indexDir, 0o700); err != nil {
+	if err != nil || !isDir(st) {
+		if err := ix.s.root.mkdir(indexDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create index directory in %s: %w", ix.s.dir, err)
 		}
 		return nil, nil
 	}
-	d, err := ix.s.open(indexDir, os.O_RDONLY, 0)
+	d, err := ix.s.root.openList(indexDir)
 	if err != nil {
 		return nil, fmt.Errorf("open index directory in %s: %w", ix.s.dir, err)
 	}
@@ -103,7 +102,7 @@ func (ix *index) reconcile(name string, want map[Attachment][]string) error {
 			}
 		}
 	}
-	if err := ix.s.root.RemoveAll(path); err != nil {
+	if err := ix.s.root.removeAll(path); err != nil {
 		return fmt.Errorf("remove %s in %s: %w", path, ix.s.dir, err)
 	}
 	return nil

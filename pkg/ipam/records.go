@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,7 +48,7 @@ func (r record) matches(a Attachment) bool {
 // GC, Attachments, Full, an index rebuild and a read-only call finding the
 // index stale pay for it; ADD and DEL go through the index.
 func (s *Store) scan() (recs []record, temps []string, err error) {
-	d, err := s.open(".", os.O_RDONLY, 0)
+	d, err := s.root.openList(".")
 	if err != nil {
 		return nil, nil, fmt.Errorf("open network directory %s: %w", s.dir, err)
 	}
@@ -103,14 +102,14 @@ func (s *Store) readRecord(name string) (record, error) {
 		return record{}, fmt.Errorf("record name %q in %s: not an address: %w", name, s.dir, err)
 	}
 	r := record{name: name, addr: addr.Unmap()}
-	fi, err := s.root.Lstat(name)
+	st, err := s.root.lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
 	}
 	if err != nil {
 		return r, fmt.Errorf("stat allocation %s in %s: %w", name, s.dir, err)
 	}
-	if !fi.Mode().IsRegular() {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return r, nil
 	}
 	return s.readOwner(r)
@@ -127,16 +126,15 @@ func (s *Store) readRecord(name string) (record, error) {
 type claim struct {
 	s       *Store
 	content string
-	anon    *os.File // the unnamed file, once written
-	dir     *os.File // the network directory, which anon is linked into
-	tmp     string   // the named temp file, once written, without O_TMPFILE
+	anon    int    // the unnamed file, once written; -1 before
+	tmp     string // the named temp file, once written, without O_TMPFILE
 }
 
 // useTmpfile is off in tests of the named temp file path.
 var useTmpfile = true
 
 func (s *Store) newClaim(a Attachment) *claim {
-	return &claim{s: s, content: strings.TrimSpace(a.ContainerID) + lineBreak + a.IfName}
+	return &claim{s: s, content: strings.TrimSpace(a.ContainerID) + lineBreak + a.IfName, anon: -1}
 }
 
 // take records addr as held by the owner. It reports false when addr is
@@ -156,22 +154,22 @@ func (c *claim) take(addr netip.Addr) (bool, error) {
 // first call: into an unnamed file, or into a named temp file when the
 // system cannot make an unnamed file or link it (no O_TMPFILE, no /proc).
 func (c *claim) link(name string) error {
-	if c.tmp == "" && c.anon == nil && useTmpfile {
-		anon, dir, err := c.s.writeUnnamed(c.content)
+	if c.tmp == "" && c.anon < 0 && useTmpfile {
+		anon, err := c.s.writeUnnamed(c.content)
 		if err != nil && !errors.Is(err, errNoTmpfile) {
 			return err
 		}
-		c.anon, c.dir = anon, dir
+		c.anon = anon
 	}
-	if c.anon != nil {
-		err := linkUnnamed(c.anon, c.dir, name)
+	if c.anon >= 0 {
+		err := linkUnnamed(c.anon, c.s.root, name)
 		if !errors.Is(err, errNoTmpfile) {
 			return err
 		}
 		if err := c.close(); err != nil {
 			return err
 		}
-		c.anon, c.dir = nil, nil
+		c.anon = -1
 	}
 	if c.tmp == "" {
 		tmp, err := c.s.writeTemp(".", c.content)
@@ -180,14 +178,14 @@ func (c *claim) link(name string) error {
 		}
 		c.tmp = tmp
 	}
-	return c.s.root.Link(c.tmp, name)
+	return c.s.root.link(c.tmp, name)
 }
 
 // close releases the unnamed file, or removes the temp file; a leftover
 // temp file after a crash is swept by GC.
 func (c *claim) close() error {
-	if c.anon != nil {
-		return errors.Join(c.anon.Close(), c.dir.Close())
+	if c.anon >= 0 {
+		return unix.Close(c.anon)
 	}
 	if c.tmp == "" {
 		return nil
@@ -199,31 +197,28 @@ func (c *claim) close() error {
 var errNoTmpfile = errors.New("no O_TMPFILE")
 
 // writeUnnamed makes an unnamed file in the network directory holding
-// content, and returns it with the directory it belongs to; errNoTmpfile
-// when the filesystem or kernel cannot make one.
-func (s *Store) writeUnnamed(content string) (anon, dir *os.File, err error) {
-	if dir, err = s.open(".", os.O_RDONLY, 0); err != nil {
-		return nil, nil, fmt.Errorf("open network directory %s: %w", s.dir, err)
-	}
-	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+// content, and returns its descriptor; errNoTmpfile when the filesystem or
+// kernel cannot make one.
+func (s *Store) writeUnnamed(content string) (int, error) {
+	fd, err := unix.Openat(s.root.fd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
 			err = errNoTmpfile
 		}
-		return nil, nil, errors.Join(fmt.Errorf("create unnamed file in %s: %w", s.dir, err), dir.Close())
+		return -1, fmt.Errorf("create unnamed file in %s: %w", s.dir, err)
 	}
-	anon = os.NewFile(uintptr(fd), "unnamed record")
-	if _, err := anon.WriteString(content); err != nil {
-		return nil, nil, errors.Join(fmt.Errorf("write unnamed file in %s: %w", s.dir, err), anon.Close(), dir.Close())
+	if err := writeAll(fd, "unnamed record", content); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("write unnamed file in %s: %w", s.dir, err)
 	}
-	return anon, dir, nil
+	return fd, nil
 }
 
-// linkUnnamed gives the unnamed file anon the name name in dir, failing
+// linkUnnamed gives the unnamed file anon the name name in d, failing
 // with fs.ErrExist when the name is taken. It links through /proc, as
-// open(2) describes, which needs no capability beyond writing dir.
-func linkUnnamed(anon, dir *os.File, name string) error {
-	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(anon.Fd())), int(dir.Fd()), name, unix.AT_SYMLINK_FOLLOW)
+// open(2) describes, which needs no capability beyond writing d.
+func linkUnnamed(anon int, d *dir, name string) error {
+	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(anon), d.fd, name, unix.AT_SYMLINK_FOLLOW)
 	if errors.Is(err, unix.ENOENT) {
 		return errNoTmpfile // no /proc
 	}
@@ -232,7 +227,7 @@ func linkUnnamed(anon, dir *os.File, name string) error {
 
 // removeFile deletes one file of the store; a missing one is not an error.
 func (s *Store) removeFile(name string) error {
-	if err := s.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.root.remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s in %s: %w", name, s.dir, err)
 	}
 	return nil
@@ -262,22 +257,22 @@ func (s *Store) lastReserved(i int) netip.Addr {
 // name, is replaced atomically instead, never written through.
 func (s *Store) setLastReserved(i int, addr netip.Addr) error {
 	name := lastReservedPrefix + strconv.Itoa(i)
-	f, err := s.open(name, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	fd, err := s.root.open(name, os.O_WRONLY, 0)
 	if err != nil {
 		return s.replaceFile(".", name, addr.String())
 	}
-	return s.overwrite(f, name, addr.String())
+	return s.overwrite(fd, name, addr.String())
 }
 
-// overwrite writes content over the file f (named name), truncates it there
-// and closes it: no new inode, no rename, so the directory, whose mtime
-// seals the index, is left alone.
-func (s *Store) overwrite(f *os.File, name, content string) error {
-	_, err := f.WriteAt([]byte(content), 0)
+// overwrite writes content over the file fd (named name), truncates it
+// there and closes it: no new inode, no rename, so the directory, whose
+// mtime seals the index, is left alone.
+func (s *Store) overwrite(fd int, name, content string) error {
+	_, err := unix.Pwrite(fd, []byte(content), 0)
 	if err == nil {
-		err = f.Truncate(int64(len(content)))
+		err = unix.Ftruncate(fd, int64(len(content)))
 	}
-	if err := errors.Join(err, f.Close()); err != nil {
+	if err := errors.Join(err, unix.Close(fd)); err != nil {
 		return fmt.Errorf("write %s in %s: %w", name, s.dir, err)
 	}
 	return nil
@@ -292,7 +287,7 @@ func (s *Store) replaceFile(dir, name, content string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.root.Rename(tmp, path); err != nil {
+	if err := s.root.rename(tmp, path); err != nil {
 		return errors.Join(fmt.Errorf("replace %s in %s: %w", path, s.dir, err), s.removeFile(tmp))
 	}
 	return nil
@@ -301,15 +296,15 @@ func (s *Store) replaceFile(dir, name, content string) error {
 // createFile creates name with content, create-exclusive and 0600. It
 // reports false, writing nothing, when name exists.
 func (s *Store) createFile(name, content string) (bool, error) {
-	f, err := s.open(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	fd, err := s.root.open(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("create %s in %s: %w", name, s.dir, err)
 	}
-	_, err = f.WriteString(content)
-	if cerr := f.Close(); err == nil {
+	err = writeAll(fd, name, content)
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err != nil {

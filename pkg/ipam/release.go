@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 )
@@ -104,7 +103,7 @@ func (s *Store) Empty() (bool, error) {
 		as, err := s.Attachments()
 		return len(as) == 0, err
 	}
-	d, err := s.open(indexDir, os.O_RDONLY, 0)
+	d, err := s.root.openList(indexDir)
 	if err != nil {
 		return false, fmt.Errorf("open index directory in %s: %w", s.dir, err)
 	}

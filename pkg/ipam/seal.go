@@ -2,7 +2,8 @@ package ipam
 
 import (
 	"fmt"
-	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The seal says whether the index entries can be trusted: it is the pair
@@ -47,9 +48,9 @@ func (s *Store) loadIndex() (*index, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := s.root.Lstat(indexDir)
-	if err == nil && fi.IsDir() {
-		ix.fresh = fi.ModTime().UnixNano() == p-1
+	st, err := s.root.lstat(indexDir)
+	if err == nil && isDir(st) {
+		ix.fresh = st.Mtim.Nano() == p-1
 	}
 	return ix, nil
 }
@@ -100,15 +101,18 @@ func (ix *index) commit() error {
 // mtime returns the modification time in ns of a directory of the store,
 // without following a symlink.
 func (s *Store) mtime(name string) (int64, error) {
-	fi, err := s.root.Lstat(name)
+	st, err := s.root.lstat(name)
 	if err != nil {
 		return 0, fmt.Errorf("stat %s in %s: %w", name, s.dir, err)
 	}
-	return fi.ModTime().UnixNano(), nil
+	return st.Mtim.Nano(), nil
 }
 
+// isDir reports whether st is a directory's.
+func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
+
 func (s *Store) setMtime(name string, ns int64) error {
-	if err := s.root.Chtimes(name, time.Time{}, time.Unix(0, ns)); err != nil {
+	if err := s.root.setMtime(name, ns); err != nil {
 		return fmt.Errorf("set mtime of %s in %s: %w", name, s.dir, err)
 	}
 	return nil

@@ -3,12 +3,12 @@ package ipam
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Attachment names one pod interface: CNI_CONTAINERID + CNI_IFNAME.
@@ -25,16 +25,16 @@ type Allocation struct {
 
 // Store is the on-disk state of one network, <dataDir>/<network>.
 //
-// Every file access goes through an os.Root on that directory, so no name,
-// symlink or ".." can make the store read or write outside it. Allocate,
+// Every file access goes through a descriptor of that directory (dir), so
+// no name, symlink or ".." can make the store read or write outside it. Allocate,
 // Release and GC expect the caller to hold the lock; Lookup, Empty,
 // Attachments and Full write nothing and may run without it. The flock excludes other
 // Store values and processes, not goroutines sharing one Store: give each
 // its own.
 type Store struct {
 	dir  string
-	root *os.Root
-	lock *os.File // <dir>/lock, the file reference host-local flocks
+	root *dir
+	lock int // <dir>/lock, the file reference host-local flocks
 }
 
 // Open opens (creating if needed) the store of network under dataDir;
@@ -54,40 +54,22 @@ func Open(dataDir, network string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create network directory %s: %w", dir, err)
 	}
-	root, err := os.OpenRoot(dir)
+	root, err := openDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open network directory %s: %w", dir, err)
 	}
 	if err := checkOwned(root, dir); err != nil {
 		return nil, errors.Join(err, root.Close())
 	}
-	lock, err := root.OpenFile(lockName, os.O_RDONLY|os.O_CREATE|syscall.O_NONBLOCK, 0o600)
+	lock, err := root.open(lockName, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open lock file in %s: %w", dir, err), root.Close())
 	}
 	return &Store{dir: dir, root: root, lock: lock}, nil
 }
 
-// open opens name in the store's directory with O_NONBLOCK. os.Root, as
-// os.OpenFile, offers every file it opens to the Go runtime's poller, which
-// for a regular file costs two fcntl calls to set O_NONBLOCK, an epoll_ctl
-// that fails and two more to clear it, on each of the dozen files an ADD
-// opens; a file opened non-blocking costs only the failed epoll_ctl. A
-// regular file ignores O_NONBLOCK, and a FIFO planted in the directory
-// then cannot block the call.
-func (s *Store) open(name string, flag int, perm os.FileMode) (*os.File, error) {
-	return s.root.OpenFile(name, flag|syscall.O_NONBLOCK, perm)
-}
-
-// readFile reads name in the store's directory, opened as open does.
-func (s *Store) readFile(name string) ([]byte, error) {
-	f, err := s.open(name, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close() // read-only: a close error loses nothing
-	return io.ReadAll(f)
-}
+// readFile reads name in the store's directory.
+func (s *Store) readFile(name string) ([]byte, error) { return s.root.readFile(name) }
 
 // checkOwned refuses a network directory that is not the effective
 // user's, or that group or others may write: whoever may write it can hold
@@ -97,21 +79,17 @@ func (s *Store) readFile(name string) ([]byte, error) {
 // above is not checked: one Open creates it 0755 as the effective user,
 // and one found there is the operator's, shared with the reference
 // host-local, which does not check it either.
-func checkOwned(root *os.Root, dir string) error {
-	fi, err := root.Stat(".")
+func checkOwned(root *dir, path string) error {
+	st, err := root.lstat(".")
 	if err != nil {
-		return fmt.Errorf("stat network directory %s: %w", dir, err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil // not a Unix file system's answer: nothing to compare
+		return fmt.Errorf("stat network directory %s: %w", path, err)
 	}
 	euid := os.Geteuid()
 	var problems []string
 	if int(st.Uid) != euid {
 		problems = append(problems, fmt.Sprintf("owned by uid %d", st.Uid))
 	}
-	switch perm := fi.Mode().Perm(); {
+	switch perm := st.Mode & 0o777; {
 	case perm&0o022 == 0o022:
 		problems = append(problems, "writable by group and others")
 	case perm&0o020 != 0:
@@ -127,7 +105,7 @@ func checkOwned(root *os.Root, dir string) error {
 		owner = fmt.Sprintf("uid %d", euid)
 	}
 	return fmt.Errorf("%w: %s: %s; chown %s and chmod go-w it, or remove it",
-		ErrUnsafeDir, dir, strings.Join(problems, ", "), owner)
+		ErrUnsafeDir, path, strings.Join(problems, ", "), owner)
 }
 
 // Dir is the network directory.
@@ -137,7 +115,7 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) Close() error {
 	// Closing the only descriptor of the lock file drops the flock.
 	var errs []error
-	if err := s.lock.Close(); err != nil {
+	if err := unix.Close(s.lock); err != nil {
 		errs = append(errs, fmt.Errorf("close lock file in %s: %w", s.dir, err))
 	}
 	if err := s.root.Close(); err != nil {

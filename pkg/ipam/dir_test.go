@@ -1,0 +1,71 @@
+package ipam
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+)
+
+// TestDirStaysInside: dir takes one name, or two under the index
+// directory, never follows a symlink it meets, and reads a FIFO without
+// blocking; removeAll clears a tree without leaving it through a symlink.
+func TestDirStaysInside(t *testing.T) {
+	base := t.TempDir()
+	top, outside := filepath.Join(base, "net"), filepath.Join(base, "outside")
+	for _, p := range []string{filepath.Join(top, indexDir, "sub", "deeper"), outside} {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTestFile(t, filepath.Join(outside, "secret"), "keep")
+	writeTestFile(t, filepath.Join(top, indexDir, "sub", "deeper", "f"), "x")
+	if err := os.Symlink(outside, filepath.Join(top, indexDir, "sub", "out")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(top, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(top, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := openDir(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+
+	for _, bad := range []string{"", "..", "../outside", "a/b", indexDir + "/..", indexDir + "/a/b", "/etc/passwd"} {
+		if _, err := d.open(bad, os.O_RDONLY, 0); err == nil {
+			t.Errorf("open %q succeeded", bad)
+		}
+	}
+	if _, err := d.readFile("link"); err == nil {
+		t.Error("readFile followed a symlink")
+	}
+	if b, err := d.readFile("fifo"); err != nil || len(b) != 0 {
+		t.Errorf("readFile of a FIFO = %q, %v; want empty at once", b, err)
+	}
+	if st, err := d.lstat("link"); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFLNK {
+		t.Errorf("lstat followed a symlink: %+v, %v", st, err)
+	}
+	if err := d.setMtime("link", 1e9); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(filepath.Join(outside, "secret")); st.ModTime().Unix() == 1 {
+		t.Error("setMtime changed a symlink's target")
+	}
+	if err := d.removeAll(indexDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(top, indexDir)); !os.IsNotExist(err) {
+		t.Errorf("index directory still there after removeAll: %v", err)
+	}
+	if names := listDir(t, outside); !slices.Equal(names, []string{"secret"}) || readTestFile(t, filepath.Join(outside, "secret")) != "keep" {
+		t.Errorf("outside the store: %v; removeAll must not go through a symlink", names)
+	}
+	if err := d.removeAll("missing"); err != nil {
+		t.Errorf("removeAll of a missing name: %v", err)
+	}
+}
