@@ -31,7 +31,7 @@ func readVerified(dir string) verified {
 	if err != nil {
 		return verified{}
 	}
-	defer unix.Close(fd) // read-only: a close error loses nothing
+	defer unix.Close(fd)      // read-only: a close error loses nothing
 	b := make([]byte, 0, 512) // a record is a few hundred bytes, more with many CIDRs
 	for len(b) < maxVerifiedSize {
 		n, err := unix.Read(fd, b[len(b):cap(b)])
