@@ -1,6 +1,8 @@
 package ipam
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -67,5 +69,35 @@ func TestDirStaysInside(t *testing.T) {
 	}
 	if err := d.removeAll("missing"); err != nil {
 		t.Errorf("removeAll of a missing name: %v", err)
+	}
+}
+
+// TestLinkUnnamedBothWays: an unnamed record gets its name by the
+// descriptor itself and, for a plugin without CAP_DAC_READ_SEARCH, through
+// /proc; either way a taken name is fs.ErrExist and the content is whole.
+func TestLinkUnnamedBothWays(t *testing.T) {
+	s, err := Open(t.TempDir(), "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, link := range map[string]func(int, *dir, string) error{"10.0.0.2": linkUnnamed, "10.0.0.3": linkViaProc} {
+		anon, err := s.writeUnnamed("c\r\neth0")
+		if errors.Is(err, errNoTmpfile) {
+			t.Skip("no O_TMPFILE on this filesystem")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := link(anon, s.root, name); err != nil {
+			t.Fatalf("link as %s: %v", name, err)
+		}
+		if err := link(anon, s.root, name); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("link over %s = %v, want fs.ErrExist", name, err)
+		}
+		syscall.Close(anon)
+		if got := readFile(t, s, name); got != "c\r\neth0" {
+			t.Errorf("%s holds %q", name, got)
+		}
 	}
 }

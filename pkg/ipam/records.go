@@ -215,9 +215,21 @@ func (s *Store) writeUnnamed(content string) (int, error) {
 }
 
 // linkUnnamed gives the unnamed file anon the name name in d, failing
-// with fs.ErrExist when the name is taken. It links through /proc, as
-// open(2) describes, which needs no capability beyond writing d.
+// with fs.ErrExist when the name is taken. It links the descriptor itself
+// (AT_EMPTY_PATH), which needs CAP_DAC_READ_SEARCH, as a runtime's plugin
+// has; without it, through /proc.
 func linkUnnamed(anon int, d *dir, name string) error {
+	err := unix.Linkat(anon, "", d.fd, name, unix.AT_EMPTY_PATH)
+	if err == nil || errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	return linkViaProc(anon, d, name)
+}
+
+// linkViaProc links anon as linkUnnamed does, through its /proc/self/fd
+// link, as open(2) describes: no capability beyond writing d, but a lookup
+// in /proc, which in a new process costs more than the link.
+func linkViaProc(anon int, d *dir, name string) error {
 	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(anon), d.fd, name, unix.AT_SYMLINK_FOLLOW)
 	if errors.Is(err, unix.ENOENT) {
 		return errNoTmpfile // no /proc
