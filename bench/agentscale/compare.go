@@ -68,24 +68,64 @@ func (e *env) compareOrSkip(ctx context.Context) (*comparison, error) {
 // compare runs each contender in turn on a fresh node of the same lab,
 // with the same Node objects made and removed the same way, and returns
 // their figures. The main run's node and Nodes are removed first.
+//
+// The single changes come first, in -single-blocks blocks, the contenders
+// taking turns block by block: most of each figure is the API server's
+// watch delivery, which drifts over a run by more than the contenders
+// differ, and one block each would hand that drift to whoever ran second.
 func (e *env) compare(ctx context.Context) ([]contenderResult, error) {
 	if err := e.resetCluster(ctx); err != nil {
 		return nil, err
 	}
-	var out []contenderResult
-	for _, c := range e.contenders() {
+	cs := e.contenders()
+	out := make([]contenderResult, len(cs))
+	for i, c := range cs {
+		out[i].Name = c.name
+	}
+	for b := range e.o.blocks {
+		n := e.o.singles/e.o.blocks + btoi(b < e.o.singles%e.o.blocks) // the blocks hold -singles in all
+		for i, c := range cs {
+			logf("side by side: %s, %d single creates and deletes (block %d of %d)", c.name, n, b+1, e.o.blocks)
+			err := e.withContender(ctx, c, func(*lab.Process) error {
+				creates, deletes, err := e.singles(ctx, n)
+				out[i].CreateMs, out[i].DeleteMs = append(out[i].CreateMs, creates...), append(out[i].DeleteMs, deletes...)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i, c := range cs {
 		logf("side by side: %s", c.name)
-		res, err := e.runContender(ctx, c)
-		if err != nil {
-			err = fmt.Errorf("%w\n--- %s log, last lines:\n%s", err, c.name, lastLines(e.contenderLogs(), 30))
+		if err := e.withContender(ctx, c, func(p *lab.Process) error { return e.runContender(ctx, p, &out[i]) }); err != nil {
+			return out[:i], err
 		}
-		err = errors.Join(err, e.resetCluster(ctx))
-		if err != nil {
-			return out, fmt.Errorf("%s: %w", c.name, err)
-		}
-		out = append(out, res)
 	}
 	return out, nil
+}
+
+// withContender brings up a fresh node with its own Node object, starts c
+// there, runs f, and removes the node and every Node object again.
+func (e *env) withContender(ctx context.Context, c contender, f func(*lab.Process) error) error {
+	p, err := e.freshNode(ctx, c)
+	if err == nil {
+		err = f(p)
+	}
+	if err != nil {
+		err = fmt.Errorf("%w\n--- %s log, last lines:\n%s", err, c.name, lastLines(e.contenderLogs(), 30))
+	}
+	if err = errors.Join(err, e.resetCluster(ctx)); err != nil {
+		return fmt.Errorf("%s: %w", c.name, err)
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // contenderLogs is the log of whichever contender runs on the node now.
@@ -122,44 +162,37 @@ func (e *env) resetCluster(ctx context.Context) error {
 	return errors.Join(err, derr)
 }
 
-// runContender brings up a fresh node with its own Node object, starts c
-// there and runs the measurements in order.
-func (e *env) runContender(ctx context.Context, c contender) (contenderResult, error) {
-	res := contenderResult{Name: c.name}
-	p, err := e.freshNode(ctx, c)
-	if err != nil {
-		return res, err
-	}
-	if res.CreateMs, res.DeleteMs, err = e.singles(ctx); err != nil {
-		return res, err
-	}
+// runContender runs the measurements after the single changes in order,
+// with p, the contender, running on a fresh node, into res.
+func (e *env) runContender(ctx context.Context, p *lab.Process, res *contenderResult) error {
+	var err error
 	if res.Batch, err = e.createPeers(ctx); err != nil {
-		return res, err
+		return err
 	}
 	if res.Protocols, err = e.routes.protocols(); err != nil {
-		return res, err
+		return err
 	}
 	before, err := readCPU(p.Pid())
 	if err != nil {
-		return res, err
+		return err
 	}
 	if res.Churn, err = e.churn(ctx); err != nil {
-		return res, err
+		return err
 	}
 	after, err := readCPU(p.Pid())
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.ChurnCPUSeconds = after - before
 	if res.RepairMs, err = e.repairs(ctx); err != nil {
-		return res, err
+		return err
 	}
 	if done, perr := p.Exited(); done {
-		return res, fmt.Errorf("%s exited (%v):\n%s", p.Name, perr, lastLines(p.Logs(), 30))
+		return fmt.Errorf("%s exited (%v):\n%s", p.Name, perr, lastLines(p.Logs(), 30))
 	}
 	m, err := readMemory(p.Pid())
 	res.PeakRSSKiB = m.VmHWMKiB
-	return res, err
+	return err
 }
 
 // freshNode makes the measured node as the main run does (its Node object
@@ -190,10 +223,9 @@ func (e *env) freshNode(ctx context.Context, c contender) (*lab.Process, error) 
 }
 
 // singles creates one peer and times its route, then deletes it and times
-// the route's removal, o.singles times after one untimed warm-up round.
-func (e *env) singles(ctx context.Context) (creates, deletes []float64, err error) {
-	logf("%d single creates and deletes", e.o.singles)
-	for k := range e.o.singles + 1 {
+// the route's removal, n times after one untimed warm-up round.
+func (e *env) singles(ctx context.Context, n int) (creates, deletes []float64, err error) {
+	for k := range n + 1 {
 		i := 1 + k
 		c, err := e.timeChange(ctx, wantRoutes([]int{i}), func(ctx context.Context) error {
 			return createNode(ctx, e.cs, i)
@@ -215,15 +247,28 @@ func (e *env) singles(ctx context.Context) (creates, deletes []float64, err erro
 }
 
 // timeChange makes one change and returns the milliseconds from just
-// before its API call to the first poll, every -single-poll (fine, as a
-// single change is routed in milliseconds and few routes are listed),
-// that sees the routes exactly want.
+// before its API call to the route event after which the routes are
+// exactly want. Events, not polls: a single change is routed in about
+// 3 ms, which polling every millisecond would round by up to a third.
+// -single-poll is how often the routes are listed as well, in case an
+// event is lost.
 func (e *env) timeChange(ctx context.Context, want routeSet, change func(context.Context) error) (float64, error) {
+	events, stop, err := e.routes.subscribe()
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
 	start := time.Now()
 	if err := change(ctx); err != nil {
 		return 0, err
 	}
-	return e.timeUntil(ctx, start, want, e.o.singlePoll)
+	wctx, cancel := context.WithTimeout(ctx, e.o.timeout)
+	defer cancel()
+	m := e.routes.waitEvent(wctx, want, events, e.o.singlePoll)
+	if m.err != nil {
+		return 0, m.err
+	}
+	return ms(m.at.Sub(start)), nil
 }
 
 // timeUntil polls until the routes are exactly want, and returns the

@@ -48,6 +48,7 @@ type options struct {
 	timeout    time.Duration // per convergence
 	flannel    string        // flanneld binary, absolute; empty: no side-by-side run
 	singles    int           // single creates and deletes timed per contender
+	blocks     int           // blocks the singles come in, the contenders taking turns
 	repairs    int           // hand-deleted routes timed per contender
 }
 
@@ -79,7 +80,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.singlePoll, "single-poll", time.Millisecond, "route poll interval while timing single Node changes in the comparison")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "longest wait for the routes to converge, from the first Node change")
 	fs.StringVar(&o.flannel, "flannel", "", "flanneld binary to run beside the agent (scripts/build-flannel.sh builds one); empty skips the comparison")
-	fs.IntVar(&o.singles, "singles", 10, "single Node creates and deletes timed per contender in the comparison")
+	fs.IntVar(&o.singles, "singles", 20, "single Node creates and deletes timed per contender in the comparison")
+	fs.IntVar(&o.blocks, "single-blocks", 4, "blocks the single changes are timed in, the contenders taking turns block by block")
 	fs.IntVar(&o.repairs, "repairs", 3, "routes deleted by hand and timed per contender in the comparison")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -94,9 +96,9 @@ func (o *options) check() error {
 	if o.peers < 1 || o.churn < 0 || o.churn > o.peers || o.peers+o.churn > maxPeer {
 		errs = append(errs, fmt.Errorf("-peers %d -churn %d: want 1 <= churn <= peers, peers+churn <= %d", o.peers, o.churn, maxPeer))
 	}
-	if o.workers < 1 || o.samples < 1 || o.singles < 1 || o.repairs < 1 {
-		errs = append(errs, fmt.Errorf("-workers %d -reconciles %d -singles %d -repairs %d: want at least 1",
-			o.workers, o.samples, o.singles, o.repairs))
+	if o.workers < 1 || o.samples < 1 || o.singles < 1 || o.repairs < 1 || o.blocks < 1 || o.blocks > o.singles {
+		errs = append(errs, fmt.Errorf("-workers %d -reconciles %d -singles %d -single-blocks %d -repairs %d: want at least 1, and no more blocks than singles",
+			o.workers, o.samples, o.singles, o.blocks, o.repairs))
 	}
 	if o.resync <= 0 || o.poll <= 0 || o.singlePoll <= 0 || o.timeout <= 0 {
 		errs = append(errs, errors.New("-resync, -poll, -single-poll and -timeout must be positive"))

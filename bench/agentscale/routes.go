@@ -135,6 +135,52 @@ type match struct {
 	err  error
 }
 
+// subscribe starts receiving the netns's route events; stop ends it.
+// Equivalent to: ip -n NODE monitor route
+func (w *routeWatch) subscribe() (<-chan netlink.RouteUpdate, func(), error) {
+	ch, done := make(chan netlink.RouteUpdate, 64), make(chan struct{})
+	err := netlink.RouteSubscribeWithOptions(ch, done, netlink.RouteSubscribeOptions{Namespace: &w.ns})
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribe to route events: %w", err)
+	}
+	return ch, func() { close(done) }, nil
+}
+
+// waitEvent waits until the routes are exactly want, and reports when the
+// route event that made them so arrived (or, if they already are, now). It
+// lists the routes after every event, and every interval too, so a lost
+// event delays the answer, never loses it.
+func (w *routeWatch) waitEvent(ctx context.Context, want routeSet, events <-chan netlink.RouteUpdate, interval time.Duration) match {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var m match
+	at := time.Now()
+	for {
+		have, err := w.snapshot()
+		if err != nil {
+			m.err = err
+			return m
+		}
+		m.seen = len(have)
+		if sameRoutes(have, want) {
+			m.at = at
+			return m
+		}
+		select {
+		case <-ctx.Done():
+			m.err = fmt.Errorf("wait for %d routes (last list saw %d): %w", len(want), m.seen, ctx.Err())
+			return m
+		case _, ok := <-events:
+			if !ok {
+				events = nil // the subscription ended: the ticker carries on
+			}
+			at = time.Now()
+		case <-tick.C:
+			at = time.Now()
+		}
+	}
+}
+
 // waitMatch polls every interval until the routes are exactly want, ctx
 // ends or a read fails.
 func (w *routeWatch) waitMatch(ctx context.Context, want routeSet, interval time.Duration) match {

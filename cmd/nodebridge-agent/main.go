@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/nodebridge/nodebridge/pkg/agent"
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 	"github.com/nodebridge/nodebridge/pkg/rules"
 	"github.com/vishvananda/netlink"
 	"k8s.io/client-go/kubernetes"
@@ -70,7 +71,12 @@ func start(ctx context.Context, o options, logger *slog.Logger) error {
 		return fmt.Errorf("open netlink handle: %w", err)
 	}
 	defer h.Close()
-	d := agent.Deps{Log: logger, Netlink: h, Metrics: new(agent.Metrics), Version: buildVersion}
+	rt, err := rtnl.Open()
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	d := agent.Deps{Log: logger, Netlink: h, Rtnl: rt, Metrics: new(agent.Metrics), Version: buildVersion}
 	// The plugin's choice of backend, by the plugin's rule, with iptables in
 	// the host's mode when the image has both variants.
 	mode, why := rules.DetectIPTablesMode()

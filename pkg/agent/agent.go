@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/routes"
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 	"github.com/nodebridge/nodebridge/pkg/rules"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -24,7 +25,8 @@ type agent struct {
 	cfg     Config
 	log     *slog.Logger
 	nodes   func() ([]*corev1.Node, error) // the Node cache; never an API call
-	nl      *netlink.Handle                // the node netns, for its addressing
+	nl      *netlink.Handle                // the node netns, for the link names of log lines
+	rt      *rtnl.Conn                     // the node netns too: its links, addresses and routes, read and changed
 	routes  *routes.Syncer
 	rules   ruleSyncer
 	status  *statusPatcher // nil: no API server (tests of the host side)
@@ -41,12 +43,13 @@ type agent struct {
 	conf    *confSource     // the conflist template's ConfigMap; nil: none, the defaults
 }
 
-// newAgent wires an agent for the host reached through h.
-func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle) *agent {
+// newAgent wires an agent for the host reached through h and rt.
+func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle, rt *rtnl.Conn) *agent {
 	a := &agent{
 		cfg: cfg, log: log,
 		nl:      h,
-		routes:  routes.NewSyncer(h, log),
+		rt:      rt,
+		routes:  routes.NewSyncer(h, rt, log),
 		rules:   ruleSyncer{network: cfg.NetworkName, log: log},
 		metrics: &Metrics{},
 		ready:   &readiness{reason: "starting"},
@@ -71,6 +74,7 @@ func (a *agent) poke() {
 type Deps struct {
 	Log     *slog.Logger
 	Netlink *netlink.Handle      // the node netns
+	Rtnl    *rtnl.Conn           // the node netns, a blocking socket for reading and changing its routes
 	Rules   rules.ClusterBackend // the FORWARD accepts, from rules.SelectCluster with Config.IPMasqBackend
 	Client  kubernetes.Interface // Run only: Uninstall needs no API server
 	Metrics *Metrics             // fed by Client's transport too; nil: a new one
@@ -84,7 +88,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	a := newAgent(cfg, d.Log, d.Netlink)
+	a := newAgent(cfg, d.Log, d.Netlink, d.Rtnl)
 	a.rules.backend = d.Rules
 	if d.Metrics != nil {
 		a.metrics = d.Metrics

@@ -41,7 +41,7 @@ func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node) (*applied, erro
 	if len(own.podCIDRs) == 0 {
 		return nil, errNoPodCIDR // before the underlay: a Node may get its IPs later too
 	}
-	hs, err := routes.ReadHost(a.nl)
+	hs, err := routes.ReadHost(a.rt)
 	if err != nil {
 		return nil, err
 	}

@@ -45,7 +45,7 @@ func BenchmarkDesiredAndDiff(b *testing.B) {
 		have = append(have, netlink.Route{Dst: dst, Gw: r.Gw.AsSlice(), LinkIndex: 7, Protocol: routes.Protocol})
 	}
 	// Nothing to change: SyncWith only diffs, and never reaches the kernel.
-	rs := routes.NewSyncer(nil, discard())
+	rs := routes.NewSyncer(nil, nil, discard())
 	for b.Loop() {
 		d, _ := computeDesired(in)
 		if installed, changes, err := rs.SyncWith(d.routes, have); installed != 999 || changes != 0 || err != nil {
@@ -65,7 +65,7 @@ func BenchmarkReconcile1000(b *testing.B) {
 	cfg := Defaults()
 	cfg.NodeName, cfg.CNIConfDir = "node-0", b.TempDir()
 	cfg.ClusterCIDRs = pfx(b, "10.0.0.0/8")
-	a := newAgent(cfg, discard(), th.h)
+	a := newAgent(cfg, discard(), th.h, th.rt)
 	a.rules.backend, a.nodes = rulesIn(b, th.ns, ""), src.list
 	ctx := context.Background()
 	if err := a.reconcile(ctx, true); err != nil {

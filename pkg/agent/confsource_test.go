@@ -17,7 +17,7 @@ func confAgent(t *testing.T, cs *fake.Clientset) (*agent, *applied) {
 	t.Helper()
 	c := Defaults()
 	c.NodeName, c.CNIConfDir = "node-a", t.TempDir()
-	a := newAgent(c, discard(), nil)
+	a := newAgent(c, discard(), nil, nil)
 	a.conf = newConfSource(cs, "kube-system", "nb", c.ConflistKey)
 	a.events = newEventRecorder(cs, c.NodeName, a.metrics, discard())
 	st := &applied{ownNode: node("node-a", []string{"10.244.1.0/24"}, "192.0.2.1")}

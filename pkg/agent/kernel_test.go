@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 	"github.com/nodebridge/nodebridge/pkg/rules"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -22,7 +23,8 @@ type testHost struct {
 	name string
 	ns   netns.NsHandle
 	h    *netlink.Handle
-	link int // index of ul0
+	rt   *rtnl.Conn // a blocking socket in the netns too
+	link int        // index of ul0
 }
 
 func newHost(t *testing.T) *testHost { return newHostB(t) }
@@ -30,7 +32,12 @@ func newHost(t *testing.T) *testHost { return newHostB(t) }
 func newHostB(t testing.TB) *testHost {
 	t.Helper()
 	u := testenv.NewUnderlay(t, "agent")
-	return &testHost{name: u.Name, ns: u.NS, h: u.Handle, link: u.Link}
+	rt, err := rtnl.OpenIn(int(u.NS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return &testHost{name: u.Name, ns: u.NS, h: u.Handle, rt: rt, link: u.Link}
 }
 
 // routes lists the host's routes of both families matching ip route's selector args.

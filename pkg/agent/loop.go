@@ -9,41 +9,54 @@ import (
 	"time"
 )
 
-// The window after a reconcile in which pokes wait and gather, so that a
-// burst of events (a thousand Nodes created, a link flap dropping every
-// route) costs one reconcile per window: five times what the last
-// reconcile took, so a burst costs at most a fifth of a core, within these
-// bounds.
+// Pacing keeps reconciles to a fifth of a core over time (a burst of
+// events, a thousand Nodes created or a link flap dropping every route,
+// costs one reconcile per wait), while a change that comes alone is
+// routed at once: reconciles earn credit at a fifth of the time that
+// passes, up to maxCredit, and run at once while the credit is not spent.
 const (
-	minWindow = time.Millisecond
-	maxWindow = 200 * time.Millisecond
+	paceShare = 5                     // wall time per reconcile time, in a burst
+	maxCredit = 20 * time.Millisecond // reconcile time a quiet agent may spend at once
+	maxWait   = 200 * time.Millisecond
 )
 
-// pacer decides when a poke reconciles: at once when no reconcile started
-// within the window, so a lone Node change is routed without waiting;
-// otherwise once, at the window's end, for all the pokes until then.
+// pacer decides when a poke reconciles: at once while there is credit;
+// otherwise once, when the debt is paid, for all the pokes until then.
 type pacer struct {
-	last   time.Time     // start of the last reconcile
-	window time.Duration // from the last reconcile's duration
+	credit time.Duration // negative: owed
+	at     time.Time     // when credit was last brought up to date; zero: full
 	timer  <-chan time.Time
 }
 
-// ran records a reconcile that started at start and took took.
-func (p *pacer) ran(start time.Time, took time.Duration) {
-	p.last, p.window = start, min(max(5*took, minWindow), maxWindow)
+// earn brings the credit up to now.
+func (p *pacer) earn(now time.Time) {
+	if p.at.IsZero() {
+		p.credit = maxCredit
+	} else {
+		p.credit = min(p.credit+now.Sub(p.at)/paceShare, maxCredit)
+	}
+	p.at = now
+}
+
+// ran records a reconcile that ended at end and took took. The debt never
+// exceeds the last reconcile's time, so the wait after it is at most five
+// times that, however many ran back to back (a resync's among them).
+func (p *pacer) ran(end time.Time, took time.Duration) {
+	p.earn(end)
+	p.credit = max(p.credit-took, -took)
 }
 
 // poke reports whether to reconcile now; otherwise it arms the timer,
-// once per window.
+// once, for when the debt is paid.
 func (p *pacer) poke(now time.Time) bool {
 	if p.timer != nil {
 		return false
 	}
-	if wait := p.window - now.Sub(p.last); wait > 0 {
-		p.timer = time.After(wait)
-		return false
+	if p.earn(now); p.credit >= 0 {
+		return true
 	}
-	return true
+	p.timer = time.After(min(-p.credit*paceShare, maxWait))
+	return false
 }
 
 // backoff doubles a retry delay from min up to max.
@@ -71,7 +84,8 @@ func (a *agent) loop(ctx context.Context) {
 	run := func(verify bool) {
 		start := time.Now()
 		err := a.reconcile(ctx, verify)
-		pace.ran(start, time.Since(start))
+		end := time.Now()
+		pace.ran(end, end.Sub(start))
 		a.live.passed()
 		switch {
 		case err == nil:
@@ -162,7 +176,9 @@ func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
 	if err != nil {
 		return nil, failedIn(stepNodes, fmt.Errorf("list Nodes from the cache: %w", err))
 	}
-	a.checkShadowing(nodes) // first: it needs neither cluster CIDRs nor podCIDR
+	// Whatever fails below: it needs neither cluster CIDRs nor podCIDR. Last,
+	// so that a Node change's route does not wait on a directory listing.
+	defer a.checkShadowing(nodes)
 	cidrs, err := a.clusterCIDRs(ctx)
 	if err != nil {
 		return nil, failedIn(stepClusterCIDR, err)
@@ -172,9 +188,11 @@ func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
 		return nil, failedIn(stepPlan, err)
 	}
 	a.links.Store([2]int{linkIndex(st.underlays[v4]), linkIndex(st.underlays[v6])})
+	// Routes first: a Node change waits on them, and neither the rules
+	// nor the conflist depend on them.
+	routesErr := a.applyRoutes(st)
 	rulesErr := a.applyRules(ctx, st, verify)
 	confErr := a.applyConflist(ctx, st, verify)
-	routesErr := a.applyRoutes(st)
 	return st, errors.Join(failedIn(stepUnderlay, st.underlayErr), failedIn(stepRules, rulesErr),
 		failedIn(stepConflist, confErr), failedIn(stepRoutes, routesErr))
 }

@@ -65,7 +65,7 @@ func startAgentLogs(t *testing.T, th *testHost, src *staticNodes) (*agent, *sync
 	cfg.NodeName, cfg.CNIConfDir, cfg.Resync = "a", t.TempDir(), time.Hour // only events trigger
 	cfg.ClusterCIDRs = pfx(t, "10.244.0.0/16", "fd00:10:244::/56")
 	var logs syncBuffer
-	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), th.h)
+	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), th.h, th.rt)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("agent log:\n%s", logs.String())
@@ -98,6 +98,20 @@ func waitRoutes(t *testing.T, th *testHost, within time.Duration, want ...string
 	}
 }
 
+// waitReady polls the agent's readiness until it is ready: the routes go
+// in first in a reconcile, the rules and conflist after them, then
+// readiness.
+func waitReady(t *testing.T, a *agent, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for ok, reason := a.ready.get(); !ok; ok, reason = a.ready.get() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after %s: %s", within, reason)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestLoopKernel(t *testing.T) {
 	th := newHost(t)
 	own := node("a", []string{"10.244.0.0/24", "fd00:10:244::/64"}, "198.18.0.11", "fd00:198:18::11")
@@ -106,9 +120,7 @@ func TestLoopKernel(t *testing.T) {
 	a := startAgent(t, th, src)
 	both := []string{"10.244.1.0/24 via 198.18.0.12 dev ul0", "fd00:10:244:1::/64 via fd00:198:18::12 dev ul0"}
 	waitRoutes(t, th, 5*time.Second, both...)
-	if ok, reason := a.ready.get(); !ok {
-		t.Fatalf("not ready with routes in place: %s", reason)
-	}
+	waitReady(t, a, 5*time.Second)
 	conf, err := os.ReadFile(a.cfg.confPath())
 	if err != nil || !strings.Contains(string(conf), `"mtu": 1400`) || !strings.Contains(string(conf), `"10.244.0.0/16"`) {
 		t.Errorf("conflist: %v\n%s", err, conf)
@@ -156,39 +168,53 @@ func TestLoopKernel(t *testing.T) {
 	}
 }
 
-// TestPacer: a poke reconciles at once unless a reconcile started within
-// the window, five times the last one's duration within its bounds; then
-// one timer serves every poke until the window ends.
+// TestPacer: a poke reconciles at once while the credit lasts, so a lone
+// change after a quiet spell never waits; in a burst the reconciles are
+// paced to a fifth of the time, one timer serving every poke until the
+// debt is paid; the credit builds up again with time, to its cap.
 func TestPacer(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	var p pacer
 	if !p.poke(t0) {
 		t.Fatal("first poke waits; want a reconcile at once")
 	}
-	for _, tc := range []struct {
-		took, want time.Duration
-	}{
-		{100 * time.Microsecond, minWindow},
-		{time.Millisecond, 5 * time.Millisecond},
-		{10 * time.Millisecond, 50 * time.Millisecond},
-		{time.Second, maxWindow},
-	} {
-		p.ran(t0, tc.took)
-		if p.window != tc.want {
-			t.Errorf("window after a %v reconcile = %v, want %v", tc.took, p.window, tc.want)
-		}
+	// A burst: reconciles of 4 ms back to back spend the 20 ms credit,
+	// earning 0.8 ms each meanwhile: 7 go at once, then the pacing starts.
+	now, immediate := t0, 0
+	for p.poke(now) && immediate < 100 {
+		immediate++
+		now = now.Add(4 * time.Millisecond)
+		p.ran(now, 4*time.Millisecond)
 	}
-	p.ran(t0, 10*time.Millisecond) // window 50 ms
-	if p.poke(t0.Add(10 * time.Millisecond)) {
-		t.Fatal("poke within the window reconciled at once")
+	if immediate != 7 {
+		t.Fatalf("%d reconciles of a burst went at once; want 7", immediate)
 	}
 	armed := p.timer
-	if armed == nil || p.poke(t0.Add(20*time.Millisecond)) || p.timer != armed {
-		t.Fatal("a second poke within the window did not share the first one's timer")
+	if armed == nil || p.poke(now.Add(time.Millisecond)) || p.timer != armed {
+		t.Fatal("a second poke in debt did not share the first one's timer")
 	}
 	p.timer = nil // fired
-	if !p.poke(t0.Add(60 * time.Millisecond)) {
-		t.Error("poke after the window waits; want a reconcile at once")
+	// A lone change after a quiet spell goes at once, and the credit is
+	// capped: an hour of quiet buys no more than maxCredit.
+	now = now.Add(time.Hour)
+	if !p.poke(now) || p.credit != maxCredit {
+		t.Errorf("after an hour's quiet: credit %v; want a reconcile at once and %v", p.credit, maxCredit)
+	}
+	// Back-to-back reconciles owe no more than the last one's time.
+	p.ran(now, 30*time.Millisecond)
+	p.ran(now, 10*time.Millisecond)
+	if p.credit != -10*time.Millisecond {
+		t.Errorf("after 30 then 10 ms back to back: credit %v, want -10ms", p.credit)
+	}
+	// A reconcile far longer than the credit waits at most maxWait.
+	p.ran(now, 10*time.Second)
+	if p.poke(now) {
+		t.Fatal("poke after a 10 s reconcile reconciled at once")
+	}
+	select {
+	case <-p.timer:
+		t.Fatal("timer fired at once")
+	default:
 	}
 }
 
@@ -208,9 +234,7 @@ func TestForeignRoutesKernel(t *testing.T) {
 		node("d", []string{"10.244.3.0/24"}, "198.18.0.14"))
 	a, logs := startAgentLogs(t, th, src)
 	waitRoutes(t, th, 5*time.Second, "10.244.1.0/24 via 198.18.0.12 dev ul0", "10.244.3.0/24 via 198.18.0.14 dev ul0")
-	if ok, reason := a.ready.get(); !ok {
-		t.Errorf("not ready with a peer blocked by a foreign route: %s", reason)
-	}
+	waitReady(t, a, 5*time.Second) // with a peer blocked by a foreign route
 	if got := th.routes(t, "proto", "boot"); len(got) != 0 {
 		t.Errorf("the taken-over route is still there as proto boot: %q", got)
 	}

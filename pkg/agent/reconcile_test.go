@@ -49,7 +49,7 @@ func TestReconcileWaitsForClusterCIDR(t *testing.T) {
 	cfg := Defaults()
 	cfg.NodeName, cfg.CNIConfDir, cfg.Resync = "a", t.TempDir(), 10*time.Millisecond
 	var logs syncBuffer
-	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil, nil)
 	fake := &rules.Fake{}
 	a.rules.backend = fake
 	src := &staticNodes{}

@@ -38,7 +38,7 @@ func TestCheckShadowing(t *testing.T) {
 	cfg := Defaults()
 	cfg.NodeName, cfg.CNIConfDir = "a", t.TempDir()
 	var logs syncBuffer
-	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil, nil)
 	cs := namingClientset()
 	a.events = newEventRecorder(cs, "a", a.metrics, a.log)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -27,7 +27,7 @@ func Uninstall(ctx context.Context, cfg Config, d Deps) error {
 
 // uninstall is Uninstall on the host reached through h and rb.
 func uninstall(ctx context.Context, cfg *Config, h *netlink.Handle, rb rules.ClusterBackend, log *slog.Logger) error {
-	_, _, routesErr := routes.NewSyncer(h, log).Sync(nil)
+	_, _, routesErr := routes.NewSyncer(h, nil, log).Sync(nil)
 	errs := []error{routesErr}
 	ctx, cancel := context.WithTimeout(ctx, rulesTimeout)
 	defer cancel()

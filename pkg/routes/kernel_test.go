@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 	"github.com/vishvananda/netlink"
 )
 
@@ -20,13 +21,19 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 type testHost struct {
 	name string
 	h    *netlink.Handle
-	link int // index of ul0
+	rt   *rtnl.Conn // a blocking socket in the netns too, for ReadHost
+	link int        // index of ul0
 }
 
 func newHost(t *testing.T) *testHost {
 	t.Helper()
 	u := testenv.NewUnderlay(t, "routes")
-	return &testHost{name: u.Name, h: u.Handle, link: u.Link}
+	rt, err := rtnl.OpenIn(int(u.NS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return &testHost{name: u.Name, h: u.Handle, rt: rt, link: u.Link}
 }
 
 // routes lists the host's routes of both families matching ip route's selector args.
@@ -51,7 +58,7 @@ func TestReadHostKernel(t *testing.T) {
 	} {
 		testenv.Run(t, th.name, argv...)
 	}
-	hs, err := ReadHost(th.h)
+	hs, err := ReadHost(th.rt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +111,7 @@ func TestRouteSyncKernel(t *testing.T) {
 		wanted[r.Dst] = r
 	}
 	var log strings.Builder
-	rs := NewSyncer(th.h, slog.New(slog.NewTextHandler(&log, nil)))
+	rs := NewSyncer(th.h, th.rt, slog.New(slog.NewTextHandler(&log, nil)))
 	installed, changes, err := rs.Sync(wanted)
 	if err == nil || !strings.Contains(err.Error(), "ip route add 10.244.2.0/24 via 198.18.0.13 dev ul0") || installed != 2 || changes != 4 {
 		t.Fatalf("first sync: installed %d changes %d err %v; want 2, 4 (1 add, 1 replace, 2 deletes) and "+
@@ -163,7 +170,7 @@ func TestTakeOverKernel(t *testing.T) {
 	} {
 		testenv.Run(t, th.name, argv...)
 	}
-	hs, err := ReadHost(th.h)
+	hs, err := ReadHost(th.rt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +189,7 @@ func TestTakeOverKernel(t *testing.T) {
 	}
 	w5 := want("10.244.5.0/24", "198.18.0.15", th.link)
 	wanted := map[netip.Prefix]Route{w3.Dst: w3, w5.Dst: w5}
-	installed, changes, err := NewSyncer(th.h, discard()).SyncWith(wanted, append(hs.Ours, f3))
+	installed, changes, err := NewSyncer(th.h, th.rt, discard()).SyncWith(wanted, append(hs.Ours, f3))
 	if err != nil || installed != 2 || changes != 1 {
 		t.Fatalf("take over: installed %d changes %d err %v; want 2, 1", installed, changes, err)
 	}

@@ -1,12 +1,15 @@
 package routes
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
 // Addr is one address of the node netns and the link holding it.
@@ -32,8 +35,15 @@ type Host struct {
 // ReadHost lists the node's addresses, and from one dump of the main
 // table its default-route gateways and the agent's own routes.
 // Equivalent to: ip addr show; ip route show; ip -6 route show
-func ReadHost(h *netlink.Handle) (Host, error) {
-	links, err := h.LinkList()
+//
+// It reads over c, a blocking rtnetlink socket of the node netns, each
+// object decoded with only the fields used: netlink's Handle decodes every
+// attribute of every link (its statistics included), receives each reply
+// into a fresh 64 KiB buffer and wakes the runtime's poller for it, on
+// every reconcile: most of a single Node change's cost, and growing with
+// the node's links and routes.
+func ReadHost(c *rtnl.Conn) (Host, error) {
+	links, err := retryDump(c.Links)
 	if err != nil {
 		return Host{}, fmt.Errorf("list links: %w", err)
 	}
@@ -41,28 +51,38 @@ func ReadHost(h *netlink.Handle) (Host, error) {
 	for _, l := range links {
 		byIndex[l.Attrs().Index] = l.Attrs()
 	}
-	addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := retryDump(c.Addrs)
 	if err != nil {
 		return Host{}, fmt.Errorf("list addresses: %w", err)
 	}
 	var hs Host
 	for _, a := range addrs {
-		x, ok := netip.AddrFromSlice(a.IP)
 		attrs := byIndex[a.LinkIndex]
-		if !ok || a.IPNet == nil || attrs == nil {
+		if attrs == nil {
 			continue // a link created after the link dump: the next reconcile sees it
 		}
-		ones, _ := a.Mask.Size()
-		hs.Addrs = append(hs.Addrs, Addr{Prefix: netip.PrefixFrom(x.Unmap(), ones),
+		hs.Addrs = append(hs.Addrs, Addr{Prefix: netip.PrefixFrom(a.Prefix.Addr().Unmap(), a.Prefix.Bits()),
 			LinkIndex: a.LinkIndex, LinkName: attrs.Name, MTU: attrs.MTU})
 	}
-	rs, err := listRoutes(h, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	rs, err := retryDump(func() ([]netlink.Route, error) { return c.Routes(unix.RT_TABLE_MAIN) })
 	if err != nil {
-		return Host{}, err
+		return Host{}, fmt.Errorf("list routes of the main table: %w", err)
 	}
 	hs.Gateways, hs.Ours = defaultGateways(rs), agentRoutes(rs)
 	hs.Foreign = foreignRoutes(rs)
 	return hs, nil
+}
+
+// retryDump asks list again, up to three times in all, while the kernel
+// says its dump was interrupted by a change.
+func retryDump[T any](list func() ([]T, error)) ([]T, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := list()
+		if errors.Is(err, rtnl.ErrDumpInterrupted) && attempt < 3 {
+			continue
+		}
+		return out, err
+	}
 }
 
 // foreignRoutes returns, by destination, the unicast routes of other

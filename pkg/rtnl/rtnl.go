@@ -453,12 +453,25 @@ func (r *Conn) AddrAdd(link netlink.Link, addr *netlink.Addr) error {
 	return err
 }
 
-// RouteAdd adds route with the fields the pod's routes use: destination
-// (nil: the default route of the gateway's family), gateway, interface,
-// metric, table, scope, MTU and advertised MSS.
+// RouteAdd adds route with the fields the pod's routes and the agent's
+// use: destination (nil: the default route of the gateway's family),
+// gateway, interface, metric, table, scope, protocol (0: boot, as
+// netlink's), MTU and advertised MSS.
 //
-// Equivalent to: ip route add DST [via GW] dev LINK [metric P] [table T] [scope S] [mtu M] [advmss A]
+// Equivalent to: ip route add DST [via GW] dev LINK [metric P] [table T] [scope S] [proto N] [mtu M] [advmss A]
 func (r *Conn) RouteAdd(route *netlink.Route) error {
+	return r.routeNew(route, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+}
+
+// RouteReplace adds route as RouteAdd does, or replaces the route to the
+// same destination and metric.
+//
+// Equivalent to: ip route replace DST ...
+func (r *Conn) RouteReplace(route *netlink.Route) error {
+	return r.routeNew(route, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
+}
+
+func (r *Conn) routeNew(route *netlink.Route, flags uint16) error {
 	var dst []byte
 	var family uint8
 	ones := 0
@@ -475,8 +488,12 @@ func (r *Conn) RouteAdd(route *netlink.Route) error {
 			table = uint8(route.Table)
 		}
 	}
-	m := newMessage(unix.RTM_NEWROUTE, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, []byte{family, uint8(ones), 0, 0,
-		table, unix.RTPROT_BOOT, uint8(route.Scope), unix.RTN_UNICAST, 0, 0, 0, 0})
+	proto := uint8(unix.RTPROT_BOOT)
+	if route.Protocol > 0 {
+		proto = uint8(route.Protocol)
+	}
+	m := newMessage(unix.RTM_NEWROUTE, unix.NLM_F_ACK|flags, []byte{family, uint8(ones), 0, 0,
+		table, proto, uint8(route.Scope), unix.RTN_UNICAST, 0, 0, 0, 0})
 	if dst != nil {
 		m.attr(unix.RTA_DST, dst)
 	}

@@ -3,9 +3,12 @@ package rtnl
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -293,5 +296,180 @@ func TestNetnsIsTheSocketsNetns(t *testing.T) {
 		if got := st.Dev == dev && st.Ino == ino; got != same {
 			t.Errorf("Netns = %d:%d; netns %s is %d:%d, same = %t, want %t", dev, ino, name, st.Dev, st.Ino, got, same)
 		}
+	}
+}
+
+// TestDumpsMatchNetlink: Links and Addrs list what netlink's LinkList and
+// AddrList do, in a netns of a few links and addresses of both families,
+// a point-to-point one included, and OpenIn reaches that netns.
+func TestDumpsMatchNetlink(t *testing.T) {
+	node := testenv.NewNode(t)
+	for _, argv := range [][]string{
+		{"ip", "link", "add", "a0", "type", "veth", "peer", "name", "a1"},
+		{"ip", "link", "set", "a0", "mtu", "1400", "up"},
+		{"ip", "addr", "add", "10.1.0.1/24", "dev", "a0"},
+		{"ip", "addr", "add", "10.1.1.1", "peer", "10.1.1.2/32", "dev", "a0"},
+		{"ip", "addr", "add", "fd00:1::1/64", "dev", "a1"},
+		{"ip", "link", "set", "a1", "up"},
+	} {
+		testenv.Run(t, node, argv...)
+	}
+	fd := testenv.FD(t, node)
+	c, err := OpenIn(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h, err := netlink.NewHandleAt(netns.NsHandle(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+
+	links, err := c.Links()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(l netlink.Link) string {
+		a := l.Attrs()
+		return fmt.Sprintf("%d %s mtu %d %s", a.Index, a.Name, a.MTU, l.Type())
+	}
+	var gotLinks, wantLinks []string
+	for _, l := range links {
+		gotLinks = append(gotLinks, key(l))
+	}
+	for _, l := range want {
+		wantLinks = append(wantLinks, key(l))
+	}
+	if !slices.Equal(gotLinks, wantLinks) || len(gotLinks) != 3 {
+		t.Errorf("Links = %q\nLinkList = %q", gotLinks, wantLinks)
+	}
+
+	addrs, err := c.Addrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAddrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, exp []string
+	for _, a := range addrs {
+		got = append(got, fmt.Sprintf("%s@%d", a.Prefix, a.LinkIndex))
+	}
+	for _, a := range wantAddrs {
+		ones, _ := a.Mask.Size()
+		ip, _ := netip.AddrFromSlice(a.IP)
+		exp = append(exp, fmt.Sprintf("%s@%d", netip.PrefixFrom(ip.Unmap(), ones), a.LinkIndex))
+	}
+	slices.Sort(got)
+	slices.Sort(exp)
+	if !slices.Equal(got, exp) || !slices.Contains(got, fmt.Sprintf("10.1.1.1/32@%d", mustIndex(t, c, "a0"))) {
+		t.Errorf("Addrs = %q\nAddrList = %q", got, exp)
+	}
+}
+
+func mustIndex(t *testing.T, c *Conn, name string) int {
+	t.Helper()
+	l, err := c.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().Index
+}
+
+// TestRoutesMatchNetlink: Routes lists the main table as netlink's
+// RouteListFiltered with a table filter does, field for field of those it
+// decodes, multipath and IPv6 metrics included; RouteDel deletes the
+// listed route it is given, and only it.
+func TestRoutesMatchNetlink(t *testing.T) {
+	node := testenv.NewNode(t)
+	for _, argv := range [][]string{
+		{"ip", "link", "add", "a0", "type", "veth", "peer", "name", "a1"},
+		{"ip", "link", "set", "a0", "up"},
+		{"ip", "link", "set", "a1", "up"},
+		{"ip", "addr", "add", "198.18.0.11/24", "dev", "a0"},
+		{"ip", "addr", "add", "fd00:198:18::11/64", "dev", "a0", "nodad"},
+		{"ip", "route", "add", "default", "via", "198.18.0.1"},
+		{"ip", "route", "add", "10.244.1.0/24", "via", "198.18.0.12", "proto", "78"},
+		{"ip", "route", "add", "10.244.2.0/24", "via", "198.18.0.13", "proto", "78", "metric", "7"},
+		{"ip", "route", "add", "10.9.0.0/24", "nexthop", "via", "198.18.0.2", "weight", "2", "nexthop", "via", "198.18.0.3"},
+		{"ip", "route", "add", "blackhole", "10.8.0.0/16"},
+		{"ip", "route", "add", "10.7.0.0/16", "via", "198.18.0.4", "table", "100"},
+		{"ip", "-6", "route", "add", "fd00:10:244:1::/64", "via", "fd00:198:18::12", "proto", "78"},
+	} {
+		testenv.Run(t, node, argv...)
+	}
+	// Enough routes that the dump takes several reads of the buffer.
+	var batch strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&batch, "route add 10.%d.%d.0/24 via 198.18.0.%d\n", 100+i/256, i%256, 20+i%200)
+	}
+	batchFile := t.TempDir() + "/routes"
+	if err := os.WriteFile(batchFile, []byte(batch.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Run(t, node, "ip", "-batch", batchFile)
+	fd := testenv.FD(t, node)
+	c, err := OpenIn(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h, err := netlink.NewHandleAt(netns.NsHandle(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	key := func(r netlink.Route) string {
+		hops := ""
+		for _, nh := range r.MultiPath {
+			hops += fmt.Sprintf(" [dev %d via %s hops %d flags %d]", nh.LinkIndex, nh.Gw, nh.Hops, nh.Flags)
+		}
+		return fmt.Sprintf("%d %v via %v src %v dev %d/%d metric %d table %d proto %d scope %d type %d flags %d tos %d%s",
+			r.Family, r.Dst, r.Gw, r.Src, r.LinkIndex, r.ILinkIndex, r.Priority, r.Table, r.Protocol, r.Scope, r.Type, r.Flags, r.Tos, hops)
+	}
+	list := func() (got, want []string) {
+		t.Helper()
+		rs, err := c.Routes(unix.RT_TABLE_MAIN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrs, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			got = append(got, key(r))
+		}
+		for _, r := range wrs {
+			want = append(want, key(r))
+		}
+		return got, want
+	}
+	got, want := list()
+	if !slices.Equal(got, want) || len(got) < 2008 {
+		t.Fatalf("Routes:\n%s\nRouteListFiltered:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	rs, _ := c.Routes(unix.RT_TABLE_MAIN)
+	var deleted int
+	for i := range rs {
+		if rs[i].Protocol == 78 {
+			if err := c.RouteDel(&rs[i]); err != nil {
+				t.Fatalf("RouteDel %s: %v", key(rs[i]), err)
+			}
+			deleted++
+		}
+	}
+	got, _ = list()
+	if deleted != 3 || len(got) != len(want)-3 || strings.Contains(strings.Join(got, "\n"), "proto 78") {
+		t.Errorf("after deleting %d proto-78 routes:\n%s", deleted, strings.Join(got, "\n"))
+	}
+	if out := testenv.Run(t, node, "ip", "route", "show", "table", "100"); !strings.Contains(out, "10.7.0.0/16") {
+		t.Errorf("table 100 lost its route: %q", out)
 	}
 }
