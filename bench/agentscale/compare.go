@@ -276,7 +276,7 @@ func (e *env) timeChange(ctx context.Context, want routeSet, change func(context
 func (e *env) timeUntil(ctx context.Context, start time.Time, want routeSet, poll time.Duration) (float64, error) {
 	wctx, cancel := context.WithTimeout(ctx, e.o.timeout)
 	defer cancel()
-	m := e.routes.waitMatch(wctx, want, poll)
+	m := e.routes.waitEvent(wctx, want, nil, poll)
 	if m.err != nil {
 		return 0, m.err
 	}

@@ -28,7 +28,7 @@ func (e *env) converge(ctx context.Context, want routeSet, jobs int, f func(cont
 	wctx, cancel := context.WithTimeout(ctx, e.o.timeout)
 	defer cancel()
 	done := make(chan match, 1)
-	go func() { done <- e.routes.waitMatch(wctx, want, e.o.poll) }()
+	go func() { done <- e.routes.waitEvent(wctx, want, nil, e.o.poll) }()
 	first := time.Now()
 	last, err := forEach(ctx, jobs, e.o.workers, f)
 	if err != nil {

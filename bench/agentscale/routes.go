@@ -146,15 +146,17 @@ func (w *routeWatch) subscribe() (<-chan netlink.RouteUpdate, func(), error) {
 	return ch, func() { close(done) }, nil
 }
 
-// waitEvent waits until the routes are exactly want, and reports when the
-// route event that made them so arrived (or, if they already are, now). It
-// lists the routes after every event, and every interval too, so a lost
-// event delays the answer, never loses it.
+// waitEvent waits until the routes are exactly want, listing them after
+// every route event and every interval, and reports when: at the arrival
+// of the event after which they were, or, when a listing on the interval
+// (or the first one) found them so, at the end of that listing. A lost
+// event therefore delays the answer by an interval at most, and with no
+// events (nil) it polls.
 func (w *routeWatch) waitEvent(ctx context.Context, want routeSet, events <-chan netlink.RouteUpdate, interval time.Duration) match {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	var m match
-	at := time.Now()
+	var eventAt time.Time // zero: the listing was not prompted by an event
 	for {
 		have, err := w.snapshot()
 		if err != nil {
@@ -163,7 +165,9 @@ func (w *routeWatch) waitEvent(ctx context.Context, want routeSet, events <-chan
 		}
 		m.seen = len(have)
 		if sameRoutes(have, want) {
-			m.at = at
+			if m.at = eventAt; m.at.IsZero() {
+				m.at = time.Now()
+			}
 			return m
 		}
 		select {
@@ -174,35 +178,10 @@ func (w *routeWatch) waitEvent(ctx context.Context, want routeSet, events <-chan
 			if !ok {
 				events = nil // the subscription ended: the ticker carries on
 			}
-			at = time.Now()
+			eventAt = time.Now()
 		case <-tick.C:
-			at = time.Now()
+			eventAt = time.Time{}
 		}
 	}
 }
 
-// waitMatch polls every interval until the routes are exactly want, ctx
-// ends or a read fails.
-func (w *routeWatch) waitMatch(ctx context.Context, want routeSet, interval time.Duration) match {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	var m match
-	for {
-		have, err := w.snapshot()
-		if err != nil {
-			m.err = err
-			return m
-		}
-		m.seen = len(have)
-		if sameRoutes(have, want) {
-			m.at = time.Now()
-			return m
-		}
-		select {
-		case <-ctx.Done():
-			m.err = fmt.Errorf("wait for %d routes (last poll saw %d): %w", len(want), m.seen, ctx.Err())
-			return m
-		case <-tick.C:
-		}
-	}
-}

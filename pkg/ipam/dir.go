@@ -123,37 +123,34 @@ func (d *dir) mkdir(name string, perm uint32) error {
 
 // link gives the file oldname the new name newname too.
 func (d *dir) link(oldname, newname string) error {
-	oldAt, oldBase, oldDone, err := d.at("link", oldname)
-	if err != nil {
-		return err
-	}
-	defer oldDone()
-	newAt, newBase, newDone, err := d.at("link", newname)
-	if err != nil {
-		return err
-	}
-	defer newDone()
-	if err := unix.Linkat(oldAt, oldBase, newAt, newBase, 0); err != nil {
-		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
-	}
-	return nil
+	return d.atTwo("link", oldname, newname, func(oldAt int, oldBase string, newAt int, newBase string) error {
+		return unix.Linkat(oldAt, oldBase, newAt, newBase, 0)
+	})
 }
 
 // rename moves oldname over newname, replacing whatever is there, a
 // symlink included, without following it.
 func (d *dir) rename(oldname, newname string) error {
-	oldAt, oldBase, oldDone, err := d.at("rename", oldname)
+	return d.atTwo("rename", oldname, newname, func(oldAt int, oldBase string, newAt int, newBase string) error {
+		return unix.Renameat(oldAt, oldBase, newAt, newBase)
+	})
+}
+
+// atTwo resolves oldname and newname (see at) and runs op's system call
+// on them.
+func (d *dir) atTwo(op, oldname, newname string, call func(oldAt int, oldBase string, newAt int, newBase string) error) error {
+	oldAt, oldBase, oldDone, err := d.at(op, oldname)
 	if err != nil {
 		return err
 	}
 	defer oldDone()
-	newAt, newBase, newDone, err := d.at("rename", newname)
+	newAt, newBase, newDone, err := d.at(op, newname)
 	if err != nil {
 		return err
 	}
 	defer newDone()
-	if err := unix.Renameat(oldAt, oldBase, newAt, newBase); err != nil {
-		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
+	if err := call(oldAt, oldBase, newAt, newBase); err != nil {
+		return &os.LinkError{Op: op, Old: oldname, New: newname, Err: err}
 	}
 	return nil
 }

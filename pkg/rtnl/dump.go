@@ -249,40 +249,7 @@ func decodeNexthops(b []byte) ([]*netlink.NexthopInfo, bool) {
 //
 // Equivalent to: ip route del DST [via GW] [dev LINK] [metric P] [table T] [proto N]
 func (r *Conn) RouteDel(route *netlink.Route) error {
-	var dst []byte
-	family, ones := uint8(route.Family), 0
-	if route.Dst != nil {
-		dst, family = addrBytes(route.Dst.IP)
-		ones, _ = prefixLen(route.Dst)
-	} else if route.Gw != nil {
-		_, family = addrBytes(route.Gw)
-	}
-	table := uint8(unix.RT_TABLE_MAIN)
-	if route.Table > 0 {
-		table = uint8(unix.RT_TABLE_UNSPEC)
-		if route.Table < 256 {
-			table = uint8(route.Table)
-		}
-	}
-	m := newMessage(unix.RTM_DELROUTE, unix.NLM_F_ACK, []byte{family, uint8(ones), 0, uint8(route.Tos),
-		table, uint8(route.Protocol), unix.RT_SCOPE_NOWHERE, unix.RTN_UNICAST, 0, 0, 0, 0})
-	if dst != nil {
-		m.attr(unix.RTA_DST, dst)
-	}
-	if route.Gw != nil {
-		gw, _ := addrBytes(route.Gw)
-		m.attr(unix.RTA_GATEWAY, gw)
-	}
-	if route.LinkIndex > 0 {
-		m.attr(unix.RTA_OIF, u32(uint32(route.LinkIndex)))
-	}
-	if route.Table >= 256 {
-		m.attr(unix.RTA_TABLE, u32(uint32(route.Table)))
-	}
-	if route.Priority > 0 {
-		m.attr(unix.RTA_PRIORITY, u32(uint32(route.Priority)))
-	}
-	_, err := r.do(m)
+	_, err := r.do(routeMessage(unix.RTM_DELROUTE, 0, route, uint8(route.Protocol), unix.RT_SCOPE_NOWHERE))
 	return err
 }
 

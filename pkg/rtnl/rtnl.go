@@ -472,9 +472,31 @@ func (r *Conn) RouteReplace(route *netlink.Route) error {
 }
 
 func (r *Conn) routeNew(route *netlink.Route, flags uint16) error {
+	proto := uint8(unix.RTPROT_BOOT)
+	if route.Protocol > 0 {
+		proto = uint8(route.Protocol)
+	}
+	m := routeMessage(unix.RTM_NEWROUTE, flags, route, proto, uint8(route.Scope))
+	if route.MTU > 0 || route.AdvMSS > 0 {
+		m.nest(unix.RTA_METRICS, func() {
+			if route.MTU > 0 {
+				m.attr(unix.RTAX_MTU, u32(uint32(route.MTU)))
+			}
+			if route.AdvMSS > 0 {
+				m.attr(unix.RTAX_ADVMSS, u32(uint32(route.AdvMSS)))
+			}
+		})
+	}
+	_, err := r.do(m)
+	return err
+}
+
+// routeMessage starts a route request of type typ for route: its family
+// (from the destination, else the gateway), destination, TOS, table,
+// gateway, interface and metric, with proto and scope.
+func routeMessage(typ, flags uint16, route *netlink.Route, proto, scope uint8) *message {
 	var dst []byte
-	var family uint8
-	ones := 0
+	family, ones := uint8(route.Family), 0
 	if route.Dst != nil {
 		dst, family = addrBytes(route.Dst.IP)
 		ones, _ = prefixLen(route.Dst)
@@ -488,12 +510,8 @@ func (r *Conn) routeNew(route *netlink.Route, flags uint16) error {
 			table = uint8(route.Table)
 		}
 	}
-	proto := uint8(unix.RTPROT_BOOT)
-	if route.Protocol > 0 {
-		proto = uint8(route.Protocol)
-	}
-	m := newMessage(unix.RTM_NEWROUTE, unix.NLM_F_ACK|flags, []byte{family, uint8(ones), 0, 0,
-		table, proto, uint8(route.Scope), unix.RTN_UNICAST, 0, 0, 0, 0})
+	m := newMessage(typ, unix.NLM_F_ACK|flags, []byte{family, uint8(ones), 0, uint8(route.Tos),
+		table, proto, scope, unix.RTN_UNICAST, 0, 0, 0, 0})
 	if dst != nil {
 		m.attr(unix.RTA_DST, dst)
 	}
@@ -501,25 +519,16 @@ func (r *Conn) routeNew(route *netlink.Route, flags uint16) error {
 		gw, _ := addrBytes(route.Gw)
 		m.attr(unix.RTA_GATEWAY, gw)
 	}
-	m.attr(unix.RTA_OIF, u32(uint32(route.LinkIndex)))
+	if route.LinkIndex > 0 {
+		m.attr(unix.RTA_OIF, u32(uint32(route.LinkIndex)))
+	}
 	if route.Table >= 256 {
 		m.attr(unix.RTA_TABLE, u32(uint32(route.Table)))
 	}
 	if route.Priority > 0 {
 		m.attr(unix.RTA_PRIORITY, u32(uint32(route.Priority)))
 	}
-	if route.MTU > 0 || route.AdvMSS > 0 {
-		m.nest(unix.RTA_METRICS, func() {
-			if route.MTU > 0 {
-				m.attr(unix.RTAX_MTU, u32(uint32(route.MTU)))
-			}
-			if route.AdvMSS > 0 {
-				m.attr(unix.RTAX_ADVMSS, u32(uint32(route.AdvMSS)))
-			}
-		})
-	}
-	_, err := r.do(m)
-	return err
+	return m
 }
 
 // NeighSet adds or replaces the neighbour entry n, as ip's "replace".

@@ -314,17 +314,7 @@ func TestDumpsMatchNetlink(t *testing.T) {
 	} {
 		testenv.Run(t, node, argv...)
 	}
-	fd := testenv.FD(t, node)
-	c, err := OpenIn(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	h, err := netlink.NewHandleAt(netns.NsHandle(fd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	c, h := connAndHandle(t, node)
 
 	links, err := c.Links()
 	if err != nil {
@@ -414,17 +404,7 @@ func TestRoutesMatchNetlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Run(t, node, "ip", "-batch", batchFile)
-	fd := testenv.FD(t, node)
-	c, err := OpenIn(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	h, err := netlink.NewHandleAt(netns.NsHandle(fd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	c, h := connAndHandle(t, node)
 	key := func(r netlink.Route) string {
 		hops := ""
 		for _, nh := range r.MultiPath {
@@ -472,4 +452,22 @@ func TestRoutesMatchNetlink(t *testing.T) {
 	if out := testenv.Run(t, node, "ip", "route", "show", "table", "100"); !strings.Contains(out, "10.7.0.0/16") {
 		t.Errorf("table 100 lost its route: %q", out)
 	}
+}
+
+// connAndHandle opens a Conn (with OpenIn) and a netlink Handle in the
+// netns node, both closed when t ends.
+func connAndHandle(t *testing.T, node string) (*Conn, *netlink.Handle) {
+	t.Helper()
+	fd := testenv.FD(t, node)
+	c, err := OpenIn(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	h, err := netlink.NewHandleAt(netns.NsHandle(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return c, h
 }
