@@ -184,4 +184,3 @@ func (w *routeWatch) waitEvent(ctx context.Context, want routeSet, events <-chan
 		}
 	}
 }
-
