@@ -114,6 +114,38 @@ func TestPlantedSymlinks(t *testing.T) {
 	}
 }
 
+// TestPlantedEntryUnderSeal: a symlink or a directory planted as an entry
+// behind a seal that still holds (the times put back) is read as a corrupt
+// entry, which rebuilds the index, not as an error every ADD repeats.
+func TestPlantedEntryUnderSeal(t *testing.T) {
+	for name, plant := range map[string]func(path string){
+		"symlink":   func(path string) { symlink(t, "10.0.0.2", path) },
+		"directory": func(path string) { mkdirTest(t, path) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, s := poolOf(t, "10.0.0.0/24"), newStore(t)
+			mustAlloc(t, s, p, att("p1"))
+			plant(filepath.Join(s.Dir(), indexDir, entryName(att("p2"))))
+			ix, err := s.loadIndex()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ix.commit(); err != nil || !ix.fresh {
+				t.Fatalf("reseal: %v (fresh %v)", err, ix.fresh)
+			}
+			mustAlloc(t, s, p, att("p2"))
+			checkIndex(t, s)
+		})
+	}
+}
+
+func mkdirTest(t testing.TB, path string) {
+	t.Helper()
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // crashChildEnv makes the test binary a worker for TestKilledAnyInstant
 // (see TestMain): it allocates and releases in the network directory the
 // variable names until killed.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The attachment index lives in a subdirectory of the network directory:
@@ -120,6 +121,9 @@ func (ix *index) readEntry(a Attachment) (entry, error) {
 	b, err := ix.s.readFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return entry{owner: a}, nil
+	}
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EISDIR) {
+		err = fmt.Errorf("%w: not a regular file (%w)", errIndexCorrupt, err) // a rebuild removes it
 	}
 	if err != nil {
 		return entry{}, fmt.Errorf("read index entry %s in %s: %w", name, ix.s.dir, err)
