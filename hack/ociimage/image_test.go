@@ -14,8 +14,9 @@ import (
 	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
-// TestMain fails the run if a test changed the machine's own network.
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+// TestMain fails the run if a test changed the machine's own network, or
+// left what containerd makes by default (/etc/cni, /opt/containerd).
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, testenv.Kubelet)) }
 
 // TestMakeImage builds the image as make image does, imports the archive
 // into a containerd of its own (its root, state and socket in a temp dir)
@@ -88,8 +89,11 @@ func startContainerd(t *testing.T, ctx context.Context) func(args ...string) (st
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "containerd.sock")
-	config := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\n[grpc]\n  address = %q\n"+
-		"[plugins.\"io.containerd.grpc.v1.cri\"]\n  disable_cni = true\n", dir+"/root", dir+"/state", sock)
+	// No CRI plugin (it makes /etc/cni/net.d) and no "opt" plugin (it makes
+	// /opt/containerd): ctr needs neither, and the machine stays as it was.
+	config := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\n"+
+		"disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.internal.v1.opt\"]\n[grpc]\n  address = %q\n",
+		dir+"/root", dir+"/state", sock)
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
