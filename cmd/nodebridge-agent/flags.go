@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -14,6 +15,7 @@ type options struct {
 	cfg        agent.Config
 	kubeconfig string // empty: in-cluster, else $KUBECONFIG
 	uninstall  bool
+	hold       bool // after --uninstall, serve ok health until SIGTERM
 	version    bool // print the version and exit
 	logFormat  string
 	logLevel   string
@@ -26,8 +28,15 @@ func parseFlags(args []string) (options, error) {
 	o.cfg.NodeName = defaultNodeName()
 	fs := flag.NewFlagSet("nodebridge-agent", flag.ContinueOnError)
 	o.register(fs)
-	err := fs.Parse(args)
-	return o, err
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.hold && !o.uninstall {
+		err := errors.New("--hold goes with --uninstall")
+		fmt.Fprintln(fs.Output(), err)
+		return o, err
+	}
+	return o, nil
 }
 
 // defaultNodeName is $NODE_NAME, else the hostname.
@@ -65,7 +74,8 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConflistConfigMap, "conflist-configmap", c.ConflistConfigMap,
 		"namespace/name of a ConfigMap holding the conflist template (mtu, ipMasq, hairpinMode, chained plugins), read on every resync; empty: the built-in conflist")
 	fs.StringVar(&c.ConflistKey, "conflist-configmap-key", c.ConflistKey, "key of the conflist template in --conflist-configmap")
-	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist from this host, then exit")
+	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist (and the bridge, once no pod is on it) from this host, then exit")
+	fs.BoolVar(&o.hold, "hold", o.hold, "with --uninstall: afterwards serve /healthz and /readyz (ok) on --metrics-addr until SIGTERM instead of exiting, as a DaemonSet runs it")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, `log format on stderr: "text" or "json"`)
 	fs.StringVar(&o.logLevel, "log-level", o.logLevel, `least severe level logged: "debug", "info", "warn" or "error"`)
 	fs.BoolVar(&o.version, "version", o.version, "print the version and exit")

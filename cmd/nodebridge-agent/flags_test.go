@@ -61,6 +61,7 @@ func TestVersionHelpLogLevel(t *testing.T) {
 		{name: "-h", args: []string{"-h"}, stderr: "-log-level"},
 		{name: "--help", args: []string{"--help"}, stderr: "-version"},
 		{name: "bad level", args: []string{"--log-level=verbose"}, code: 2, stderr: `log-level "verbose"`},
+		{name: "hold alone", args: []string{"--hold"}, code: 2, stderr: "--hold goes with --uninstall"},
 		{name: "debug", args: append([]string{"--log-level=debug"}, bad...), code: 1, stderr: "zero length", notStderr: "log-level"},
 		{name: "error", args: append([]string{"--log-level=error"}, bad...), code: 1, stderr: "zero length"},
 	} {

@@ -86,7 +86,10 @@ func start(ctx context.Context, o options, logger *slog.Logger) error {
 		return err
 	}
 	if o.uninstall {
-		return agent.Uninstall(ctx, o.cfg, d)
+		if err := agent.Uninstall(ctx, o.cfg, d); err != nil || !o.hold {
+			return err
+		}
+		return agent.HoldUninstalled(ctx, o.cfg, logger)
 	}
 	if d.Client, err = newClient(o.kubeconfig, d.Metrics, logger); err != nil {
 		return err

@@ -174,10 +174,24 @@ func TestUninstallKernel(t *testing.T) {
 	if err := os.WriteFile(cfg.confPath(), []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The plugin's bridge, with a pod still on it.
+	testenv.Run(t, th.name, "ip", "link", "add", cfg.Bridge, "type", "bridge")
+	testenv.Run(t, th.name, "ip", "link", "add", "nbpod0", "type", "veth", "peer", "name", "nbpod1")
+	testenv.Run(t, th.name, "ip", "link", "set", "nbpod0", "master", cfg.Bridge)
 	for i, name := range []string{"", "nftables"} { // the second run finds nothing left and succeeds
 		if err := uninstall(context.Background(), &cfg, th.h, rulesIn(t, th.ns, name), discard()); err != nil {
 			t.Fatalf("run %d: %v", i, err)
 		}
+	}
+	if _, err := th.h.LinkByName(cfg.Bridge); err != nil {
+		t.Errorf("bridge %s with a port went: %v", cfg.Bridge, err)
+	}
+	testenv.Run(t, th.name, "ip", "link", "del", "nbpod0")
+	if err := uninstall(context.Background(), &cfg, th.h, rulesIn(t, th.ns, ""), discard()); err != nil {
+		t.Fatalf("run after the pod went: %v", err)
+	}
+	if _, err := th.h.LinkByName(cfg.Bridge); err == nil {
+		t.Errorf("bridge %s without ports is left", cfg.Bridge)
 	}
 	if got := th.routes(t, "proto", "78"); len(got) != 0 {
 		t.Errorf("proto 78 routes left: %q", got)

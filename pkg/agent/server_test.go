@@ -175,3 +175,42 @@ func TestServeShutdown(t *testing.T) {
 		t.Error("serve on a taken address: no error")
 	}
 }
+
+// HoldUninstalled answers ok on /healthz and /readyz, so a DaemonSet's
+// probes count the node done, until its context ends.
+func TestHoldUninstalled(t *testing.T) {
+	ln := httptest.NewServer(http.NotFoundHandler())
+	addr := strings.TrimPrefix(ln.URL, "http://")
+	ln.Close() // a free port, most likely still free below
+	cfg := Defaults()
+	cfg.MetricsAddr = addr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- HoldUninstalled(ctx, cfg, discard()) }()
+	for _, path := range []string{"/healthz", "/readyz"} {
+		var body string
+		var code int
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			resp, err := http.Get("http://" + addr + path)
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body) // compared below
+			resp.Body.Close()
+			code, body = resp.StatusCode, string(b)
+			break
+		}
+		if code != http.StatusOK || body != "ok: uninstalled\n" {
+			t.Errorf("GET %s: %d %q, want 200 \"ok: uninstalled\"", path, code, body)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("HoldUninstalled: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("HoldUninstalled did not return after its context ended")
+	}
+}
