@@ -49,9 +49,9 @@ for t in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6
 	ln -sf "xtables-nft-multi" "$rootfs/usr/sbin/$t"
 done
 ldconfig -r "$rootfs"
-# The init container's shell: sh, cp and mv from busybox.
+# The init container's shell and tools (and the uninstall's) from busybox.
 cp "$(command -v busybox)" "$rootfs/bin/busybox"
-for t in sh cp mv rm ls cat mkdir; do
+for t in sh cp mv rm ls cat mkdir grep touch sleep; do
 	ln -sf busybox "$rootfs/bin/$t"
 done
 

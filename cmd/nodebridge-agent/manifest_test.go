@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -261,8 +262,9 @@ func testAgentRBAC(t *testing.T, c *cluster) {
 }
 
 // The init container's script, run by sh with the image's and the node's
-// directories under a temp dir: it installs nodebridge and portmap, and
-// loopback only where the node has none, and a second run replaces ours.
+// directories under a temp dir: it installs nodebridge, and portmap and
+// loopback only where the node has none; a second run updates ours and
+// leaves the node's; run for the uninstall, it leaves only the node's.
 func TestManifestInitInstalls(t *testing.T) {
 	var ds appsv1.DaemonSet
 	manifestObject(t, readManifest(t), "DaemonSet", &ds)
@@ -273,7 +275,8 @@ func TestManifestInitInstalls(t *testing.T) {
 	if len(cmd) != 3 || cmd[0] != "/bin/sh" || cmd[1] != "-c" {
 		t.Fatalf("init command %q, want /bin/sh -c SCRIPT", cmd)
 	}
-	for _, hasLoopback := range []bool{false, true} {
+	bins := []string{"nodebridge", "portmap", "loopback"}
+	for _, nodeHas := range [][]string{nil, {"loopback"}, {"portmap", "loopback"}} {
 		root := t.TempDir()
 		src, dst := filepath.Join(root, "image"), filepath.Join(root, "node")
 		for _, d := range []string{src, dst} {
@@ -281,34 +284,65 @@ func TestManifestInitInstalls(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, b := range []string{"nodebridge", "portmap", "loopback"} {
-			if err := os.WriteFile(filepath.Join(src, b), []byte("image's "+b), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if hasLoopback {
-			if err := os.WriteFile(filepath.Join(dst, "loopback"), []byte("node's loopback"), 0o755); err != nil {
+		for _, b := range nodeHas {
+			if err := os.WriteFile(filepath.Join(dst, b), []byte("node's "+b), 0o755); err != nil {
 				t.Fatal(err)
 			}
 		}
 		script := strings.NewReplacer("/opt/nodebridge/bin", src, "/host/opt/cni/bin", dst).Replace(cmd[2])
-		for range 2 {
-			if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
-				t.Fatalf("init script: %v\n%s", err, out)
+		run := func(env ...string) {
+			t.Helper()
+			c := exec.Command("sh", "-c", script)
+			c.Env = append(os.Environ(), env...)
+			if out, err := c.CombinedOutput(); err != nil {
+				t.Fatalf("init script %v: %v\n%s", env, err, out)
 			}
 		}
-		want := map[string]string{"nodebridge": "image's nodebridge", "portmap": "image's portmap", "loopback": "image's loopback"}
-		if hasLoopback {
-			want["loopback"] = "node's loopback"
-		}
-		entries, _ := os.ReadDir(dst)
-		if len(entries) != len(want) {
-			t.Errorf("node's bin dir holds %d entries, want %d (no temp file left)", len(entries), len(want))
-		}
-		for b, content := range want {
-			if got, err := os.ReadFile(filepath.Join(dst, b)); err != nil || string(got) != content {
-				t.Errorf("node has loopback %v: %s = %q %v, want %q", hasLoopback, b, got, err, content)
+		want := map[string]string{}
+		for _, version := range []string{"v1", "v2"} {
+			for _, b := range bins {
+				if err := os.WriteFile(filepath.Join(src, b), []byte("image's "+version+" "+b), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Contains(nodeHas, b) {
+					want[b] = "image's " + version + " " + b
+				}
 			}
+			run()
+		}
+		var ours []string
+		for _, b := range bins {
+			if slices.Contains(nodeHas, b) {
+				want[b] = "node's " + b
+			} else {
+				ours = append(ours, b)
+			}
+		}
+		want[".nodebridge-installed"] = strings.Join(ours, "\n") + "\n"
+		checkDir(t, dst, want)
+		run("NODEBRIDGE_UNINSTALL=1")
+		for _, b := range append(ours, ".nodebridge-installed") {
+			delete(want, b)
+		}
+		checkDir(t, dst, want)
+	}
+}
+
+// checkDir fails t unless dir holds exactly the files of want, each with
+// its content.
+func checkDir(t *testing.T, dir string, want map[string]string) {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != len(want) {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("%s holds %q, want the %d of %v (no temp file left)", dir, names, len(want), slices.Sorted(maps.Keys(want)))
+	}
+	for b, content := range want {
+		if got, err := os.ReadFile(filepath.Join(dir, b)); err != nil || string(got) != content {
+			t.Errorf("%s = %q %v, want %q", b, got, err, content)
 		}
 	}
 }
