@@ -146,6 +146,11 @@ func demoPod(name string) *corev1.Pod {
 func (d *demo) printKubectl(ctx context.Context) error {
 	out, err := d.c.Kubectl(ctx, "get", "nodes,pods", "-o", "wide")
 	fmt.Print(out)
+	if err != nil {
+		return err
+	}
+	out, err = d.c.Kubectl(ctx, "-n", "kube-system", "get", "daemonset,pods", "-o", "wide")
+	fmt.Print(out)
 	return err
 }
 

@@ -1,7 +1,9 @@
 // Command demo-cluster is `make demo-cluster`: three real Kubernetes nodes
 // on this machine (package internal/lab/kubelet: each a netns and mount namespace with
-// its own containerd and kubelet, nodebridge and nodebridge-agent as the
-// network) under a real control plane. It places a pod on each node through
+// its own containerd and kubelet) under a real control plane, with
+// nodebridge installed as the README tells an operator: make image, the
+// archive imported into each node's containerd, kubectl apply of
+// deploy/nodebridge.yaml with the image's name. It places a pod on each node through
 // the scheduler, prints `kubectl get nodes,pods -o wide`, each node's agent
 // routes and pings between the pods across nodes, with the time each step
 // took, and takes everything down. With -keep it stays up, printing how to
@@ -58,7 +60,7 @@ func run(ctx context.Context, nodes int, keep bool) (err error) {
 		d.printTimes()
 	}()
 	o := kubelet.Options{Prefix: fmt.Sprintf("nbd10%x-", os.Getpid()), Dir: d.dir, Nodes: nodes,
-		CNIBinDir: filepath.Join(d.dir, "cni-bin"), Image: filepath.Join(d.dir, "image.tar")}
+		Image: filepath.Join(d.dir, "image.tar")}
 	if err := d.step("build", func() error { return build(ctx, &o) }); err != nil {
 		return err
 	}
@@ -70,7 +72,8 @@ func run(ctx context.Context, nodes int, keep bool) (err error) {
 		}
 		return err
 	}
-	fmt.Printf("%d nodes Ready, podCIDRs from the controller-manager, conflists from nodebridge-agent\n", nodes)
+	fmt.Printf("%d nodes Ready, podCIDRs from the controller-manager, conflists from nodebridge-agent, the DaemonSet of\n"+
+		"deploy/nodebridge.yaml with image %s (kubectl apply)\n", nodes, o.DaemonSet)
 	if err := d.show(ctx); err != nil {
 		return err
 	}
@@ -94,17 +97,11 @@ func (d *demo) show(ctx context.Context) error {
 	return d.step("pings", func() error { return d.pingAcross(ctx) })
 }
 
-// build fills in the Kubernetes binaries, the CNI bin dir (nodebridge,
-// portmap, loopback), the local image and the agent.
+// build fills in the Kubernetes binaries, the local image (busybox and
+// pause, for the pods) and nodebridge's image as make image builds it.
 func build(ctx context.Context, o *kubelet.Options) error {
 	var err error
 	if o.K8sBin, err = kubelet.K8sBinaries(ctx); err != nil {
-		return err
-	}
-	if err := os.Mkdir(o.CNIBinDir, 0o755); err != nil {
-		return fmt.Errorf("make CNI bin dir: %w", err)
-	}
-	if err := kubelet.BuildCNI(ctx, o.CNIBinDir); err != nil {
 		return err
 	}
 	pause := filepath.Join(o.Dir, "pause")
@@ -114,8 +111,16 @@ func build(ctx context.Context, o *kubelet.Options) error {
 	if err := kubelet.BuildImage(ctx, o.Image, "/bin/busybox", pause); err != nil {
 		return err
 	}
-	o.AgentBin, err = kubelet.BuildAgent(ctx, o.Dir)
-	return err
+	version, err := kubelet.ImageVersion(ctx, "")
+	if err != nil {
+		return err
+	}
+	im, err := kubelet.BuildNodebridgeImage(ctx, filepath.Join(o.Dir, "images"), version)
+	if err != nil {
+		return err
+	}
+	o.DaemonSet, o.Archives = im.Name, []string{im.Archive}
+	return nil
 }
 
 // keep prints how to reach the cluster and how to end it, and waits for

@@ -41,7 +41,7 @@ func newControlPlane(dir, binDir, netns string) (*controlPlane, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "etcd"), 0o700); err != nil {
 		return nil, fmt.Errorf("make control-plane dir: %w", err)
 	}
-	p, err := newPKI(dir, net.IP(UnderlayV4.AsSlice()), net.IP(UnderlayV6.AsSlice()))
+	p, err := newPKI(dir, net.IP(UnderlayV4.AsSlice()), net.IP(UnderlayV6.AsSlice()), net.IP(KubernetesServiceIP.AsSlice()))
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,10 @@ import (
 var (
 	UnderlayV4 = netip.MustParseAddr("198.18.0.1")
 	UnderlayV6 = netip.MustParseAddr("fd00:198:18::1")
+	// KubernetesServiceIP is the ClusterIP of the default/kubernetes
+	// Service (the first of --service-cluster-ip-range), where pods with
+	// in-cluster config reach the API server: in the serving certificate.
+	KubernetesServiceIP = netip.MustParseAddr("10.96.0.1")
 )
 
 const (

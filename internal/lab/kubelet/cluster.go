@@ -29,12 +29,17 @@ import (
 
 // Options says what the cluster runs and where it keeps its files.
 type Options struct {
-	Prefix      string       // start of every netns name (testenv's per-process prefix in tests)
-	Dir         string       // all state and logs; the caller removes it after Close
-	K8sBin      string       // the dir of K8sBinaries
-	CNIBinDir   string       // nodebridge and portmap (see BuildCNI)
-	AgentBin    string       // nodebridge-agent; empty: the cluster writes each node's conflist itself
-	Image       string       // the local image archive (see BuildImage)
+	Prefix    string // start of every netns name (testenv's per-process prefix in tests)
+	Dir       string // all state and logs; the caller removes it after Close
+	K8sBin    string // the dir of K8sBinaries
+	CNIBinDir string // nodebridge and portmap (see BuildCNI), each node's /opt/cni/bin; empty with DaemonSet
+	AgentBin  string // nodebridge-agent as a process; empty: the DaemonSet, or the cluster writes each conflist itself
+	Image     string // the local image archive (see BuildImage)
+	// DaemonSet installs nodebridge as the README tells an operator: this
+	// image (make image's, its archive in Archives) in deploy/nodebridge.yaml,
+	// applied with kubectl onto nodes whose /opt/cni/bin starts empty.
+	DaemonSet   string
+	Archives    []string     // more image archives every node imports (make image's)
 	Nodes       int          // how many nodes, 1..9
 	ClusterCIDR netip.Prefix // what the controller-manager cuts podCIDRs from; default 10.244.0.0/16
 	// Reference runs the reference bridge + host-local in nodebridge's
@@ -63,8 +68,12 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if o.Nodes < 1 || o.Nodes > 9 {
 		return nil, fmt.Errorf("nodes %d: want 1..9", o.Nodes)
 	}
-	if o.Reference && o.AgentBin != "" {
-		return nil, fmt.Errorf("agent %s: a reference cluster runs no agent", o.AgentBin)
+	if o.Reference && (o.AgentBin != "" || o.DaemonSet != "") {
+		return nil, fmt.Errorf("agent %s%s: a reference cluster runs no agent", o.AgentBin, o.DaemonSet)
+	}
+	if o.DaemonSet != "" && (o.AgentBin != "" || o.CNIBinDir != "") {
+		return nil, fmt.Errorf("DaemonSet %s: its init container installs the plugins and it runs the agent: no CNIBinDir %q or AgentBin %q",
+			o.DaemonSet, o.CNIBinDir, o.AgentBin)
 	}
 	if !o.ClusterCIDR.IsValid() {
 		o.ClusterCIDR = netip.MustParsePrefix("10.244.0.0/16")
@@ -114,7 +123,7 @@ func (c *Cluster) addNodes(ctx context.Context, kubeconfig string) error {
 		wg.Go(func() {
 			name := NodeName(i + 1)
 			nodes[i], errs[i] = addNode(ctx, c.Lab, nodeSpec{
-				name: name, index: i + 1, dir: filepath.Join(c.Dir, "nodes", name), image: c.Image,
+				name: name, index: i + 1, dir: filepath.Join(c.Dir, "nodes", name), images: append([]string{c.Image}, c.Archives...),
 				cniBinDir: c.CNIBinDir, kubeconfig: kubeconfig, kubelet: filepath.Join(c.K8sBin, "kubelet"),
 			})
 		})

@@ -18,16 +18,12 @@ import (
 	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
-// startCluster builds what a cluster needs and starts one with n nodes,
-// closed when t ends; it logs how long the start took and the memory of
-// each node.
-func startCluster(t *testing.T, ctx context.Context, n int, withAgent bool) *Cluster {
+// startCluster builds what a cluster needs and starts one with n nodes
+// whose conflists it writes itself (no agent), closed when t ends; it logs
+// how long the start took and the memory of each node.
+func startCluster(t *testing.T, ctx context.Context, n int) *Cluster {
 	t.Helper()
 	testenv.RequireRoot(t)
-	k8sBin, err := K8sBinaries(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	cniBin := filepath.Join(dir, "cni-bin")
 	if err := os.Mkdir(cniBin, 0o755); err != nil {
@@ -36,25 +32,55 @@ func startCluster(t *testing.T, ctx context.Context, n int, withAgent bool) *Clu
 	if err := BuildCNI(ctx, cniBin); err != nil {
 		t.Fatal(err)
 	}
-	pause, image := filepath.Join(dir, "pause"), filepath.Join(dir, "image.tar")
-	if err := BuildPause(ctx, pause); err != nil {
-		t.Fatal(err)
-	}
-	if err := BuildImage(ctx, image, "/bin/busybox", pause); err != nil {
-		t.Fatal(err)
-	}
-	var agent string
-	if withAgent {
-		if agent, err = BuildAgent(ctx, dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t0 := time.Now()
-	c, err := Start(ctx, Options{Prefix: testenv.NetnsPrefix(), Dir: dir, K8sBin: k8sBin,
-		CNIBinDir: cniBin, AgentBin: agent, Image: image, Nodes: n})
+	return start(t, ctx, Options{Dir: dir, CNIBinDir: cniBin, Nodes: n})
+}
+
+// startDaemonSetCluster starts a cluster of n nodes on which nodebridge is
+// installed as the README tells an operator: make image, the archive
+// imported into each node's containerd, kubectl apply of the manifest. It
+// builds a second image, version suffix -update, imported too, for a
+// rolling update, and returns it.
+func startDaemonSetCluster(t *testing.T, ctx context.Context, n int) (*Cluster, Image) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	v, err := ImageVersion(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var images [2]Image
+	for i, suffix := range []string{"", "-update"} {
+		if images[i], err = BuildNodebridgeImage(ctx, filepath.Join(dir, "images"), v+suffix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return start(t, ctx, Options{Dir: dir, Nodes: n, DaemonSet: images[0].Name,
+		Archives: []string{images[0].Archive, images[1].Archive}}), images[1]
+}
+
+// start fills in o's binaries, local image and netns prefix and starts the
+// cluster, closed when t ends.
+func start(t *testing.T, ctx context.Context, o Options) *Cluster {
+	t.Helper()
+	var err error
+	if o.K8sBin, err = K8sBinaries(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pause := filepath.Join(o.Dir, "pause")
+	o.Image = filepath.Join(o.Dir, "image.tar")
+	if err := BuildPause(ctx, pause); err != nil {
+		t.Fatal(err)
+	}
+	if err := BuildImage(ctx, o.Image, "/bin/busybox", pause); err != nil {
+		t.Fatal(err)
+	}
+	o.Prefix = testenv.NetnsPrefix()
+	t0 := time.Now()
+	c, err := Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := o.Nodes
 	t.Logf("cluster of %d nodes up in %v", n, time.Since(t0).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -74,7 +100,7 @@ func startCluster(t *testing.T, ctx context.Context, n int, withAgent bool) *Clu
 func TestNodesReadyWithPodCIDRsAndPodsOnEach(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c := startCluster(t, ctx, 3, false)
+	c := startCluster(t, ctx, 3)
 
 	cidrs := map[string]netip.Prefix{}
 	for _, n := range c.Nodes {

@@ -18,7 +18,7 @@ const containerdSock = "/run/containerd/containerd.sock"
 // mounted under containerd's state dir (the node's /run) instead of the
 // machine's /run/netns; the local pause image; the node's CNI dirs. The
 // "opt" plugin is off because it would make /opt/containerd on the machine.
-func containerdConfig(dir, cniBinDir, cniConfDir string) string {
+func containerdConfig(dir string) string {
 	return fmt.Sprintf(`version = 2
 root = "/var/lib/containerd"
 state = "/run/containerd"
@@ -52,14 +52,14 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
 // startContainerd writes the node's containerd config and the crun wrapper,
 // starts containerd in the node's namespaces, waits for its socket, and
-// imports the local image into the CRI namespace.
-func (n *Node) startContainerd(ctx context.Context, image string) error {
+// imports the image archives into the CRI namespace.
+func (n *Node) startContainerd(ctx context.Context, images ...string) error {
 	wrapper := "#!/bin/sh\nexec crun --cgroup-manager=disabled \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(n.Dir, "crun-nocgroup"), []byte(wrapper), 0o755); err != nil {
 		return fmt.Errorf("write crun wrapper of %s: %w", n.Name, err)
 	}
 	conf := filepath.Join(n.Dir, "containerd.toml")
-	if err := os.WriteFile(conf, []byte(containerdConfig(n.Dir, n.cniBinDir, n.ConfDir)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(containerdConfig(n.Dir)), 0o644); err != nil {
 		return fmt.Errorf("write containerd config of %s: %w", n.Name, err)
 	}
 	var err error
@@ -79,8 +79,10 @@ func (n *Node) startContainerd(ctx context.Context, image string) error {
 	if err != nil {
 		return fmt.Errorf("wait for containerd of %s: %w\n%s", n.Name, err, n.containerd.logTail(30))
 	}
-	if _, err := run(ctx, append(ctr, "images", "import", image)...); err != nil {
-		return fmt.Errorf("import image into containerd of %s: %w", n.Name, err)
+	for _, image := range images {
+		if _, err := run(ctx, append(ctr, "images", "import", image)...); err != nil {
+			return fmt.Errorf("import image %s into containerd of %s: %w", image, n.Name, err)
+		}
 	}
 	return nil
 }

@@ -18,37 +18,60 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// agentRestartLosesNoPing pings from the first node's server pod to the
-// second's every 0.2 s and restarts the first node's agent once replies
-// flow: not one echo may go unanswered, and replies must keep coming after
-// the new agent is ready.
-func (e *e2e) agentRestartLosesNoPing(t *testing.T, ctx context.Context) {
-	const count = 40 // 8 s at 0.2 s: room for the restart and replies after it
-	on := e.c.Nodes[0]
-	from, to := e.servers[on.Name], e.servers[e.c.Nodes[1].Name]
-	p := startPing(t, ctx, e.c, from.Name, to.Status.PodIP, count)
+// rollingUpdateLosesNoPing pings from the first node's server pod to the
+// second's every 0.2 s while the DaemonSet rolls out a new image tag, one
+// node at a time, as an operator updates (kubectl apply of the manifest with
+// the new tag): not one echo may go unanswered before the rollout is done,
+// and then every node's agent runs the new version.
+func (e *e2e) rollingUpdateLosesNoPing(t *testing.T, ctx context.Context) {
+	const count = 400 // 80 s at 0.2 s: more than the rollout takes; the ping is cut when it is done
+	from, to := e.servers[e.c.Nodes[0].Name], e.servers[e.c.Nodes[1].Name]
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	p := startPing(t, pctx, e.c, from.Name, to.Status.PodIP, count)
 	if _, ok := <-p.replies; !ok {
-		t.Fatalf("ping from %s to %s: no reply before the restart:\n%s", from.Name, to.Status.PodIP, p.wait(t))
+		t.Fatalf("ping from %s to %s: no reply before the update:\n%s", from.Name, to.Status.PodIP, p.wait(t))
 	}
-	if err := e.c.RestartAgent(ctx, on); err != nil {
+	t0 := time.Now()
+	if err := e.c.ApplyDaemonSet(ctx, e.update.Name); err != nil {
 		t.Errorf("%v", err)
 	}
-	restarted := time.Now()
-	after := 0
-	for r := range p.replies {
-		if r.After(restarted) {
-			after++
+	took := time.Since(t0)
+	time.Sleep(time.Second) // a few replies after the last new agent is ready
+	stop()
+	for range p.replies { // drained, so the reader finishes
+	}
+	out := <-p.out
+	_ = p.cmd.Wait() // killed: its status says so, and the output is what counts
+	seqs := pingSeqs(out)
+	if len(seqs) < int(took/(200*time.Millisecond)) {
+		t.Errorf("%d replies over a %v rollout: the ping did not span it:\n%s", len(seqs), took, out)
+	}
+	for i, s := range seqs {
+		if s != i {
+			t.Errorf("ping from %s to %s across the rolling update: echo %d unanswered:\n%s", from.Name, to.Status.PodIP, i, out)
+			break
 		}
 	}
-	out := p.wait(t)
-	sent, got, ok := pingCounts(out)
-	if !ok || sent != count || got != sent {
-		t.Errorf("ping from %s to %s across the agent restart on %s lost replies:\n%s", from.Name, to.Status.PodIP, on.Name, out)
+	_, version, _ := strings.Cut(e.update.Name, ":")
+	for _, n := range e.c.Nodes {
+		code, body, err := n.Get(ctx, "/metrics")
+		if err != nil || code != 200 || !strings.Contains(body, `,version="`+version+`"} 1`) {
+			t.Errorf("agent of %s after the update: %v %d, want build_info of %s:\n%s", n.Name, err, code, version, body)
+		}
 	}
-	if after < 3 {
-		t.Errorf("only %d replies came after the restarted agent was ready: the ping did not span the restart", after)
+	t.Logf("rolling update to %s: %v, %d replies, none lost", e.update.Name, took.Round(time.Millisecond), len(seqs))
+}
+
+// pingSeqs are the sequence numbers of busybox ping's replies ("64 bytes
+// from 10.244.1.5: seq=3 ttl=63 time=0.1 ms"), in order.
+func pingSeqs(out string) []int {
+	var seqs []int
+	for _, m := range regexp.MustCompile(`bytes from .*: seq=(\d+) `).FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1]) // digits, by the pattern
+		seqs = append(seqs, n)
 	}
-	t.Logf("agent of %s restarted; %d of %d replies, %d after it was ready", on.Name, got, sent, after)
+	return seqs
 }
 
 // pingRun is a ping running in a pod through kubectl exec, its replies

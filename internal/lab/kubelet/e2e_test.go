@@ -15,10 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// e2e is the state the end-to-end steps share: one cluster of three nodes,
-// each with its agent, and a server pod on each node.
+// e2e is the state the end-to-end steps share: one cluster of three nodes
+// with nodebridge installed as the DaemonSet, and a server pod on each node.
 type e2e struct {
 	c       *Cluster
+	update  Image                   // a second image, for a rolling update
 	cidrs   map[string]netip.Prefix // node name → the podCIDR the controller-manager gave it
 	servers map[string]*corev1.Pod  // node name → its server pod, Ready
 }
@@ -27,14 +28,15 @@ type e2e struct {
 const serverPort = 8080
 
 // TestE2E runs the end-to-end steps in order on one cluster: a cluster
-// costs ~20 s to start, and the last steps (restarts, a Node deleted)
-// change it for good. A failed step does not stop the later ones; the
+// costs ~20 s to start, and the last steps (restarts, a Node deleted, the
+// uninstall) change it for good. A failed step does not stop the later ones; the
 // cluster's logs are printed once at the end when any failed.
 func TestE2E(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	e := &e2e{c: startCluster(t, ctx, 3, true), servers: map[string]*corev1.Pod{}}
+	e := &e2e{servers: map[string]*corev1.Pod{}}
+	e.c, e.update = startDaemonSetCluster(t, ctx, 3)
 	for _, n := range e.c.Nodes {
 		checkConflistVersion(t, n)
 	}
@@ -53,9 +55,10 @@ func TestE2E(t *testing.T) {
 		{"PodToOutsideMasqueraded", e.podToOutsideMasqueraded},
 		{"HostPortFromAnotherNode", e.hostPortFromAnotherNode},
 		{"Deployment30ThenZeroLeavesNothing", e.deploymentLeavesNothing},
-		{"AgentRestartLosesNoPing", e.agentRestartLosesNoPing},
+		{"RollingUpdateLosesNoPing", e.rollingUpdateLosesNoPing},
 		{"KubeletRestartKeepsPodNetwork", e.kubeletRestartKeepsNetwork},
 		{"NodeDeletedRoutesGo", e.nodeDeletedRoutesGo},
+		{"UninstallLeavesNodesAsBefore", e.uninstallLeavesNodesAsBefore},
 	}
 	for _, s := range steps {
 		t0 := time.Now()

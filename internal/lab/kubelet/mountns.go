@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,8 +30,20 @@ func kubeletSysctls() map[string]string {
 
 // overlaid are the dirs whose writes land in the node's dir: containerd's
 // state and shim sockets (/run/containerd), libcni's cache (/var/lib/cni),
-// pod logs (/var/log/pods).
-func overlaid() []string { return []string{"/run", "/var/lib", "/var/log"} }
+// pod logs (/var/log/pods), and the mount points of the node's own CNI
+// dirs (/etc/cni/net.d, /opt/cni/bin), which the machine may lack.
+func overlaid() []string { return []string{"/run", "/var/lib", "/var/log", "/etc", "/opt"} }
+
+// keepSubmounts are the overlaid dirs whose mounts inside (a container's
+// /etc/resolv.conf and /etc/hosts, say) the node still sees: an overlay
+// shows only the file system under a dir, so they are bound again on top.
+// /run's are not: the machine's netns mounts are none of the node's.
+func keepSubmounts() []string { return []string{"/etc", "/opt"} }
+
+// A bind of a dir of the node's over a path of the node's mount namespace:
+// its CNI conf, bin and IPAM dirs where a DaemonSet's hostPath volumes and
+// containerd look for them.
+type bind struct{ src, dst string }
 
 // holderScript runs as "sh -c holderScript sh DIR OVERLAID..." in the
 // node's netns, in a fresh mount namespace whose mounts propagate nowhere.
@@ -38,10 +51,11 @@ func overlaid() []string { return []string{"/run", "/var/lib", "/var/log"} }
 // links) with the machine's cgroup v1 mounts under it again (kubelet and
 // cadvisor need them) but not the hybrid cgroup2 one, whose hugetlb
 // controller makes crun refuse every container ("cgroups in hybrid mode not
-// supported"). It overlays the dirs of overlaid, binds DIR/containerd and
-// DIR/kubelet (plain ext4, so the overlayfs snapshotter works) over their
-// /var/lib paths, binds the sysctl shadows, says ready and sleeps: the
-// namespace lives as long as it does.
+// supported"). It overlays the dirs of overlaid (those with a "keep" file
+// get the mounts inside them back), binds DIR/containerd and DIR/kubelet
+// (plain ext4, so the overlayfs snapshotter works) over their /var/lib
+// paths, then each "SRC DST" line of DIR/binds, binds the sysctl shadows,
+// says ready and sleeps: the namespace lives as long as it does.
 const holderScript = `set -eu
 d=$1
 shift
@@ -53,12 +67,23 @@ mount --rbind "$d/cgroup" /sys/fs/cgroup
 umount -l "$d/cgroup"
 for p in "$@"; do
 	o=$d/overlay$(echo "$p" | tr / _)
+	subs=
+	if [ -e "$o/keep" ]; then
+		subs=$(findmnt -rn -o TARGET | grep "^$p/" || true)
+	fi
+	if [ -n "$subs" ]; then mount --rbind "$p" "$o/orig"; fi
 	mount -t overlay overlay -o "lowerdir=$p,upperdir=$o/upper,workdir=$o/work" "$p"
+	for m in $subs; do mount --rbind "$o/orig${m#"$p"}" "$m"; done
+	if [ -n "$subs" ]; then umount -l "$o/orig"; fi
 done
 for p in containerd kubelet; do
 	mkdir -p "/var/lib/$p"
 	mount --bind "$d/$p" "/var/lib/$p"
 done
+while read -r src dst; do
+	mkdir -p "$dst"
+	mount --bind "$src" "$dst"
+done <"$d/binds"
 for f in "$d"/sysctl/*; do
 	mount --bind "$f" "/proc/sys/$(basename "$f" | tr . /)"
 done
@@ -70,7 +95,7 @@ exec sleep infinity
 // the process holding it; every program of the node enters it with
 // nsenter --target PID --mount --net.
 // Equivalent to: nsenter --net=/run/netns/NETNS unshare --mount --propagation private sh -c SCRIPT
-func startHolder(ctx context.Context, name, netns, dir string) (*proc, error) {
+func startHolder(ctx context.Context, name, netns, dir string, binds []bind) (*proc, error) {
 	for _, d := range []string{"cgroup", "containerd", "kubelet", "sysctl", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("make dir %s of node %s: %w", d, name, err)
@@ -78,11 +103,26 @@ func startHolder(ctx context.Context, name, netns, dir string) (*proc, error) {
 	}
 	for _, p := range overlaid() {
 		o := filepath.Join(dir, "overlay"+strings.ReplaceAll(p, "/", "_"))
-		for _, sub := range []string{"upper", "work"} {
+		for _, sub := range []string{"upper", "work", "orig"} {
 			if err := os.MkdirAll(filepath.Join(o, sub), 0o755); err != nil {
 				return nil, fmt.Errorf("make overlay dir for %s of node %s: %w", p, name, err)
 			}
 		}
+		if slices.Contains(keepSubmounts(), p) {
+			if err := os.WriteFile(filepath.Join(o, "keep"), nil, 0o644); err != nil {
+				return nil, fmt.Errorf("mark overlay of %s of node %s: %w", p, name, err)
+			}
+		}
+	}
+	var lines strings.Builder
+	for _, b := range binds {
+		if strings.ContainsAny(b.src+b.dst, " \t\n") {
+			return nil, fmt.Errorf("bind %s over %s in node %s: a path with a blank", b.src, b.dst, name)
+		}
+		fmt.Fprintf(&lines, "%s %s\n", b.src, b.dst)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "binds"), []byte(lines.String()), 0o644); err != nil {
+		return nil, fmt.Errorf("write binds of node %s: %w", name, err)
 	}
 	for k, v := range kubeletSysctls() {
 		f := filepath.Join(dir, "sysctl", strings.ReplaceAll(k, "/", "."))

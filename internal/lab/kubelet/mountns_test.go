@@ -16,12 +16,21 @@ import (
 )
 
 // newHolder starts a node mount namespace in a fresh netns, ended when t
-// ends, and returns it with its dir and a runner of commands inside it.
+// ends, and returns it with its dir and a runner of commands inside it. Its
+// dir's cni-conf and cni-bin are bound over the node's CNI dirs.
 func newHolder(t *testing.T, ctx context.Context) (*proc, string, func(argv ...string) string) {
 	t.Helper()
 	netns := testenv.NewNS(t, "mnt")
 	dir := t.TempDir()
-	h, err := startHolder(ctx, "test-node", netns, dir)
+	var binds []bind
+	for _, b := range []bind{{"cni-conf", cniConfDir}, {"cni-bin", cniBinDir}} {
+		b.src = filepath.Join(dir, b.src)
+		if err := os.Mkdir(b.src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		binds = append(binds, b)
+	}
+	h, err := startHolder(ctx, "test-node", netns, dir, binds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +51,8 @@ func newHolder(t *testing.T, ctx context.Context) (*proc, string, func(argv ...s
 }
 
 // TestMountNamespaceKeepsNodeStateOffTheMachine checks the node's mount
-// namespace on its own: writes to /var/lib, /run and /var/log land in the
-// node's dir, the sysctls kubelet sets read as it wants them while the
+// namespace on its own: writes to /var/lib, /run, /var/log, /etc and /opt
+// land in the node's dir, its CNI dirs are binds of its own, the sysctls kubelet sets read as it wants them while the
 // machine's stay, and /sys shows the node's links and the cgroup v1 mounts.
 func TestMountNamespaceKeepsNodeStateOffTheMachine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -66,6 +75,24 @@ func TestMountNamespaceKeepsNodeStateOffTheMachine(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "overlay_var_lib", "upper", "cni", "networks", name)); err != nil {
 		t.Errorf("write to /var/lib inside the node did not land in its dir: %v", err)
+	}
+	// The CNI dirs a DaemonSet's hostPath volumes name are the node's own,
+	// whether or not the machine has them, and the rest of /etc reads as
+	// the machine's.
+	etc := dirEntries([]string{"/etc/cni", "/opt/cni", "/etc", "/opt"})
+	in("sh", "-c", "touch /etc/cni/net.d/"+name+" /opt/cni/bin/"+name+" /etc/"+name+" /opt/"+name)
+	if after := dirEntries([]string{"/etc/cni", "/opt/cni", "/etc", "/opt"}); after != etc {
+		t.Errorf("the node's writes changed the machine's /etc or /opt:\nbefore %s\nafter  %s", etc, after)
+	}
+	for _, sub := range []string{"cni-conf", "cni-bin"} {
+		if _, err := os.Stat(filepath.Join(dir, sub, name)); err != nil {
+			t.Errorf("write to the node's CNI dir did not land in %s: %v", sub, err)
+		}
+	}
+	if host, err := os.ReadFile("/etc/hostname"); err == nil {
+		if got := in("cat", "/etc/hostname"); got != strings.TrimSpace(string(host)) {
+			t.Errorf("node's /etc/hostname = %q, want the machine's %q", got, host)
+		}
 	}
 	for k, want := range kubeletSysctls() {
 		if got := in("cat", "/proc/sys/"+k); got != want {

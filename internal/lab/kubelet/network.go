@@ -20,9 +20,20 @@ import (
 const NetworkName = "nodebridge"
 
 // startNetworks gives every node its conflist and waits until all are
-// Ready: with AgentBin, each node's agent writes it; without, the cluster
-// writes one for the node's podCIDR (no routes between nodes then).
+// Ready: with DaemonSet or AgentBin, each node's agent writes it; without,
+// the cluster writes one for the node's podCIDR (no routes between nodes
+// then).
 func (c *Cluster) startNetworks(ctx context.Context) error {
+	if c.DaemonSet != "" {
+		if err := c.installDaemonSet(ctx); err != nil {
+			return err
+		}
+		errs := make([]error, len(c.Nodes))
+		for i, n := range c.Nodes {
+			errs[i] = c.waitNodeReady(ctx, n)
+		}
+		return errors.Join(errs...)
+	}
 	var agentKC string
 	if c.AgentBin != "" {
 		if err := c.applyAgentRBAC(ctx); err != nil {

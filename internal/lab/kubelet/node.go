@@ -6,11 +6,21 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nodebridge/nodebridge/internal/lab"
+)
+
+// The node's CNI dirs as its kubelet, containerd and pods see them, as on
+// any node: the lab node's ConfDir and DataDir and the cluster's (or the
+// node's own) CNI bin dir are bound over them.
+const (
+	cniConfDir  = "/etc/cni/net.d"
+	cniBinDir   = "/opt/cni/bin"
+	ipamDataDir = "/var/lib/cni/networks"
 )
 
 // Node is a Kubernetes node of the cluster: a lab node (netns on the
@@ -31,12 +41,12 @@ type Node struct {
 // nodeSpec is what addNode needs from the cluster.
 type nodeSpec struct {
 	name       string
-	index      int    // 1..9: the node IP is 198.18.0.1<index>
-	dir        string // the node's own dir
-	image      string // the local image archive
-	cniBinDir  string
-	kubeconfig string // the kubelet's
-	kubelet    string // the kubelet binary
+	index      int      // 1..9: the node IP is 198.18.0.1<index>
+	dir        string   // the node's own dir
+	images     []string // image archives to import
+	cniBinDir  string   // bound over /opt/cni/bin; empty: a dir of the node's own, empty
+	kubeconfig string   // the kubelet's
+	kubelet    string   // the kubelet binary
 }
 
 // addNode makes a lab node and starts its mount namespace, containerd
@@ -53,10 +63,22 @@ func addNode(ctx context.Context, l *lab.Lab, s nodeSpec) (_ *Node, err error) {
 			err = errors.Join(err, n.Close())
 		}
 	}()
-	if n.holder, err = startHolder(ctx, s.name, n.Netns, s.dir); err != nil {
+	binDir := s.cniBinDir
+	if binDir == "" { // a fresh node: the DaemonSet's init container fills it
+		binDir = filepath.Join(s.dir, "cni-bin")
+		if err := os.MkdirAll(binDir, 0o755); err != nil {
+			return nil, fmt.Errorf("make CNI bin dir of %s: %w", s.name, err)
+		}
+	}
+	n.cniBinDir = binDir
+	binds := []bind{{n.ConfDir, cniConfDir}, {binDir, cniBinDir}, {n.DataDir, ipamDataDir}}
+	if n.holder, err = startHolder(ctx, s.name, n.Netns, s.dir, binds); err != nil {
 		return nil, err
 	}
-	if err := n.startContainerd(ctx, s.image); err != nil {
+	if err := n.serviceStandIn(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.startContainerd(ctx, s.images...); err != nil {
 		return nil, err
 	}
 	if err := n.startKubelet(s.kubeconfig, s.kubelet); err != nil {

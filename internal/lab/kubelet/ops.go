@@ -89,39 +89,6 @@ func (n *Node) kubeletHealthy(ctx context.Context) error {
 	return nil
 }
 
-// RestartAgent stops the node's agent with SIGTERM and starts it again, as
-// a DaemonSet rollout does, and waits until the new one is ready. The
-// node's routes, rules and conflist stay up across the restart.
-func (c *Cluster) RestartAgent(ctx context.Context, n *Node) error {
-	if c.AgentBin == "" {
-		return fmt.Errorf("restart agent of %s: the cluster runs no agent", n.Name)
-	}
-	kc, err := c.Lab.AgentKubeconfig()
-	if err != nil {
-		return err
-	}
-	if err := n.StopAgent(); err != nil {
-		return fmt.Errorf("restart agent of %s: %w", n.Name, err)
-	}
-	if err := n.StartAgent(c.AgentBin, kc, c.agentFlags()...); err != nil {
-		return fmt.Errorf("restart agent of %s: %w", n.Name, err)
-	}
-	err = poll(ctx, 50*time.Millisecond, func() error {
-		if err := n.agent.alive(); err != nil {
-			return permanent(err)
-		}
-		code, body, err := n.Get(ctx, "/readyz")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("agent of %s not ready: %d %s", n.Name, code, body)
-		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("wait for restarted agent of %s: %w", n.Name, err)
-	}
-	return nil
-}
-
 // KubectlCmd is the command Kubectl runs, not started, for output that
 // must be read while it runs (a long ping through kubectl exec).
 func (c *Cluster) KubectlCmd(ctx context.Context, args ...string) (*exec.Cmd, error) {
