@@ -74,7 +74,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConflistConfigMap, "conflist-configmap", c.ConflistConfigMap,
 		"namespace/name of a ConfigMap holding the conflist template (mtu, ipMasq, hairpinMode, chained plugins), read on every resync; empty: the built-in conflist")
 	fs.StringVar(&c.ConflistKey, "conflist-configmap-key", c.ConflistKey, "key of the conflist template in --conflist-configmap")
-	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist (and the bridge, once no pod is on it) from this host, then exit")
+	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist (and the bridge and the network's IPAM state, once no pod is left) from this host, then exit")
 	fs.BoolVar(&o.hold, "hold", o.hold, "with --uninstall: afterwards serve /healthz and /readyz (ok) on --metrics-addr until SIGTERM instead of exiting, as a DaemonSet runs it")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, `log format on stderr: "text" or "json"`)
 	fs.StringVar(&o.logLevel, "log-level", o.logLevel, `least severe level logged: "debug", "info", "warn" or "error"`)

@@ -146,7 +146,7 @@ func TestRulesNFTablesOnly(t *testing.T) {
 		t.Fatalf("verify: %v", err)
 	}
 	cfg := Defaults()
-	cfg.CNIConfDir = t.TempDir()
+	cfg.CNIConfDir, cfg.IPAMDataDir = t.TempDir(), t.TempDir()
 	if err := uninstall(ctx, &cfg, th.h, rb, discard()); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestRulesNFTablesOnly(t *testing.T) {
 func TestUninstallKernel(t *testing.T) {
 	th := newHost(t)
 	cfg := Defaults()
-	cfg.CNIConfDir = t.TempDir()
+	cfg.CNIConfDir, cfg.IPAMDataDir = t.TempDir(), t.TempDir()
 	testenv.Run(t, th.name, "ip", "route", "add", "10.244.1.0/24", "via", "198.18.0.12", "proto", "78")
 	testenv.Run(t, th.name, "ip", "route", "add", "10.244.8.0/24", "via", "198.18.0.18", "proto", "static")
 	testenv.Run(t, th.name, "iptables", "-w", "-P", "FORWARD", "DROP") // so nftables keeps its iptables share

@@ -7,7 +7,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
+	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/nodebridge/nodebridge/pkg/rules"
@@ -17,8 +21,8 @@ import (
 // Uninstall removes what the agent put on this host: every proto-78 route,
 // the FORWARD accepts of both backends (NB-AGENT-FWD and its jumps, chain
 // inet nodebridge cluster-fwd), and the conflist; and the plugin's bridge
-// once no pod is attached to it. It needs no API server. Pods already
-// running keep their addresses, and the bridge, until deleted.
+// and the network's IPAM state once no pod is left. It needs no API server.
+// Pods already running keep their addresses, and the bridge, until deleted.
 // Of d it uses Log, Netlink and Rules.
 func Uninstall(ctx context.Context, cfg Config, d Deps) error {
 	if err := cfg.Validate(); err != nil { // the network name builds the path removed
@@ -45,8 +49,49 @@ func uninstall(ctx context.Context, cfg *Config, h *netlink.Handle, rb rules.Clu
 	case !errors.Is(err, fs.ErrNotExist):
 		errs = append(errs, fmt.Errorf("remove conflist: %w", err))
 	}
-	errs = append(errs, removeBridge(h, cfg.Bridge, log))
+	errs = append(errs, removeBridge(h, cfg.Bridge, log), removeIPAMState(ctx, cfg.IPAMDataDir, cfg.NetworkName, log))
 	return errors.Join(errs...)
+}
+
+// removeIPAMState removes the network's host-local dir under dataDir once
+// it holds no address: after the last pod, what is left is the lock and the
+// bookkeeping (last_reserved_ip.N, nodebridge's index and rules note). It
+// holds the network's lock meanwhile, as an ADD would. A dir that is not
+// there (the agent's container mounts it only for the uninstall) is no error.
+func removeIPAMState(ctx context.Context, dataDir, network string, log *slog.Logger) error {
+	dir := filepath.Join(dataDir, network)
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if lock, err := os.Open(filepath.Join(dir, "lock")); err == nil {
+		defer lock.Close()
+		for syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("lock %s: %w", lock.Name(), context.Cause(ctx))
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read IPAM state %s: %w", dir, err)
+	}
+	var held []string
+	for _, e := range ents {
+		if _, err := netip.ParseAddr(e.Name()); err == nil {
+			held = append(held, e.Name())
+		}
+	}
+	if len(held) > 0 {
+		log.Warn("IPAM state kept: addresses still allocated; delete their pods, then the dir", "dir", dir, "addresses", held)
+		return nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove IPAM state %s: %w", dir, err)
+	}
+	log.Info("IPAM state removed", "dir", dir)
+	return nil
 }
 
 // removeBridge deletes the plugin's bridge when nothing is attached to it:

@@ -17,7 +17,8 @@ import (
 // (scripts/uninstall-cluster.sh), and checks every node still in the
 // cluster is as before the install: no route of protocol 78, no rule or
 // table of nodebridge's in either backend, no conflist, no bridge or pod
-// veth, and nothing in /opt/cni/bin; and no object of the manifest left.
+// veth, nothing in /opt/cni/bin or /var/lib/cni/networks; and no object of
+// the manifest left.
 // portmap's own chains stay, as portmap leaves them on any node.
 func (e *e2e) uninstallLeavesNodesAsBefore(t *testing.T, ctx context.Context) {
 	pods, err := e.c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
@@ -58,7 +59,7 @@ func (e *e2e) uninstallLeavesNodesAsBefore(t *testing.T, ctx context.Context) {
 				t.Errorf("%s after uninstall: rule %q left", n.Name, l)
 			}
 		}
-		for _, dir := range []string{n.ConfDir, n.cniBinDir} {
+		for _, dir := range []string{n.ConfDir, n.cniBinDir, n.DataDir} {
 			if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
 				t.Errorf("%s after uninstall: %s holds %v (%v), want nothing", n.Name, dir, names(ents), err)
 			}
