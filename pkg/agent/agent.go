@@ -27,6 +27,7 @@ type agent struct {
 	nodes   func() ([]*corev1.Node, error) // the Node cache; never an API call
 	nl      *netlink.Handle                // the node netns, for the link names of log lines
 	rt      *rtnl.Conn                     // the node netns too: its links, addresses and routes, read and changed
+	host    hostCache                      // what rt last read, while unchanged; the loop's
 	routes  *routes.Syncer
 	rules   ruleSyncer
 	status  *statusPatcher // nil: no API server (tests of the host side)
@@ -49,6 +50,7 @@ func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle, rt *rtnl.Conn) *a
 		cfg: cfg, log: log,
 		nl:      h,
 		rt:      rt,
+		host:    hostCache{rt: rt},
 		routes:  routes.NewSyncer(h, rt, log),
 		rules:   ruleSyncer{network: cfg.NetworkName, log: log},
 		metrics: &Metrics{},

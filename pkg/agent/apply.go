@@ -22,8 +22,9 @@ type applied struct {
 }
 
 // plan finds the own Node and the node's addressing and computes the
-// desired state from all Nodes and the cluster CIDRs.
-func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node) (*applied, error) {
+// desired state from all Nodes and the cluster CIDRs; fresh reads the host
+// even when the cache holds it unchanged.
+func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node, fresh bool) (*applied, error) {
 	st := &applied{}
 	for _, n := range nodes {
 		if n.Name == a.cfg.NodeName {
@@ -41,7 +42,7 @@ func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node) (*applied, erro
 	if len(own.podCIDRs) == 0 {
 		return nil, errNoPodCIDR // before the underlay: a Node may get its IPs later too
 	}
-	hs, err := routes.ReadHost(a.rt)
+	hs, err := a.host.get(fresh)
 	if err != nil {
 		return nil, err
 	}

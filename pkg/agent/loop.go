@@ -81,11 +81,19 @@ func (a *agent) loop(ctx context.Context) {
 	var retryC <-chan time.Time
 	var pace pacer
 	logged := "" // the failure last logged: a lasting one is logged once
+	a.host.open(a.log)
+	defer a.host.close()
 	run := func(verify bool) {
 		start := time.Now()
 		err := a.reconcile(ctx, verify)
 		end := time.Now()
 		pace.ran(end, end.Sub(start))
+		if len(a.kick) == 0 && pace.timer == nil {
+			// About to idle: read what this reconcile changed now, off
+			// the next lone Node change's path. In a burst the next
+			// reconcile reads it anyway, and pacing is not charged.
+			a.host.refresh()
+		}
 		a.live.passed()
 		switch {
 		case err == nil:
@@ -183,7 +191,7 @@ func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
 	if err != nil {
 		return nil, failedIn(stepClusterCIDR, err)
 	}
-	st, err := a.plan(cidrs, nodes)
+	st, err := a.plan(cidrs, nodes, verify)
 	if err != nil {
 		return nil, failedIn(stepPlan, err)
 	}

@@ -1,0 +1,49 @@
+package rtnl
+
+import (
+	"testing"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
+)
+
+// TestWatch: a Watch of the node netns says changed after each link,
+// address and route change there, whoever made it, and not otherwise;
+// changes in another netns do not reach it.
+func TestWatch(t *testing.T) {
+	node, other := testenv.NewNode(t), testenv.NewNS(t, "other")
+	w, err := inNetns(t, node).Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	changed := func(want bool, after string) {
+		t.Helper()
+		got, err := w.Changed()
+		if err != nil || got != want {
+			t.Errorf("after %s: Changed = %t, %v; want %t", after, got, err, want)
+		}
+	}
+	changed(false, "opening")
+	testenv.Run(t, node, "ip", "link", "add", "w0", "type", "veth", "peer", "name", "w1")
+	changed(true, "link add")
+	// No link-local addresses: their DAD would change the links later.
+	testenv.Run(t, node, "ip", "link", "set", "w0", "addrgenmode", "none")
+	testenv.Run(t, node, "ip", "link", "set", "w1", "addrgenmode", "none")
+	_, _ = w.Changed() // whatever those said
+	for _, argv := range [][]string{
+		{"ip", "link", "set", "w1", "up"},
+		{"ip", "link", "set", "w0", "up"},
+		{"ip", "addr", "add", "10.9.0.1/24", "dev", "w0"},
+		{"ip", "addr", "add", "fd00:9::1/64", "dev", "w0", "nodad"},
+		{"ip", "route", "add", "10.8.0.0/24", "via", "10.9.0.2", "proto", "78"},
+		{"ip", "route", "del", "10.8.0.0/24"},
+		{"ip", "link", "set", "w0", "mtu", "1400"},
+		{"ip", "link", "del", "w0"},
+	} {
+		testenv.Run(t, node, argv...)
+		changed(true, argv[1]+" "+argv[2])
+		changed(false, "draining")
+	}
+	testenv.Run(t, other, "ip", "link", "add", "w2", "type", "veth", "peer", "name", "w3")
+	changed(false, "a link added in another netns")
+}
