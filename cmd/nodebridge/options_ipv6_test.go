@@ -51,6 +51,14 @@ func TestDualStack(t *testing.T) {
 	if got := procSys(t, f.node, "ipv6/conf/"+f.bridge+"/accept_ra"); got != "0" {
 		t.Errorf("bridge accept_ra = %s, want 0: its routes are the plugin's", got)
 	}
+	// Turned on again by hand: the next ADD, which reads it with the
+	// bridge's link, turns it off.
+	testenv.Run(t, f.node, "sysctl", "-q", "-w", "net.ipv6.conf."+f.bridge+".accept_ra=2")
+	c := f.newPod()
+	mustResult(t, f.run(f.callFor("ADD", c, conf)), "1.1.0")
+	if got := procSys(t, f.node, "ipv6/conf/"+f.bridge+"/accept_ra"); got != "0" {
+		t.Errorf("bridge accept_ra = %s after an ADD on a bridge set to 2, want 0", got)
+	}
 	if gw, _ := route(t, a.ns, "default"); gw != "10.244.0.1" {
 		t.Errorf("pod IPv4 default route via %q, want 10.244.0.1", gw)
 	}
@@ -72,7 +80,7 @@ func TestDualStack(t *testing.T) {
 			t.Errorf("outside saw IPv6 source %s, want the node's uplink %s", src, nodeUplink6)
 		}
 	})
-	for _, p := range []pod{a, b} {
+	for _, p := range []pod{a, b, c} {
 		mustSucceed(t, f.run(f.callFor("DEL", p, conf)), "DEL "+p.id)
 	}
 	f.assertClean(uplink)

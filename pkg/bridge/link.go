@@ -24,9 +24,11 @@ import (
 // Equivalent to: ip link add BR address MAC mtu MTU type bridge [vlan_filtering 1];
 // ip link set BR up
 func ensureBridge(c *Config, h *rtnl.Conn) (*netlink.Bridge, error) {
-	br, err := lookupBridge(h, c.Bridge)
+	br, v6, err := lookupBridgeIPv6(h, c.Bridge)
 	if errors.As(err, &netlink.LinkNotFoundError{}) {
-		br, err = createBridge(c, h)
+		if err = createBridge(c); err == nil {
+			br, v6, err = lookupBridgeIPv6(h, c.Bridge)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -36,7 +38,7 @@ func ensureBridge(c *Config, h *rtnl.Conn) (*netlink.Bridge, error) {
 			return nil, fmt.Errorf("set promiscuous mode on bridge %s: %w", c.Bridge, err)
 		}
 	}
-	if err := ensureNoRA(c.Bridge); err != nil {
+	if err := ensureNoRA(c.Bridge, v6); err != nil {
 		return nil, err
 	}
 	if br.Flags&net.FlagUp == 0 {
@@ -49,18 +51,16 @@ func ensureBridge(c *Config, h *rtnl.Conn) (*netlink.Bridge, error) {
 
 // ensureNoRA keeps the bridge from taking addresses and routes from router
 // advertisements, as the reference does: its addresses and the pods' routes
-// are the plugin's. Without IPv6 there is nothing to turn off.
+// are the plugin's. v6 is the bridge's IPv6 settings as its lookup read
+// them: without IPv6 there is nothing to turn off, and a bridge already at
+// 0 needs no write.
 //
 // Equivalent to: sysctl -w net.ipv6.conf.BR.accept_ra=0
-func ensureNoRA(bridge string) error {
-	path := "/proc/sys/net/ipv6/conf/" + bridge + "/accept_ra"
-	cur, err := readSysctl(path)
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		return nil
-	case err == nil && cur == "0":
+func ensureNoRA(bridge string, v6 rtnl.IPv6Conf) error {
+	if !v6.On || v6.AcceptRA == 0 {
 		return nil
 	}
+	path := "/proc/sys/net/ipv6/conf/" + bridge + "/accept_ra"
 	if err := os.WriteFile(path, []byte("0"), 0o644); err != nil {
 		return fmt.Errorf("turn off router advertisements on bridge %s (%s): %w", bridge, path, err)
 	}
@@ -84,12 +84,28 @@ type linkFinder interface {
 	LinkByName(name string) (netlink.Link, error)
 }
 
+// lookupBridgeIPv6 is lookupBridge with the bridge's IPv6 settings, read
+// in the same request.
+func lookupBridgeIPv6(h *rtnl.Conn, name string) (*netlink.Bridge, rtnl.IPv6Conf, error) {
+	l, v6, err := h.LinkIPv6ByName(name)
+	if err != nil {
+		return nil, v6, fmt.Errorf("look up bridge %s: %w", name, err)
+	}
+	br, err := asBridge(l, name)
+	return br, v6, err
+}
+
 // lookupBridge finds name and insists it is a bridge.
 func lookupBridge(h linkFinder, name string) (*netlink.Bridge, error) {
 	l, err := h.LinkByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("look up bridge %s: %w", name, err)
 	}
+	return asBridge(l, name)
+}
+
+// asBridge insists that l, the link named name, is a bridge.
+func asBridge(l netlink.Link, name string) (*netlink.Bridge, error) {
 	br, ok := l.(*netlink.Bridge)
 	if !ok {
 		return nil, fmt.Errorf("%w: bridge %q: link exists and is a %s, not a bridge", ErrInvalid, name, l.Type())
@@ -99,10 +115,10 @@ func lookupBridge(h linkFinder, name string) (*netlink.Bridge, error) {
 
 // createBridge adds the bridge, once per node, with netlink's Handle; losing
 // a race to a concurrent ADD that created it first is not an error.
-func createBridge(c *Config, h *rtnl.Conn) (*netlink.Bridge, error) {
+func createBridge(c *Config) error {
 	mac, err := randomMAC()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	la := netlink.NewLinkAttrs()
 	la.Name = c.Bridge
@@ -115,11 +131,11 @@ func createBridge(c *Config, h *rtnl.Conn) (*netlink.Bridge, error) {
 	err = pkgNetlink.LinkAdd(br)
 	switch {
 	case err == nil || errors.Is(err, syscall.EEXIST):
-		return lookupBridge(h, c.Bridge)
+		return nil
 	case c.vlanFiltering():
-		return nil, vlanKernelError(fmt.Errorf("create bridge %s with vlan_filtering for %s: %w", c.Bridge, c.vlanFields(), err))
+		return vlanKernelError(fmt.Errorf("create bridge %s with vlan_filtering for %s: %w", c.Bridge, c.vlanFields(), err))
 	}
-	return nil, fmt.Errorf("create bridge %s: %w", c.Bridge, err)
+	return fmt.Errorf("create bridge %s: %w", c.Bridge, err)
 }
 
 // randomMAC returns a locally administered unicast MAC, from the getrandom

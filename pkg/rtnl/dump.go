@@ -19,23 +19,28 @@ var ErrDumpInterrupted = errors.New("rtnetlink dump interrupted by a change: ask
 
 // OpenIn opens a Conn in the netns with descriptor ns, from a thread that
 // enters it and is then thrown away: the socket stays in that netns.
-func OpenIn(ns int) (*Conn, error) {
+func OpenIn(ns int) (*Conn, error) { return openIn(ns, Open) }
+
+// openIn runs open on a thread that enters the netns with descriptor ns
+// and is then thrown away: a socket open makes stays in that netns.
+func openIn[T any](ns int, open func() (T, error)) (T, error) {
 	type result struct {
-		c   *Conn
+		v   T
 		err error
 	}
 	done := make(chan result)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 		if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
-			done <- result{nil, fmt.Errorf("enter netns: %w", err)}
+			var zero T
+			done <- result{zero, fmt.Errorf("enter netns: %w", err)}
 			return
 		}
-		c, err := Open()
-		done <- result{c, err}
+		v, err := open()
+		done <- result{v, err}
 	}()
 	r := <-done
-	return r.c, r.err
+	return r.v, r.err
 }
 
 // dump sends m, a dump request, and calls each with the body (after its

@@ -3,7 +3,6 @@ package rtnl
 import (
 	"errors"
 	"fmt"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +21,7 @@ type Watch struct {
 const watchGroups = unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR |
 	unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_ROUTE
 
-// Watch opens a Watch on the netns of c's socket.
+// Watch opens a Watch on the netns of r's socket.
 // Equivalent to: ip monitor link address route
 func (r *Conn) Watch() (*Watch, error) {
 	ns, err := unix.IoctlRetInt(r.fd, unix.SIOCGSKNS)
@@ -30,22 +29,7 @@ func (r *Conn) Watch() (*Watch, error) {
 		return nil, fmt.Errorf("netns of rtnetlink socket: %w", err)
 	}
 	defer unix.Close(ns)
-	type result struct {
-		w   *Watch
-		err error
-	}
-	done := make(chan result)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
-			done <- result{nil, fmt.Errorf("enter netns: %w", err)}
-			return
-		}
-		w, err := openWatch()
-		done <- result{w, err}
-	}()
-	res := <-done
-	return res.w, res.err
+	return openIn(ns, openWatch)
 }
 
 func openWatch() (*Watch, error) {

@@ -1,7 +1,11 @@
 package rtnl
 
 import (
+	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/nodebridge/nodebridge/internal/testenv"
 )
@@ -46,4 +50,26 @@ func TestWatch(t *testing.T) {
 	}
 	testenv.Run(t, other, "ip", "link", "add", "w2", "type", "veth", "peer", "name", "w3")
 	changed(false, "a link added in another netns")
+}
+
+// TestLinkIPv6ByName: accept_ra as the link's reply carries it matches
+// /proc/sys for each value set there; a missing link is netlink's
+// LinkNotFoundError.
+func TestLinkIPv6ByName(t *testing.T) {
+	node := testenv.NewNode(t)
+	testenv.Run(t, node, "ip", "link", "add", "br9", "type", "bridge")
+	c := inNetns(t, node)
+	for _, v := range []int32{1, 2, 0} {
+		testenv.Run(t, node, "sysctl", "-q", "-w", fmt.Sprintf("net.ipv6.conf.br9.accept_ra=%d", v))
+		l, v6, err := c.LinkIPv6ByName("br9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Attrs().Name != "br9" || !v6.On || v6.AcceptRA != v {
+			t.Errorf("accept_ra %d: link %s, %+v", v, l.Attrs().Name, v6)
+		}
+	}
+	if _, _, err := c.LinkIPv6ByName("nosuch0"); !errors.As(err, new(netlink.LinkNotFoundError)) {
+		t.Errorf("missing link: %v, want LinkNotFoundError", err)
+	}
 }
