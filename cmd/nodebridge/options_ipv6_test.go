@@ -51,13 +51,19 @@ func TestDualStack(t *testing.T) {
 	if got := procSys(t, f.node, "ipv6/conf/"+f.bridge+"/accept_ra"); got != "0" {
 		t.Errorf("bridge accept_ra = %s, want 0: its routes are the plugin's", got)
 	}
-	// Turned on again by hand: the next ADD, which reads it with the
-	// bridge's link, turns it off.
-	testenv.Run(t, f.node, "sysctl", "-q", "-w", "net.ipv6.conf."+f.bridge+".accept_ra=2")
+	// Changed by hand: the next ADD, which reads them over netlink, puts
+	// them back.
+	testenv.Run(t, f.node, "sysctl", "-q", "-w", "net.ipv6.conf."+f.bridge+".accept_ra=2",
+		"net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0")
 	c := f.newPod()
 	mustResult(t, f.run(f.callFor("ADD", c, conf)), "1.1.0")
 	if got := procSys(t, f.node, "ipv6/conf/"+f.bridge+"/accept_ra"); got != "0" {
 		t.Errorf("bridge accept_ra = %s after an ADD on a bridge set to 2, want 0", got)
+	}
+	for _, path := range []string{"ipv4/ip_forward", "ipv6/conf/all/forwarding"} {
+		if got := procSys(t, f.node, path); got != "1" {
+			t.Errorf("node %s = %s after an ADD with it off, want 1", path, got)
+		}
 	}
 	if gw, _ := route(t, a.ns, "default"); gw != "10.244.0.1" {
 		t.Errorf("pod IPv4 default route via %q, want 10.244.0.1", gw)

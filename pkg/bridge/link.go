@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"syscall"
 	"unsafe"
 
@@ -218,16 +217,16 @@ func resolveConflicts(c *Config, link netlink.Link, name string, gw netip.Prefix
 	return removed, nil
 }
 
-// enableForwarding turns on forwarding for the family in the host netns,
-// writing the sysctl only when it is off.
+// enableForwarding turns on forwarding for the family in the host netns
+// (h's), writing the sysctl only when h reads it off.
 //
 // Equivalent to: sysctl -w net.ipv4.ip_forward=1 (net.ipv6.conf.all.forwarding=1)
-func enableForwarding(v6 bool) error {
+func enableForwarding(h *rtnl.Conn, v6 bool) error {
 	path := "/proc/sys/net/ipv4/ip_forward"
 	if v6 {
 		path = "/proc/sys/net/ipv6/conf/all/forwarding"
 	}
-	if cur, err := readSysctl(path); err == nil && cur == "1" {
+	if on, err := h.Forwarding(v6); err == nil && on {
 		return nil
 	}
 	if err := os.WriteFile(path, []byte("1"), 0o644); err != nil {
@@ -236,22 +235,6 @@ func enableForwarding(v6 bool) error {
 	return nil
 }
 
-// readSysctl reads the sysctl file path, trimmed, with plain system calls:
-// os.ReadFile registers a /proc file with the Go runtime's poller, two more
-// calls and the poller's start, for one read.
-func readSysctl(path string) (string, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	var buf [64]byte // a sysctl value read here is one number
-	n, err := unix.Read(fd, buf[:])
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(buf[:n])), nil
-}
 
 // deleteLink removes a link of the current netns; a missing link is fine.
 //

@@ -139,7 +139,7 @@ func ensureGateways(c *Config, h *rtnl.Conn, br *netlink.Bridge, res *current.Re
 		if err := ensureGateway(c, h, link, gw, gws); err != nil {
 			return nil, err
 		}
-		if err := enableForwarding(gw.Addr().Is6()); err != nil {
+		if err := enableForwarding(h, gw.Addr().Is6()); err != nil {
 			return nil, err
 		}
 	}

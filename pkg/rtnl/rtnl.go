@@ -239,6 +239,40 @@ func (r *Conn) getLinkIPv6(name string, index int) (netlink.Link, IPv6Conf, erro
 	return l, decodeIPv6Conf(body[unix.SizeofIfInfomsg:]), nil
 }
 
+// Constants of linux/netconf.h that x/sys/unix lacks.
+const (
+	netconfaIfindex    = 1  // NETCONFA_IFINDEX
+	netconfaForwarding = 2  // NETCONFA_FORWARDING
+	netconfIfindexAll  = -1 // NETCONFA_IFINDEX_ALL: the family's "all" settings
+)
+
+// Forwarding reports whether the socket's netns forwards the family:
+// net.ipv4.ip_forward, or net.ipv6.conf.all.forwarding with v6. One
+// request, where reading /proc/sys costs a path lookup that grows with the
+// netns's links.
+// Equivalent to: ip -4|-6 netconf show dev all
+func (r *Conn) Forwarding(v6 bool) (bool, error) {
+	family := byte(unix.AF_INET)
+	if v6 {
+		family = unix.AF_INET6
+	}
+	m := newMessage(unix.RTM_GETNETCONF, 0, []byte{family, 0, 0, 0}) // struct netconfmsg, padded
+	all := int32(netconfIfindexAll)
+	m.attr(netconfaIfindex, u32(uint32(all)))
+	body, err := r.do(m)
+	if err != nil {
+		return false, fmt.Errorf("read forwarding (netconf): %w", err)
+	}
+	if len(body) >= 4 {
+		for typ, v := range attrs(body[4:]) {
+			if typ == netconfaForwarding && len(v) >= 4 {
+				return u32At(v) != 0, nil
+			}
+		}
+	}
+	return false, errors.New("read forwarding (netconf): no forwarding attribute in the reply")
+}
+
 // decodeIPv6Conf reads accept_ra from a link's attributes: IFLA_AF_SPEC,
 // then AF_INET6, then IFLA_INET6_CONF, an array of int32 by DEVCONF_*.
 func decodeIPv6Conf(b []byte) IPv6Conf {

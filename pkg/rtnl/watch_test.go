@@ -73,3 +73,18 @@ func TestLinkIPv6ByName(t *testing.T) {
 		t.Errorf("missing link: %v, want LinkNotFoundError", err)
 	}
 }
+
+// TestForwarding: Forwarding reads what /proc/sys says for each family.
+func TestForwarding(t *testing.T) {
+	node := testenv.NewNode(t)
+	c := inNetns(t, node)
+	for _, on := range []bool{false, true, false} {
+		v := map[bool]string{false: "0", true: "1"}[on]
+		testenv.Run(t, node, "sysctl", "-q", "-w", "net.ipv4.ip_forward="+v, "net.ipv6.conf.all.forwarding="+v)
+		for _, v6 := range []bool{false, true} {
+			if got, err := c.Forwarding(v6); err != nil || got != on {
+				t.Errorf("forwarding %s, IPv6 %t: Forwarding = %t, %v", v, v6, got, err)
+			}
+		}
+	}
+}
