@@ -39,9 +39,10 @@ type Host struct {
 // It reads over c, a blocking rtnetlink socket of the node netns, each
 // object decoded with only the fields used: netlink's Handle decodes every
 // attribute of every link (its statistics included), receives each reply
-// into a fresh 64 KiB buffer and wakes the runtime's poller for it, on
-// every reconcile: most of a single Node change's cost, and growing with
-// the node's links and routes.
+// into a fresh 64 KiB buffer and wakes the runtime's poller for it. Even
+// so these dumps were most of a single Node change's own cost, so the agent
+// calls ReadHost only when its watch of the node saw a change (pkg/agent's
+// hostCache).
 func ReadHost(c *rtnl.Conn) (Host, error) {
 	links, err := retryDump(c.Links)
 	if err != nil {
