@@ -33,18 +33,30 @@ func TestHostCacheKernel(t *testing.T) {
 	same := func(a, b routes.Host) bool {
 		return len(a.Addrs) > 0 && len(b.Addrs) > 0 && &a.Addrs[0] == &b.Addrs[0]
 	}
+	// cached reports whether two gets in a row give the same read. The
+	// kernel may change the node on its own now and then (DAD finishing on
+	// a new link), so it is asked up to three times: a cache that never
+	// holds fails every time.
+	cached := func() bool {
+		for range 3 {
+			if a := get(false); same(a, get(false)) {
+				return true
+			}
+		}
+		return false
+	}
 	first := get(false)
-	if !same(first, get(false)) {
+	if !cached() {
 		t.Error("unchanged host read again")
 	}
 	if same(first, get(true)) {
 		t.Error("fresh get answered from the cache")
 	}
-	cached := get(false)
+	last := get(false)
 	testenv.Run(t, th.name, "ip", "route", "add", "10.244.7.0/24", "via", "198.18.0.17", "proto", "78")
 	after := get(false)
-	if same(cached, after) || !slices.ContainsFunc(after.Ours, func(r netlink.Route) bool { return r.Dst != nil && r.Dst.String() == "10.244.7.0/24" }) {
-		t.Errorf("after a route add: cached %t, ours %v", same(cached, after), after.Ours)
+	if same(last, after) || !slices.ContainsFunc(after.Ours, func(r netlink.Route) bool { return r.Dst != nil && r.Dst.String() == "10.244.7.0/24" }) {
+		t.Errorf("after a route add: cached %t, ours %v", same(last, after), after.Ours)
 	}
 	testenv.Run(t, th.name, "ip", "addr", "add", "198.18.5.1/24", "dev", "ul0")
 	if got := get(false); same(after, got) || !slices.ContainsFunc(got.Addrs, func(a routes.Addr) bool { return a.Prefix.String() == "198.18.5.1/24" }) {
@@ -56,9 +68,16 @@ func TestHostCacheKernel(t *testing.T) {
 	if r := get(false); len(r.Ours) != 0 {
 		t.Errorf("after refresh: ours %v, want none", r.Ours)
 	}
-	before := get(false)
-	c.refresh()
-	if !same(before, get(false)) {
+	refreshKept := false
+	for range 3 {
+		before := get(false)
+		c.refresh()
+		if same(before, get(false)) {
+			refreshKept = true
+			break
+		}
+	}
+	if !refreshKept {
 		t.Error("refresh of an unchanged host read it again")
 	}
 }

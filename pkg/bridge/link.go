@@ -235,7 +235,6 @@ func enableForwarding(h *rtnl.Conn, v6 bool) error {
 	return nil
 }
 
-
 // deleteLink removes a link of the current netns; a missing link is fine.
 //
 // Equivalent to: ip link del NAME
