@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/nodebridge/nodebridge/internal/lab"
 )
 
@@ -262,21 +264,16 @@ func (e *env) timeChange(ctx context.Context, want routeSet, change func(context
 	if err := change(ctx); err != nil {
 		return 0, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, e.o.timeout)
-	defer cancel()
-	m := e.routes.waitEvent(wctx, want, events, e.o.singlePoll)
-	if m.err != nil {
-		return 0, m.err
-	}
-	return ms(m.at.Sub(start)), nil
+	return e.timeUntil(ctx, start, want, events, e.o.singlePoll)
 }
 
-// timeUntil polls until the routes are exactly want, and returns the
-// milliseconds since start; not converging within -timeout is an error.
-func (e *env) timeUntil(ctx context.Context, start time.Time, want routeSet, poll time.Duration) (float64, error) {
+// timeUntil waits until the routes are exactly want (see waitEvent: on
+// events, or polling every poll with none), and returns the milliseconds
+// since start; not converging within -timeout is an error.
+func (e *env) timeUntil(ctx context.Context, start time.Time, want routeSet, events <-chan netlink.RouteUpdate, poll time.Duration) (float64, error) {
 	wctx, cancel := context.WithTimeout(ctx, e.o.timeout)
 	defer cancel()
-	m := e.routes.waitEvent(wctx, want, nil, poll)
+	m := e.routes.waitEvent(wctx, want, events, poll)
 	if m.err != nil {
 		return 0, m.err
 	}
@@ -295,7 +292,7 @@ func (e *env) repairs(ctx context.Context) ([]float64, error) {
 		if _, err := e.node.Exec(ctx, "ip", "route", "del", podCIDR(1).String()); err != nil {
 			return out, fmt.Errorf("delete route to %s in %s: %w", podCIDR(1), e.node.Netns, err)
 		}
-		d, err := e.timeUntil(ctx, time.Now(), want, e.o.poll)
+		d, err := e.timeUntil(ctx, time.Now(), want, nil, e.o.poll)
 		if err != nil {
 			return out, err
 		}

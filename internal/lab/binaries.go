@@ -41,16 +41,21 @@ func Binaries(ctx context.Context, names ...string) (string, error) {
 	return dir, nil
 }
 
-// VersionLDFlags stamps the binaries built from the tree at root with its
-// version as the Makefile does: git describe, else "dev".
-func VersionLDFlags(ctx context.Context, root string) string {
-	v := "dev"
+// Version is the version of the tree at root as the Makefile stamps it:
+// git describe, else "dev".
+func Version(ctx context.Context, root string) string {
 	cmd := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty")
 	cmd.Dir = root
 	if out, err := cmd.Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
-		v = string(bytes.TrimSpace(out))
+		return string(bytes.TrimSpace(out))
 	}
-	return "-X main.buildVersion=" + v
+	return "dev"
+}
+
+// VersionLDFlags stamps the binaries built from the tree at root with its
+// Version, as the Makefile does.
+func VersionLDFlags(ctx context.Context, root string) string {
+	return "-X main.buildVersion=" + Version(ctx, root)
 }
 
 // BuildBinaries builds nodebridge and nodebridge-agent (static, without the

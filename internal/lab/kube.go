@@ -15,9 +15,10 @@ import (
 
 // APIServerURL is where the lab's API server listens, reachable from the
 // lab netns and from every node.
-func APIServerURL() string {
-	return "https://" + net.JoinHostPort(UnderlayV4.String(), strconv.Itoa(apiPort))
-}
+func APIServerURL() string { return "https://" + APIServerAddr() }
+
+// APIServerAddr is the host:port of APIServerURL.
+func APIServerAddr() string { return net.JoinHostPort(UnderlayV4.String(), strconv.Itoa(apiPort)) }
 
 // AdminConfig is a client config for this process, as a cluster admin
 // (system:masters), dialing through the lab netns. QPS and Burst are raised

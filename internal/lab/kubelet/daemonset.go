@@ -3,7 +3,6 @@ package kubelet
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,8 +62,7 @@ func ImageVersion(ctx context.Context, suffix string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v, _ := strings.CutPrefix(lab.VersionLDFlags(ctx, root), "-X main.buildVersion=")
-	return v + suffix, nil
+	return lab.Version(ctx, root) + suffix, nil
 }
 
 // serviceStandIn does in the node's netns what kube-proxy would for the
@@ -77,12 +75,8 @@ func ImageVersion(ctx context.Context, suffix string) (string, error) {
 //	nft add chain ip lab-kubernetes-service output '{ type nat hook output priority -100; }'
 //	nft add rule ip lab-kubernetes-service output ip daddr 10.96.0.1 tcp dport 443 dnat to 198.18.0.1:6443
 func (n *Node) serviceStandIn(ctx context.Context) error {
-	u, err := url.Parse(lab.APIServerURL())
-	if err != nil {
-		return fmt.Errorf("API server URL: %w", err)
-	}
 	ruleset := fmt.Sprintf("table ip lab-kubernetes-service {\n\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"+
-		"\t\tip daddr %s tcp dport 443 dnat to %s\n\t}\n}\n", lab.KubernetesServiceIP, u.Host)
+		"\t\tip daddr %s tcp dport 443 dnat to %s\n\t}\n}\n", lab.KubernetesServiceIP, lab.APIServerAddr())
 	f := filepath.Join(n.Dir, "kubernetes-service.nft")
 	if err := os.WriteFile(f, []byte(ruleset), 0o644); err != nil {
 		return fmt.Errorf("write kubernetes Service stand-in of %s: %w", n.Name, err)

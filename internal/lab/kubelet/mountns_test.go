@@ -141,11 +141,7 @@ func dirEntries(dirs []string) string {
 	var sb strings.Builder
 	for _, d := range dirs {
 		ents, err := os.ReadDir(d)
-		names := make([]string, 0, len(ents))
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		fmt.Fprintf(&sb, "%s: %v (absent: %v); ", d, names, errors.Is(err, fs.ErrNotExist))
+		fmt.Fprintf(&sb, "%s: %v (absent: %v); ", d, names(ents), errors.Is(err, fs.ErrNotExist))
 	}
 	return sb.String()
 }
