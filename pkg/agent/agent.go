@@ -25,9 +25,7 @@ type agent struct {
 	cfg     Config
 	log     *slog.Logger
 	nodes   func() ([]*corev1.Node, error) // the Node cache; never an API call
-	nl      *netlink.Handle                // the node netns, for the link names of log lines
-	rt      *rtnl.Conn                     // the node netns too: its links, addresses and routes, read and changed
-	host    hostCache                      // what rt last read, while unchanged; the loop's
+	host    hostCache                      // the node netns's links, addresses and routes as last read, while unchanged; the loop's
 	routes  *routes.Syncer
 	rules   ruleSyncer
 	status  *statusPatcher // nil: no API server (tests of the host side)
@@ -48,8 +46,6 @@ type agent struct {
 func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle, rt *rtnl.Conn) *agent {
 	a := &agent{
 		cfg: cfg, log: log,
-		nl:      h,
-		rt:      rt,
 		host:    hostCache{rt: rt},
 		routes:  routes.NewSyncer(h, rt, log),
 		rules:   ruleSyncer{network: cfg.NetworkName, log: log},

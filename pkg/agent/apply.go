@@ -92,8 +92,8 @@ func (a *agent) applyConflist(ctx context.Context, st *applied, verify bool) err
 	return err
 }
 
-// applyRoutes converges the proto-78 routes from the plan's dump of them:
-// one route dump per reconcile. A route someone deletes meanwhile raises an
+// applyRoutes converges the proto-78 routes from the plan's read of them
+// (a dump, or the host cache's copy while nothing changed). A route someone deletes meanwhile raises an
 // event, which reconciles again. Another protocol's route going where ours
 // would is replaced by ours (taken over); one going elsewhere was skipped
 // by the plan.

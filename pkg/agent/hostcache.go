@@ -53,6 +53,12 @@ func (c *hostCache) get(fresh bool) (routes.Host, error) {
 			return c.hs, nil
 		}
 	}
+	return c.read()
+}
+
+// read reads the host and keeps it while the watch, drained just before,
+// stays empty.
+func (c *hostCache) read() (routes.Host, error) {
 	c.ok = false
 	hs, err := routes.ReadHost(c.rt)
 	if err != nil {
@@ -70,6 +76,6 @@ func (c *hostCache) refresh() {
 		return
 	}
 	if changed, err := c.w.Changed(); err != nil || changed || !c.ok {
-		_, _ = c.get(true)
+		_, _ = c.read() // drained just now
 	}
 }

@@ -175,7 +175,11 @@ func (s *Syncer) wantedLink(w Route) string {
 // Equivalent to: ip link show index I
 func (s *Syncer) linkName(i int) string {
 	if i > 0 {
-		if l, err := s.h.LinkByIndex(i); err == nil {
+		byIndex := s.h.LinkByIndex
+		if s.rt != nil {
+			byIndex = s.rt.LinkByIndex
+		}
+		if l, err := byIndex(i); err == nil {
 			return l.Attrs().Name
 		}
 	}

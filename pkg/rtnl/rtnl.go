@@ -1,5 +1,6 @@
-// Package rtnl makes the rtnetlink requests of a CNI ADD over a blocking
-// socket of its own, each answered before the next.
+// Package rtnl makes the rtnetlink requests of a CNI ADD, and the agent's
+// dumps and route changes, over a blocking socket of its own, each answered
+// before the next; Watch tells the agent whether anything changed.
 //
 // netlink's Handle registers every socket with the Go runtime's poller,
 // whose thread then wakes at every reply, and receives each reply into a
@@ -7,8 +8,8 @@
 // than the requests. A Conn's socket blocks and reuses one buffer. Requests
 // are encoded as netlink's Handle encodes them, and links are decoded into
 // netlink's types with the fields an ADD reads, so callers keep netlink's
-// types; what a Conn does not do (dumps, VLANs, bridge creation) stays with
-// netlink's Handle.
+// types; what a Conn does not do (VLANs, bridge creation, DEL and CHECK)
+// stays with netlink's Handle.
 package rtnl
 
 import (
@@ -202,8 +203,11 @@ func ackError(msg syscall.NetlinkMessage) error {
 // getLink asks for one link by name (index 0) or index and decodes it as
 // netlink does; a missing link is netlink.LinkNotFoundError, as there.
 func (r *Conn) getLink(name string, index int) (netlink.Link, error) {
-	l, _, err := r.getLinkIPv6(name, index)
-	return l, err
+	body, err := r.linkReply(name, index)
+	if err != nil {
+		return nil, err
+	}
+	return decodeLink(body)
 }
 
 // IPv6Conf is what an ADD reads of a link's IPv6 settings, from the same
@@ -216,19 +220,7 @@ type IPv6Conf struct {
 // LinkIPv6ByName is LinkByName with the link's IPv6 settings: no read of
 // /proc/sys, whose first path lookup in a process costs 20-60 µs.
 func (r *Conn) LinkIPv6ByName(name string) (netlink.Link, IPv6Conf, error) {
-	return r.getLinkIPv6(name, 0)
-}
-
-func (r *Conn) getLinkIPv6(name string, index int) (netlink.Link, IPv6Conf, error) {
-	m := newMessage(unix.RTM_GETLINK, 0, ifInfo(unix.AF_UNSPEC, index, 0, 0))
-	if name != "" {
-		m.attr(unix.IFLA_IFNAME, cString(name))
-	}
-	m.attr(unix.IFLA_EXT_MASK, u32(rtextFilterVF)) // as netlink asks: no per-VF statistics
-	body, err := r.do(m)
-	if errors.Is(err, unix.ENODEV) {
-		return nil, IPv6Conf{}, netlink.LinkNotFoundError{}
-	}
+	body, err := r.linkReply(name, 0)
 	if err != nil {
 		return nil, IPv6Conf{}, err
 	}
@@ -237,6 +229,21 @@ func (r *Conn) getLinkIPv6(name string, index int) (netlink.Link, IPv6Conf, erro
 		return nil, IPv6Conf{}, err
 	}
 	return l, decodeIPv6Conf(body[unix.SizeofIfInfomsg:]), nil
+}
+
+// linkReply asks for one link by name (index 0) or index and returns the
+// reply's body; a missing link is netlink.LinkNotFoundError.
+func (r *Conn) linkReply(name string, index int) ([]byte, error) {
+	m := newMessage(unix.RTM_GETLINK, 0, ifInfo(unix.AF_UNSPEC, index, 0, 0))
+	if name != "" {
+		m.attr(unix.IFLA_IFNAME, cString(name))
+	}
+	m.attr(unix.IFLA_EXT_MASK, u32(rtextFilterVF)) // as netlink asks: no per-VF statistics
+	body, err := r.do(m)
+	if errors.Is(err, unix.ENODEV) {
+		return nil, netlink.LinkNotFoundError{}
+	}
+	return body, err
 }
 
 // Constants of linux/netconf.h that x/sys/unix lacks.

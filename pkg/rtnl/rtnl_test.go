@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -22,32 +21,16 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-// inNetns opens a Conn in the netns called name (made by the test)
-// from a thread that enters it and is then thrown away, as bridge does for
-// the pod's.
+// inNetns opens a Conn in the netns called name (made by the test), as
+// OpenIn does for the agent's tests, closed when t ends.
 func inNetns(t *testing.T, name string) *Conn {
 	t.Helper()
-	fd := testenv.FD(t, name)
-	type result struct {
-		r   *Conn
-		err error
+	r, err := OpenIn(testenv.FD(t, name))
+	if err != nil {
+		t.Fatal(err)
 	}
-	done := make(chan result)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread stays in the netns and ends here
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			done <- result{nil, err}
-			return
-		}
-		r, err := Open()
-		done <- result{r, err}
-	}()
-	res := <-done
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	t.Cleanup(func() { res.r.Close() })
-	return res.r
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
 // TestAgainstKernel: each request a Conn encodes makes what ip shows for
