@@ -8,10 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"runtime"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nodebridge/nodebridge/pkg/rtnl"
@@ -167,14 +166,24 @@ func openNetns(path string, self *rtnl.Conn) (*podNetns, error) {
 // Close closes the descriptor.
 func (n *podNetns) Close() error { return unix.Close(n.fd) }
 
-// do runs f on a thread inside the pod netns (nsDo).
+// do runs f, a panic in it caught as an error, on a thread that enters the
+// pod netns and is then thrown away, as dialPod's is: no netns handle to
+// open (ns.GetNS opens an os.File, which starts the runtime's poller) and
+// no way back to switch to.
 func (n *podNetns) do(f func() error) error {
-	h, err := ns.GetNS("/proc/self/fd/" + strconv.Itoa(n.fd))
-	if err != nil {
-		return fmt.Errorf("netns %s: %w", n.path, err)
-	}
-	defer h.Close()
-	return nsDo(h, f)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("enter %s: %w", n.path, err)
+			return
+		}
+		done <- func() (err error) {
+			defer catchPanic(&err)
+			return f()
+		}()
+	}()
+	return <-done
 }
 
 // checkPodNetns insists the pod's namespace is a network namespace and not

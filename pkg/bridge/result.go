@@ -135,13 +135,26 @@ func ensureGateways(c *Config, h *rtnl.Conn, br *netlink.Bridge, res *current.Re
 		link = gw
 		res.Interfaces = append(res.Interfaces, &current.Interface{Name: gw.Attrs().Name, Mac: gw.Attrs().HardwareAddr.String()})
 	}
+	var forwarding [2]bool // turned on already: IPv4, IPv6
 	for _, gw := range gws {
 		if err := ensureGateway(c, h, link, gw, gws); err != nil {
 			return nil, err
 		}
-		if err := enableForwarding(h, gw.Addr().Is6()); err != nil {
-			return nil, err
+		v6 := gw.Addr().Is6()
+		if f := &forwarding[btoi(v6)]; !*f {
+			if err := enableForwarding(h, v6); err != nil {
+				return nil, err
+			}
+			*f = true
 		}
 	}
 	return rereadGatewayLink(h, link)
+}
+
+// btoi is 1 for true, 0 for false.
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
