@@ -70,23 +70,27 @@ func (d *dir) open(name string, flag int, perm uint32) (int, error) {
 // openList opens the directory name ("." for d itself) for listing, as an
 // os.File: a blocking descriptor, which the poller is never offered.
 func (d *dir) openList(name string) (*os.File, error) {
-	fd, err := d.open(name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	at, base, done, err := d.at("open", name)
 	if err != nil {
 		return nil, err
 	}
-	if err := setBlocking(fd); err != nil {
-		unix.Close(fd)
+	defer done()
+	f, err := openDirAt(at, base)
+	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return os.NewFile(uintptr(fd), name), nil
+	return f, nil
 }
 
-func setBlocking(fd int) error {
-	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	if err == nil {
-		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, flags&^unix.O_NONBLOCK)
+// openDirAt opens the directory base under at, not following a symlink, as
+// a blocking os.File: O_DIRECTORY refuses a FIFO, so no O_NONBLOCK is
+// needed, and the poller is never offered it.
+func openDirAt(at int, base string) (*os.File, error) {
+	fd, err := unix.Openat(at, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	return os.NewFile(uintptr(fd), base), nil
 }
 
 // lstat stats name without following a symlink.
@@ -194,15 +198,14 @@ func removeAllAt(at int, name string) error {
 	if !errors.Is(err, unix.EISDIR) {
 		return err
 	}
-	fd, err := unix.Openat(at, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	f, err := openDirAt(at, name)
 	if err != nil {
 		return err
 	}
-	f := os.NewFile(uintptr(fd), name) // blocking: never offered to the poller
 	names, err := f.Readdirnames(-1)
 	if err == nil {
 		for _, n := range names {
-			if err = removeAllAt(fd, n); err != nil {
+			if err = removeAllAt(int(f.Fd()), n); err != nil {
 				break
 			}
 		}

@@ -280,7 +280,7 @@ func (s *Store) setLastReserved(i int, addr netip.Addr) error {
 // there and closes it: no new inode, no rename, so the directory, whose
 // mtime seals the index, is left alone.
 func (s *Store) overwrite(fd int, name, content string) error {
-	_, err := unix.Pwrite(fd, []byte(content), 0)
+	err := writeAll(fd, name, content) // fd is fresh: at offset 0
 	if err == nil {
 		err = unix.Ftruncate(fd, int64(len(content)))
 	}
