@@ -139,8 +139,8 @@ func deleteVeth(c *Config, h *Host, p Pod, host string) error {
 // podNetns is the pod's network namespace, open as a plain descriptor.
 // os.Open, which ns.GetNS uses, would start the Go runtime's poller (an
 // epoll instance, an eventfd and a thread to wait on them) in a process
-// with nothing to poll. The rare steps that need a thread inside (ns.Do)
-// get an ns.NetNS through the descriptor.
+// with nothing to poll. The rare steps that need a thread inside enter it
+// through the descriptor (do).
 type podNetns struct {
 	fd   int
 	path string // CNI_NETNS, for messages
@@ -148,7 +148,7 @@ type podNetns struct {
 
 // openNetns opens the pod's network namespace, naming CNI_NETNS when it is
 // missing, not a netns, or the plugin's own: the netns of self, a socket
-// the plugin opened (nil: as /proc shows the calling thread's).
+// the plugin opened.
 func openNetns(path string, self *rtnl.Conn) (*podNetns, error) {
 	// O_NONBLOCK: a FIFO planted at the path opens at once, and then fails
 	// the type check; an nsfs file ignores it.
@@ -201,7 +201,7 @@ func checkPodNetns(n *podNetns, self *rtnl.Conn) error {
 	if err := unix.Fstat(n.fd, &pod); err != nil {
 		return fmt.Errorf("stat: %w", err)
 	}
-	dev, ino, err := ownNetns(self)
+	dev, ino, err := self.Netns()
 	if err != nil {
 		return err
 	}
@@ -209,17 +209,4 @@ func checkPodNetns(n *podNetns, self *rtnl.Conn) error {
 		return errors.New("is the plugin's own network namespace, not a pod's")
 	}
 	return nil
-}
-
-// ownNetns is the nsfs device and inode of the plugin's netns: self's, or
-// the calling thread's as /proc shows it.
-func ownNetns(self *rtnl.Conn) (dev, ino uint64, err error) {
-	if self != nil {
-		return self.Netns()
-	}
-	var own unix.Stat_t
-	if err := unix.Stat("/proc/thread-self/ns/net", &own); err != nil {
-		return 0, 0, fmt.Errorf("stat the plugin's own netns: %w", err)
-	}
-	return own.Dev, own.Ino, nil
 }

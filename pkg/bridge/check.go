@@ -9,6 +9,8 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
 // Check verifies that p is attached as prev describes: the bridge, the
@@ -17,11 +19,16 @@ import (
 // options the kernel shows: MTU, MAC, hairpin, port isolation and the
 // bridge's promiscuous mode. The error lists every difference.
 func Check(ctx context.Context, c *Config, h *Host, p Pod, prev *current.Result) error {
-	br, err := lookupBridge(pkgNetlink, c.Bridge)
+	rt, err := rtnl.Open()
 	if err != nil {
 		return err
 	}
-	podNS, err := openNetns(p.Netns, nil)
+	defer rt.Close()
+	br, _, err := lookupBridgeIPv6(rt, c.Bridge)
+	if err != nil {
+		return err
+	}
+	podNS, err := openNetns(p.Netns, rt)
 	if err != nil {
 		return err
 	}

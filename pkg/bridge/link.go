@@ -78,13 +78,8 @@ func promisc(l netlink.Link) bool {
 // verbs other than ADD, which make few requests, use it.
 var pkgNetlink = &netlink.Handle{}
 
-// linkFinder finds a link by name: netlink's Handle, or an ADD's rtnl.Conn.
-type linkFinder interface {
-	LinkByName(name string) (netlink.Link, error)
-}
-
-// lookupBridgeIPv6 is lookupBridge with the bridge's IPv6 settings, read
-// in the same request.
+// lookupBridgeIPv6 finds name, insists it is a bridge, and returns its IPv6
+// settings, read in the same request.
 func lookupBridgeIPv6(h *rtnl.Conn, name string) (*netlink.Bridge, rtnl.IPv6Conf, error) {
 	l, v6, err := h.LinkIPv6ByName(name)
 	if err != nil {
@@ -92,15 +87,6 @@ func lookupBridgeIPv6(h *rtnl.Conn, name string) (*netlink.Bridge, rtnl.IPv6Conf
 	}
 	br, err := asBridge(l, name)
 	return br, v6, err
-}
-
-// lookupBridge finds name and insists it is a bridge.
-func lookupBridge(h linkFinder, name string) (*netlink.Bridge, error) {
-	l, err := h.LinkByName(name)
-	if err != nil {
-		return nil, fmt.Errorf("look up bridge %s: %w", name, err)
-	}
-	return asBridge(l, name)
 }
 
 // asBridge insists that l, the link named name, is a bridge.
