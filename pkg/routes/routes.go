@@ -75,16 +75,11 @@ func (s *Syncer) list() ([]netlink.Route, error) {
 // families; a dump racing a route change is inconsistent, so another is
 // taken, up to three.
 func listRoutes(h *netlink.Handle, filter *netlink.Route, mask uint64) ([]netlink.Route, error) {
-	for attempt := 1; ; attempt++ {
-		rs, err := h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask)
-		if errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list routes of the main table (filter %+v): %w", filter, err)
-		}
-		return rs, nil
+	rs, err := retryDump(func() ([]netlink.Route, error) { return h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask) })
+	if err != nil {
+		return nil, fmt.Errorf("list routes of the main table (filter %+v): %w", filter, err)
 	}
+	return rs, nil
 }
 
 // Sync lists the kernel's proto-78 routes and applies the difference

@@ -75,11 +75,13 @@ func ReadHost(c *rtnl.Conn) (Host, error) {
 }
 
 // retryDump asks list again, up to three times in all, while the kernel
-// says its dump was interrupted by a change.
+// says its dump was interrupted by a change (to rtnl's dumps, or to
+// netlink's Handle's).
 func retryDump[T any](list func() ([]T, error)) ([]T, error) {
 	for attempt := 1; ; attempt++ {
 		out, err := list()
-		if errors.Is(err, rtnl.ErrDumpInterrupted) && attempt < 3 {
+		interrupted := errors.Is(err, rtnl.ErrDumpInterrupted) || errors.Is(err, netlink.ErrDumpInterrupted)
+		if interrupted && attempt < 3 {
 			continue
 		}
 		return out, err

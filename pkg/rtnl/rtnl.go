@@ -64,17 +64,31 @@ func (r *Conn) Close() error { return unix.Close(r.fd) }
 
 // Netns returns the nsfs device and inode of the netns the socket works in
 // (SIOCGSKNS): the opener's own, known without a path lookup in /proc.
-func (r *Conn) Netns() (dev, ino uint64, err error) {
-	fd, err := unix.IoctlRetInt(r.fd, unix.SIOCGSKNS)
+func (r *Conn) Netns() (dev, ino uint64, err error) { return SocketNetns(r.fd) }
+
+// SocketNetns returns the nsfs device and inode of the netns the socket fd
+// works in.
+func SocketNetns(fd int) (dev, ino uint64, err error) {
+	ns, err := socketNetnsFD(fd)
 	if err != nil {
-		return 0, 0, fmt.Errorf("netns of rtnetlink socket: %w", err)
+		return 0, 0, err
 	}
-	defer unix.Close(fd)
+	defer unix.Close(ns)
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, 0, fmt.Errorf("stat netns of rtnetlink socket: %w", err)
+	if err := unix.Fstat(ns, &st); err != nil {
+		return 0, 0, fmt.Errorf("stat netns of socket: %w", err)
 	}
 	return st.Dev, st.Ino, nil
+}
+
+// socketNetnsFD opens the netns the socket fd works in (SIOCGSKNS); the
+// caller closes it.
+func socketNetnsFD(fd int) (int, error) {
+	ns, err := unix.IoctlRetInt(fd, unix.SIOCGSKNS)
+	if err != nil {
+		return -1, fmt.Errorf("netns of socket: %w", err)
+	}
+	return ns, nil
 }
 
 // message is a request being built: the netlink header, the message's fixed

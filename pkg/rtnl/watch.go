@@ -24,9 +24,9 @@ const watchGroups = unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV
 // Watch opens a Watch on the netns of r's socket.
 // Equivalent to: ip monitor link address route
 func (r *Conn) Watch() (*Watch, error) {
-	ns, err := unix.IoctlRetInt(r.fd, unix.SIOCGSKNS)
+	ns, err := socketNetnsFD(r.fd)
 	if err != nil {
-		return nil, fmt.Errorf("netns of rtnetlink socket: %w", err)
+		return nil, err
 	}
 	defer unix.Close(ns)
 	return openIn(ns, openWatch)

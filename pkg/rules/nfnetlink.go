@@ -13,6 +13,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nodebridge/nodebridge/pkg/rtnl"
 )
 
 // The raw netfilter netlink code of the package, all of it. The ADD path
@@ -171,22 +173,8 @@ func nftGenerationOf(netns int, self bool) (gen uint32, id [2]uint64, err error)
 	if gen, err = parseGeneration(buf[:n]); err != nil || !self {
 		return gen, id, err
 	}
-	id, err = socketNetns(fd)
+	id[0], id[1], err = rtnl.SocketNetns(fd)
 	return gen, id, err
-}
-
-// socketNetns is the nsfs device and inode of the netns socket fd works in.
-func socketNetns(fd int) ([2]uint64, error) {
-	nsfd, err := unix.IoctlRetInt(fd, unix.SIOCGSKNS)
-	if err != nil {
-		return [2]uint64{}, fmt.Errorf("netns of socket: %w", err)
-	}
-	defer unix.Close(nsfd)
-	var st unix.Stat_t
-	if err := unix.Fstat(nsfd, &st); err != nil {
-		return [2]uint64{}, fmt.Errorf("stat netns of socket: %w", err)
-	}
-	return [2]uint64{st.Dev, st.Ino}, nil
 }
 
 // parseGeneration reads NFTA_GEN_ID from a NFT_MSG_NEWGEN reply.
