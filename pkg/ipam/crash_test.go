@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestIndexRepairs damages the index as a crash, an operator or a planted
@@ -121,6 +123,11 @@ func TestPlantedEntryUnderSeal(t *testing.T) {
 	for name, plant := range map[string]func(path string){
 		"symlink":   func(path string) { symlink(t, "10.0.0.2", path) },
 		"directory": func(path string) { mkdirTest(t, path) },
+		"socket": func(path string) { // open(2) answers ENXIO
+			if err := unix.Mknod(path, unix.S_IFSOCK|0o600, 0); err != nil {
+				t.Fatal(err)
+			}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p, s := poolOf(t, "10.0.0.0/24"), newStore(t)

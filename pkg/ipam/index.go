@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // The attachment index lives in a subdirectory of the network directory:
@@ -122,10 +121,11 @@ func (ix *index) readEntry(a Attachment) (entry, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return entry{owner: a}, nil
 	}
-	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EISDIR) {
-		err = fmt.Errorf("%w: not a regular file (%w)", errIndexCorrupt, err) // a rebuild removes it
-	}
 	if err != nil {
+		// Entries are derived from the records: one that cannot be read
+		// (a symlink, a directory, a socket planted there) is corrupt, as
+		// reconcile counts it, and the rebuild removes it.
+		err = fmt.Errorf("%w: %w", errIndexCorrupt, err)
 		return entry{}, fmt.Errorf("read index entry %s in %s: %w", name, ix.s.dir, err)
 	}
 	ix.found[a] = true
