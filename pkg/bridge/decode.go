@@ -82,14 +82,7 @@ func (c *Config) decodeFields(stdin []byte) bool {
 // accepted is exactly what json.Unmarshal accepts.
 func decodeObject(data []byte, fields []jsonField) bool {
 	sc := scanner{b: data}
-	if !sc.expect('{') {
-		return false
-	}
-	if sc.skipSpace(); sc.peek() == '}' {
-		sc.i++
-		return sc.atEnd()
-	}
-	for {
+	return sc.members('{', '}', func() bool {
 		key, ok := sc.plainString()
 		if !ok || !isASCII(key) || !sc.expect(':') {
 			return false
@@ -99,13 +92,29 @@ func decodeObject(data []byte, fields []jsonField) bool {
 			return false
 		}
 		f := fieldFor(fields, key)
-		if f == nil && !json.Valid(raw) || f != nil && !decodeValue(raw, f.dst) {
+		return f == nil && json.Valid(raw) || f != nil && decodeValue(raw, f.dst)
+	})
+}
+
+// members scans the whole of sc as one JSON object or array, from open to
+// its close, calling member to scan each member in turn: false when a
+// member fails or the punctuation around them is not JSON's.
+func (sc *scanner) members(open, close byte, member func() bool) bool {
+	if !sc.expect(open) {
+		return false
+	}
+	if sc.skipSpace(); sc.peek() == close {
+		sc.i++
+		return sc.atEnd()
+	}
+	for {
+		if !member() {
 			return false
 		}
 		switch sc.skipSpace(); sc.peek() {
 		case ',':
 			sc.i++
-		case '}':
+		case close:
 			sc.i++
 			return sc.atEnd()
 		default:
@@ -186,36 +195,20 @@ func decodeValue(raw []byte, dst any) bool {
 // array makes an empty slice, not nil.
 func decodeArray[T any](raw []byte, dst *[]T, decodeElem func([]byte, *T) bool) bool {
 	sc := scanner{b: raw}
-	if !sc.expect('[') {
-		return false
-	}
 	out := []T{}
-	if sc.skipSpace(); sc.peek() == ']' {
-		sc.i++
-		*dst = out
-		return sc.atEnd()
-	}
-	for {
+	ok := sc.members('[', ']', func() bool {
 		elem, ok := sc.value()
-		if !ok {
-			return false
-		}
 		var v T
-		if !decodeElem(elem, &v) {
+		if !ok || !decodeElem(elem, &v) {
 			return false
 		}
 		out = append(out, v)
-		switch sc.skipSpace(); sc.peek() {
-		case ',':
-			sc.i++
-		case ']':
-			sc.i++
-			*dst = out
-			return sc.atEnd()
-		default:
-			return false
-		}
+		return true
+	})
+	if ok {
+		*dst = out
 	}
+	return ok
 }
 
 // plainString is the JSON string raw when it holds no escape, control
