@@ -46,7 +46,7 @@ func (hl *hostLocal) add(ctx context.Context, c *Config, h *Host, p Pod) (_ *cur
 		}
 	}()
 	defer catchPanic(&err) // the allocation is not in Add's undo yet
-	if err := ensureRules(ctx, c, h, st.Dir(), hl.ruleNetwork(c)); err != nil {
+	if err := ensureRules(ctx, c, h, st, hl.ruleNetwork(c)); err != nil {
 		return nil, fmt.Errorf("install rules of network %s: %w", c.Name, err)
 	}
 	return hl.result(allocs), nil

@@ -10,6 +10,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 
+	"github.com/nodebridge/nodebridge/pkg/ipam"
 	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
@@ -24,15 +25,15 @@ const undoTimeout = 10 * time.Second
 // when something else did change (kube-proxy's syncs, say), when the
 // fingerprint of the network's own chains and jumps is still the verified
 // one. Any change of those, an operator's flush included, moves both and
-// the next ADD verifies and repairs. The caller holds the lock of the
-// store in dir, where the last verification is recorded (verified.go).
-func ensureRules(ctx context.Context, c *Config, h *Host, dir string, n rules.Network) error {
+// the next ADD verifies and repairs. The caller holds the lock of st,
+// where the last verification is recorded (verified.go).
+func ensureRules(ctx context.Context, c *Config, h *Host, st *ipam.Store, n rules.Network) error {
 	backend := h.rules()
 	fp, _ := backend.(rules.Fingerprinter)
 	before := stamp(ctx, h, fp, n)
 	var last verified
 	if fp != nil {
-		last = readVerified(dir)
+		last = readVerified(st)
 	}
 	if before != "" && before == last.stamp {
 		h.logf("rules of network %s unchanged since verified (%s)", c.Name, before)
@@ -41,7 +42,7 @@ func ensureRules(ctx context.Context, c *Config, h *Host, dir string, n rules.Ne
 	fprint := fingerprint(ctx, h, fp, n)
 	if fprint != "" && fprint == last.fingerprint {
 		h.logf("rules of network %s unchanged since verified (others' rules changed; fingerprint %s)", c.Name, fprint)
-		recordVerified(c, h, dir, verified{before, fprint})
+		recordVerified(c, h, st, verified{before, fprint})
 		return nil
 	}
 	if err := backend.EnsureNetwork(ctx, n); err != nil {
@@ -51,7 +52,7 @@ func ensureRules(ctx context.Context, c *Config, h *Host, dir string, n rules.Ne
 	// included, proves the rules as of this stamp and fingerprint; after a
 	// write the next ADD records them.
 	if fprint != "" && fingerprint(ctx, h, fp, n) == fprint {
-		recordVerified(c, h, dir, verified{before, fprint})
+		recordVerified(c, h, st, verified{before, fprint})
 	}
 	return nil
 }
@@ -60,8 +61,8 @@ func ensureRules(ctx context.Context, c *Config, h *Host, dir string, n rules.Ne
 // place. A stamp taken before the fingerprint is safe to record: if it
 // still holds later, nothing has changed since before the fingerprint was
 // taken.
-func recordVerified(c *Config, h *Host, dir string, v verified) {
-	if err := writeVerified(dir, v); err != nil {
+func recordVerified(c *Config, h *Host, st *ipam.Store, v verified) {
+	if err := writeVerified(st, v); err != nil {
 		h.logf("record verified rules of network %s (the next ADD verifies again): %v", c.Name, err)
 	}
 }

@@ -1,12 +1,10 @@
 package bridge
 
 import (
-	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/nodebridge/nodebridge/pkg/ipam"
 )
 
 // verifiedFile, in the network's store directory, records when the
@@ -22,36 +20,20 @@ type verified struct {
 	stamp, fingerprint string
 }
 
-// readVerified returns the record in dir; an empty one when there is none
-// or it does not read back whole. It reads with plain system calls: an
-// os.File would start the Go runtime's poller, and O_NONBLOCK keeps a FIFO
-// planted at the name from blocking the call.
-func readVerified(dir string) verified {
-	fd, err := unix.Open(filepath.Join(dir, verifiedFile), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+// readVerified returns the record in st; an empty one when there is none
+// or it does not read back whole. The store reads with plain system calls
+// (an os.File would start the Go runtime's poller), following no symlink,
+// and a FIFO planted at the name does not block it.
+func readVerified(st *ipam.Store) verified {
+	b, err := st.ReadSideFile(verifiedFile, maxVerifiedSize-1)
 	if err != nil {
 		return verified{}
 	}
-	defer unix.Close(fd)      // read-only: a close error loses nothing
-	b := make([]byte, 0, 512) // a record is a few hundred bytes, more with many CIDRs
-	for len(b) < maxVerifiedSize {
-		n, err := unix.Read(fd, b[len(b):cap(b)])
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return verified{}
-		}
-		if n == 0 {
-			return parseVerified(b)
-		}
-		if b = b[:len(b)+n]; len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-	}
-	return verified{}
+	return parseVerified(b)
 }
 
-// maxVerifiedSize bounds what readVerified reads: a longer file is no record.
+// maxVerifiedSize bounds what readVerified reads: a file of this size or
+// longer is no record.
 const maxVerifiedSize = 1 << 20
 
 // parseVerified reads "STAMP | FINGERPRINT\tCRC32\n"; anything else, a
@@ -66,28 +48,16 @@ func parseVerified(b []byte) verified {
 	return verified{stamp: s, fingerprint: fp}
 }
 
-// writeVerified records v in dir; the caller holds the store's lock. It
+// writeVerified records v in st; the caller holds the store's lock. It
 // overwrites the file in place rather than renaming a new file over it, so
 // the directory, whose mtime stamps pkg/ipam's index, changes only when the
 // file is first made; a torn write fails its checksum and reads as empty.
-func writeVerified(dir string, v verified) error {
+func writeVerified(st *ipam.Store, v verified) error {
 	value := v.stamp + " | " + v.fingerprint
 	if strings.ContainsAny(value, "\t\n") {
-		return fmt.Errorf("record %s in %s: stamp or fingerprint is not one line", verifiedFile, dir)
+		return fmt.Errorf("record %s in %s: stamp or fingerprint is not one line", verifiedFile, st.Dir())
 	}
-	content := value + "\t" + checksum(value) + "\n"
-	fd, err := unix.Open(filepath.Join(dir, verifiedFile), unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("open %s in %s: %w", verifiedFile, dir, err)
-	}
-	_, err = unix.Pwrite(fd, []byte(content), 0)
-	if err == nil {
-		err = unix.Ftruncate(fd, int64(len(content)))
-	}
-	if err := errors.Join(err, unix.Close(fd)); err != nil {
-		return fmt.Errorf("write %s in %s: %w", verifiedFile, dir, err)
-	}
-	return nil
+	return st.WriteSideFile(verifiedFile, value+"\t"+checksum(value)+"\n")
 }
 
 // checksum is the CRC-32 (IEEE) of v in hex, computed bit by bit: a record

@@ -12,17 +12,29 @@ import (
 	"github.com/nodebridge/nodebridge/pkg/ipam"
 )
 
+// sideStore opens a store in a temp dir, closed when t ends.
+func sideStore(t *testing.T) *ipam.Store {
+	t.Helper()
+	st, err := ipam.Open(t.TempDir(), "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func TestVerifiedRecord(t *testing.T) {
-	dir := t.TempDir()
-	if got := readVerified(dir); got != (verified{}) {
+	st := sideStore(t)
+	dir := st.Dir()
+	if got := readVerified(st); got != (verified{}) {
 		t.Errorf("readVerified before any write = %+v, want empty", got)
 	}
 	long := verified{"stamp", strings.Repeat("10.0.0.0/8 ", 1000)} // many nonMasqueradeCIDRs
 	for _, v := range []verified{{"a long first stamp 1234567890", "fp 1"}, long, {"short", ""}, {"", "fp only"}, {}} {
-		if err := writeVerified(dir, v); err != nil {
+		if err := writeVerified(st, v); err != nil {
 			t.Fatal(err)
 		}
-		if got := readVerified(dir); got != v {
+		if got := readVerified(st); got != v {
 			t.Errorf("readVerified = %+v, want %+v", got, v)
 		}
 	}
@@ -41,7 +53,7 @@ func TestVerifiedRecord(t *testing.T) {
 		if err := os.WriteFile(path, []byte(torn), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if got := readVerified(dir); got != (verified{}) {
+		if got := readVerified(st); got != (verified{}) {
 			t.Errorf("%s: readVerified = %+v, want empty", name, got)
 		}
 	}
@@ -56,12 +68,12 @@ func TestVerifiedRecord(t *testing.T) {
 		if err := plant(); err != nil {
 			t.Fatal(err)
 		}
-		if got := readVerified(dir); got != (verified{}) {
+		if got := readVerified(st); got != (verified{}) {
 			t.Errorf("%s: readVerified = %+v, want empty", name, got)
 		}
 	}
 	for _, bad := range []verified{{"two\nlines", ""}, {"", "tab\there"}} {
-		if err := writeVerified(dir, bad); err == nil {
+		if err := writeVerified(st, bad); err == nil {
 			t.Errorf("writeVerified(%+v) succeeded", bad)
 		}
 	}
@@ -70,12 +82,8 @@ func TestVerifiedRecord(t *testing.T) {
 // TestVerifiedInvisibleToStore: the record is neither an allocation of
 // pkg/ipam's store nor a reason to rebuild its index after it first exists.
 func TestVerifiedInvisibleToStore(t *testing.T) {
-	st, err := ipam.Open(t.TempDir(), "net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := writeVerified(st.Dir(), verified{"x", "y"}); err != nil {
+	st := sideStore(t)
+	if err := writeVerified(st, verified{"x", "y"}); err != nil {
 		t.Fatal(err)
 	}
 	if as, err := st.Attachments(); err != nil || len(as) != 0 {
@@ -85,7 +93,7 @@ func TestVerifiedInvisibleToStore(t *testing.T) {
 		t.Errorf("Empty with only the record = %v, %v; want true", empty, err)
 	}
 	before, _ := os.Stat(st.Dir())
-	if err := writeVerified(st.Dir(), verified{"z", "y"}); err != nil {
+	if err := writeVerified(st, verified{"z", "y"}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.Stat(st.Dir())
@@ -109,11 +117,11 @@ func FuzzVerified(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, content []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, verifiedFile), content, 0o600); err != nil {
+		st := sideStore(t)
+		if err := os.WriteFile(filepath.Join(st.Dir(), verifiedFile), content, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got := readVerified(dir)
+		got := readVerified(st)
 		if got == (verified{}) {
 			return
 		}

@@ -236,7 +236,14 @@ func (d *dir) setMtime(name string, ns int64) error {
 }
 
 // readFile reads name whole.
-func (d *dir) readFile(name string) ([]byte, error) {
+func (d *dir) readFile(name string) ([]byte, error) { return d.readFileMax(name, -1) }
+
+// errTooLong is a file longer than its reader's bound.
+var errTooLong = errors.New("file too long")
+
+// readFileMax reads name whole, or fails with errTooLong past max bytes
+// (max < 0: no bound).
+func (d *dir) readFileMax(name string, max int) ([]byte, error) {
 	fd, err := d.open(name, unix.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
@@ -244,6 +251,9 @@ func (d *dir) readFile(name string) ([]byte, error) {
 	defer unix.Close(fd) // read-only: a close error loses nothing
 	b := make([]byte, 0, 512)
 	for {
+		if max >= 0 && len(b) > max {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: errTooLong}
+		}
 		n, err := unix.Read(fd, b[len(b):cap(b)])
 		if errors.Is(err, unix.EINTR) {
 			continue

@@ -101,3 +101,34 @@ func TestLinkUnnamedBothWays(t *testing.T) {
 		}
 	}
 }
+
+// Side files: dot names only, written in place (the directory's mtime, the
+// index seal, moves only when one is first made), read whole up to a bound.
+func TestSideFiles(t *testing.T) {
+	s := newStore(t)
+	if err := s.WriteSideFile("note", "x"); err == nil {
+		t.Error("WriteSideFile of a name without a dot: no error")
+	}
+	if _, err := s.ReadSideFile("10.0.0.2", 10); err == nil {
+		t.Error("ReadSideFile of an address's name: no error")
+	}
+	if err := s.WriteSideFile(".side", "first, longer"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.mtime(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteSideFile(".side", "second"); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := s.mtime("."); err != nil || after != before {
+		t.Errorf("rewriting a side file moved the directory's mtime: %d -> %d (%v)", before, after, err)
+	}
+	if b, err := s.ReadSideFile(".side", 6); err != nil || string(b) != "second" {
+		t.Errorf("ReadSideFile = %q, %v; want \"second\"", b, err)
+	}
+	if _, err := s.ReadSideFile(".side", 5); !errors.Is(err, errTooLong) {
+		t.Errorf("ReadSideFile past its bound: %v, want errTooLong", err)
+	}
+}

@@ -71,6 +71,31 @@ func Open(dataDir, network string) (*Store, error) {
 // readFile reads name in the store's directory.
 func (s *Store) readFile(name string) ([]byte, error) { return s.root.readFile(name) }
 
+// ReadSideFile reads name, a file beside the records whose name starts
+// with a dot (so neither host-local nor the store reads it as an
+// allocation), whole; a file of more than max bytes is an error. Like
+// every read of the store it follows no symlink and a FIFO does not block.
+func (s *Store) ReadSideFile(name string, max int) ([]byte, error) {
+	if !strings.HasPrefix(name, ".") {
+		return nil, fmt.Errorf("side file %q in %s: not a dot name", name, s.dir)
+	}
+	return s.root.readFileMax(name, max)
+}
+
+// WriteSideFile writes content over the side file name (see ReadSideFile),
+// in place, creating it (mode 0600) when missing: the directory, whose
+// mtime seals the index, changes only when the file is first made.
+func (s *Store) WriteSideFile(name, content string) error {
+	if !strings.HasPrefix(name, ".") {
+		return fmt.Errorf("side file %q in %s: not a dot name", name, s.dir)
+	}
+	fd, err := s.root.open(name, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s in %s: %w", name, s.dir, err)
+	}
+	return s.overwrite(fd, name, content)
+}
+
 // checkOwned refuses a network directory that is not the effective
 // user's, or that group or others may write: whoever may write it can hold
 // its lock (every ADD and DEL of the network waits, then fails) or remove
