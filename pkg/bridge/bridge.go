@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"golang.org/x/sys/unix"
@@ -166,24 +165,16 @@ func openNetns(path string, self *rtnl.Conn) (*podNetns, error) {
 // Close closes the descriptor.
 func (n *podNetns) Close() error { return unix.Close(n.fd) }
 
-// do runs f, a panic in it caught as an error, on a thread that enters the
-// pod netns and is then thrown away, as dialPod's is: no netns handle to
+// do runs f, a panic in it caught as an error, inside the pod netns
+// (rtnl.InNetns: a thread that enters it and is thrown away): no netns handle to
 // open (ns.GetNS opens an os.File, which starts the runtime's poller) and
 // no way back to switch to.
 func (n *podNetns) do(f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("enter %s: %w", n.path, err)
-			return
-		}
-		done <- func() (err error) {
-			defer catchPanic(&err)
-			return f()
-		}()
-	}()
-	return <-done
+	_, err := rtnl.InNetns(n.fd, func() (_ struct{}, err error) {
+		defer catchPanic(&err)
+		return struct{}{}, f()
+	})
+	return err
 }
 
 // checkPodNetns insists the pod's namespace is a network namespace and not

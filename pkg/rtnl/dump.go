@@ -19,11 +19,12 @@ var ErrDumpInterrupted = errors.New("rtnetlink dump interrupted by a change: ask
 
 // OpenIn opens a Conn in the netns with descriptor ns, from a thread that
 // enters it and is then thrown away: the socket stays in that netns.
-func OpenIn(ns int) (*Conn, error) { return openIn(ns, Open) }
+func OpenIn(ns int) (*Conn, error) { return InNetns(ns, Open) }
 
-// openIn runs open on a thread that enters the netns with descriptor ns
-// and is then thrown away: a socket open makes stays in that netns.
-func openIn[T any](ns int, open func() (T, error)) (T, error) {
+// InNetns runs f on a thread that enters the netns with descriptor ns and
+// is then thrown away: a socket f opens stays in that netns, and nothing
+// has to switch back.
+func InNetns[T any](ns int, f func() (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error
@@ -36,7 +37,7 @@ func openIn[T any](ns int, open func() (T, error)) (T, error) {
 			done <- result{zero, fmt.Errorf("enter netns: %w", err)}
 			return
 		}
-		v, err := open()
+		v, err := f()
 		done <- result{v, err}
 	}()
 	r := <-done

@@ -29,7 +29,7 @@ func (r *Conn) Watch() (*Watch, error) {
 		return nil, err
 	}
 	defer unix.Close(ns)
-	return openIn(ns, openWatch)
+	return InNetns(ns, openWatch)
 }
 
 func openWatch() (*Watch, error) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"runtime"
 	"syscall"
 
 	"github.com/google/nftables"
@@ -38,22 +37,7 @@ func nfSocket(netns int) (int, error) {
 	if netns == 0 {
 		return open()
 	}
-	type result struct {
-		fd  int
-		err error
-	}
-	done := make(chan result)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
-			done <- result{-1, fmt.Errorf("enter netns: %w", err)}
-			return
-		}
-		fd, err := open()
-		done <- result{fd, err}
-	}()
-	r := <-done
-	return r.fd, r.err
+	return rtnl.InNetns(netns, open)
 }
 
 // nfQuery opens a netfilter netlink socket in the netns with fd netns (0:
