@@ -9,7 +9,7 @@ CNI_BIN   ?= /opt/cni/bin
 SBIN      ?= /usr/local/sbin
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 
-.PHONY: all build install deps k8s image demo demo-cluster demo-lab test bench fuzz lint check clean
+.PHONY: all build install deps k8s image demo demo-cluster demo-lab test conformance bench fuzz lint check clean
 
 all: build
 
@@ -60,6 +60,19 @@ test: deps k8s
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz FUZZTIME=30s
+
+# conformance: the upstream Kubernetes sig-network e2e specs (e2e.test of
+# v1.36.3 with ginkgo; the specs of testdata/conformance/focus.txt less
+# skip.txt) on the kubelet cluster with nodebridge from deploy/nodebridge.yaml,
+# kube-proxy and CoreDNS: twice in a row per kube-proxy mode (iptables,
+# nftables). CONFORMANCE_FLAGS=-reference adds the reference bridge +
+# host-local as a baseline. JUnit files and the summary in _out/conformance.
+# Needs root; e2e.test, kube-proxy, CoreDNS and agnhost build into the k8s
+# cache once.
+CONFORMANCE_FLAGS ?=
+conformance: k8s
+	bash scripts/install-deps.sh conformance
+	$(GO) run ./hack/conformance $(CONFORMANCE_FLAGS)
 
 # fuzz: each fuzz target for FUZZTIME (make fuzz FUZZTIME=1h), seeded from
 # testdata/corpus. A failing input is saved under the package's

@@ -8,6 +8,11 @@
 # busybox-static for those tests; gcc and the static C library for the cgo,
 # static flanneld that scripts/build-flannel.sh builds. Safe to run again.
 # It never touches the machine's network configuration.
+#
+#   scripts/install-deps.sh [conformance]
+#
+# With "conformance" it adds what make conformance packs into the upstream
+# e2e test images beside busybox: dig, curl, OpenBSD nc and iperf.
 set -euo pipefail
 
 tools="${NODEBRIDGE_TOOLS:-$HOME/.cache/nodebridge/bin}"
@@ -30,6 +35,9 @@ declare -A pkg_of=(
 	[busybox]=busybox-static
 	[gcc]=gcc
 )
+if [ "${1:-}" = conformance ]; then
+	pkg_of+=([dig]=bind9-dnsutils [nslookup]=bind9-dnsutils [curl]=curl [nc.openbsd]=netcat-openbsd [iperf]=iperf [ldd]=libc-bin)
+fi
 
 # file -> Debian package that provides it, for what is not a command
 declare -A pkg_of_file=(

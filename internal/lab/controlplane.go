@@ -24,6 +24,9 @@ import (
 const (
 	AgentUser = "system:serviceaccount:kube-system:nodebridge-agent"
 	adminUser = "lab-admin"
+	// proxyUser is kube-proxy's, bound to system:node-proxier by the API
+	// server's default policy.
+	proxyUser = "system:kube-proxy"
 )
 
 // controlPlane is etcd and kube-apiserver in the lab netns, with their key
@@ -33,6 +36,7 @@ type controlPlane struct {
 	pki                *pki
 	adminToken         string
 	agentToken         string
+	proxyToken         string
 	etcd, apiserver    *Process
 }
 
@@ -45,11 +49,12 @@ func newControlPlane(dir, binDir, netns string) (*controlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &controlPlane{dir: dir, binDir: binDir, netns: netns, pki: p, adminToken: token(), agentToken: token()}
+	c := &controlPlane{dir: dir, binDir: binDir, netns: netns, pki: p, adminToken: token(), agentToken: token(), proxyToken: token()}
 	// token,user,uid,"groups": the static token file of --token-auth-file.
 	tokens := fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", c.adminToken, adminUser, adminUser) +
 		fmt.Sprintf("%s,%s,%s,\"system:serviceaccounts,system:serviceaccounts:kube-system,system:authenticated\"\n",
-			c.agentToken, AgentUser, "nodebridge-agent-uid")
+			c.agentToken, AgentUser, "nodebridge-agent-uid") +
+		fmt.Sprintf("%s,%s,%s\n", c.proxyToken, proxyUser, proxyUser)
 	if err := os.WriteFile(c.path("tokens.csv"), []byte(tokens), 0o600); err != nil {
 		return nil, fmt.Errorf("write token file: %w", err)
 	}
@@ -111,7 +116,8 @@ func (c *controlPlane) apiserverArgs() []string {
 		"--service-account-key-file=" + c.pki.SAPubFile,
 		"--service-account-signing-key-file=" + c.pki.SAKeyFile,
 		"--service-cluster-ip-range=10.96.0.0/12",
-		"--endpoint-reconciler-type=none",
+		// The kubernetes Service's endpoint is the API server, for kube-proxy.
+		"--endpoint-reconciler-type=lease",
 		"--shutdown-send-retry-after=true",
 		// Nodes' names resolve nowhere here: exec and logs go to the InternalIP.
 		"--kubelet-preferred-address-types=InternalIP",

@@ -60,6 +60,12 @@ func (l *Lab) AgentKubeconfig() (string, error) {
 	return l.writeKubeconfig("agent.kubeconfig", AgentUser, l.cp.agentToken)
 }
 
+// KubeProxyKubeconfig writes, once, the kubeconfig file kube-proxy runs
+// with, as system:kube-proxy, and returns its path.
+func (l *Lab) KubeProxyKubeconfig() (string, error) {
+	return l.writeKubeconfig("kube-proxy.kubeconfig", proxyUser, l.cp.proxyToken)
+}
+
 // AdminKubeconfig writes, once, an admin kubeconfig file (for a person
 // poking at the demo from inside the lab netns), and returns its path.
 func (l *Lab) AdminKubeconfig() (string, error) {

@@ -46,6 +46,13 @@ type Options struct {
 	// place (CNIBinDir filled by LinkReference, AgentBin empty), with
 	// static routes between the nodes: the baseline of the benchmarks.
 	Reference bool
+	// KubeProxy, "iptables" or "nftables", runs kube-proxy (K8sBin's) in
+	// that mode on every node, CoreDNS (the e2e images' CoreDNSImage, in
+	// Archives) as a Deployment behind ClusterDNS, and routes to every
+	// podCIDR from the API server's netns, as a control-plane node running
+	// the cluster network has: the Services, DNS and proxy the upstream e2e
+	// suite needs. Empty: a stand-in for the kubernetes Service only.
+	KubeProxy string
 }
 
 // Cluster is a running cluster.
@@ -74,6 +81,9 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if o.DaemonSet != "" && (o.AgentBin != "" || o.CNIBinDir != "") {
 		return nil, fmt.Errorf("DaemonSet %s: its init container installs the plugins and it runs the agent: no CNIBinDir %q or AgentBin %q",
 			o.DaemonSet, o.CNIBinDir, o.AgentBin)
+	}
+	if o.KubeProxy != "" && o.KubeProxy != "iptables" && o.KubeProxy != "nftables" {
+		return nil, fmt.Errorf("kube-proxy mode %q: want iptables or nftables", o.KubeProxy)
 	}
 	if !o.ClusterCIDR.IsValid() {
 		o.ClusterCIDR = netip.MustParsePrefix("10.244.0.0/16")
@@ -110,12 +120,28 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	if o.KubeProxy != "" {
+		if err := c.routePodCIDRsFromLab(ctx); err != nil {
+			return nil, err
+		}
+		if err := c.installCoreDNS(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
 // addNodes starts every node concurrently: most of a node's start is
 // waiting for containerd and kubelet.
 func (c *Cluster) addNodes(ctx context.Context, kubeconfig string) error {
+	var proxy *kubeProxySpec
+	if c.KubeProxy != "" {
+		kc, err := c.Lab.KubeProxyKubeconfig()
+		if err != nil {
+			return err
+		}
+		proxy = &kubeProxySpec{bin: filepath.Join(c.K8sBin, "kube-proxy"), kubeconfig: kc, mode: c.KubeProxy, clusterCIDR: c.ClusterCIDR}
+	}
 	nodes := make([]*Node, c.Options.Nodes)
 	errs := make([]error, c.Options.Nodes)
 	var wg sync.WaitGroup
@@ -125,6 +151,7 @@ func (c *Cluster) addNodes(ctx context.Context, kubeconfig string) error {
 			nodes[i], errs[i] = addNode(ctx, c.Lab, nodeSpec{
 				name: name, index: i + 1, dir: filepath.Join(c.Dir, "nodes", name), images: append([]string{c.Image}, c.Archives...),
 				cniBinDir: c.CNIBinDir, kubeconfig: kubeconfig, kubelet: filepath.Join(c.K8sBin, "kubelet"),
+				kubeProxy: proxy,
 			})
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -135,5 +136,69 @@ func checkImage(t *testing.T, files map[string]string, config string, tags, laye
 	runs := append(cfg.Config.Entrypoint, cfg.Config.Cmd...)
 	if len(runs) != 1 || runs[0] != want[tags[0]] {
 		t.Errorf("%s runs %v, want [%s]", tags[0], runs, want[tags[0]])
+	}
+}
+
+func TestE2ELayer(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	in := E2EImages{Busybox: busyboxPath(t), Pause: filepath.Join(dir, "pause"),
+		Agnhost: filepath.Join(dir, "agnhost"), CoreDNS: filepath.Join(dir, "coredns")}
+	for _, f := range []string{in.Pause, in.Agnhost, in.CoreDNS} {
+		if err := os.WriteFile(f, []byte("program "+filepath.Base(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatalf("bash: %v", err)
+	}
+	layer, err := e2eLayer(ctx, in, map[string]string{bash: "bin/bash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := readTar(t, layer)
+	for name, want := range map[string]string{
+		"bin/sh": "-> bash", "agnhost": "program agnhost", "coredns": "program coredns", "pause": "program pause",
+		"etc/nsswitch.conf": "hosts: files dns\n", "bin/wget": "-> busybox",
+	} {
+		if files[name] != want {
+			t.Errorf("%s: %.40q, want %q", name, files[name], want)
+		}
+	}
+	if b, _ := os.ReadFile(bash); files["bin/bash"] != string(b) {
+		t.Errorf("bin/bash is not %s", bash)
+	}
+	libs, err := sharedLibs(ctx, bash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(libs) == 0 {
+		t.Fatalf("ldd %s: no library; want libc at least", bash)
+	}
+	for _, l := range libs {
+		if b, err := os.ReadFile(l); err != nil || files[l[1:]] != string(b) {
+			t.Errorf("library %s of bash not in the layer at its path (read: %v)", l, err)
+		}
+	}
+	// Each file's parent dirs come before it, and nothing is written twice.
+	seen := map[string]bool{}
+	tr := tar.NewReader(bytes.NewReader(layer))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		if seen[name] {
+			t.Errorf("%s written twice", name)
+		}
+		seen[name] = true
+		if d := filepath.Dir(name); d != "." && !seen[d] {
+			t.Errorf("%s comes before its dir %s", name, d)
+		}
 	}
 }

@@ -14,7 +14,11 @@ import (
 // server reaches the kubelet for exec and logs without a client
 // certificate, so the kubelet lets anonymous requests in: it listens only
 // on the lab's underlay.
-func kubeletConfig(nodeIP string) string {
+func kubeletConfig(nodeIP, clusterDNS string) string {
+	dns := ""
+	if clusterDNS != "" {
+		dns = fmt.Sprintf("clusterDNS: [%q]\nclusterDomain: cluster.local\n", clusterDNS)
+	}
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: %q
@@ -47,15 +51,15 @@ authorization:
 serializeImagePulls: false
 resolvConf: /etc/resolv.conf
 nodeStatusReportFrequency: 10s
-`, nodeIP, containerdSock)
+%s`, nodeIP, containerdSock, dns)
 }
 
 // startKubelet writes the node's kubelet config and starts the kubelet in
 // the node's namespaces, registering the Node as n.Name with the node IP on
-// the underlay.
-func (n *Node) startKubelet(kubeconfig, kubeletBin string) error {
+// the underlay, and clusterDNS (if not empty) as its pods' nameserver.
+func (n *Node) startKubelet(kubeconfig, kubeletBin, clusterDNS string) error {
 	conf := filepath.Join(n.Dir, "kubelet.yaml")
-	if err := os.WriteFile(conf, []byte(kubeletConfig(n.IP.String())), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(kubeletConfig(n.IP.String(), clusterDNS)), 0o644); err != nil {
 		return fmt.Errorf("write kubelet config of %s: %w", n.Name, err)
 	}
 	var err error

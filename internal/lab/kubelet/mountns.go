@@ -45,9 +45,10 @@ func keepSubmounts() []string { return []string{"/etc", "/opt"} }
 // containerd look for them.
 type bind struct{ src, dst string }
 
-// holderScript runs as "sh -c holderScript sh DIR OVERLAID..." in the
-// node's netns, in a fresh mount namespace whose mounts propagate nowhere.
-// It mounts a sysfs of the node's netns (so /sys/class/net shows the node's
+// holderScript runs as "sh -c holderScript sh DIR NAME OVERLAID..." in the
+// node's netns, in a fresh mount namespace whose mounts propagate nowhere
+// and a UTS namespace of its own. It sets the hostname to NAME (what a
+// hostNetwork pod reports, as on a real node), mounts a sysfs of the node's netns (so /sys/class/net shows the node's
 // links) with the machine's cgroup v1 mounts under it again (kubelet and
 // cadvisor need them) but not the hybrid cgroup2 one, whose hugetlb
 // controller makes crun refuse every container ("cgroups in hybrid mode not
@@ -58,7 +59,8 @@ type bind struct{ src, dst string }
 // says ready and sleeps: the namespace lives as long as it does.
 const holderScript = `set -eu
 d=$1
-shift
+hostname "$2"
+shift 2
 mount --rbind /sys/fs/cgroup "$d/cgroup"
 if mountpoint -q "$d/cgroup/unified"; then umount "$d/cgroup/unified"; fi
 umount -l /sys
@@ -91,10 +93,10 @@ touch "$d/holder.ready"
 exec sleep infinity
 `
 
-// startHolder makes the node's mount namespace inside netns and returns
-// the process holding it; every program of the node enters it with
-// nsenter --target PID --mount --net.
-// Equivalent to: nsenter --net=/run/netns/NETNS unshare --mount --propagation private sh -c SCRIPT
+// startHolder makes the node's mount and UTS namespaces inside netns and
+// returns the process holding them; every program of the node enters them
+// with nsenter --target PID --mount --uts --net.
+// Equivalent to: nsenter --net=/run/netns/NETNS unshare --mount --uts --propagation private sh -c SCRIPT
 func startHolder(ctx context.Context, name, netns, dir string, binds []bind) (*proc, error) {
 	for _, d := range []string{"cgroup", "containerd", "kubelet", "sysctl", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -130,8 +132,8 @@ func startHolder(ctx context.Context, name, netns, dir string, binds []bind) (*p
 			return nil, fmt.Errorf("write sysctl shadow %s of node %s: %w", k, name, err)
 		}
 	}
-	argv := append([]string{"nsenter", "--net=/run/netns/" + netns, "unshare", "--mount", "--propagation", "private",
-		"sh", "-c", holderScript, "sh", dir}, overlaid()...)
+	argv := append([]string{"nsenter", "--net=/run/netns/" + netns, "unshare", "--mount", "--uts", "--propagation", "private",
+		"sh", "-c", holderScript, "sh", dir, name}, overlaid()...)
 	h, err := startProc("mount namespace of "+name, filepath.Join(dir, "logs", "holder.log"), argv...)
 	if err != nil {
 		return nil, err
@@ -149,10 +151,10 @@ func startHolder(ctx context.Context, name, netns, dir string, binds []bind) (*p
 	return h, nil
 }
 
-// enter is the prefix that runs a program in the node's netns and mount
-// namespace.
+// enter is the prefix that runs a program in the node's netns, mount and
+// UTS namespaces.
 func enter(holder *proc) []string {
-	return []string{"nsenter", "--target", strconv.Itoa(holder.pid()), "--mount", "--net", "--"}
+	return []string{"nsenter", "--target", strconv.Itoa(holder.pid()), "--mount", "--uts", "--net", "--"}
 }
 
 // sweep SIGKILLs, until none is left, every process in the holder's mount

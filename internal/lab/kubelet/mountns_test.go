@@ -145,3 +145,21 @@ func dirEntries(dirs []string) string {
 	}
 	return sb.String()
 }
+
+// TestNodeHasItsOwnHostname: a hostNetwork pod reports its node's name as
+// its hostname, as on a real node, and the machine keeps its own.
+func TestNodeHasItsOwnHostname(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	machine, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, in := newHolder(t, ctx)
+	if got := in("hostname"); got != "test-node" {
+		t.Errorf("hostname in the node: %q, want test-node", got)
+	}
+	if got, _ := os.Hostname(); got != machine {
+		t.Errorf("the machine's hostname changed: %q, was %q", got, machine)
+	}
+}

@@ -36,17 +36,25 @@ type Node struct {
 	holder              *proc // holds the mount namespace
 	containerd, kubelet *proc
 	agent               *proc // nil unless StartAgent
+	kubeProxy           *proc // nil unless the cluster runs kube-proxy
 }
 
 // nodeSpec is what addNode needs from the cluster.
 type nodeSpec struct {
 	name       string
-	index      int      // 1..9: the node IP is 198.18.0.1<index>
-	dir        string   // the node's own dir
-	images     []string // image archives to import
-	cniBinDir  string   // bound over /opt/cni/bin; empty: a dir of the node's own, empty
-	kubeconfig string   // the kubelet's
-	kubelet    string   // the kubelet binary
+	index      int            // 1..9: the node IP is 198.18.0.1<index>
+	dir        string         // the node's own dir
+	images     []string       // image archives to import
+	cniBinDir  string         // bound over /opt/cni/bin; empty: a dir of the node's own, empty
+	kubeconfig string         // the kubelet's
+	kubelet    string         // the kubelet binary
+	kubeProxy  *kubeProxySpec // nil: a stand-in for the kubernetes Service instead
+}
+
+// kubeProxySpec is how the cluster's kube-proxy runs on each node.
+type kubeProxySpec struct {
+	bin, kubeconfig, mode string
+	clusterCIDR           netip.Prefix
 }
 
 // addNode makes a lab node and starts its mount namespace, containerd
@@ -75,13 +83,21 @@ func addNode(ctx context.Context, l *lab.Lab, s nodeSpec) (_ *Node, err error) {
 	if n.holder, err = startHolder(ctx, s.name, n.Netns, s.dir, binds); err != nil {
 		return nil, err
 	}
-	if err := n.serviceStandIn(ctx); err != nil {
-		return nil, err
+	dns := ""
+	if s.kubeProxy == nil {
+		if err := n.serviceStandIn(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		dns = ClusterDNS
+		if err := n.startKubeProxy(s.kubeProxy.bin, s.kubeProxy.kubeconfig, s.kubeProxy.mode, s.kubeProxy.clusterCIDR); err != nil {
+			return nil, err
+		}
 	}
 	if err := n.startContainerd(ctx, s.images...); err != nil {
 		return nil, err
 	}
-	if err := n.startKubelet(s.kubeconfig, s.kubelet); err != nil {
+	if err := n.startKubelet(s.kubeconfig, s.kubelet, dns); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -97,7 +113,7 @@ func (n *Node) Exec(ctx context.Context, argv ...string) (string, error) {
 // alive returns an error naming the node's containerd, kubelet or agent
 // once one has exited.
 func (n *Node) alive() error {
-	return errors.Join(n.containerd.alive(), n.kubelet.alive(), n.agent.alive())
+	return errors.Join(n.containerd.alive(), n.kubelet.alive(), n.agent.alive(), n.kubeProxy.alive())
 }
 
 // Logs is the end of the node's kubelet and containerd logs, for a failure.
@@ -105,6 +121,9 @@ func (n *Node) Logs() string {
 	s := n.kubelet.logTail(40) + n.containerd.logTail(20)
 	if n.agent != nil {
 		s += n.agent.logTail(20)
+	}
+	if n.kubeProxy != nil {
+		s += n.kubeProxy.logTail(20)
 	}
 	return s
 }
@@ -115,6 +134,9 @@ func (n *Node) Logs() string {
 // keeps going past a failed step. The Node object is the caller's.
 func (n *Node) Close() error {
 	err := n.StopAgent()
+	if n.kubeProxy != nil {
+		err = errors.Join(err, n.kubeProxy.stop(10*time.Second))
+	}
 	if n.kubelet != nil {
 		err = errors.Join(err, n.kubelet.stop(10*time.Second))
 	}
