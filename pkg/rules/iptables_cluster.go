@@ -8,7 +8,8 @@ import (
 )
 
 // renderCluster builds the accepts of one family: a -s and a -d ACCEPT per
-// CIDR in chain NB-AGENT-FWD, which FORWARD jumps to first. They carry no
+// CIDR in chain NB-AGENT-FWD, which FORWARD jumps to near its top (below
+// kube-proxy's jumps, see insertAt). They carry no
 // comment: the chain is the agent's alone, and this is the shape nodes
 // already have.
 func renderCluster(v6 bool, cidrs []netip.Prefix) Ruleset {

@@ -69,6 +69,8 @@ func chainDifferences(c Chain, t *savedTable, v6 bool, network string) []error {
 		add(c.Parent, "missing jump %q", short(c.Jump))
 	case exact > 1:
 		add(c.Parent, "jump %q present %d times, want once", short(c.Jump), exact)
+	case c.Insert && !belowKubeProxy(c, t):
+		add(c.Parent, "jump %q above kube-proxy's jumps, which must see pod traffic first", short(c.Jump))
 	}
 	return errs
 }

@@ -93,7 +93,7 @@ const (
 `
 	addPostJump = `-A POSTROUTING -m comment --comment "nodebridge: mynet" -j NB-POST-11c844f95e` + "\n"
 	delPostJump = `-D POSTROUTING -m comment --comment "nodebridge: mynet" -j NB-POST-11c844f95e` + "\n"
-	insFwdJump  = `-I FORWARD 1 -m comment --comment "nodebridge: mynet" -j NB-FWD-11c844f95e` + "\n"
+	insFwdJump  = `-I FORWARD 3 -m comment --comment "nodebridge: mynet" -j NB-FWD-11c844f95e` + "\n"
 )
 
 func TestEnsureRestoreInput(t *testing.T) {
@@ -143,6 +143,28 @@ func TestEnsureInPlaceIsOneSave(t *testing.T) {
 	s.wantAllRun()
 }
 
+// TestEnsureBelowKubeProxy: the FORWARD jump goes below kube-proxy's jumps,
+// whose rejects and drops must see pod traffic first, and a jump above one
+// of them is moved there.
+func TestEnsureBelowKubeProxy(t *testing.T) {
+	present := readSave(t, "mynet-v4.save")
+	kube := "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD\n"
+	above := edit(t, edit(t, present, fwdJump, ""), kube, fwdJump+kube)
+	b, s := newScripted(t,
+		step{argv: save4, out: above},
+		step{argv: restore4},
+		step{argv: save4, out: present})
+	if err := b.EnsureNetwork(t.Context(), mynet); err != nil {
+		t.Fatalf("EnsureNetwork: %v", err)
+	}
+	s.wantAllRun()
+	want := "*nat\n:NB-POST-11c844f95e - [0:0]\n" + natRules + "COMMIT\n" +
+		"*filter\n:NB-FWD-11c844f95e - [0:0]\n" + fwdRules + "-D" + strings.TrimPrefix(fwdJump, "-A") + insFwdJump + "COMMIT\n"
+	if got := s.stdin(1); got != want {
+		t.Errorf("restore input:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestEnsureDualStack(t *testing.T) {
 	n := Network{Name: "mynet", Subnets: prefixes("fd00:22::/64", "10.22.0.0/16")}
 	v6Rules := `-A NB-POST-11c844f95e -d fd00:22::/64 -m comment --comment "nodebridge: mynet" -j RETURN
@@ -164,7 +186,7 @@ func TestEnsureDualStack(t *testing.T) {
 	}
 	s.wantAllRun()
 	want := "*nat\n-N NB-POST-11c844f95e\n" + v6Rules + addPostJump + "COMMIT\n" +
-		"*filter\n-N NB-FWD-11c844f95e\n" + v6Fwd + insFwdJump + "COMMIT\n"
+		"*filter\n-N NB-FWD-11c844f95e\n" + v6Fwd + strings.Replace(insFwdJump, " 3 ", " 1 ", 1) + "COMMIT\n"
 	if got := s.stdin(2); got != want {
 		t.Errorf("ip6tables-restore input:\n%s\nwant:\n%s", got, want)
 	}

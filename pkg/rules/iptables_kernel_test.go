@@ -224,3 +224,54 @@ func installTwoDeleteOne(t *testing.T, b Backend, one, two Network) {
 		t.Errorf("CheckNetwork two after deleting one: %v", err)
 	}
 }
+
+// TestKernelBelowKubeProxy: on a node whose kube-proxy (iptables mode)
+// already hooked FORWARD, the network's jump goes below kube-proxy's, so
+// that its reject of a Service without endpoints, its drop of INVALID
+// packets and its load balancer source ranges see pod traffic before our
+// accepts do (the upstream e2e specs "Services should be rejected when no
+// endpoints exist" and the invalid conntrack state one failed without);
+// Check reports a jump found above them and Ensure moves it.
+func TestKernelBelowKubeProxy(t *testing.T) {
+	ns := kernelNS(t)
+	b, _ := inNS(t, ns)
+	n := Network{Name: "kern-kube", Subnets: prefixes("10.22.0.0/16")}
+	fwd := Rules(n)[0].Chains[1]
+	// What kube-proxy's iptables mode hooks into FORWARD, in its order.
+	for _, argv := range [][]string{
+		{"iptables", "-w", "-N", "KUBE-PROXY-FIREWALL"}, {"iptables", "-w", "-N", "KUBE-FORWARD"}, {"iptables", "-w", "-N", "KUBE-SERVICES"},
+		{"iptables", "-w", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "NEW", "-j", "KUBE-PROXY-FIREWALL"},
+		{"iptables", "-w", "-A", "FORWARD", "-j", "KUBE-FORWARD"},
+		{"iptables", "-w", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "NEW", "-j", "KUBE-SERVICES"},
+	} {
+		nsRun(t, ns, argv...)
+	}
+	jumps := func() []string {
+		var out []string
+		for _, l := range strings.Split(nsRun(t, ns, "iptables", "-w", "-S", "FORWARD"), "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == "-A" {
+				out = append(out, f[len(f)-1])
+			}
+		}
+		return out
+	}
+	want := []string{"KUBE-PROXY-FIREWALL", "KUBE-FORWARD", "KUBE-SERVICES", fwd.Name}
+	if err := b.EnsureNetwork(t.Context(), n); err != nil {
+		t.Fatalf("EnsureNetwork: %v", err)
+	}
+	if got := jumps(); !slices.Equal(got, want) {
+		t.Errorf("FORWARD jumps after Ensure: %q, want %q", got, want)
+	}
+	// An older nodebridge put its jump at the top.
+	nsRun(t, ns, "iptables", "-w", "-D", "FORWARD", "-m", "comment", "--comment", "nodebridge: "+n.Name, "-j", fwd.Name)
+	nsRun(t, ns, "iptables", "-w", "-I", "FORWARD", "1", "-m", "comment", "--comment", "nodebridge: "+n.Name, "-j", fwd.Name)
+	if err := b.CheckNetwork(t.Context(), n); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "kube-proxy") {
+		t.Errorf("CheckNetwork with the jump above kube-proxy's: %v, want ErrMissing naming kube-proxy", err)
+	}
+	if err := b.EnsureNetwork(t.Context(), n); err != nil {
+		t.Fatalf("EnsureNetwork: %v", err)
+	}
+	if got := jumps(); !slices.Equal(got, want) {
+		t.Errorf("FORWARD jumps after Ensure moved it: %q, want %q", got, want)
+	}
+}

@@ -15,7 +15,7 @@ type Chain struct {
 	Parent string   // built-in chain holding the jump: POSTROUTING or FORWARD
 	Jump   string   // the jump as iptables-save prints it: "-A POSTROUTING ... -j NB-POST-<hash>"
 	Rules  []string // the chain's rules as iptables-save prints them, in order
-	Insert bool     // the jump goes to the top of Parent (-I 1) rather than the end
+	Insert bool     // the jump goes near the top of Parent (see insertAt) rather than the end
 }
 
 // Ruleset is a network's chains in one address family: nat, then filter.

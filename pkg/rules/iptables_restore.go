@@ -2,6 +2,7 @@ package rules
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -26,7 +27,7 @@ func ensureInput(rs Ruleset, st saved) []byte {
 		for _, r := range c.Rules {
 			b.WriteString(r + "\n")
 		}
-		b.WriteString(jumpLines(c, t.jumpsTo(c.Name)))
+		b.WriteString(jumpLines(c, t))
 		b.WriteString("COMMIT\n")
 	}
 	for _, c := range rs.Absent {
@@ -80,32 +81,78 @@ func deleteLine(rule string) string {
 // input against the current ruleset when another writer committed first, so
 // the -D lines either all match (leaving at least the jump added here) or the
 // restore fails and the caller re-reads. Foreign jumps into c are deleted.
-func jumpLines(c Chain, jumps []string) string {
+//
+// An inserted jump must also sit below kube-proxy's jumps (see insertAt): a
+// single exact jump above one of them is moved.
+func jumpLines(c Chain, t *savedTable) string {
 	var b strings.Builder
 	exact := 0
-	for _, j := range jumps {
+	for _, j := range t.jumpsTo(c.Name) {
 		if j == c.Jump {
 			exact++
 		} else {
 			b.WriteString(deleteLine(j))
 		}
 	}
-	if exact == 1 {
+	pos := insertAt(c, t)
+	if exact == 1 && (!c.Insert || belowKubeProxy(c, t)) {
 		return b.String()
 	}
 	for range exact {
 		b.WriteString(deleteLine(c.Jump))
 	}
-	b.WriteString(jumpLine(c))
+	b.WriteString(jumpLine(c, pos))
 	return b.String()
 }
 
-// jumpLine adds c's jump: at the top of FORWARD, so that a DROP rule placed
-// there by another tool does not shadow pod traffic, else at the end.
-func jumpLine(c Chain) string {
+// jumpLine adds c's jump: an inserted one at rule number pos of its parent,
+// else at the end.
+func jumpLine(c Chain, pos int) string {
 	spec := strings.TrimPrefix(c.Jump, "-A "+c.Parent)
 	if c.Insert {
-		return "-I " + c.Parent + " 1" + spec + "\n"
+		return "-I " + c.Parent + " " + strconv.Itoa(pos) + spec + "\n"
 	}
 	return "-A " + c.Parent + spec + "\n"
+}
+
+// insertAt is the rule number an inserted jump into c takes in its parent,
+// once every jump into c is gone: the top, so that a DROP rule another tool
+// put there does not shadow pod traffic, but below kube-proxy's jumps
+// (KUBE-FORWARD, KUBE-SERVICES, ...), whose drops and rejects must see pod
+// traffic first: a Service without endpoints is refused, a packet conntrack
+// calls INVALID dropped, a load balancer's source ranges enforced.
+func insertAt(c Chain, t *savedTable) int {
+	pos := 1
+	n := 0
+	for _, r := range t.chainRules(c.Parent) {
+		tg := target(fields(r))
+		if tg == c.Name {
+			continue
+		}
+		n++
+		if strings.HasPrefix(tg, kubeProxyPrefix) {
+			pos = n + 1
+		}
+	}
+	return pos
+}
+
+// kubeProxyPrefix starts the name of every chain kube-proxy's iptables mode
+// makes.
+const kubeProxyPrefix = "KUBE-"
+
+// belowKubeProxy reports whether no kube-proxy jump follows c's first jump
+// in its parent.
+func belowKubeProxy(c Chain, t *savedTable) bool {
+	seen := false
+	for _, r := range t.chainRules(c.Parent) {
+		tg := target(fields(r))
+		switch {
+		case tg == c.Name:
+			seen = true
+		case seen && strings.HasPrefix(tg, kubeProxyPrefix):
+			return false
+		}
+	}
+	return true
 }
