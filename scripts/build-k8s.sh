@@ -6,7 +6,7 @@
 # is reused.
 #
 #   scripts/build-k8s.sh [kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kubectl|etcd|
-#                         kube-proxy|coredns|e2e.test|ginkgo|agnhost]...
+#                         kube-proxy|coredns|e2e.test|ginkgo|agnhost|regression-issue-74839]...
 #
 # With no argument it builds kube-apiserver and etcd. It prints the cache dir.
 # NODEBRIDGE_K8S_CACHE overrides the cache dir.
@@ -69,6 +69,17 @@ build_k8s() {
 	local pkg=$1 out=$2
 	(cd "$cache/src-k8s" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$(k8s_ldflags)" -o "$out.tmp" "$pkg")
 	mv "$out.tmp" "$out"
+}
+
+# build_agnhost builds agnhost and puts beside it the key and certificate
+# its porter serves TLS with, which upstream's image holds as /localhost.crt
+# and /localhost.key.
+build_agnhost() {
+	build_k8s k8s.io/kubernetes/test/images/agnhost "$1"
+	local dir
+	dir=$(cd "$cache/src-k8s" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' k8s.io/kubernetes)
+	cp "$dir/test/images/agnhost/porter/localhost.crt" "$dir/test/images/agnhost/porter/localhost.key" "$(dirname "$1")/"
+	chmod 0644 "$(dirname "$1")/localhost.crt" "$(dirname "$1")/localhost.key"
 }
 
 # build_e2e builds the upstream e2e test binary with only the sig-network
@@ -197,6 +208,7 @@ source_of() {
 	case $1 in
 	coredns) coredns_main ;;
 	e2e.test) e2e_main ;;
+	agnhost) declare -f build_agnhost ;;
 	esac
 }
 
@@ -213,7 +225,8 @@ for b in "${want[@]}"; do
 	etcd) build_etcd "$out" ;;
 	kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kubectl | kube-proxy)
 		build_k8s "k8s.io/kubernetes/cmd/$b" "$out" ;;
-	agnhost) build_k8s k8s.io/kubernetes/test/images/agnhost "$out" ;;
+	agnhost) build_agnhost "$out" ;;
+	regression-issue-74839) build_k8s k8s.io/kubernetes/test/images/regression-issue-74839 "$out" ;;
 	ginkgo) build_k8s github.com/onsi/ginkgo/v2/ginkgo "$out" ;;
 	e2e.test) build_e2e "$out" ;;
 	coredns) build_coredns "$out" ;;

@@ -12,7 +12,7 @@
 #   scripts/install-deps.sh [conformance]
 #
 # With "conformance" it adds what make conformance packs into the upstream
-# e2e test images beside busybox: dig, curl, OpenBSD nc and iperf.
+# e2e test images beside busybox: dig, curl, OpenBSD nc, GNU wget and iperf.
 set -euo pipefail
 
 tools="${NODEBRIDGE_TOOLS:-$HOME/.cache/nodebridge/bin}"
@@ -36,7 +36,7 @@ declare -A pkg_of=(
 	[gcc]=gcc
 )
 if [ "${1:-}" = conformance ]; then
-	pkg_of+=([dig]=bind9-dnsutils [nslookup]=bind9-dnsutils [curl]=curl [nc.openbsd]=netcat-openbsd [iperf]=iperf [ldd]=libc-bin)
+	pkg_of+=([dig]=bind9-dnsutils [nslookup]=bind9-dnsutils [curl]=curl [nc.openbsd]=netcat-openbsd [iperf]=iperf [wget]=wget [ldd]=libc-bin)
 fi
 
 # file -> Debian package that provides it, for what is not a command

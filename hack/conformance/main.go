@@ -208,7 +208,7 @@ type built struct {
 func build(ctx context.Context, dir string) (*built, error) {
 	t0 := time.Now()
 	bins := []string{"kube-apiserver", "etcd", "kubelet", "kube-controller-manager", "kube-scheduler", "kubectl",
-		"kube-proxy", "coredns", "agnhost", "e2e.test", "ginkgo"}
+		"kube-proxy", "coredns", "agnhost", "regression-issue-74839", "e2e.test", "ginkgo"}
 	k8sBin, err := lab.Binaries(ctx, bins...)
 	if err != nil {
 		return nil, err
@@ -226,7 +226,9 @@ func build(ctx context.Context, dir string) (*built, error) {
 		return nil, err
 	}
 	if err := kubelet.BuildE2EImages(ctx, b.e2eImages, kubelet.E2EImages{Agnhost: filepath.Join(k8sBin, "agnhost"),
-		CoreDNS: filepath.Join(k8sBin, "coredns"), Busybox: busybox, Pause: pause}); err != nil {
+		CoreDNS: filepath.Join(k8sBin, "coredns"), Busybox: busybox, Pause: pause,
+		PorterCert: filepath.Join(k8sBin, "localhost.crt"), PorterKey: filepath.Join(k8sBin, "localhost.key"),
+		Regression: filepath.Join(k8sBin, "regression-issue-74839")}); err != nil {
 		return nil, err
 	}
 	version, err := kubelet.ImageVersion(ctx, "")

@@ -146,7 +146,8 @@ type junitCase struct {
 
 // readJUnit sorts the specs of r.junit into passed, failed and skipped.
 // A spec the focus or skip filtered out is left out: its skip message is
-// the bare "skipped".
+// the bare "skipped". So is a suite node ([SynchronizedBeforeSuite], ...)
+// that passed: it is no spec; one that failed counts as a failure.
 func (r *result) readJUnit() error {
 	b, err := os.ReadFile(r.junit)
 	if err != nil {
@@ -162,6 +163,7 @@ func (r *result) readJUnit() error {
 			switch {
 			case tc.Failure != nil || tc.Error != nil:
 				r.failed = append(r.failed, name)
+			case suiteNode(name):
 			case tc.Skipped != nil:
 				if msg := strings.TrimSpace(strings.TrimPrefix(tc.Skipped.Message, "skipped")); msg != "" {
 					r.skipped = append(r.skipped, name+" ("+firstLine(msg)+")")
@@ -175,6 +177,13 @@ func (r *result) readJUnit() error {
 		sort.Strings(l)
 	}
 	return nil
+}
+
+// suiteNode reports whether a JUnit case is one of ginkgo's suite nodes,
+// named by its kind alone: "[SynchronizedBeforeSuite]", "[ReportAfterSuite] ...".
+func suiteNode(name string) bool {
+	kind, _, ok := strings.Cut(name, "]")
+	return ok && strings.HasPrefix(kind, "[") && strings.HasSuffix(kind, "Suite")
 }
 
 func firstLine(s string) string {

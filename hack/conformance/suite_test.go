@@ -71,6 +71,8 @@ func TestReadJUnit(t *testing.T) {
     <testcase name="[It] [sig-network] C fails" status="failed"><failure message="boom">trace</failure></testcase>
     <testcase name="[It] [sig-network] D skips itself" status="skipped"><skipped message="skipped - Only supported for node OS distro [gci ubuntu]&#xA;more"></skipped></testcase>
     <testcase name="[It] [sig-apps] E filtered out" status="skipped"><skipped message="skipped"></skipped></testcase>
+    <testcase name="[SynchronizedBeforeSuite]" status="passed"></testcase>
+    <testcase name="[ReportAfterSuite] Kubernetes e2e suite report" status="failed"><failure message="x"></failure></testcase>
   </testsuite>
 </testsuites>`
 	if err := os.WriteFile(r.junit, []byte(doc), 0o644); err != nil {
@@ -82,7 +84,7 @@ func TestReadJUnit(t *testing.T) {
 	if want := []string{"[sig-network] A passes", "[sig-network] B passes"}; !reflect.DeepEqual(r.passed, want) {
 		t.Errorf("passed %q, want %q", r.passed, want)
 	}
-	if want := []string{"[sig-network] C fails"}; !reflect.DeepEqual(r.failed, want) {
+	if want := []string{"[ReportAfterSuite] Kubernetes e2e suite report", "[sig-network] C fails"}; !reflect.DeepEqual(r.failed, want) {
 		t.Errorf("failed %q, want %q", r.failed, want)
 	}
 	if want := []string{"[sig-network] D skips itself (Only supported for node OS distro [gci ubuntu])"}; !reflect.DeepEqual(r.skipped, want) {
@@ -96,7 +98,7 @@ func TestReadJUnit(t *testing.T) {
 	if err := back.readJUnit(); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.passed) != 2 || len(back.failed) != 1 || len(back.skipped) != 1 {
-		t.Errorf("summary read back: %d passed, %d failed, %d skipped; want 2, 1, 1", len(back.passed), len(back.failed), len(back.skipped))
+	if len(back.passed) != 2 || len(back.failed) != 2 || len(back.skipped) != 1 {
+		t.Errorf("summary read back: %d passed, %d failed, %d skipped; want 2, 2, 1", len(back.passed), len(back.failed), len(back.skipped))
 	}
 }

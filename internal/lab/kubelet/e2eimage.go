@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -20,12 +21,17 @@ import (
 // k8s.io/kubernetes/test/utils/image of v1.36.3 gives them, so that no spec
 // pulls: the specs' pods use IfNotPresent.
 const (
-	AgnhostImage   = "registry.k8s.io/e2e-test-images/agnhost:2.63.0"
-	E2EBusybox     = "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"
-	GlibcDNSImage  = "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.0.0"
-	E2EPauseImage  = "registry.k8s.io/pause:3.10.2"
-	CoreDNSImage   = "registry.k8s.io/coredns/coredns:v1.14.2"
-	e2eImagePrefix = "registry.k8s.io/"
+	AgnhostImage  = "registry.k8s.io/e2e-test-images/agnhost:2.63.0"
+	E2EBusybox    = "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"
+	GlibcDNSImage = "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.0.0"
+	E2EPauseImage = "registry.k8s.io/pause:3.10.2"
+	CoreDNSImage  = "registry.k8s.io/coredns/coredns:v1.14.2"
+	// RegressionImage sends the out-of-window packet of the Conntrack
+	// invalid-state spec (kubernetes issue 74839).
+	RegressionImage = "registry.k8s.io/e2e-test-images/regression-issue-74839:1.4"
+	// NginxImage is a stand-in: the Endpoints specs only need its pods to
+	// run, and agnhost's test-webserver serves on nginx's port 80.
+	NginxImage = "registry.k8s.io/e2e-test-images/nginx:1.15-4"
 )
 
 // e2eTools are the machine's programs (with their shared libraries) the
@@ -34,7 +40,9 @@ const (
 // (an nc without -v among them) ahead of PATH; dig for the DNS specs, in
 // agnhost and in the glibc image; curl and OpenBSD nc, which the Services
 // specs run in agnhost; iproute2's ip and ss (busybox's ip is partial);
-// getent for the glibc image's host lookups.
+// getent for the glibc image's host lookups; GNU wget, since the wget of
+// Debian's busybox 1.35 crashes on -T, which the Services specs pass (one
+// try only, by /etc/wgetrc, as busybox's wget makes).
 func e2eTools() map[string]string {
 	return map[string]string{
 		"/usr/bin/bash":       "bin/bash",
@@ -44,19 +52,27 @@ func e2eTools() map[string]string {
 		"/usr/bin/getent":     "usr/bin/getent",
 		"/usr/bin/iperf":      "usr/bin/iperf",
 		"/usr/bin/nslookup":   "usr/bin/nslookup",
+		"/usr/sbin/ip":        "usr/sbin/ip",
+		"/usr/bin/ss":         "usr/bin/ss",
+		"/usr/bin/wget":       "usr/bin/wget",
 	}
 }
 
 // E2EImages are what BuildE2EImages packs: the programs agnhost, coredns,
-// busybox (static) and pause, built elsewhere.
+// busybox (static) and pause, built elsewhere, and the key and certificate
+// agnhost's porter serves TLS with (scripts/build-k8s.sh puts them beside
+// agnhost).
 type E2EImages struct {
 	Agnhost, CoreDNS, Busybox, Pause string
+	PorterCert, PorterKey            string
+	Regression                       string // regression-issue-74839
 }
 
 // BuildE2EImages writes to out a docker-archive tar with AgnhostImage
-// (/agnhost its entrypoint), E2EBusybox and GlibcDNSImage (a shell),
-// E2EPauseImage and CoreDNSImage, all on one layer: busybox's applets in
-// /bin, the e2eTools with their libraries, /agnhost, /coredns and /pause.
+// (running /agnhost pause unless the pod says otherwise, as upstream's),
+// E2EBusybox and GlibcDNSImage (a shell), E2EPauseImage, CoreDNSImage,
+// RegressionImage and NginxImage, all on one layer: busybox's applets in
+// /bin, the e2eTools with their libraries, and the programs in /.
 func BuildE2EImages(ctx context.Context, out string, in E2EImages) error {
 	layer, err := e2eLayer(ctx, in, e2eTools())
 	if err != nil {
@@ -68,11 +84,13 @@ func BuildE2EImages(ctx context.Context, out string, in E2EImages) error {
 		name string
 		run  map[string]any
 	}{
-		{AgnhostImage, map[string]any{"Entrypoint": []string{"/agnhost"}}},
+		{AgnhostImage, map[string]any{"Entrypoint": []string{"/agnhost"}, "Cmd": []string{"pause"}}},
 		{E2EBusybox, map[string]any{"Cmd": []string{"sh"}}},
 		{GlibcDNSImage, map[string]any{"Cmd": []string{"sh"}}},
 		{E2EPauseImage, map[string]any{"Entrypoint": []string{"/pause"}}},
 		{CoreDNSImage, map[string]any{"Entrypoint": []string{"/coredns"}}},
+		{RegressionImage, map[string]any{"Entrypoint": []string{"/regression-issue-74839"}}},
+		{NginxImage, map[string]any{"Entrypoint": []string{"/agnhost", "test-webserver"}}},
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -115,7 +133,7 @@ func e2eLayer(ctx context.Context, in E2EImages, tools map[string]string) ([]byt
 		return nil, fmt.Errorf("list applets of %s: %w", in.Busybox, err)
 	}
 	read := map[string][]byte{}
-	for _, p := range []string{in.Busybox, in.Pause, in.Agnhost, in.CoreDNS} {
+	for _, p := range []string{in.Busybox, in.Pause, in.Agnhost, in.CoreDNS, in.PorterCert, in.PorterKey, in.Regression} {
 		if read[p], err = os.ReadFile(p); err != nil {
 			return nil, fmt.Errorf("read %s for the e2e images: %w", p, err)
 		}
@@ -144,7 +162,10 @@ func e2eLayer(ctx context.Context, in E2EImages, tools map[string]string) ([]byt
 	if err := writeRootfs(tw, read[in.Busybox], read[in.Pause], applets); err != nil {
 		return nil, fmt.Errorf("write e2e layer: %w", err)
 	}
-	if err := writeTree(tw, files, read[in.Agnhost], read[in.CoreDNS]); err != nil {
+	top := map[string][]byte{"agnhost": read[in.Agnhost], "coredns": read[in.CoreDNS],
+		"localhost.crt": read[in.PorterCert], "localhost.key": read[in.PorterKey],
+		"regression-issue-74839": read[in.Regression]}
+	if err := writeTree(tw, files, top); err != nil {
 		return nil, fmt.Errorf("write e2e layer: %w", err)
 	}
 	if err := tw.Close(); err != nil {
@@ -155,15 +176,9 @@ func e2eLayer(ctx context.Context, in E2EImages, tools map[string]string) ([]byt
 
 // writeTree writes the dirs above each file of files (path in the image →
 // path on the machine), the files, /bin/sh → bash, an nsswitch.conf (files,
-// then DNS) and /agnhost and /coredns.
-func writeTree(tw *tar.Writer, files map[string]string, agnhost, coredns []byte) error {
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range files {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+// then DNS), a wgetrc, and the files of top in /.
+func writeTree(tw *tar.Writer, files map[string]string, top map[string][]byte) error {
+	names := slices.Sorted(maps.Keys(files))
 	dirs := map[string]bool{"bin": true, "etc": true} // writeRootfs wrote them
 	for _, n := range names {
 		var parents []string
@@ -187,17 +202,15 @@ func writeTree(tw *tar.Writer, files map[string]string, agnhost, coredns []byte)
 	if err := writeHeader(tw, &tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/sh", Linkname: "bash", Mode: 0o777}); err != nil {
 		return fmt.Errorf("link bin/sh: %w", err)
 	}
-	for _, f := range []struct {
-		name string
-		data []byte
-		mode int64
-	}{
-		{"etc/nsswitch.conf", []byte("hosts: files dns\n"), 0o644},
-		{"agnhost", agnhost, 0o755},
-		{"coredns", coredns, 0o755},
-	} {
-		if err := addFile(tw, f.name, f.mode, f.data); err != nil {
-			return fmt.Errorf("file %s: %w", f.name, err)
+	etc := map[string]string{"etc/nsswitch.conf": "hosts: files dns\n", "etc/wgetrc": "tries = 1\n"}
+	for _, n := range slices.Sorted(maps.Keys(etc)) {
+		if err := addFile(tw, n, 0o644, []byte(etc[n])); err != nil {
+			return fmt.Errorf("file %s: %w", n, err)
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(top)) {
+		if err := addFile(tw, n, 0o755, top[n]); err != nil {
+			return fmt.Errorf("file %s: %w", n, err)
 		}
 	}
 	return nil

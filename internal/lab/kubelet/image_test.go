@@ -143,8 +143,10 @@ func TestE2ELayer(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	in := E2EImages{Busybox: busyboxPath(t), Pause: filepath.Join(dir, "pause"),
-		Agnhost: filepath.Join(dir, "agnhost"), CoreDNS: filepath.Join(dir, "coredns")}
-	for _, f := range []string{in.Pause, in.Agnhost, in.CoreDNS} {
+		Agnhost: filepath.Join(dir, "agnhost"), CoreDNS: filepath.Join(dir, "coredns"),
+		PorterCert: filepath.Join(dir, "localhost.crt"), PorterKey: filepath.Join(dir, "localhost.key"),
+		Regression: filepath.Join(dir, "regression-issue-74839")}
+	for _, f := range []string{in.Pause, in.Agnhost, in.CoreDNS, in.PorterCert, in.PorterKey, in.Regression} {
 		if err := os.WriteFile(f, []byte("program "+filepath.Base(f)), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +162,7 @@ func TestE2ELayer(t *testing.T) {
 	files := readTar(t, layer)
 	for name, want := range map[string]string{
 		"bin/sh": "-> bash", "agnhost": "program agnhost", "coredns": "program coredns", "pause": "program pause",
-		"etc/nsswitch.conf": "hosts: files dns\n", "bin/wget": "-> busybox",
+		"etc/nsswitch.conf": "hosts: files dns\n", "bin/wget": "-> busybox", "localhost.key": "program localhost.key",
 	} {
 		if files[name] != want {
 			t.Errorf("%s: %.40q, want %q", name, files[name], want)

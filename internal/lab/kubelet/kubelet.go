@@ -32,7 +32,7 @@ cgroupDriver: cgroupfs
 cgroupsPerQOS: false
 enforceNodeAllocatable: ["none"]
 failSwapOn: false
-localStorageCapacityIsolation: false
+localStorageCapacityIsolation: true
 protectKernelDefaults: false
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
