@@ -4,9 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -78,12 +75,7 @@ func BuildE2EImages(ctx context.Context, out string, in E2EImages) error {
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(layer)
-	diffID := "sha256:" + hex.EncodeToString(sum[:])
-	images := []struct {
-		name string
-		run  map[string]any
-	}{
+	return writeArchive(out, layer, []imageSpec{
 		{AgnhostImage, map[string]any{"Entrypoint": []string{"/agnhost"}, "Cmd": []string{"pause"}}},
 		{E2EBusybox, map[string]any{"Cmd": []string{"sh"}}},
 		{GlibcDNSImage, map[string]any{"Cmd": []string{"sh"}}},
@@ -91,38 +83,7 @@ func BuildE2EImages(ctx context.Context, out string, in E2EImages) error {
 		{CoreDNSImage, map[string]any{"Entrypoint": []string{"/coredns"}}},
 		{RegressionImage, map[string]any{"Entrypoint": []string{"/regression-issue-74839"}}},
 		{NginxImage, map[string]any{"Entrypoint": []string{"/agnhost", "test-webserver"}}},
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := addFile(tw, "layer.tar", 0o644, layer); err != nil {
-		return fmt.Errorf("write layer into image archive: %w", err)
-	}
-	var manifest []map[string]any
-	for i, im := range images {
-		cfg, err := imageConfig(diffID, im.run)
-		if err != nil {
-			return err
-		}
-		name := fmt.Sprintf("config%d.json", i)
-		if err := addFile(tw, name, 0o644, cfg); err != nil {
-			return fmt.Errorf("write %s config into image archive: %w", im.name, err)
-		}
-		manifest = append(manifest, map[string]any{"Config": name, "RepoTags": []string{im.name}, "Layers": []string{"layer.tar"}})
-	}
-	mb, err := json.Marshal(manifest)
-	if err != nil {
-		return fmt.Errorf("encode image manifest: %w", err)
-	}
-	if err := addFile(tw, "manifest.json", 0o644, mb); err != nil {
-		return fmt.Errorf("write manifest into image archive: %w", err)
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("finish image archive: %w", err)
-	}
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("write image archive %s: %w", out, err)
-	}
-	return nil
+	})
 }
 
 // e2eLayer is the e2e images' one layer, as an uncompressed tar, with the

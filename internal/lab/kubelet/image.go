@@ -44,32 +44,48 @@ func BuildImage(ctx context.Context, out, busybox, pause string) error {
 	if err != nil {
 		return err
 	}
+	return writeArchive(out, layer, []imageSpec{
+		{PauseImage, map[string]any{"Entrypoint": []string{"/pause"}}},
+		{BusyboxImage, map[string]any{"Cmd": []string{"sh"}}},
+	})
+}
+
+// imageSpec is one image of an archive: its name and what its container
+// runs unless the pod says otherwise.
+type imageSpec struct {
+	name string
+	run  map[string]any
+}
+
+// writeArchive writes to out a docker-archive tar (the `docker save`
+// format, which `ctr images import` reads) of the images, all on the one
+// layer.
+func writeArchive(out string, layer []byte, images []imageSpec) error {
 	sum := sha256.Sum256(layer)
 	diffID := "sha256:" + hex.EncodeToString(sum[:])
-	pauseCfg, err := imageConfig(diffID, map[string]any{"Entrypoint": []string{"/pause"}})
-	if err != nil {
-		return err
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := addFile(tw, "layer.tar", 0o644, layer); err != nil {
+		return fmt.Errorf("write layer into image archive: %w", err)
 	}
-	bbCfg, err := imageConfig(diffID, map[string]any{"Cmd": []string{"sh"}})
-	if err != nil {
-		return err
+	var manifest []map[string]any
+	for i, im := range images {
+		cfg, err := imageConfig(diffID, im.run)
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("config%d.json", i)
+		if err := addFile(tw, name, 0o644, cfg); err != nil {
+			return fmt.Errorf("write %s config into image archive: %w", im.name, err)
+		}
+		manifest = append(manifest, map[string]any{"Config": name, "RepoTags": []string{im.name}, "Layers": []string{"layer.tar"}})
 	}
-	manifest, err := json.Marshal([]map[string]any{
-		{"Config": "pause.json", "RepoTags": []string{PauseImage}, "Layers": []string{"layer.tar"}},
-		{"Config": "busybox.json", "RepoTags": []string{BusyboxImage}, "Layers": []string{"layer.tar"}},
-	})
+	mb, err := json.Marshal(manifest)
 	if err != nil {
 		return fmt.Errorf("encode image manifest: %w", err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{"layer.tar", layer}, {"pause.json", pauseCfg}, {"busybox.json", bbCfg}, {"manifest.json", manifest}} {
-		if err := addFile(tw, f.name, 0o644, f.data); err != nil {
-			return fmt.Errorf("write %s into image archive: %w", f.name, err)
-		}
+	if err := addFile(tw, "manifest.json", 0o644, mb); err != nil {
+		return fmt.Errorf("write manifest into image archive: %w", err)
 	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("finish image archive: %w", err)
