@@ -87,6 +87,10 @@ func run(ctx context.Context, c config) (err error) {
 	if err != nil {
 		return err
 	}
+	// ginkgo runs in each run's dir: e2e.test must get absolute paths.
+	if c.out, err = filepath.Abs(c.out); err != nil {
+		return fmt.Errorf("-out %s: %w", c.out, err)
+	}
 	prefix := fmt.Sprintf("nbc%x-", os.Getpid())
 	before := testenv.State(prefix, testenv.Kubelet, hostname)
 	defer func() {
