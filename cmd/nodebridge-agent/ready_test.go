@@ -140,8 +140,8 @@ func testReady(t *testing.T, c *cluster) {
 }
 
 // checkAgentRules: FORWARD jumps to NB-AGENT-FWD once, and that chain
-// accepts from and to the cluster CIDR of the family and holds nothing
-// else. (Where the jump sits among the plugin's own per-network jumps is
+// accepts from and to the cluster CIDR of the family, and connections the
+// node DNATed, and holds nothing else. (Where the jump sits among the plugin's own per-network jumps is
 // the agent's business; both accept.)
 func checkAgentRules(t *testing.T, n *lab.Node) {
 	t.Helper()
@@ -167,7 +167,8 @@ func checkAgentRules(t *testing.T, n *lab.Node) {
 		if jumps != 1 {
 			t.Errorf("%s %s: %d jumps from FORWARD to NB-AGENT-FWD, want 1:\n%s", n.Name, tool, jumps, out)
 		}
-		want := []string{"-A NB-AGENT-FWD -s " + p.String() + " -j ACCEPT", "-A NB-AGENT-FWD -d " + p.String() + " -j ACCEPT"}
+		want := []string{"-A NB-AGENT-FWD -s " + p.String() + " -j ACCEPT", "-A NB-AGENT-FWD -d " + p.String() + " -j ACCEPT",
+			"-A NB-AGENT-FWD -m conntrack --ctstate DNAT -j ACCEPT"}
 		if fmt.Sprint(chain) != fmt.Sprint(want) {
 			t.Errorf("%s %s: NB-AGENT-FWD = %q, want %q", n.Name, tool, chain, want)
 		}

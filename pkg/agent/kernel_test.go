@@ -68,6 +68,9 @@ func wantAgentChain(cidrs []netip.Prefix) []string {
 			out = append(out, "-A NB-AGENT-FWD "+flag+" "+p.String()+" -j ACCEPT")
 		}
 	}
+	if len(cidrs) > 0 {
+		out = append(out, "-A NB-AGENT-FWD -m conntrack --ctstate DNAT -j ACCEPT")
+	}
 	return out
 }
 

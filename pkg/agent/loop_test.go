@@ -125,7 +125,7 @@ func TestLoopKernel(t *testing.T) {
 	if err != nil || !strings.Contains(string(conf), `"mtu": 1400`) || !strings.Contains(string(conf), `"10.244.0.0/16"`) {
 		t.Errorf("conflist: %v\n%s", err, conf)
 	}
-	if jumps, rules := agentChain(testenv.Run(t, th.name, "iptables-save", "-t", "filter")); jumps != 1 || len(rules) != 2 {
+	if jumps, rules := agentChain(testenv.Run(t, th.name, "iptables-save", "-t", "filter")); jumps != 1 || len(rules) != 3 {
 		t.Errorf("IPv4 rules: %d jumps, rules %q", jumps, rules)
 	}
 

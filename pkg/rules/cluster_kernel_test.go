@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ func TestKernelClusterSwapAtomic(t *testing.T) {
 		for ctx.Err() == nil {
 			out, err := runCommand(context.Background(), nil, "ip", "netns", "exec", ns, "iptables-save", "-t", "filter")
 			st := parseSave(out)
-			if rules := st["filter"].chainRules(clusterChain); err == nil && len(st["filter"].jumpsTo(clusterChain)) > 0 && len(rules) != 4 {
+			if rules := st["filter"].chainRules(clusterChain); err == nil && len(st["filter"].jumpsTo(clusterChain)) > 0 && len(rules) != 5 {
 				seen <- rules
 				return
 			}
@@ -143,7 +144,7 @@ func TestKernelClusterNFTables(t *testing.T) {
 				if drop && !v6 {
 					wantJumps = 1
 				}
-				if jumps != wantJumps || (wantJumps == 1) != (len(rules) == 2) {
+				if jumps != wantJumps || (wantJumps == 1) != (len(rules) == 3) {
 					t.Errorf("%s: %d jumps, rules %q, want %d jumps", familyName(v6), jumps, rules, wantJumps)
 				}
 			}
@@ -182,5 +183,40 @@ func TestRunCommandTimeout(t *testing.T) {
 	}
 	if out, err := runCommand(t.Context(), []byte("x"), "cat"); err != nil || string(out) != "x" {
 		t.Errorf("cat: %q %v", out, err)
+	}
+}
+
+// TestKernelClusterForwardsDNAT: on a node whose FORWARD policy is DROP, a
+// connection the node DNATed to an address outside the cluster CIDR (a
+// Service's endpoint on a node's own address, under kube-proxy's nftables
+// mode) is forwarded both ways, while the same traffic not DNATed stays
+// dropped. The upstream spec "Networking Granular Checks: Services should
+// function for service endpoints using hostNetwork" failed without it.
+func TestKernelClusterForwardsDNAT(t *testing.T) {
+	node := kernelNS(t)
+	tn := newTrafficNet(t, node)
+	b, _ := inNS(t, node)
+	for _, argv := range [][]string{
+		{"iptables", "-w", "-P", "FORWARD", "DROP"},
+		// A Service IP taken to the outside address, and masqueraded, as
+		// kube-proxy does for an endpoint off the cluster network.
+		{"iptables", "-w", "-t", "nat", "-A", "PREROUTING", "-d", "10.96.0.50", "-j", "DNAT", "--to-destination", "192.0.2.2"},
+		{"iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-d", "192.0.2.2", "-j", "MASQUERADE"},
+	} {
+		nsRun(t, node, argv...)
+	}
+	// The pod's 10.99.0.2 is outside this cluster CIDR: only the DNAT
+	// accept can let its traffic through.
+	if err := b.EnsureCluster(t.Context(), Cluster{Name: "nodebridge", CIDRs: prefixes("10.244.0.0/16")}); err != nil {
+		t.Fatalf("EnsureCluster: %v", err)
+	}
+	ping := func(dst string) bool {
+		return exec.Command("ip", "netns", "exec", tn.pod, "ping", "-c", "1", "-W", "2", dst).Run() == nil
+	}
+	if !ping("10.96.0.50") {
+		t.Errorf("ping of the DNATed address through FORWARD DROP: no reply; want one (the DNAT accept)")
+	}
+	if ping("192.0.2.2") {
+		t.Errorf("ping of the outside address, not DNATed, through FORWARD DROP: a reply; want none")
 	}
 }

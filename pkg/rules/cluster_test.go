@@ -9,14 +9,16 @@ import (
 
 // The agent's accepts of one IPv4 cluster CIDR, as iptables-save prints them.
 const clusterInPlace4 = "*filter\n:FORWARD DROP [0:0]\n:NB-AGENT-FWD - [0:0]\n-A FORWARD -j NB-AGENT-FWD\n" +
-	"-A NB-AGENT-FWD -s 10.244.0.0/16 -j ACCEPT\n-A NB-AGENT-FWD -d 10.244.0.0/16 -j ACCEPT\nCOMMIT\n"
+	"-A NB-AGENT-FWD -s 10.244.0.0/16 -j ACCEPT\n-A NB-AGENT-FWD -d 10.244.0.0/16 -j ACCEPT\n" +
+	"-A NB-AGENT-FWD -m conntrack --ctstate DNAT -j ACCEPT\nCOMMIT\n"
 
 var cluster4 = Cluster{Name: "nodebridge", CIDRs: prefixes("10.244.0.0/16")}
 
 func TestEnsureCluster(t *testing.T) {
 	save4, save6 := "iptables-save -t filter", "ip6tables-save -t filter"
 	restore4 := "iptables-restore --noflush -w 5"
-	rules := "-A NB-AGENT-FWD -s 10.244.0.0/16 -j ACCEPT\n-A NB-AGENT-FWD -d 10.244.0.0/16 -j ACCEPT\n"
+	rules := "-A NB-AGENT-FWD -s 10.244.0.0/16 -j ACCEPT\n-A NB-AGENT-FWD -d 10.244.0.0/16 -j ACCEPT\n" +
+		"-A NB-AGENT-FWD -m conntrack --ctstate DNAT -j ACCEPT\n"
 	for _, tc := range []struct {
 		name   string
 		save   string
@@ -66,7 +68,8 @@ func TestEnsureClusterFamilies(t *testing.T) {
 	}
 	s.wantAllRun()
 	want := "*filter\n-N NB-AGENT-FWD\n-A NB-AGENT-FWD -s fd00:10:244::/56 -j ACCEPT\n" +
-		"-A NB-AGENT-FWD -d fd00:10:244::/56 -j ACCEPT\n-I FORWARD 1 -j NB-AGENT-FWD\nCOMMIT\n"
+		"-A NB-AGENT-FWD -d fd00:10:244::/56 -j ACCEPT\n-A NB-AGENT-FWD -m conntrack --ctstate DNAT -j ACCEPT\n" +
+		"-I FORWARD 1 -j NB-AGENT-FWD\nCOMMIT\n"
 	if got := s.stdin(2); got != want {
 		t.Errorf("IPv6 only: restore input\n%s\nwant:\n%s", got, want)
 	}

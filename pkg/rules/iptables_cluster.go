@@ -7,11 +7,11 @@ import (
 	"os/exec"
 )
 
-// renderCluster builds the accepts of one family: a -s and a -d ACCEPT per
-// CIDR in chain NB-AGENT-FWD, which FORWARD jumps to near its top (below
-// kube-proxy's jumps, see insertAt). They carry no
-// comment: the chain is the agent's alone, and this is the shape nodes
-// already have.
+// renderCluster builds the accepts of one family in chain NB-AGENT-FWD,
+// which FORWARD jumps to near its top (below kube-proxy's jumps, see
+// insertAt): a -s and a -d ACCEPT per CIDR, then an ACCEPT of connections
+// this node DNATed (dnatAccept). They carry no comment: the chain is the
+// agent's alone.
 func renderCluster(v6 bool, cidrs []netip.Prefix) Ruleset {
 	c := Chain{Table: "filter", Name: clusterChain, Parent: "FORWARD", Jump: "-A FORWARD -j " + clusterChain, Insert: true}
 	for _, flag := range []string{"-s", "-d"} {
@@ -19,8 +19,21 @@ func renderCluster(v6 bool, cidrs []netip.Prefix) Ruleset {
 			c.Rules = append(c.Rules, "-A "+clusterChain+" "+addrMatch(flag, p)+"-j ACCEPT")
 		}
 	}
+	if len(cidrs) > 0 {
+		c.Rules = append(c.Rules, "-A "+clusterChain+" "+dnatAccept)
+	}
 	return Ruleset{IPv6: v6, Chains: []Chain{c}}
 }
+
+// dnatAccept accepts, both ways, a connection this node DNATed: a Service's
+// traffic that kube-proxy sends on to an endpoint outside the cluster CIDR
+// (a hostNetwork pod's node, the API server), which a FORWARD policy of DROP
+// would otherwise stop. kube-proxy's iptables mode accepts it itself (its
+// masquerade mark, in KUBE-FORWARD); its nftables mode cannot, since an
+// accept in its own table does not outvote iptables' drop. Found by the
+// upstream e2e spec "Networking Granular Checks: Services should function
+// for service endpoints using hostNetwork" under kube-proxy nftables.
+const dnatAccept = "-m conntrack --ctstate DNAT -j ACCEPT"
 
 // EnsureCluster makes each family's chain hold exactly the accepts of its
 // CIDRs, declaration and rules in one restore, so the chain is swapped
