@@ -65,8 +65,8 @@ test: deps k8s
 # v1.36.3 with ginkgo; the specs of testdata/conformance/focus.txt less
 # skip.txt) on the kubelet cluster with nodebridge from deploy/nodebridge.yaml,
 # kube-proxy and CoreDNS: twice in a row per kube-proxy mode (iptables,
-# nftables). CONFORMANCE_FLAGS=-reference adds the reference bridge +
-# host-local as a baseline. JUnit files and the summary in _out/conformance.
+# nftables). CONFORMANCE_FLAGS=-plugins=nodebridge,reference adds the
+# reference bridge + host-local as a baseline. JUnit files and the summary in _out/conformance.
 # Needs root; e2e.test, kube-proxy, CoreDNS and agnhost build into the k8s
 # cache once.
 CONFORMANCE_FLAGS ?=

@@ -6,9 +6,10 @@
 // those of testdata/conformance/skip.txt, each skip with its reason.
 //
 // For each kube-proxy mode it starts a cluster, runs the suite -runs times
-// in a row on it, and takes it down; with -reference it does the same with
-// the reference bridge + host-local in nodebridge's place (static routes
-// between the nodes, as the agent would add). Each run's JUnit file is kept
+// in a row on it, and takes it down; with -plugins nodebridge,reference it
+// does the same with the reference bridge + host-local in nodebridge's place
+// (static routes and FORWARD accepts between the nodes, as the agent would
+// add). Each run's JUnit file is kept
 // under -out; the summary (passed, failed and skipped, by name) is printed
 // last and written to -out/summary.xml as JUnit. It exits non-zero if any
 // nodebridge run has a failure.
@@ -18,7 +19,7 @@
 // removes (but -out), and it compares the machine's network before and
 // after.
 //
-//	go run ./hack/conformance [-modes iptables,nftables] [-runs 2] [-reference] [-parallel 4]
+//	go run ./hack/conformance [-modes iptables,nftables] [-runs 2] [-plugins nodebridge,reference] [-parallel 4]
 package main
 
 import (
@@ -40,28 +41,28 @@ import (
 
 // config is what the flags say.
 type config struct {
-	modes     []string // kube-proxy modes
-	runs      int      // suite runs per cluster
-	reference bool     // also the reference plugins, as a baseline
-	parallel  int      // ginkgo processes
-	out       string   // JUnit files and the summary
-	focus     string   // file of focus patterns
-	skip      string   // file of skip patterns, each with a reason
-	timeout   time.Duration
+	modes    []string // kube-proxy modes
+	runs     int      // suite runs per cluster
+	plugins  []string // nodebridge, reference (the baseline)
+	parallel int      // ginkgo processes
+	out      string   // JUnit files and the summary
+	focus    string   // file of focus patterns
+	skip     string   // file of skip patterns, each with a reason
+	timeout  time.Duration
 }
 
 func main() {
 	var c config
 	modes := flag.String("modes", "iptables,nftables", "kube-proxy modes to run, comma-separated")
 	flag.IntVar(&c.runs, "runs", 2, "suite runs in a row per cluster")
-	flag.BoolVar(&c.reference, "reference", false, "also run the suite on the reference bridge + host-local (baseline)")
+	plugins := flag.String("plugins", pluginNodebridge, "CNI plugins to judge, comma-separated: nodebridge, reference (bridge + host-local v1.9.1, the baseline)")
 	flag.IntVar(&c.parallel, "parallel", 4, "ginkgo processes running specs at once")
 	flag.StringVar(&c.out, "out", "_out/conformance", "dir of the JUnit files and the summary")
 	flag.StringVar(&c.focus, "focus", "testdata/conformance/focus.txt", "file of the specs to run (regexps, one a line)")
 	flag.StringVar(&c.skip, "skip", "testdata/conformance/skip.txt", "file of the specs not to run (regexp, then # reason)")
 	flag.DurationVar(&c.timeout, "timeout", 50*time.Minute, "longest one suite run may take")
 	flag.Parse()
-	c.modes = strings.Split(*modes, ",")
+	c.modes, c.plugins = strings.Split(*modes, ","), strings.Split(*plugins, ",")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, c)
 	stop()
@@ -78,6 +79,11 @@ func run(ctx context.Context, c config) (err error) {
 	for _, m := range c.modes {
 		if m != "iptables" && m != "nftables" {
 			return fmt.Errorf("-modes: %q: want iptables or nftables", m)
+		}
+	}
+	for _, p := range c.plugins {
+		if p != pluginNodebridge && p != pluginReference {
+			return fmt.Errorf("-plugins: %q: want nodebridge or reference", p)
 		}
 	}
 	if c.runs < 1 {
@@ -108,7 +114,7 @@ func run(ctx context.Context, c config) (err error) {
 		return err
 	}
 	var results []result
-	for _, plugin := range plugins(c.reference) {
+	for _, plugin := range c.plugins {
 		for _, mode := range c.modes {
 			rs, err := suite(ctx, c, b, sel, setup{plugin: plugin, mode: mode, prefix: prefix, dir: dir})
 			results = append(results, rs...)
@@ -144,13 +150,6 @@ const (
 	pluginNodebridge = "nodebridge"
 	pluginReference  = "reference"
 )
-
-func plugins(reference bool) []string {
-	if reference {
-		return []string{pluginNodebridge, pluginReference}
-	}
-	return []string{pluginNodebridge}
-}
 
 // setup is one cluster's: which plugin, which kube-proxy mode.
 type setup struct {
