@@ -94,14 +94,13 @@ func jumpLines(c Chain, t *savedTable) string {
 			b.WriteString(deleteLine(j))
 		}
 	}
-	pos := insertAt(c, t)
 	if exact == 1 && (!c.Insert || belowKubeProxy(c, t)) {
 		return b.String()
 	}
 	for range exact {
 		b.WriteString(deleteLine(c.Jump))
 	}
-	b.WriteString(jumpLine(c, pos))
+	b.WriteString(jumpLine(c, insertAt(c, t)))
 	return b.String()
 }
 

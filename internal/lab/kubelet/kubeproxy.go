@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // kubeProxyConfig is a node's KubeProxyConfiguration: the mode, the
@@ -52,12 +50,12 @@ func (n *Node) startKubeProxy(bin, kubeconfig, mode string, clusterCIDR netip.Pr
 // running the cluster network has: the API server's proxy to a pod or a
 // Service goes there directly.
 func (c *Cluster) routePodCIDRsFromLab(ctx context.Context) error {
+	cidrs, err := c.podCIDRs(ctx)
+	if err != nil {
+		return err
+	}
 	for _, n := range c.Nodes {
-		node, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("get node %s: %w", n.Name, err)
-		}
-		for _, p := range node.Spec.PodCIDRs {
+		for _, p := range cidrs[n.Name] {
 			// Equivalent to: ip -n LAB route replace PODCIDR via NODE_IP proto static
 			if _, err := run(ctx, "ip", "-n", c.Lab.Netns, "route", "replace", p, "via", n.IP.String(), "proto", "static"); err != nil {
 				return fmt.Errorf("route %s of %s from the lab: %w", p, n.Name, err)

@@ -60,6 +60,19 @@ func ReferenceConflist(dataDir string, podCIDRs ...string) ([]byte, error) {
 	return b, nil
 }
 
+// podCIDRs maps each node's name to the podCIDRs of its Node.
+func (c *Cluster) podCIDRs(ctx context.Context) (map[string][]string, error) {
+	cidrs := map[string][]string{}
+	for _, n := range c.Nodes {
+		node, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get node %s: %w", n.Name, err)
+		}
+		cidrs[n.Name] = node.Spec.PodCIDRs
+	}
+	return cidrs, nil
+}
+
 // conflist is the conflist the cluster writes for a node when no agent
 // does: nodebridge's, or the reference's with Reference.
 func (c *Cluster) conflist(dataDir string, podCIDRs []string) ([]byte, error) {
@@ -75,13 +88,9 @@ func (c *Cluster) conflist(dataDir string, podCIDRs []string) ([]byte, error) {
 // accepts for the cluster CIDR, since each node's FORWARD policy is DROP.
 // Each node's netns takes them all with it when it goes.
 func (c *Cluster) addStaticRoutes(ctx context.Context) error {
-	cidrs := map[string][]string{}
-	for _, n := range c.Nodes {
-		node, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("get node %s: %w", n.Name, err)
-		}
-		cidrs[n.Name] = node.Spec.PodCIDRs
+	cidrs, err := c.podCIDRs(ctx)
+	if err != nil {
+		return err
 	}
 	for _, n := range c.Nodes {
 		cc := c.ClusterCIDR.String()
