@@ -63,6 +63,13 @@ func Run(t testing.TB, netns string, argv ...string) string {
 	return MustRun(t, append([]string{"ip", "netns", "exec", netns}, argv...)...)
 }
 
+// RunErr runs argv inside the named netns and returns its combined output
+// and error: for probing whether the kernel can do something.
+func RunErr(netns string, argv ...string) (string, error) {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", netns}, argv...)...).CombinedOutput()
+	return string(out), err
+}
+
 // MustRun runs argv in the test's own netns (never use it to change the
 // root netns) and fails t when it fails.
 func MustRun(t testing.TB, argv ...string) string {

@@ -32,6 +32,9 @@ type Route struct {
 	LinkIndex int
 	LinkName  string // for logs and errors; empty: looked up from LinkIndex
 	Node      string // the Node whose podCIDR Dst is, for the log
+	// Onlink: Gw is on the link although no prefix of the link holds it
+	// (a peer's VTEP through a VXLAN device).
+	Onlink bool
 }
 
 // Syncer converges the kernel's proto-78 routes of the main table to the
@@ -123,7 +126,7 @@ func (s *Syncer) SyncWith(want map[netip.Prefix]Route, have []netlink.Route) (in
 // overwritten unknowingly; a wrong one of ours, or another protocol's
 // passed in have to be taken over (see Takes), is replaced in place (same
 // metric), so traffic to the peer never finds no route.
-// Equivalent to: ip route add|replace DST via GW dev LINK proto 78
+// Equivalent to: ip route add|replace DST via GW dev LINK [onlink] proto 78
 func (s *Syncer) replace(p routePut) error {
 	w := p.want
 	nr := &netlink.Route{
@@ -133,6 +136,9 @@ func (s *Syncer) replace(p routePut) error {
 		Protocol:  Protocol,
 		Table:     unix.RT_TABLE_MAIN,
 		Scope:     netlink.SCOPE_UNIVERSE,
+	}
+	if w.Onlink {
+		nr.Flags = int(netlink.FLAG_ONLINK)
 	}
 	add, replace := s.h.RouteAdd, s.h.RouteReplace
 	if s.rt != nil {
@@ -230,7 +236,8 @@ func diffRoutes(want map[netip.Prefix]Route, have []netlink.Route) routeDiff {
 // routeMatches reports whether h goes where the wanted route w goes.
 func routeMatches(h *netlink.Route, w Route) bool {
 	gw, ok := netip.AddrFromSlice(h.Gw)
-	return ok && gw.Unmap() == w.Gw && h.LinkIndex == w.LinkIndex && len(h.MultiPath) == 0
+	onlink := h.Flags&int(netlink.FLAG_ONLINK) != 0
+	return ok && gw.Unmap() == w.Gw && h.LinkIndex == w.LinkIndex && len(h.MultiPath) == 0 && onlink == w.Onlink
 }
 
 // routeDst is a route's destination; a nil Dst is its family's default route.

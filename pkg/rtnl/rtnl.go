@@ -609,8 +609,9 @@ func routeMessage(typ, flags uint16, route *netlink.Route, proto, scope uint8) *
 			table = uint8(route.Table)
 		}
 	}
-	m := newMessage(typ, unix.NLM_F_ACK|flags, []byte{family, uint8(ones), 0, uint8(route.Tos),
-		table, proto, scope, unix.RTN_UNICAST, 0, 0, 0, 0})
+	hdr := []byte{family, uint8(ones), 0, uint8(route.Tos), table, proto, scope, unix.RTN_UNICAST, 0, 0, 0, 0}
+	binary.NativeEndian.PutUint32(hdr[8:], uint32(route.Flags)&unix.RTNH_F_ONLINK) // rtm_flags: onlink only
+	m := newMessage(typ, unix.NLM_F_ACK|flags, hdr)
 	if dst != nil {
 		m.attr(unix.RTA_DST, dst)
 	}
