@@ -207,4 +207,3 @@ func checkSet(t *testing.T, when string, got, want []string) {
 		t.Errorf("%s:\ngot  %q\nwant %q", when, g, w)
 	}
 }
-
