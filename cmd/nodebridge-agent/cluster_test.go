@@ -59,7 +59,7 @@ func TestMultiNode(t *testing.T) {
 		{"PodToUnderlayMasqueraded", testPodToUnderlay},
 		{"NodeAddedAndDeleted", testNodeAddedAndDeleted},
 		{"RouteDeletedByHand", testRouteDeletedByHand},
-		{"PeerSkipped", testPeerSkipped},
+		{"OffLinkPeer", testOffLinkPeer},
 		{"Migration", testMigration},
 		{"ConflistConfigMap", testConflistConfigMap},
 		{"StaleRouteAfterAgentRestart", testStaleRouteAfterAgentRestart},

@@ -74,6 +74,10 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConflistConfigMap, "conflist-configmap", c.ConflistConfigMap,
 		"namespace/name of a ConfigMap holding the conflist template (mtu, ipMasq, hairpinMode, chained plugins), read on every resync; empty: the built-in conflist")
 	fs.StringVar(&c.ConflistKey, "conflist-configmap-key", c.ConflistKey, "key of the conflist template in --conflist-configmap")
+	fs.StringVar(&c.Backend, "backend", c.Backend,
+		`how peers' podCIDRs are reached: "host-gw" (a route via the peer's InternalIP: peers on-link only), "vxlan" (a VXLAN tunnel to every peer) or "auto" (host-gw where the peer is on-link, VXLAN otherwise)`)
+	fs.IntVar(&c.VXLANVNI, "vxlan-vni", c.VXLANVNI, "VXLAN network identifier of the tunnel devices "+agent.TunnelV4+" and "+agent.TunnelV6)
+	fs.IntVar(&c.VXLANPort, "vxlan-port", c.VXLANPort, "UDP port of the VXLAN tunnels (open it between nodes)")
 	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist (and the bridge and the network's IPAM state, once no pod is left) from this host, then exit")
 	fs.BoolVar(&o.hold, "hold", o.hold, "with --uninstall: afterwards serve /healthz and /readyz (ok) on --metrics-addr until SIGTERM instead of exiting, as a DaemonSet runs it")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, `log format on stderr: "text" or "json"`)

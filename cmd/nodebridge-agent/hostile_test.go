@@ -277,9 +277,9 @@ func checkAlive(t *testing.T, n *lab.Node) {
 func checkMasqueraded(t *testing.T, c *cluster, p *lab.Pod, n *lab.Node) {
 	t.Helper()
 	for _, v6 := range []bool{false, true} {
-		dst, want := lab.UnderlayV4, lab.NodeIPv4(n.Index)
+		dst, want := lab.UnderlayV4, n.IPv4()
 		if v6 {
-			dst, want = lab.UnderlayV6, lab.NodeIPv6(n.Index)
+			dst, want = lab.UnderlayV6, n.IPv6()
 		}
 		var seen netip.Addr
 		waitFor(t, 5*time.Second, fmt.Sprintf("%s connects to %s", p.Name, dst), func() error {

@@ -74,8 +74,8 @@ func checkConflist(n *lab.Node, spec lab.NodeSpec) error {
 	if got, want := fmt.Sprint(nb.NonMasqueradeCIDRs), fmt.Sprint(clusterCIDRs); got != want {
 		errs = append(errs, fmt.Errorf("nonMasqueradeCIDRs = %s, want %s", got, want))
 	}
-	if nb.MTU != 1500 {
-		errs = append(errs, fmt.Errorf("mtu = %d, want 1500 (the uplink's)", nb.MTU))
+	if nb.MTU != 1430 {
+		errs = append(errs, fmt.Errorf("mtu = %d, want 1430 (the uplink's 1500 less IPv6 VXLAN's 70: --backend=auto)", nb.MTU))
 	}
 	if nb.IPAM.Type != "host-local" || nb.IPAM.DataDir != n.DataDir {
 		errs = append(errs, fmt.Errorf("ipam = %+v, want host-local in %s", nb.IPAM, n.DataDir))

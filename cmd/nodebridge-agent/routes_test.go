@@ -3,8 +3,10 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,40 +29,69 @@ func kernelRoutes(ctx context.Context, n *lab.Node) ([]string, error) {
 			return nil, err
 		}
 		var rs []struct {
-			Dst     string `json:"dst"`
-			Gateway string `json:"gateway"`
-			Dev     string `json:"dev"`
+			Dst     string   `json:"dst"`
+			Gateway string   `json:"gateway"`
+			Dev     string   `json:"dev"`
+			Flags   []string `json:"flags"`
 		}
 		if err := json.Unmarshal([]byte(out), &rs); err != nil {
 			return nil, fmt.Errorf("decode ip -j route of %s: %w: %s", n.Name, err, out)
 		}
 		for _, r := range rs {
-			lines = append(lines, fmt.Sprintf("%s via %s dev %s", r.Dst, r.Gateway, r.Dev))
+			l := fmt.Sprintf("%s via %s dev %s", r.Dst, r.Gateway, r.Dev)
+			if slices.Contains(r.Flags, "onlink") {
+				l += " onlink"
+			}
+			lines = append(lines, l)
 		}
 	}
 	sort.Strings(lines)
 	return lines, nil
 }
 
-// wantRoutes is what n should have: a route to each podCIDR of every other
-// Node object, via that Node's InternalIP of the family, out of eth0 (the
-// lab nodes' uplink).
+// wantRoutes is what n should have (every agent runs --backend=auto): a
+// route to each podCIDR of every other Node object, via that Node's
+// InternalIP of the family out of eth0 (the lab nodes' uplink) when it is
+// on n's subnet, else via the first address of the podCIDR, onlink
+// through the family's VXLAN device.
 func (c *cluster) wantRoutes(n *lab.Node) []string {
 	var lines []string
+	own := c.specs[n.Name]
 	for name, s := range c.specs {
 		if name == n.Name {
 			continue
 		}
 		for _, p := range s.PodCIDRs {
 			for _, ip := range s.InternalIPs {
-				if ip.Is4() == p.Addr().Is4() {
+				switch {
+				case ip.Is4() != p.Addr().Is4():
+				case onSubnet(own, ip):
 					lines = append(lines, fmt.Sprintf("%s via %s dev eth0", p, ip))
+				case p.Addr().Is4():
+					lines = append(lines, fmt.Sprintf("%s via %s dev nb.vxlan onlink", p, p.Addr()))
+				default:
+					lines = append(lines, fmt.Sprintf("%s via %s dev nb.vxlan6 onlink", p, p.Addr()))
 				}
 			}
 		}
 	}
 	sort.Strings(lines)
 	return lines
+}
+
+// onSubnet reports whether ip is on the lab subnet (a /24 or /64) of one
+// of own's InternalIPs.
+func onSubnet(own lab.NodeSpec, ip netip.Addr) bool {
+	bits := 24
+	if ip.Is6() {
+		bits = 64
+	}
+	for _, a := range own.InternalIPs {
+		if a.Is4() == ip.Is4() && a != ip && netip.PrefixFrom(a, bits).Masked().Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // waitRoutes waits until every node of nodes has exactly the routes the
@@ -227,33 +258,42 @@ func testAPIServerRestart(t *testing.T, c *cluster) {
 	c.waitRoutes(t, "node deleted after the restart", routeDeadline, c.nodes...)
 }
 
-// testPeerSkipped: a Node whose IPv4 InternalIP is not on-link (the nodes
+// testOffLinkPeer: a Node whose IPv4 InternalIP is not on-link (the nodes
 // reach 203.0.113.0/24 only through their default gateway) and which has no
-// IPv6 InternalIP: both its podCIDRs are skipped and counted, no route
-// changes, and the agents stay ready.
-func testPeerSkipped(t *testing.T, c *cluster) {
+// IPv6 InternalIP: every agent (--backend=auto) tunnels to its IPv4
+// podCIDR through nb.vxlan, with an FDB entry to that address, skips and
+// counts the IPv6 one, and stays ready; once it is deleted, the routes,
+// the entry and the device go.
+func testOffLinkPeer(t *testing.T, c *cluster) {
 	ctx := context.Background()
 	s := extraSpec("lab-offlink", 7)
 	s.InternalIPs = []netip.Addr{netip.MustParseAddr("203.0.113.7")}
-	if err := lab.CreateNode(ctx, c.cs, s); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.deleteNode(t, s.Name) })
+	c.createNode(t, ctx, s)
 	for _, n := range c.nodes {
-		waitFor(t, routeDeadline, n.Name+" counts lab-offlink's podCIDRs as skipped", func() error {
-			return metricIs(n, "nodebridge_agent_peers_skipped", "2")
+		waitFor(t, routeDeadline, n.Name+" tunnels to lab-offlink's IPv4 podCIDR, skips its IPv6 one", func() error {
+			return errors.Join(metricIs(n, "nodebridge_agent_peers_skipped", "1"), metricIs(n, "nodebridge_agent_vxlan_peers", "1"),
+				sameRoutes(ctx, n, c.wantRoutes(n)))
 		})
-		if err := sameRoutes(ctx, n, c.wantRoutes(n)); err != nil {
-			t.Error(err)
+		if out, err := n.Exec(ctx, "bridge", "fdb", "show", "dev", "nb.vxlan"); err != nil || !strings.Contains(out, "dst 203.0.113.7 self permanent") {
+			t.Errorf("fdb of %s: %v %s", n.Name, err, out)
 		}
 		waitReady(t, n)
 	}
 	c.deleteNode(t, s.Name)
 	for _, n := range c.nodes {
 		waitFor(t, routeDeadline, n.Name+" forgets lab-offlink", func() error {
-			return metricIs(n, "nodebridge_agent_peers_skipped", "0")
+			return errors.Join(metricIs(n, "nodebridge_agent_peers_skipped", "0"), sameRoutes(ctx, n, c.wantRoutes(n)),
+				linkGone(ctx, n, "nb.vxlan"))
 		})
 	}
+}
+
+// linkGone checks that n has no link named name.
+func linkGone(ctx context.Context, n *lab.Node, name string) error {
+	if out, err := n.Exec(ctx, "ip", "link", "show", name); err == nil {
+		return fmt.Errorf("%s still has %s: %s", n.Name, name, out)
+	}
+	return nil
 }
 
 // metricIs checks one sample of n's /metrics.

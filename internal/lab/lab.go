@@ -1,7 +1,9 @@
 // Package lab runs a small Kubernetes cluster for nodebridge's multi-node
 // tests and demo, entirely in network namespaces of its own: a "lab" netns
-// whose bridge is the underlay (198.18.0.1/24, fd00:198:18::1/64) and which
-// runs a real etcd and kube-apiserver, node netns wired to that bridge, each
+// whose bridge is the underlay (198.18.0.1/24, fd00:198:18::1/64), with a
+// second underlay subnet it routes to (198.18.1.1/24, fd00:198:18:1::1/64:
+// a router that knows no pod route), and which runs a real etcd and
+// kube-apiserver, node netns wired to that bridge, each
 // running its own nodebridge-agent, and pod netns attached by CNI ADD with
 // the conflist the node's agent wrote. It never changes the machine's own
 // netns, and Close removes every netns, process and file it made.
@@ -33,9 +35,21 @@ var (
 )
 
 const (
-	underlayBridge = "underlay0"
+	underlayBridge = "underlay0" // subnet 0; subnet 1's is underlay1
 	apiPort        = 6443
+	// Subnets is how many underlay subnets the lab has.
+	Subnets = 2
 )
+
+// bridgeOf names the underlay bridge of subnet s.
+func bridgeOf(s int) string { return fmt.Sprintf("underlay%d", s) }
+
+// GatewayV4 and GatewayV6 are the lab's addresses on subnet s: the nodes'
+// default gateways. Subnet 0's are UnderlayV4 and UnderlayV6.
+func GatewayV4(s int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, byte(s), 1}) }
+
+// GatewayV6 is the IPv6 twin of GatewayV4.
+func GatewayV6(s int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("fd00:198:18:%d::1", s)) }
 
 // Options says where the lab puts things and what it runs.
 type Options struct {
@@ -81,15 +95,20 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 	return l, nil
 }
 
-// setupUnderlay makes the bridge every node's uplink plugs into, carrying
-// the underlay host's addresses.
+// setupUnderlay makes a bridge per underlay subnet, every node's uplink
+// plugging into one, carrying the lab's addresses there, and lets the lab
+// netns route between them.
 func (l *Lab) setupUnderlay(ctx context.Context) error {
-	steps := [][]string{
-		{"ip", "-n", l.Netns, "link", "add", underlayBridge, "type", "bridge"},
-		{"ip", "-n", l.Netns, "addr", "add", UnderlayV4.String() + "/24", "dev", underlayBridge},
-		{"ip", "-n", l.Netns, "addr", "add", UnderlayV6.String() + "/64", "dev", underlayBridge, "nodad"},
-		{"ip", "-n", l.Netns, "link", "set", underlayBridge, "up"},
+	var steps [][]string
+	for s := range Subnets {
+		br := bridgeOf(s)
+		steps = append(steps,
+			[]string{"ip", "-n", l.Netns, "link", "add", br, "type", "bridge"},
+			[]string{"ip", "-n", l.Netns, "addr", "add", GatewayV4(s).String() + "/24", "dev", br},
+			[]string{"ip", "-n", l.Netns, "addr", "add", GatewayV6(s).String() + "/64", "dev", br, "nodad"},
+			[]string{"ip", "-n", l.Netns, "link", "set", br, "up"})
 	}
+	steps = append(steps, []string{"ip", "netns", "exec", l.Netns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"})
 	for _, argv := range steps {
 		if _, err := run(ctx, argv...); err != nil {
 			return fmt.Errorf("set up underlay in %s: %w", l.Netns, err)

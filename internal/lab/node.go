@@ -16,13 +16,15 @@ import (
 // /metrics: the node netns's own loopback (see Node.Get).
 const AgentMetricsAddr = "127.0.0.1:9720"
 
-// Node is a simulated node: a netns plugged into the underlay with the
-// addresses 198.18.0.<10+Index>/24 and fd00:198:18::<10+Index>/64, FORWARD
+// Node is a simulated node: a netns plugged into underlay subnet Subnet
+// with the addresses 198.18.<Subnet>.<10+Index>/24 and
+// fd00:198:18:<Subnet>::<10+Index>/64, FORWARD
 // policy DROP in both families as on a hardened host, forwarding on, and
 // its own CNI conf dir and IPAM data dir.
 type Node struct {
 	Name    string // the Node object's name
 	Index   int
+	Subnet  int // the underlay subnet, 0 or 1
 	Netns   string
 	ConfDir string // --cni-conf-dir of its agent
 	DataDir string // --ipam-data-dir of its agent
@@ -31,21 +33,39 @@ type Node struct {
 	agent   *Process
 }
 
-// NodeIPv4 and NodeIPv6 are the underlay addresses of node index i.
-func NodeIPv4(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i)}) }
+// NodeIPv4 and NodeIPv6 are the underlay addresses of node index i in
+// subnet 0.
+func NodeIPv4(i int) netip.Addr { return NodeIPv4In(i, 0) }
 
 // NodeIPv6 is the IPv6 twin of NodeIPv4: fd00:198:18::1N for index N < 10.
-func NodeIPv6(i int) netip.Addr {
-	return netip.MustParseAddr(fmt.Sprintf("fd00:198:18::%d", 10+i))
+func NodeIPv6(i int) netip.Addr { return NodeIPv6In(i, 0) }
+
+// NodeIPv4In and NodeIPv6In are the underlay addresses of node index i in
+// subnet s.
+func NodeIPv4In(i, s int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, byte(s), byte(10 + i)}) }
+
+// NodeIPv6In is the IPv6 twin of NodeIPv4In.
+func NodeIPv6In(i, s int) netip.Addr {
+	return netip.MustParseAddr(fmt.Sprintf("fd00:198:18:%d::%d", s, 10+i))
 }
 
-// AddNode makes node index i (1..89) named name: netns, uplink, addresses,
-// default routes via the underlay host, forwarding, FORWARD policy DROP.
-func (l *Lab) AddNode(ctx context.Context, name string, i int) (_ *Node, err error) {
+// AddNode makes node index i (1..89) named name in subnet 0: netns,
+// uplink, addresses, default routes via the underlay host, forwarding,
+// FORWARD policy DROP.
+func (l *Lab) AddNode(ctx context.Context, name string, i int) (*Node, error) {
+	return l.AddNodeIn(ctx, name, i, 0)
+}
+
+// AddNodeIn is AddNode in underlay subnet s: the lab routes between
+// subnets, so its nodes are not on-link with those of the other.
+func (l *Lab) AddNodeIn(ctx context.Context, name string, i, s int) (_ *Node, err error) {
 	if i < 1 || i > 89 {
 		return nil, fmt.Errorf("node index %d: want 1..89", i)
 	}
-	n := &Node{Name: name, Index: i, lab: l, dir: filepath.Join(l.Dir, "nodes", name)}
+	if s < 0 || s >= Subnets {
+		return nil, fmt.Errorf("subnet %d: want 0..%d", s, Subnets-1)
+	}
+	n := &Node{Name: name, Index: i, Subnet: s, lab: l, dir: filepath.Join(l.Dir, "nodes", name)}
 	n.ConfDir, n.DataDir = filepath.Join(n.dir, "net.d"), filepath.Join(n.dir, "networks")
 	for _, d := range []string{n.ConfDir, n.DataDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -66,25 +86,61 @@ func (l *Lab) AddNode(ctx context.Context, name string, i int) (_ *Node, err err
 	return n, nil
 }
 
-// wire plugs the node into the underlay and sets its host policy.
+// wire plugs the node into its underlay subnet and sets its host policy.
 func (n *Node) wire(ctx context.Context) error {
 	up := fmt.Sprintf("ul%d", n.Index) // the lab side of the node's uplink
 	in := []string{"ip", "netns", "exec", n.Netns}
 	steps := [][]string{
 		{"ip", "-n", n.lab.Netns, "link", "add", up, "type", "veth", "peer", "name", "eth0", "netns", n.Netns},
-		{"ip", "-n", n.lab.Netns, "link", "set", up, "master", underlayBridge, "up"},
-		{"ip", "-n", n.Netns, "addr", "add", NodeIPv4(n.Index).String() + "/24", "dev", "eth0"},
-		{"ip", "-n", n.Netns, "addr", "add", NodeIPv6(n.Index).String() + "/64", "dev", "eth0", "nodad"},
+		{"ip", "-n", n.lab.Netns, "link", "set", up, "master", bridgeOf(n.Subnet), "up"},
 		{"ip", "-n", n.Netns, "link", "set", "eth0", "up"},
-		{"ip", "-n", n.Netns, "route", "add", "default", "via", UnderlayV4.String()},
-		{"ip", "-n", n.Netns, "-6", "route", "add", "default", "via", UnderlayV6.String()},
+	}
+	steps = append(steps, n.addressing()...)
+	steps = append(steps,
 		append(in, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"),
 		append(in, "iptables", "-w", "-P", "FORWARD", "DROP"),
-		append(in, "ip6tables", "-w", "-P", "FORWARD", "DROP"),
-	}
+		append(in, "ip6tables", "-w", "-P", "FORWARD", "DROP"))
 	for _, argv := range steps {
 		if _, err := run(ctx, argv...); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// addressing is the commands giving eth0 the node's addresses in its
+// subnet and default routes via the lab there.
+func (n *Node) addressing() [][]string {
+	return [][]string{
+		{"ip", "-n", n.Netns, "addr", "add", n.IPv4().String() + "/24", "dev", "eth0"},
+		{"ip", "-n", n.Netns, "addr", "add", n.IPv6().String() + "/64", "dev", "eth0", "nodad"},
+		{"ip", "-n", n.Netns, "route", "add", "default", "via", GatewayV4(n.Subnet).String()},
+		{"ip", "-n", n.Netns, "-6", "route", "add", "default", "via", GatewayV6(n.Subnet).String()},
+	}
+}
+
+// IPv4 and IPv6 are the node's underlay addresses.
+func (n *Node) IPv4() netip.Addr { return NodeIPv4In(n.Index, n.Subnet) }
+
+// IPv6 is the IPv6 twin of IPv4.
+func (n *Node) IPv6() netip.Addr { return NodeIPv6In(n.Index, n.Subnet) }
+
+// MoveTo plugs the node into subnet s with that subnet's addresses, as a
+// node re-racked or re-addressed by its cloud would be; its Node object's
+// InternalIPs are the caller's to update.
+func (n *Node) MoveTo(ctx context.Context, s int) error {
+	if s < 0 || s >= Subnets {
+		return fmt.Errorf("subnet %d: want 0..%d", s, Subnets-1)
+	}
+	up := fmt.Sprintf("ul%d", n.Index)
+	steps := [][]string{
+		{"ip", "-n", n.Netns, "addr", "flush", "dev", "eth0", "scope", "global"},
+		{"ip", "-n", n.lab.Netns, "link", "set", up, "master", bridgeOf(s)},
+	}
+	n.Subnet = s
+	for _, argv := range append(steps, n.addressing()...) {
+		if _, err := run(ctx, argv...); err != nil {
+			return fmt.Errorf("move node %s to subnet %d: %w", n.Name, s, err)
 		}
 	}
 	return nil

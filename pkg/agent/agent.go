@@ -37,9 +37,16 @@ type agent struct {
 	ns      *netns.NsHandle // netns of the netlink subscriptions; nil: the current one
 	kick    chan struct{}   // capacity 1: pokes coalesce
 	links   atomic.Value    // [2]int: underlay link indexes, for link event filtering
-	skipped map[string]bool // rejections already logged
-	shadows *[]string       // CNI configs sorting before ours, as last reported; nil: not checked yet
-	conf    *confSource     // the conflist template's ConfigMap; nil: none, the defaults
+	// The VXLAN devices: their indexes for event filtering ([2]int), a
+	// mark set by events that something of theirs changed, and, the
+	// loop's own, each family's as last synced or known absent.
+	tunnelLinks  atomic.Value
+	tunnelsDirty atomic.Bool
+	tunnelSynced [2]*syncedTunnel
+	tunnelAbsent [2]bool
+	skipped      map[string]bool // rejections already logged
+	shadows      *[]string       // CNI configs sorting before ours, as last reported; nil: not checked yet
+	conf         *confSource     // the conflist template's ConfigMap; nil: none, the defaults
 }
 
 // newAgent wires an agent for the host reached through h and rt.
@@ -57,6 +64,7 @@ func newAgent(cfg Config, log *slog.Logger, h *netlink.Handle, rt *rtnl.Conn) *a
 		skipped: map[string]bool{},
 	}
 	a.links.Store([2]int{})
+	a.tunnelLinks.Store([2]int{})
 	return a
 }
 
@@ -140,6 +148,10 @@ func (a *agent) runWatching(ctx context.Context, client kubernetes.Interface) er
 	wg.Add(2)
 	go func() { defer wg.Done(); a.keepSubscribed(ctx, "route", a.routeEvents) }()
 	go func() { defer wg.Done(); a.keepSubscribed(ctx, "link", a.linkEvents) }()
+	if a.cfg.tunnels() {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.keepSubscribed(ctx, "neighbour", a.neighEvents) }()
+	}
 	a.loop(ctx)
 	a.log.Info("agent stopping; routes, rules and conflist stay in place")
 	return nil

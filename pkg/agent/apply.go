@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 
@@ -51,13 +53,19 @@ func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node, fresh bool) (*a
 		return nil, err
 	}
 	st.underlays, st.underlayErr, st.ours = ul, err, hs.Ours
-	st.d, err = computeDesired(input{own: a.cfg.NodeName, nodes: nodes, clusterCIDRs: cidrs, underlays: ul, host: hs})
+	st.d, err = computeDesired(input{own: a.cfg.NodeName, nodes: nodes, clusterCIDRs: cidrs, underlays: ul, host: hs, backend: a.cfg.Backend})
 	a.report(st.d.skipped)
 	if err != nil {
 		return nil, err
 	}
 	a.metrics.update(func(m *Metrics) {
 		m.peers, m.routesWanted, m.peersSkipped = st.d.peers, len(st.d.routes), len(st.d.skipped)
+		m.tunnelPeers = 0
+		for _, t := range st.d.tunnels {
+			if t != nil {
+				m.tunnelPeers += len(t.peers)
+			}
+		}
 	})
 	return st, nil
 }
@@ -77,7 +85,8 @@ func (a *agent) applyConflist(ctx context.Context, st *applied, verify bool) err
 	if a.conf != nil && (verify || !a.conf.read) {
 		a.refreshConf(ctx, st.ownNode)
 	}
-	conf, ok, err := a.renderConf(&st.d, underlayMTU(st.underlays))
+	mtu := podMTU(a.cfg.Backend, st.underlays)
+	conf, ok, err := a.renderConf(&st.d, mtu)
 	if err != nil {
 		return err
 	}
@@ -87,9 +96,85 @@ func (a *agent) applyConflist(ctx context.Context, st *applied, verify bool) err
 	changed, err := writeIfChanged(a.cfg.confPath(), conf)
 	if changed {
 		a.log.Info("conflist written", "path", a.cfg.confPath(), "podCIDRs", st.d.podCIDRs,
-			"clusterCIDRs", st.d.clusterCIDRs, "underlayMTU", underlayMTU(st.underlays), "template", a.conf != nil && a.conf.tmpl != nil)
+			"clusterCIDRs", st.d.clusterCIDRs, "mtu", mtu, "template", a.conf != nil && a.conf.tmpl != nil)
 	}
 	return err
+}
+
+// applyTunnels makes each family's VXLAN device hold its peers, or deletes
+// it when the family tunnels to none (and --backend is not vxlan), then
+// points the routes through it at its index. A device synced by an earlier
+// reconcile with the same plan is left alone unless verify, or an event
+// (an entry or the device deleted) marked the tunnels dirty. A family
+// whose device fails loses its tunnel routes for this reconcile.
+func (a *agent) applyTunnels(st *applied, verify bool) error {
+	dirty := a.tunnelsDirty.Swap(false) || verify
+	var errs []error
+	var idx [2]int
+	for f := range st.d.tunnels {
+		plan, u := st.d.tunnels[f], st.underlays[f]
+		if plan == nil || u == nil {
+			if a.tunnelSynced[f] != nil || dirty || !a.tunnelAbsent[f] {
+				_, err := a.routes.DeleteTunnel(tunnelName(f))
+				errs = append(errs, err)
+				a.tunnelSynced[f], a.tunnelAbsent[f] = nil, err == nil
+			}
+			continue
+		}
+		t := &routes.Tunnel{Name: tunnelName(f), VNI: a.cfg.VXLANVNI, Port: a.cfg.VXLANPort, Local: u.Addr,
+			Underlay: u, VTEP: plan.vtep, Peers: plan.peers}
+		if last := a.tunnelSynced[f]; !dirty && last != nil && sameTunnel(last.t, t) {
+			idx[f] = last.index
+			continue
+		}
+		i, changes, err := a.routes.SyncTunnel(t)
+		a.metrics.update(func(m *Metrics) { m.routeChanges += changes })
+		a.tunnelSynced[f], a.tunnelAbsent[f] = nil, false
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			a.tunnelSynced[f] = &syncedTunnel{t: t, index: i}
+		}
+		idx[f] = i
+	}
+	a.tunnelLinks.Store(idx)
+	for dst, r := range st.d.routes {
+		if !r.Onlink {
+			continue
+		}
+		if r.LinkIndex = idx[familyOf(dst.Addr())]; r.LinkIndex == 0 {
+			delete(st.d.routes, dst) // no device: the route cannot be made
+			continue
+		}
+		st.d.routes[dst] = r
+	}
+	return errors.Join(errs...)
+}
+
+// syncedTunnel is a tunnel as last synced without error, and its device.
+type syncedTunnel struct {
+	t     *routes.Tunnel
+	index int
+}
+
+// sameTunnel reports whether two tunnels want the same device and entries.
+func sameTunnel(a, b *routes.Tunnel) bool {
+	if a.Name != b.Name || a.VNI != b.VNI || a.Port != b.Port || a.Local != b.Local || a.VTEP != b.VTEP ||
+		!sameUnderlay(a.Underlay, b.Underlay) || len(a.Peers) != len(b.Peers) {
+		return false
+	}
+	for i := range a.Peers {
+		p, q := &a.Peers[i], &b.Peers[i]
+		if p.Node != q.Node || p.VTEP != q.VTEP || p.Remote != q.Remote || !bytes.Equal(p.MAC, q.MAC) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameUnderlay compares what a tunnel uses of its underlay.
+func sameUnderlay(a, b *routes.Underlay) bool {
+	return a.LinkIndex == b.LinkIndex && a.MTU == b.MTU && a.Addr == b.Addr
 }
 
 // applyRoutes converges the proto-78 routes from the plan's read of them

@@ -27,7 +27,31 @@ type Config struct {
 	// conflist template at key ConflistKey; empty: the built-in conflist.
 	ConflistConfigMap string
 	ConflistKey       string
+	// Backend is how peers' podCIDRs are reached: BackendHostGW routes via
+	// the peer's InternalIP, on-link peers only; BackendVXLAN tunnels to
+	// every peer; BackendAuto routes on-link peers the host-gw way and
+	// tunnels to the others.
+	Backend   string
+	VXLANVNI  int // VXLAN network identifier of both devices
+	VXLANPort int // UDP port of the tunnels, both ends
 }
+
+// The backends, as --backend spells them.
+const (
+	BackendAuto   = "auto"
+	BackendHostGW = "host-gw"
+	BackendVXLAN  = "vxlan"
+)
+
+// The VXLAN devices, one per family, and their defaults: flannel's VXLAN
+// backend's VNI and the Linux kernel's VXLAN port, so a firewall opened for
+// flannel lets these through.
+const (
+	TunnelV4         = "nb.vxlan"
+	TunnelV6         = "nb.vxlan6"
+	DefaultVXLANVNI  = 1
+	DefaultVXLANPort = 8472
+)
 
 // Defaults returns the Config an operator gets without flags, but for the
 // node name, which cmd finds in the environment.
@@ -40,6 +64,9 @@ func Defaults() Config {
 		Resync:      30 * time.Second,
 		MetricsAddr: "127.0.0.1:9720",
 		ConflistKey: "cni-conf.json",
+		Backend:     BackendAuto,
+		VXLANVNI:    DefaultVXLANVNI,
+		VXLANPort:   DefaultVXLANPort,
 	}
 }
 
@@ -74,8 +101,22 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf(`ipmasq-backend %q: not "iptables", "nftables" or ""`, c.IPMasqBackend))
 	}
+	switch c.Backend {
+	case BackendAuto, BackendHostGW, BackendVXLAN:
+	default:
+		errs = append(errs, fmt.Errorf(`backend %q: not "auto", "host-gw" or "vxlan"`, c.Backend))
+	}
+	if c.VXLANVNI < 1 || c.VXLANVNI > 1<<24-1 {
+		errs = append(errs, fmt.Errorf("vxlan-vni %d: not in 1..16777215", c.VXLANVNI))
+	}
+	if c.VXLANPort < 1 || c.VXLANPort > 65535 {
+		errs = append(errs, fmt.Errorf("vxlan-port %d: not in 1..65535", c.VXLANPort))
+	}
 	return errors.Join(errs...)
 }
+
+// tunnels reports whether the backend may tunnel.
+func (c *Config) tunnels() bool { return c.Backend != BackendHostGW }
 
 // confPath is the conflist the agent owns.
 func (c *Config) confPath() string {

@@ -42,6 +42,7 @@ type input struct {
 	clusterCIDRs []netip.Prefix      // known and checked (checkClusterCIDRs)
 	underlays    [2]*routes.Underlay // by family; nil: no own InternalIP of the family, or on no link
 	host         routes.Host         // the node's addresses and default gateways
+	backend      string              // Config.Backend
 }
 
 // desired is the host state the agent converges to.
@@ -52,6 +53,32 @@ type desired struct {
 	takeover     []netlink.Route // other protocols' routes to wanted destinations, going the same way: replaced by ours
 	peers        int             // other Nodes with podCIDRs
 	skipped      []skip          // the own Node's when the error is errOwnPodCIDR, else the peers'
+	// tunnels holds, by family, the VXLAN device's peers; nil: no device
+	// of the family. The routes through one have Onlink set and no
+	// LinkIndex until the device exists (applyTunnels).
+	tunnels     [2]*tunnelPlan
+	unreachable []skip // host-gw: peers' podCIDRs not on-link, so not routed
+}
+
+// tunnelPlan is what one family's VXLAN device must hold.
+type tunnelPlan struct {
+	vtep  netip.Addr // own VTEP: the first address of the own podCIDR of the family; invalid: none
+	peers []routes.Peer
+	macs  map[string]macHolder // VTEP MAC to the peer deriving it
+}
+
+// macHolder is the peer a VTEP MAC was derived for.
+type macHolder struct {
+	node string
+	ip   netip.Addr
+}
+
+// tunnelName is the VXLAN device of family f.
+func tunnelName(f int) string {
+	if f == v4 {
+		return TunnelV4
+	}
+	return TunnelV6
 }
 
 // computeDesired derives the host state from the Nodes. It fails with
@@ -86,14 +113,34 @@ func computeDesired(in input) (desired, error) {
 	}
 	d := desired{podCIDRs: own.podCIDRs, clusterCIDRs: slices.DeleteFunc(cluster[:], isZero),
 		routes: make(map[netip.Prefix]routes.Route, len(infos))}
-	c := &checker{cluster: cluster, own: own.podCIDRs, host: in.host, underlays: in.underlays}
+	c := &checker{cluster: cluster, own: own.podCIDRs, host: in.host, underlays: in.underlays,
+		backend: in.backend, vteps: map[string]*[2]netip.Addr{}}
 	for i := range infos {
 		if p := &infos[i]; p != own && len(p.podCIDRs)+len(p.bad) > 0 {
 			d.peers++
 			d.addPeer(c, p)
 		}
 	}
+	d.tunnels = c.tunnels
+	for f, u := range in.underlays {
+		if in.backend == BackendVXLAN && u != nil && d.tunnels[f] == nil {
+			d.tunnels[f] = &tunnelPlan{} // a device with no peer yet
+		}
+		if t := d.tunnels[f]; t != nil {
+			t.vtep = ownVTEP(own.podCIDRs, f)
+		}
+	}
 	return d, nil
+}
+
+// ownVTEP is the first address of the first own podCIDR of family f.
+func ownVTEP(own []netip.Prefix, f int) netip.Addr {
+	for _, p := range own {
+		if familyOf(p.Addr()) == f {
+			return p.Addr()
+		}
+	}
+	return netip.Addr{}
 }
 
 func isZero(p netip.Prefix) bool { return !p.IsValid() }
@@ -115,9 +162,13 @@ func (d *desired) addPeer(c *checker, p *nodeInfo) {
 		d.skipped = append(d.skipped, skip{node: p.name, uid: p.uid, podCIDR: s, reason: rejectUnparsable, detail: "not a CIDR"})
 	}
 	for _, dst := range p.podCIDRs {
-		r, reason, detail := c.check(p, dst)
+		r, _, reason, detail := c.check(p, dst)
 		if reason != "" {
-			d.skipped = append(d.skipped, skip{node: p.name, uid: p.uid, podCIDR: dst.String(), reason: reason, detail: detail})
+			s := skip{node: p.name, uid: p.uid, podCIDR: dst.String(), reason: reason, detail: detail}
+			d.skipped = append(d.skipped, s)
+			if reason == rejectNotOnLink {
+				d.unreachable = append(d.unreachable, s)
+			}
 			continue
 		}
 		c.accepted.add(dst, p.name)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -44,9 +45,25 @@ func testCluster(t *testing.T) []netip.Prefix { return pfx(t, "10.244.0.0/16", "
 func routeList(d desired) []string {
 	var out []string
 	for w := range maps.Values(d.routes) {
-		out = append(out, fmt.Sprintf("%s via %s dev %d", w.Dst, w.Gw, w.LinkIndex))
+		r := fmt.Sprintf("%s via %s dev %d", w.Dst, w.Gw, w.LinkIndex)
+		if w.Onlink {
+			r = fmt.Sprintf("%s via %s dev %s onlink", w.Dst, w.Gw, w.LinkName)
+		}
+		out = append(out, r)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// tunnelPeers renders the peers of family f's tunnel as "node vtep mac remote".
+func tunnelPeers(d desired, f int) []string {
+	if d.tunnels[f] == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range d.tunnels[f].peers {
+		out = append(out, fmt.Sprintf("%s %s %s %s", p.Node, p.VTEP, p.MAC, p.Remote))
+	}
 	return out
 }
 
@@ -138,6 +155,8 @@ func TestRejections(t *testing.T) {
 		ownV4    bool     // own Node with an IPv4 podCIDR only
 		want     []string // skips; routes are b's plus extra
 		extra    []string
+		backend  string   // "": host-gw
+		tunnel   []string // the IPv4 tunnel's peers, "node vtep mac remote"
 	}{
 		{name: "unparsable", nodes: []*corev1.Node{peer("10.244.9.0/33", "198.18.0.13")},
 			want: []string{"h 10.244.9.0/33: unparsable: not a CIDR"}},
@@ -198,6 +217,32 @@ func TestRejections(t *testing.T) {
 			created(node("0-young", []string{"10.244.4.0/24"}, "198.18.0.14"), 9)},
 			extra: []string{"10.244.4.0/24 via 198.18.0.14 dev 7"},
 			want:  []string{"z-old 10.244.4.0/24: not-on-link: InternalIP 192.0.2.9 not on-link on eth0"}},
+		// Tunnels: the outer destination must be a peer's.
+		{name: "auto tunnels to an off-link peer", backend: BackendAuto, nodes: []*corev1.Node{peer("10.244.9.0/24", "192.0.2.13")},
+			extra:  []string{"10.244.9.0/24 via 10.244.9.0 dev nb.vxlan onlink"},
+			tunnel: []string{"h 10.244.9.0 0e:6e:c0:00:02:0d 192.0.2.13"}},
+		{name: "tunnel to loopback", backend: BackendAuto, nodes: []*corev1.Node{peer("10.244.9.0/24", "127.0.0.1")},
+			want: []string{"h 10.244.9.0/24: bad-tunnel-endpoint: InternalIP 127.0.0.1 is not a unicast address to tunnel to"}},
+		{name: "tunnel to multicast", backend: BackendAuto, nodes: []*corev1.Node{peer("10.244.9.0/24", "239.1.1.1")},
+			want: []string{"h 10.244.9.0/24: bad-tunnel-endpoint: InternalIP 239.1.1.1 is not a unicast address to tunnel to"}},
+		{name: "tunnel to broadcast", backend: BackendAuto, nodes: []*corev1.Node{peer("10.244.9.0/24", "255.255.255.255")},
+			want: []string{"h 10.244.9.0/24: bad-tunnel-endpoint: InternalIP 255.255.255.255 is not a unicast address to tunnel to"}},
+		{name: "tunnel to link-local", backend: BackendAuto, nodes: []*corev1.Node{peer("fd00:10:244:9::/64", "fe80::1")},
+			want: []string{"h fd00:10:244:9::/64: bad-tunnel-endpoint: InternalIP fe80::1 is not a unicast address to tunnel to"}},
+		{name: "tunnel into the pod network", backend: BackendAuto, nodes: []*corev1.Node{peer("10.244.9.0/24", "10.244.1.5")},
+			want: []string{"h 10.244.9.0/24: bad-tunnel-endpoint: InternalIP 10.244.1.5 is inside cluster CIDR 10.244.0.0/16"}},
+		{name: "tunnel to this node", backend: BackendAuto, nodes: []*corev1.Node{peer("10.244.9.0/24", "198.18.0.11")},
+			want: []string{"h 10.244.9.0/24: bad-tunnel-endpoint: InternalIP 198.18.0.11 is an address of this node (on eth0)"}},
+		{name: "tunnel to this node's bridge", backend: BackendAuto, ownV4: true, cluster: []string{"10.244.0.0/17"},
+			addrs: []routes.Addr{{Prefix: netip.MustParsePrefix("10.250.0.1/24"), LinkName: "br9"}},
+			nodes: []*corev1.Node{peer("10.244.9.0/24", "10.250.0.1")},
+			want:  []string{"h 10.244.9.0/24: bad-tunnel-endpoint: InternalIP 10.250.0.1 is an address of this node (on br9)"}},
+		{name: "a second Node with an older one's InternalIP", backend: BackendVXLAN, nodes: []*corev1.Node{peer("10.244.9.0/24", "198.18.0.12")},
+			extra:  []string{}, // b's route goes through the tunnel too: see replaceB
+			want:   []string{"h 10.244.9.0/24: vtep-mac-clash: VTEP MAC 0e:6e:c6:12:00:0c of InternalIP 198.18.0.12 is that of b (InternalIP 198.18.0.12), created earlier"},
+			tunnel: []string{"b 10.244.1.0 0e:6e:c6:12:00:0c 198.18.0.12"}},
+		{name: "host-gw does not tunnel", backend: BackendHostGW, nodes: []*corev1.Node{peer("10.244.9.0/24", "192.0.2.13")},
+			want: []string{"h 10.244.9.0/24: not-on-link: InternalIP 192.0.2.13 not on-link on eth0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cluster := testCluster(t)
@@ -215,11 +260,21 @@ func TestRejections(t *testing.T) {
 			if tc.ownV4 {
 				nodes[0] = node("a", []string{"10.244.0.0/24"}, "198.18.0.11", "fd00:198:18::11")
 			}
-			d, err := computeDesired(input{own: "a", nodes: nodes, clusterCIDRs: cluster, underlays: ul, host: hs})
+			backend := cmp.Or(tc.backend, BackendHostGW)
+			d, err := computeDesired(input{own: "a", nodes: nodes, clusterCIDRs: cluster, underlays: ul, host: hs, backend: backend})
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantRoutes := append([]string{bRoute}, tc.extra...)
+			if backend == BackendVXLAN {
+				wantRoutes[0] = "10.244.1.0/24 via 10.244.1.0 dev nb.vxlan onlink"
+			}
+			if got := tunnelPeers(d, v4); !slices.Equal(got, tc.tunnel) {
+				t.Errorf("IPv4 tunnel peers:\n got %q\nwant %q", got, tc.tunnel)
+			}
+			if (len(d.unreachable) > 0) != (backend == BackendHostGW && strings.Contains(fmt.Sprint(tc.want), "not-on-link")) {
+				t.Errorf("unreachable: %v", d.unreachable)
+			}
 			slices.Sort(wantRoutes)
 			if got := routeList(d); !slices.Equal(got, wantRoutes) {
 				t.Errorf("routes:\n got %q\nwant %q", got, wantRoutes)

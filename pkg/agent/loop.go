@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Pacing keeps reconciles to a fifth of a core over time (a burst of
@@ -154,17 +157,27 @@ func (a *agent) reconcile(ctx context.Context, verify bool) error {
 	})
 	if err != nil {
 		a.setReady(false, err.Error())
+		if errors.Is(err, errUnreachable) && d != nil {
+			// Lasting, and the operator's to fix: the Node says so.
+			err = errors.Join(err, a.setCondition(ctx, d.ownNode, condition{status: corev1.ConditionTrue,
+				reason: unreachableReason, message: "nodebridge-agent: " + unreachable(d.d.unreachable).Error()}))
+		}
 		return err
 	}
 	a.setReady(true, "")
+	return a.setCondition(ctx, d.ownNode, conditionUp)
+}
+
+// setCondition sets the own Node's NetworkUnavailable condition to want.
+func (a *agent) setCondition(ctx context.Context, own *corev1.Node, want condition) error {
 	if a.status == nil {
 		return nil
 	}
-	if patched, err := a.status.ensure(ctx, d.ownNode); err != nil {
+	if patched, err := a.status.ensure(ctx, own, want); err != nil {
 		a.metrics.update(func(m *Metrics) { m.apiErrors++ })
 		return err
 	} else if patched {
-		a.log.Info("node condition set", "type", "NetworkUnavailable", "status", "False", "reason", conditionReason)
+		a.log.Info("node condition set", "type", "NetworkUnavailable", "status", want.status, "reason", want.reason)
 	}
 	return nil
 }
@@ -198,11 +211,35 @@ func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
 	a.links.Store([2]int{linkIndex(st.underlays[v4]), linkIndex(st.underlays[v6])})
 	// Routes first: a Node change waits on them, and neither the rules
 	// nor the conflist depend on them.
+	tunnelErr := a.applyTunnels(st, verify)
 	routesErr := a.applyRoutes(st)
 	rulesErr := a.applyRules(ctx, st, verify)
 	confErr := a.applyConflist(ctx, st, verify)
 	return st, errors.Join(failedIn(stepUnderlay, st.underlayErr), failedIn(stepRules, rulesErr),
-		failedIn(stepConflist, confErr), failedIn(stepRoutes, routesErr))
+		failedIn(stepConflist, confErr), failedIn(stepTunnels, tunnelErr), failedIn(stepRoutes, routesErr),
+		failedIn(stepUnreachable, unreachable(st.d.unreachable)))
+}
+
+// errUnreachable: with --backend=host-gw, peers whose InternalIP is not
+// on-link get no route; the node is not ready and its Node says so.
+var errUnreachable = errors.New("peers not on-link")
+
+// unreachable is errUnreachable naming the first few such podCIDRs; nil
+// when there are none.
+func unreachable(skips []skip) error {
+	if len(skips) == 0 {
+		return nil
+	}
+	var parts []string
+	for i, s := range skips {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(skips)-i))
+			break
+		}
+		parts = append(parts, s.node+" "+s.podCIDR+" ("+s.detail+")")
+	}
+	return fmt.Errorf("%w: %s: --backend=host-gw reaches on-link peers only; --backend=auto tunnels to the others",
+		errUnreachable, strings.Join(parts, ", "))
 }
 
 // clusterCIDRs returns the cluster CIDRs once known, and logs when they

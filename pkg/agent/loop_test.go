@@ -61,9 +61,16 @@ func startAgent(t *testing.T, th *testHost, src *staticNodes) *agent {
 // startAgentLogs is startAgent, also returning the agent's log.
 func startAgentLogs(t *testing.T, th *testHost, src *staticNodes) (*agent, *syncBuffer) {
 	t.Helper()
+	return startAgentWith(t, th, src, func(*Config) {})
+}
+
+// startAgentWith is startAgentLogs with the config changed by set.
+func startAgentWith(t *testing.T, th *testHost, src *staticNodes, set func(*Config)) (*agent, *syncBuffer) {
+	t.Helper()
 	cfg := Defaults()
 	cfg.NodeName, cfg.CNIConfDir, cfg.Resync = "a", t.TempDir(), time.Hour // only events trigger
 	cfg.ClusterCIDRs = pfx(t, "10.244.0.0/16", "fd00:10:244::/56")
+	set(&cfg)
 	var logs syncBuffer
 	a := newAgent(cfg, slog.New(slog.NewTextHandler(&logs, nil)), th.h, th.rt)
 	t.Cleanup(func() {
@@ -74,9 +81,10 @@ func startAgentLogs(t *testing.T, th *testHost, src *staticNodes) (*agent, *sync
 	a.ns, a.rules.backend, a.nodes = &th.ns, rulesIn(t, th.ns, ""), src.list
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.keepSubscribed(ctx, "route", a.routeEvents) }()
 	go func() { defer wg.Done(); a.keepSubscribed(ctx, "link", a.linkEvents) }()
+	go func() { defer wg.Done(); a.keepSubscribed(ctx, "neighbour", a.neighEvents) }()
 	go func() { defer wg.Done(); a.loop(ctx) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return a, &logs
@@ -121,8 +129,9 @@ func TestLoopKernel(t *testing.T) {
 	both := []string{"10.244.1.0/24 via 198.18.0.12 dev ul0", "fd00:10:244:1::/64 via fd00:198:18::12 dev ul0"}
 	waitRoutes(t, th, 5*time.Second, both...)
 	waitReady(t, a, 5*time.Second)
+	// auto: the smaller underlay MTU (1400) less the IPv6 VXLAN overhead.
 	conf, err := os.ReadFile(a.cfg.confPath())
-	if err != nil || !strings.Contains(string(conf), `"mtu": 1400`) || !strings.Contains(string(conf), `"10.244.0.0/16"`) {
+	if err != nil || !strings.Contains(string(conf), `"mtu": 1330`) || !strings.Contains(string(conf), `"10.244.0.0/16"`) {
 		t.Errorf("conflist: %v\n%s", err, conf)
 	}
 	if jumps, rules := agentChain(testenv.Run(t, th.name, "iptables-save", "-t", "filter")); jumps != 1 || len(rules) != 3 {

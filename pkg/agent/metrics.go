@@ -19,6 +19,7 @@ type Metrics struct {
 	routesWanted           int
 	routesInstalled        int
 	peersSkipped           int
+	tunnelPeers            int            // peers reached through a VXLAN device, counted per family
 	rejected               map[string]int // current podCIDR rejections by reason
 	clusterCIDRKnown       bool
 	eventsFailed           int
@@ -105,6 +106,7 @@ func (m *Metrics) list() []metric {
 		{name: "nodebridge_agent_peers", kind: gauge, help: "Other Nodes with podCIDRs.", value: float64(m.peers)},
 		{name: "nodebridge_agent_routes_wanted", kind: gauge, help: "Routes to other Nodes' podCIDRs the agent wants.", value: float64(m.routesWanted)},
 		{name: "nodebridge_agent_routes_installed", kind: gauge, help: "Wanted routes present in the kernel after the last reconcile.", value: float64(m.routesInstalled)},
+		{name: "nodebridge_agent_vxlan_peers", kind: gauge, help: "Peers reached through a VXLAN device, counted once per family.", value: float64(m.tunnelPeers)},
 		{name: "nodebridge_agent_peers_skipped", kind: gauge, help: "Peer podCIDRs not routed, for any reason.", value: float64(m.peersSkipped)},
 		{name: "nodebridge_agent_podcidr_rejected", kind: gauge, help: "PodCIDRs not used, by reason: peers' not routed, the own Node's refused.",
 			label: "reason", samples: samplesOf(rejectReasons(), m.rejected)},

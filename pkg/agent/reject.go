@@ -25,6 +25,8 @@ const (
 	rejectNotOnLink         = "not-on-link"
 	rejectOverlapsPeer      = "overlaps-peer"
 	rejectForeignRoute      = "foreign-route"
+	rejectBadRemote         = "bad-tunnel-endpoint"
+	rejectMACClash          = "vtep-mac-clash"
 )
 
 // rejectReasons lists every reason, in exposition order: the metric shows
@@ -32,7 +34,7 @@ const (
 func rejectReasons() []string {
 	return []string{rejectUnparsable, rejectMapped, rejectZeroLength, rejectOutside, rejectOverlapsOwn,
 		rejectOverlapsConnected, rejectOverlapsDefault, rejectNoInternalIP, rejectNoUnderlay, rejectNotOnLink,
-		rejectOverlapsPeer, rejectForeignRoute}
+		rejectOverlapsPeer, rejectForeignRoute, rejectBadRemote, rejectMACClash}
 }
 
 // checkPrefix applies the rules every podCIDR obeys, the own Node's too: a
@@ -53,42 +55,116 @@ func checkPrefix(p netip.Prefix, cluster [2]netip.Prefix) (reason, detail string
 	return "", ""
 }
 
-// checker decides whether a peer's podCIDR is routed: it must not take
-// traffic away from anything this node reaches otherwise.
+// checker decides whether a peer's podCIDR is routed, and how: it must
+// not take traffic away from anything this node reaches otherwise, and a
+// tunnel must not lead anywhere but to a peer.
 type checker struct {
 	cluster   [2]netip.Prefix
 	own       []netip.Prefix
 	host      routes.Host
 	underlays [2]*routes.Underlay
-	accepted  prefixSet // routed so far, older Nodes first
+	backend   string
+	accepted  prefixSet                 // routed so far, older Nodes first
+	tunnels   [2]*tunnelPlan            // by family, made at the first peer tunneled to
+	vteps     map[string]*[2]netip.Addr // by peer: its VTEP of each family, once one of its podCIDRs is tunneled to
 }
 
-// check returns the route to dst of peer p, or why there is none.
-func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r routes.Route, reason, detail string) {
+// check returns the route to dst of peer p, or why there is none; tunnel
+// says the route goes through the family's VXLAN device, whose peers then
+// include p.
+func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r routes.Route, tunnel bool, reason, detail string) {
 	if reason, detail = checkPrefix(dst, c.cluster); reason != "" {
-		return r, reason, detail
+		return r, false, reason, detail
 	}
 	if reason, detail = c.overlapsHost(dst); reason != "" {
-		return r, reason, detail
+		return r, false, reason, detail
 	}
 	f := familyOf(dst.Addr())
 	gw, u := p.ips[f], c.underlays[f]
 	switch {
 	case !gw.IsValid():
-		return r, rejectNoInternalIP, "no " + familyName(f) + " InternalIP"
+		return r, false, rejectNoInternalIP, "no " + familyName(f) + " InternalIP"
 	case u == nil:
-		return r, rejectNoUnderlay, "no " + familyName(f) + " underlay on this node"
-	case !u.OnLink(gw):
-		return r, rejectNotOnLink, fmt.Sprintf("InternalIP %s not on-link on %s", gw, u.LinkName)
+		return r, false, rejectNoUnderlay, "no " + familyName(f) + " underlay on this node"
+	}
+	onLink := u.OnLink(gw)
+	tunnel = c.backend == BackendVXLAN || (c.backend == BackendAuto && !onLink)
+	if !tunnel && !onLink {
+		return r, false, rejectNotOnLink, fmt.Sprintf("InternalIP %s not on-link on %s", gw, u.LinkName)
+	}
+	if tunnel {
+		if reason, detail = c.checkRemote(p, gw); reason != "" {
+			return r, false, reason, detail
+		}
 	}
 	if q, holder, ok := c.accepted.overlapping(dst); ok {
-		return r, rejectOverlapsPeer, fmt.Sprintf("overlaps %s of %s, created earlier", q, holder)
+		return r, false, rejectOverlapsPeer, fmt.Sprintf("overlaps %s of %s, created earlier", q, holder)
+	}
+	fr, foreign := c.host.Foreign[dst]
+	if tunnel {
+		if foreign { // never taken over: it cannot go through a device not made yet
+			return r, false, rejectForeignRoute, c.describeForeign(&fr)
+		}
+		return routes.Route{Dst: dst, Gw: c.vtepOf(p, dst), LinkName: tunnelName(f), Onlink: true, Node: p.name}, true, "", ""
 	}
 	r = routes.Route{Dst: dst, Gw: gw, LinkIndex: u.LinkIndex, LinkName: u.LinkName, Node: p.name}
-	if f, ok := c.host.Foreign[dst]; ok && !routes.Takes(&f, r) {
-		return routes.Route{}, rejectForeignRoute, c.describeForeign(&f)
+	if foreign && !routes.Takes(&fr, r) {
+		return routes.Route{}, false, rejectForeignRoute, c.describeForeign(&fr)
 	}
-	return r, "", ""
+	return r, false, "", ""
+}
+
+// checkRemote checks a peer's InternalIP as the outer destination of
+// tunnel packets: a unicast address outside the pod network, not this
+// node's, whose derived MAC no other peer has.
+func (c *checker) checkRemote(p *nodeInfo, ip netip.Addr) (reason, detail string) {
+	if !ip.IsGlobalUnicast() {
+		return rejectBadRemote, fmt.Sprintf("InternalIP %s is not a unicast address to tunnel to", ip)
+	}
+	for _, cl := range c.cluster {
+		if cl.IsValid() && cl.Contains(ip) {
+			return rejectBadRemote, fmt.Sprintf("InternalIP %s is inside cluster CIDR %s", ip, cl)
+		}
+	}
+	for _, a := range c.host.Addrs {
+		if a.Prefix.Addr() == ip {
+			return rejectBadRemote, fmt.Sprintf("InternalIP %s is an address of this node (on %s)", ip, a.LinkName)
+		}
+	}
+	t := c.tunnel(familyOf(ip))
+	mac := routes.VTEPMAC(ip).String()
+	if holder, ok := t.macs[mac]; ok && holder.node != p.name {
+		return rejectMACClash, fmt.Sprintf("VTEP MAC %s of InternalIP %s is that of %s (InternalIP %s), created earlier", mac, ip, holder.node, holder.ip)
+	}
+	return "", ""
+}
+
+// vtepOf returns p's VTEP address of dst's family, the first address of
+// the first of its podCIDRs of the family tunneled to, and adds p to the
+// family's tunnel when dst is that podCIDR.
+func (c *checker) vtepOf(p *nodeInfo, dst netip.Prefix) netip.Addr {
+	f := familyOf(dst.Addr())
+	v := c.vteps[p.name]
+	if v == nil {
+		v = new([2]netip.Addr)
+		c.vteps[p.name] = v
+	}
+	if !v[f].IsValid() {
+		v[f] = dst.Addr()
+		remote := p.ips[f]
+		t := c.tunnel(f)
+		t.peers = append(t.peers, routes.Peer{Node: p.name, VTEP: v[f], MAC: routes.VTEPMAC(remote), Remote: remote})
+		t.macs[routes.VTEPMAC(remote).String()] = macHolder{node: p.name, ip: remote}
+	}
+	return v[f]
+}
+
+// tunnel returns the family's tunnel plan, made empty on first use.
+func (c *checker) tunnel(f int) *tunnelPlan {
+	if c.tunnels[f] == nil {
+		c.tunnels[f] = &tunnelPlan{macs: map[string]macHolder{}}
+	}
+	return c.tunnels[f]
 }
 
 // describeForeign says where another protocol's route goes, for the log

@@ -10,7 +10,7 @@ import (
 )
 
 func TestConditionPatch(t *testing.T) {
-	b, err := conditionPatch(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	b, err := conditionPatch(conditionUp, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,9 +38,9 @@ func TestStatusPatcherSkips(t *testing.T) {
 	up.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionFalse, Reason: conditionReason}}
 	pending := node("a", nil)
 	pending.ResourceVersion = "41"
-	s := &statusPatcher{node: "a", patched: "41"}
+	s := &statusPatcher{node: "a", patched: "41/" + conditionReason}
 	for name, n := range map[string]*corev1.Node{"condition set": up, "patch not yet seen": pending} {
-		if patched, err := s.ensure(context.Background(), n); patched || err != nil {
+		if patched, err := s.ensure(context.Background(), n, conditionUp); patched || err != nil {
 			t.Errorf("%s: got patched=%v err=%v", name, patched, err)
 		}
 	}

@@ -10,13 +10,15 @@ const (
 	stepRules       = "rules"
 	stepConflist    = "conflist"
 	stepRoutes      = "routes"
-	stepOther       = "other" // not tagged: should not happen
+	stepTunnels     = "tunnels"     // a VXLAN device or its entries
+	stepUnreachable = "unreachable" // host-gw: peers not on-link
+	stepOther       = "other"       // not tagged: should not happen
 )
 
 // reconcileSteps lists every step, in exposition order: the metric shows
 // each, at 0 when it never failed.
 func reconcileSteps() []string {
-	return []string{stepNodes, stepClusterCIDR, stepPlan, stepUnderlay, stepRules, stepConflist, stepRoutes, stepOther}
+	return []string{stepNodes, stepClusterCIDR, stepPlan, stepUnderlay, stepRules, stepConflist, stepRoutes, stepTunnels, stepUnreachable, stepOther}
 }
 
 // stepError is a reconcile failure tagged with the step that failed; its

@@ -31,12 +31,22 @@ func underlaysOf(ips [2]netip.Addr, addrs []routes.Addr) ([2]*routes.Underlay, e
 	return out, errors.Join(errs...)
 }
 
-// underlayMTU is the MTU for pods: the smaller of the underlay links'.
-func underlayMTU(ul [2]*routes.Underlay) int {
+// podMTU is the MTU for pods: the smallest of the underlay links', less
+// the VXLAN overhead of the link's family unless the backend is host-gw
+// (with auto, any pod may talk to a peer through the tunnel once an
+// off-link Node joins, and a pod keeps its MTU for life).
+func podMTU(backend string, ul [2]*routes.Underlay) int {
 	mtu := 0
-	for _, u := range ul {
-		if u != nil && (mtu == 0 || u.MTU < mtu) {
-			mtu = u.MTU
+	for f, u := range ul {
+		if u == nil {
+			continue
+		}
+		m := u.MTU
+		if backend != BackendHostGW {
+			m -= routes.Overhead(f == v6)
+		}
+		if mtu == 0 || m < mtu {
+			mtu = m
 		}
 	}
 	return mtu

@@ -26,8 +26,13 @@ func TestUnderlaysOf(t *testing.T) {
 			t.Errorf("%s underlay: got %+v", familyName(f), u)
 		}
 	}
-	if got := underlayMTU(ul); got != 1400 {
-		t.Errorf("underlay MTU %d, want 1400", got)
+	for backend, want := range map[string]int{BackendHostGW: 1400, BackendAuto: 1330, BackendVXLAN: 1330} {
+		if got := podMTU(backend, ul); got != want {
+			t.Errorf("pod MTU with --backend=%s: %d, want %d", backend, got, want)
+		}
+	}
+	if got := podMTU(BackendVXLAN, [2]*routes.Underlay{ul[v4], nil}); got != 1350 {
+		t.Errorf("pod MTU with an IPv4 underlay only: %d, want 1350 (1400 less 50)", got)
 	}
 	if _, err := underlaysOf([2]netip.Addr{netip.MustParseAddr("198.18.0.99")}, addrs); err == nil {
 		t.Error("an InternalIP on no link: no error")

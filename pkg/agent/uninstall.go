@@ -19,7 +19,7 @@ import (
 )
 
 // Uninstall removes what the agent put on this host: every proto-78 route,
-// the FORWARD accepts of both backends (NB-AGENT-FWD and its jumps, chain
+// the VXLAN devices, the FORWARD accepts of both backends (NB-AGENT-FWD and its jumps, chain
 // inet nodebridge cluster-fwd), and the conflist; and the plugin's bridge
 // and the network's IPAM state once no pod is left. It needs no API server.
 // Pods already running keep their addresses, and the bridge, until deleted.
@@ -33,8 +33,13 @@ func Uninstall(ctx context.Context, cfg Config, d Deps) error {
 
 // uninstall is Uninstall on the host reached through h and rb.
 func uninstall(ctx context.Context, cfg *Config, h *netlink.Handle, rb rules.ClusterBackend, log *slog.Logger) error {
-	_, _, routesErr := routes.NewSyncer(h, nil, log).Sync(nil)
+	rs := routes.NewSyncer(h, nil, log)
+	_, _, routesErr := rs.Sync(nil)
 	errs := []error{routesErr}
+	for _, name := range []string{TunnelV4, TunnelV6} {
+		_, err := rs.DeleteTunnel(name)
+		errs = append(errs, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, rulesTimeout)
 	defer cancel()
 	if err := rb.DeleteCluster(ctx, rules.Cluster{Name: cfg.NetworkName}); err != nil {

@@ -33,15 +33,33 @@ func (a *agent) routeEvents(done <-chan struct{}) error {
 	return a.routes.WatchDeletes(done, a.ns, a.poke)
 }
 
-// linkEvents pokes the loop when an underlay link is up, until done or the
-// subscription breaks.
+// linkEvents pokes the loop when an underlay link is up, or a VXLAN
+// device is up or deleted, until done or the subscription breaks.
 func (a *agent) linkEvents(done <-chan struct{}) error {
-	return routes.WatchLinksUp(done, a.ns, a.isUnderlay, a.poke)
+	return routes.WatchLinks(done, a.ns, a.isWatched, a.pokeTunnels)
 }
 
-// isUnderlay reports whether index is an underlay link, or whether the
-// underlay is not known yet (any link coming up may be it).
-func (a *agent) isUnderlay(index int) bool {
+// neighEvents pokes the loop when an entry of a VXLAN device is deleted,
+// until done or the subscription breaks.
+func (a *agent) neighEvents(done <-chan struct{}) error {
+	return routes.WatchNeighDeletes(done, a.ns, a.isTunnel, a.pokeTunnels)
+}
+
+// pokeTunnels marks the VXLAN devices for a full sync and pokes the loop.
+func (a *agent) pokeTunnels() {
+	a.tunnelsDirty.Store(true)
+	a.poke()
+}
+
+// isWatched reports whether index is an underlay link or a VXLAN device,
+// or whether the underlay is not known yet (any link coming up may be it).
+func (a *agent) isWatched(index int) bool {
 	l := a.links.Load().([2]int)
-	return (l[v4] == 0 && l[v6] == 0) || index == l[v4] || index == l[v6]
+	return (l[v4] == 0 && l[v6] == 0) || index == l[v4] || index == l[v6] || a.isTunnel(index)
+}
+
+// isTunnel reports whether index is a VXLAN device of the agent.
+func (a *agent) isTunnel(index int) bool {
+	l := a.tunnelLinks.Load().([2]int)
+	return index != 0 && (index == l[v4] || index == l[v6])
 }

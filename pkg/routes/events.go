@@ -96,11 +96,12 @@ func (s *Syncer) WatchDeletes(done <-chan struct{}, ns *netns.NsHandle, poke fun
 	return last.get()
 }
 
-// WatchLinksUp calls poke when a link of the netns ns (nil: the current
-// one) for which watched(index) holds is up, since after a flap the kernel
-// has dropped the routes through it, until done or the subscription breaks.
+// WatchLinks calls poke when a link of the netns ns (nil: the current one)
+// for which watched(index) holds is up, since after a flap the kernel has
+// dropped the routes through it, or is deleted, until done or the
+// subscription breaks.
 // Equivalent to: ip monitor link
-func WatchLinksUp(done <-chan struct{}, ns *netns.NsHandle, watched func(index int) bool, poke func()) error {
+func WatchLinks(done <-chan struct{}, ns *netns.NsHandle, watched func(index int) bool, poke func()) error {
 	ch := make(chan netlink.LinkUpdate, 256)
 	var last lastError
 	opts := netlink.LinkSubscribeOptions{Namespace: ns, ErrorCallback: last.set}
@@ -109,7 +110,29 @@ func WatchLinksUp(done <-chan struct{}, ns *netns.NsHandle, watched func(index i
 	}
 	for u := range ch {
 		attrs := u.Attrs()
-		if u.Header.Type == unix.RTM_NEWLINK && attrs.Flags&net.FlagUp != 0 && watched(attrs.Index) {
+		up := u.Header.Type == unix.RTM_NEWLINK && attrs.Flags&net.FlagUp != 0
+		if (up || u.Header.Type == unix.RTM_DELLINK) && watched(attrs.Index) {
+			poke()
+		}
+	}
+	return last.get()
+}
+
+// WatchNeighDeletes calls poke when a neighbour or forwarding entry of a
+// link for which watched(index) holds is deleted (by hand, or by the
+// kernel with its link), until done or the subscription breaks. The
+// Syncer's own deletions poke too: the reconcile after them finds nothing
+// to do.
+// Equivalent to: ip monitor neigh
+func WatchNeighDeletes(done <-chan struct{}, ns *netns.NsHandle, watched func(index int) bool, poke func()) error {
+	ch := make(chan netlink.NeighUpdate, 256)
+	var last lastError
+	opts := netlink.NeighSubscribeOptions{Namespace: ns, ErrorCallback: last.set}
+	if err := netlink.NeighSubscribeWithOptions(ch, done, opts); err != nil {
+		return fmt.Errorf("subscribe to neighbour events: %w", err)
+	}
+	for u := range ch {
+		if u.Type == unix.RTM_DELNEIGH && watched(u.LinkIndex) {
 			poke()
 		}
 	}
