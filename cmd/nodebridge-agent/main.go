@@ -10,15 +10,18 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/agent"
 	"github.com/nodebridge/nodebridge/pkg/rtnl"
 	"github.com/nodebridge/nodebridge/pkg/rules"
 	"github.com/vishvananda/netlink"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/connrotation"
 	"k8s.io/klog/v2"
 )
 
@@ -91,24 +94,30 @@ func start(ctx context.Context, o options, logger *slog.Logger) error {
 		}
 		return agent.HoldUninstalled(ctx, o.cfg, logger)
 	}
-	if d.Client, err = newClient(o.kubeconfig, d.Metrics, logger); err != nil {
+	if d.Client, d.Reconnect, err = newClient(o.kubeconfig, d.Metrics, logger); err != nil {
 		return err
 	}
 	return agent.Run(ctx, o.cfg, d)
 }
 
 // newClient builds the API client; its transport counts requests into m.
-func newClient(kubeconfig string, m *agent.Metrics, logger *slog.Logger) (kubernetes.Interface, error) {
+// Its connections go through a dialer that can close them all (the
+// returned func): after the node's address changed, a watch on a
+// connection from the old address would hear nothing until HTTP/2's health
+// check gives up on it, most of a minute later.
+func newClient(kubeconfig string, m *agent.Metrics, logger *slog.Logger) (kubernetes.Interface, func(), error) {
 	rc, err := restConfig(kubeconfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rc.Wrap(m.WrapTransport(logger))
+	dialer := connrotation.NewDialer((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
+	rc.Dial = dialer.DialContext
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("create Kubernetes client: %w", err)
+		return nil, nil, fmt.Errorf("create Kubernetes client: %w", err)
 	}
-	return client, nil
+	return client, dialer.CloseAll, nil
 }
 
 // rulesLogf sends the rules layer's diagnostics to logger.

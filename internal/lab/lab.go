@@ -103,7 +103,10 @@ func (l *Lab) setupUnderlay(ctx context.Context) error {
 	for s := range Subnets {
 		br := bridgeOf(s)
 		steps = append(steps,
-			[]string{"ip", "-n", l.Netns, "link", "add", br, "type", "bridge"},
+			// A MAC of its own: a bridge without one takes its lowest
+			// port's, and a node moved to the other subnet would take it
+			// away from under the neighbour caches of the rest.
+			[]string{"ip", "-n", l.Netns, "link", "add", br, "address", fmt.Sprintf("02:00:c6:12:%02x:01", s), "type", "bridge"},
 			[]string{"ip", "-n", l.Netns, "addr", "add", GatewayV4(s).String() + "/24", "dev", br},
 			[]string{"ip", "-n", l.Netns, "addr", "add", GatewayV6(s).String() + "/64", "dev", br, "nodad"},
 			[]string{"ip", "-n", l.Netns, "link", "set", br, "up"})

@@ -114,8 +114,8 @@ func (n *Node) addressing() [][]string {
 	return [][]string{
 		{"ip", "-n", n.Netns, "addr", "add", n.IPv4().String() + "/24", "dev", "eth0"},
 		{"ip", "-n", n.Netns, "addr", "add", n.IPv6().String() + "/64", "dev", "eth0", "nodad"},
-		{"ip", "-n", n.Netns, "route", "add", "default", "via", GatewayV4(n.Subnet).String()},
-		{"ip", "-n", n.Netns, "-6", "route", "add", "default", "via", GatewayV6(n.Subnet).String()},
+		{"ip", "-n", n.Netns, "route", "replace", "default", "via", GatewayV4(n.Subnet).String()},
+		{"ip", "-n", n.Netns, "-6", "route", "replace", "default", "via", GatewayV6(n.Subnet).String()},
 	}
 }
 

@@ -47,6 +47,10 @@ type agent struct {
 	skipped      map[string]bool // rejections already logged
 	shadows      *[]string       // CNI configs sorting before ours, as last reported; nil: not checked yet
 	conf         *confSource     // the conflist template's ConfigMap; nil: none, the defaults
+	// reconnect closes the API connections (Deps.Reconnect); reconnected
+	// is when it last did. The loop's own.
+	reconnect   func()
+	reconnected time.Time
 }
 
 // newAgent wires an agent for the host reached through h and rt.
@@ -85,6 +89,9 @@ type Deps struct {
 	Client  kubernetes.Interface // Run only: Uninstall needs no API server
 	Metrics *Metrics             // fed by Client's transport too; nil: a new one
 	Version string               // nodebridge_build_info{version}
+	// Reconnect closes every connection of Client, so that its watches
+	// dial again from the node's current address; nil: never.
+	Reconnect func()
 }
 
 // Run runs the agent until ctx ends, then returns nil and leaves the
@@ -95,7 +102,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	a := newAgent(cfg, d.Log, d.Netlink, d.Rtnl)
-	a.rules.backend = d.Rules
+	a.rules.backend, a.reconnect = d.Rules, d.Reconnect
 	if d.Metrics != nil {
 		a.metrics = d.Metrics
 	}
@@ -145,9 +152,10 @@ func (a *agent) runWatching(ctx context.Context, client kubernetes.Interface) er
 	case <-nc.synced:
 	}
 	a.nodes = nc.list
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.keepSubscribed(ctx, "route", a.routeEvents) }()
 	go func() { defer wg.Done(); a.keepSubscribed(ctx, "link", a.linkEvents) }()
+	go func() { defer wg.Done(); a.keepSubscribed(ctx, "address", a.addrEvents) }()
 	if a.cfg.tunnels() {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.keepSubscribed(ctx, "neighbour", a.neighEvents) }()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
@@ -49,6 +50,9 @@ func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node, fresh bool) (*a
 		return nil, err
 	}
 	ul, err := underlaysOf(own.ips, hs.Addrs)
+	if err != nil {
+		a.reconnectAPI(err)
+	}
 	if ul[v4] == nil && ul[v6] == nil {
 		return nil, err
 	}
@@ -68,6 +72,22 @@ func (a *agent) plan(cidrs []netip.Prefix, nodes []*corev1.Node, fresh bool) (*a
 		}
 	})
 	return st, nil
+}
+
+// reconnectInterval spaces the API reconnections reconnectAPI makes.
+const reconnectInterval = 10 * time.Second
+
+// reconnectAPI closes the API connections, at most once per
+// reconnectInterval, when an own InternalIP is on no link: the node was
+// re-addressed, and a watch on a connection from the old address hears
+// nothing more, the Node update with the new InternalIP included.
+func (a *agent) reconnectAPI(why error) {
+	if a.reconnect == nil || time.Since(a.reconnected) < reconnectInterval {
+		return
+	}
+	a.reconnected = time.Now()
+	a.log.Info("closing the API connections: an own InternalIP is on no link, the node may have a new address", "why", why)
+	a.reconnect()
 }
 
 // applyRules keeps the FORWARD accepts for the cluster CIDRs in place.

@@ -125,3 +125,21 @@ func TestLoopKernelHostGWUnreachable(t *testing.T) {
 	a.poke()
 	waitReady(t, a, 5*time.Second)
 }
+
+// The node's own InternalIP changes: the device is made again with the new
+// local address and MAC, and a peer now on-link is routed the host-gw way.
+func TestLoopKernelOwnAddressMoves(t *testing.T) {
+	th := newHost(t)
+	testenv.Run(t, th.name, "ip", "route", "add", "default", "via", "198.18.0.1")
+	src := &staticNodes{}
+	c := node("c", []string{"10.244.2.0/24"}, "192.0.2.13")
+	src.set(node("a", []string{"10.244.0.0/24"}, "198.18.0.11"), c)
+	a, _ := startAgentWith(t, th, src, func(*Config) {})
+	waitRoutes(t, th, 5*time.Second, "10.244.2.0/24 via 10.244.2.0 dev nb.vxlan onlink")
+	testenv.Run(t, th.name, "ip", "addr", "flush", "dev", "ul0", "scope", "global")
+	testenv.Run(t, th.name, "ip", "addr", "add", "192.0.2.11/24", "dev", "ul0")
+	testenv.Run(t, th.name, "ip", "route", "replace", "default", "via", "192.0.2.1")
+	src.set(node("a", []string{"10.244.0.0/24"}, "192.0.2.11"), c)
+	a.poke()
+	waitRoutes(t, th, 5*time.Second, "10.244.2.0/24 via 192.0.2.13 dev ul0")
+}

@@ -39,6 +39,20 @@ func (a *agent) linkEvents(done <-chan struct{}) error {
 	return routes.WatchLinks(done, a.ns, a.isWatched, a.pokeTunnels)
 }
 
+// addrEvents pokes the loop when an address of an underlay link is added
+// or removed (the node re-addressed: its routes through the old address
+// went without an event), until done or the subscription breaks.
+func (a *agent) addrEvents(done <-chan struct{}) error {
+	return routes.WatchAddrs(done, a.ns, a.isUnderlayLink, a.poke)
+}
+
+// isUnderlayLink reports whether index is an underlay link, or whether the
+// underlay is not known yet.
+func (a *agent) isUnderlayLink(index int) bool {
+	l := a.links.Load().([2]int)
+	return (l[v4] == 0 && l[v6] == 0) || index == l[v4] || index == l[v6]
+}
+
 // neighEvents pokes the loop when an entry of a VXLAN device is deleted,
 // until done or the subscription breaks.
 func (a *agent) neighEvents(done <-chan struct{}) error {

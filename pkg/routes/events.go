@@ -118,6 +118,26 @@ func WatchLinks(done <-chan struct{}, ns *netns.NsHandle, watched func(index int
 	return last.get()
 }
 
+// WatchAddrs calls poke when an address of a link for which
+// watched(index) holds is added or removed, until done or the subscription
+// breaks. Routes through a gateway that removal made unreachable go
+// without a route event.
+// Equivalent to: ip monitor address
+func WatchAddrs(done <-chan struct{}, ns *netns.NsHandle, watched func(index int) bool, poke func()) error {
+	ch := make(chan netlink.AddrUpdate, 256)
+	var last lastError
+	opts := netlink.AddrSubscribeOptions{Namespace: ns, ErrorCallback: last.set}
+	if err := netlink.AddrSubscribeWithOptions(ch, done, opts); err != nil {
+		return fmt.Errorf("subscribe to address events: %w", err)
+	}
+	for u := range ch {
+		if watched(u.LinkIndex) {
+			poke()
+		}
+	}
+	return last.get()
+}
+
 // WatchNeighDeletes calls poke when a neighbour or forwarding entry of a
 // link for which watched(index) holds is deleted (by hand, or by the
 // kernel with its link), until done or the subscription breaks. The

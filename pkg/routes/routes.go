@@ -148,6 +148,14 @@ func (s *Syncer) replace(p routePut) error {
 	if p.was != nil {
 		op, call, nr.Priority = "replace", replace, p.was.Priority
 	}
+	if p.was != nil && w.Onlink && w.Dst.Addr().Is6() && p.was.LinkIndex != w.LinkIndex {
+		// IPv6 checks an onlink gateway against the route to it, which is
+		// the one being replaced, through another device: it must go first.
+		if err := s.delete(p.was); err != nil {
+			return err
+		}
+		op, call = "add", add
+	}
 	if err := call(nr); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			err = fmt.Errorf("%w (a route of another protocol holds the destination)", err)

@@ -120,7 +120,7 @@ func (s *Syncer) ensureDevice(t *Tunnel) (netlink.Link, int, error) {
 		if link, err = s.h.LinkByName(t.Name); err != nil {
 			return nil, changes, fmt.Errorf("ip link show %s after adding it: %w", t.Name, err)
 		}
-		s.log.Info("vxlan device added", "link", t.Name, "vni", t.VNI, "local", t.Local, "dev", t.Underlay.LinkName, "port", t.Port, "mtu", mtu, "mac", mac)
+		s.log.Info("vxlan device added", "link", t.Name, "vni", t.VNI, "local", t.Local, "dev", t.Underlay.LinkName, "port", t.Port, "mtu", mtu, "mac", mac.String())
 		changes++
 	}
 	n, err := s.setDevice(link, t, mac, mtu)
@@ -240,7 +240,7 @@ func (s *Syncer) syncNeighbours(t *Tunnel, index int) (int, error) {
 				errs = append(errs, fmt.Errorf("ip neigh del %s dev %s: %w", ip, t.Name, err))
 				continue
 			}
-			s.log.Info("vxlan neighbour deleted", "link", t.Name, "vtep", ip, "mac", h.HardwareAddr)
+			s.log.Info("vxlan neighbour deleted", "link", t.Name, "vtep", ip, "mac", h.HardwareAddr.String())
 			changes++
 		}
 	}
@@ -255,7 +255,7 @@ func (s *Syncer) syncNeighbours(t *Tunnel, index int) (int, error) {
 			errs = append(errs, fmt.Errorf("ip neigh replace %s lladdr %s dev %s (node %s): %w", p.VTEP, p.MAC, t.Name, p.Node, err))
 			continue
 		}
-		s.log.Info("vxlan neighbour set", "link", t.Name, "vtep", p.VTEP, "mac", p.MAC, "node", p.Node)
+		s.log.Info("vxlan neighbour set", "link", t.Name, "vtep", p.VTEP, "mac", p.MAC.String(), "node", p.Node)
 		done[p.VTEP] = true
 		changes++
 	}
@@ -307,7 +307,7 @@ func (s *Syncer) syncFDB(t *Tunnel, index int) (int, error) {
 			errs = append(errs, fmt.Errorf("bridge fdb replace %s dev %s dst %s (node %s): %w", p.MAC, t.Name, p.Remote, p.Node, err))
 			continue
 		}
-		s.log.Info("vxlan fdb entry set", "link", t.Name, "mac", p.MAC, "dst", p.Remote, "node", p.Node)
+		s.log.Info("vxlan fdb entry set", "link", t.Name, "mac", p.MAC.String(), "dst", p.Remote, "node", p.Node)
 		done[p.MAC.String()] = true
 		changes++
 	}
