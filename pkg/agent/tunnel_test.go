@@ -81,6 +81,14 @@ func TestLoopKernelTunnel(t *testing.T) {
 	waitFor(t, 5*time.Second, "fdb entry deleted by hand restored", func() error {
 		return sameFDB(t, th, TunnelV4, "0e:6e:c0:00:02:0d dst 192.0.2.13")
 	})
+	testenv.Run(t, th.name, "ip", "link", "set", TunnelV4, "down")
+	waitRoutes(t, th, 5*time.Second, "10.244.1.0/24 via 198.18.0.12 dev ul0", "10.244.2.0/24 via 10.244.2.0 dev nb.vxlan onlink")
+	waitFor(t, 5*time.Second, "device set down by hand up again", func() error {
+		if out := testenv.Run(t, th.name, "ip", "-br", "link", "show", TunnelV4); !strings.Contains(out, "UNKNOWN") && !strings.Contains(out, "UP") {
+			return errors.New(out)
+		}
+		return nil
+	})
 	testenv.Run(t, th.name, "ip", "link", "del", TunnelV4)
 	waitRoutes(t, th, 5*time.Second, "10.244.1.0/24 via 198.18.0.12 dev ul0", "10.244.2.0/24 via 10.244.2.0 dev nb.vxlan onlink")
 	waitFor(t, 5*time.Second, "device deleted by hand restored", func() error {

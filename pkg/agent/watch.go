@@ -34,9 +34,17 @@ func (a *agent) routeEvents(done <-chan struct{}) error {
 }
 
 // linkEvents pokes the loop when an underlay link is up, or a VXLAN
-// device is up or deleted, until done or the subscription breaks.
+// device changes state or is deleted, until done or the subscription
+// breaks.
 func (a *agent) linkEvents(done <-chan struct{}) error {
-	return routes.WatchLinks(done, a.ns, a.isWatched, a.pokeTunnels)
+	return routes.WatchLinks(done, a.ns, a.wakesOnLink, a.pokeTunnels)
+}
+
+// wakesOnLink reports whether a link event calls for a reconcile: an
+// underlay link up (or any link, while the underlay is not known), or any
+// event of a VXLAN device.
+func (a *agent) wakesOnLink(index int, up bool) bool {
+	return (up && a.isUnderlayLink(index)) || a.isTunnel(index)
 }
 
 // addrEvents pokes the loop when an address of an underlay link is added
@@ -63,13 +71,6 @@ func (a *agent) neighEvents(done <-chan struct{}) error {
 func (a *agent) pokeTunnels() {
 	a.tunnelsDirty.Store(true)
 	a.poke()
-}
-
-// isWatched reports whether index is an underlay link or a VXLAN device,
-// or whether the underlay is not known yet (any link coming up may be it).
-func (a *agent) isWatched(index int) bool {
-	l := a.links.Load().([2]int)
-	return (l[v4] == 0 && l[v6] == 0) || index == l[v4] || index == l[v6] || a.isTunnel(index)
 }
 
 // isTunnel reports whether index is a VXLAN device of the agent.

@@ -97,11 +97,11 @@ func (s *Syncer) WatchDeletes(done <-chan struct{}, ns *netns.NsHandle, poke fun
 }
 
 // WatchLinks calls poke when a link of the netns ns (nil: the current one)
-// for which watched(index) holds is up, since after a flap the kernel has
-// dropped the routes through it, or is deleted, until done or the
-// subscription breaks.
+// changes and wake(index, up) holds: a link is up (after a flap the kernel
+// has dropped the routes through it) or down, or deleted (up false), until
+// done or the subscription breaks.
 // Equivalent to: ip monitor link
-func WatchLinks(done <-chan struct{}, ns *netns.NsHandle, watched func(index int) bool, poke func()) error {
+func WatchLinks(done <-chan struct{}, ns *netns.NsHandle, wake func(index int, up bool) bool, poke func()) error {
 	ch := make(chan netlink.LinkUpdate, 256)
 	var last lastError
 	opts := netlink.LinkSubscribeOptions{Namespace: ns, ErrorCallback: last.set}
@@ -111,7 +111,7 @@ func WatchLinks(done <-chan struct{}, ns *netns.NsHandle, watched func(index int
 	for u := range ch {
 		attrs := u.Attrs()
 		up := u.Header.Type == unix.RTM_NEWLINK && attrs.Flags&net.FlagUp != 0
-		if (up || u.Header.Type == unix.RTM_DELLINK) && watched(attrs.Index) {
+		if wake(attrs.Index, up) {
 			poke()
 		}
 	}
