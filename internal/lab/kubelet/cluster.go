@@ -53,6 +53,11 @@ type Options struct {
 	// the cluster network has: the Services, DNS and proxy the upstream e2e
 	// suite needs. Empty: a stand-in for the kubernetes Service only.
 	KubeProxy string
+	// Subnets, 2, puts the nodes in two underlay subnets by turns (node-1
+	// in 198.18.0.0/24, node-2 in 198.18.1.0/24, ...), routed by the lab
+	// netns, which knows no pod route: the agents reach the other subnet
+	// through VXLAN. 0 or 1: one segment.
+	Subnets int
 }
 
 // Cluster is a running cluster.
@@ -74,6 +79,12 @@ func NodeName(i int) string { return fmt.Sprintf("node-%d", i) }
 func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if o.Nodes < 1 || o.Nodes > 9 {
 		return nil, fmt.Errorf("nodes %d: want 1..9", o.Nodes)
+	}
+	if o.Subnets < 0 || o.Subnets > lab.Subnets {
+		return nil, fmt.Errorf("subnets %d: want 0..%d", o.Subnets, lab.Subnets)
+	}
+	if o.Reference && o.Subnets > 1 {
+		return nil, fmt.Errorf("subnets %d: the reference's static routes need one segment", o.Subnets)
 	}
 	if o.Reference && (o.AgentBin != "" || o.DaemonSet != "") {
 		return nil, fmt.Errorf("agent %s%s: a reference cluster runs no agent", o.AgentBin, o.DaemonSet)
@@ -149,7 +160,8 @@ func (c *Cluster) addNodes(ctx context.Context, kubeconfig string) error {
 		wg.Go(func() {
 			name := NodeName(i + 1)
 			nodes[i], errs[i] = addNode(ctx, c.Lab, nodeSpec{
-				name: name, index: i + 1, dir: filepath.Join(c.Dir, "nodes", name), images: append([]string{c.Image}, c.Archives...),
+				name: name, index: i + 1, subnet: i % max(c.Subnets, 1),
+				dir: filepath.Join(c.Dir, "nodes", name), images: append([]string{c.Image}, c.Archives...),
 				cniBinDir: c.CNIBinDir, kubeconfig: kubeconfig, kubelet: filepath.Join(c.K8sBin, "kubelet"),
 				kubeProxy: proxy,
 			})

@@ -40,7 +40,7 @@ func startCluster(t *testing.T, ctx context.Context, n int) *Cluster {
 // imported into each node's containerd, kubectl apply of the manifest. It
 // builds a second image, version suffix -update, imported too, for a
 // rolling update, and returns it.
-func startDaemonSetCluster(t *testing.T, ctx context.Context, n int) (*Cluster, Image) {
+func startDaemonSetCluster(t *testing.T, ctx context.Context, n, subnets int) (*Cluster, Image) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	dir := t.TempDir()
@@ -54,7 +54,7 @@ func startDaemonSetCluster(t *testing.T, ctx context.Context, n int) (*Cluster, 
 			t.Fatal(err)
 		}
 	}
-	return start(t, ctx, Options{Dir: dir, Nodes: n, DaemonSet: images[0].Name,
+	return start(t, ctx, Options{Dir: dir, Nodes: n, DaemonSet: images[0].Name, Subnets: subnets,
 		Archives: []string{images[0].Archive, images[1].Archive}}), images[1]
 }
 

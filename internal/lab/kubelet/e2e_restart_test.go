@@ -209,17 +209,27 @@ func containerOf(p *corev1.Pod) corev1.ContainerStatus {
 // other, with their pods still reaching each other.
 func (e *e2e) nodeDeletedRoutesGo(t *testing.T, ctx context.Context) {
 	gone, a, b := e.c.Nodes[2], e.c.Nodes[0], e.c.Nodes[1]
-	e.waitRoutes(t, ctx, a, map[netip.Prefix]netip.Addr{e.cidrs[b.Name]: b.IP, e.cidrs[gone.Name]: gone.IP})
-	e.waitRoutes(t, ctx, b, map[netip.Prefix]netip.Addr{e.cidrs[a.Name]: a.IP, e.cidrs[gone.Name]: gone.IP})
+	e.waitRoutes(t, ctx, a, map[netip.Prefix]netip.Addr{e.cidrs[b.Name]: e.via(a, b), e.cidrs[gone.Name]: e.via(a, gone)})
+	e.waitRoutes(t, ctx, b, map[netip.Prefix]netip.Addr{e.cidrs[a.Name]: e.via(b, a), e.cidrs[gone.Name]: e.via(b, gone)})
 	if err := gone.StopKubelet(); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.c.Client.CoreV1().Nodes().Delete(ctx, gone.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete node %s: %v", gone.Name, err)
 	}
-	e.waitRoutes(t, ctx, a, map[netip.Prefix]netip.Addr{e.cidrs[b.Name]: b.IP})
-	e.waitRoutes(t, ctx, b, map[netip.Prefix]netip.Addr{e.cidrs[a.Name]: a.IP})
+	e.waitRoutes(t, ctx, a, map[netip.Prefix]netip.Addr{e.cidrs[b.Name]: e.via(a, b)})
+	e.waitRoutes(t, ctx, b, map[netip.Prefix]netip.Addr{e.cidrs[a.Name]: e.via(b, a)})
 	pingFrom(t, ctx, e.c, e.servers[a.Name].Name, e.servers[b.Name].Status.PodIP)
+}
+
+// via is the gateway of from's route to to's podCIDR: to's address when
+// both are in one subnet (host-gw), else the first address of the podCIDR,
+// to's VTEP (VXLAN).
+func (e *e2e) via(from, to *Node) netip.Addr {
+	if from.Subnet == to.Subnet {
+		return to.IP
+	}
+	return e.cidrs[to.Name].Addr()
 }
 
 // waitRoutes polls the node's proto 78 routes until they are exactly want.

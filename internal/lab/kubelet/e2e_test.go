@@ -31,12 +31,21 @@ const serverPort = 8080
 // costs ~20 s to start, and the last steps (restarts, a Node deleted, the
 // uninstall) change it for good. A failed step does not stop the later ones; the
 // cluster's logs are printed once at the end when any failed.
-func TestE2E(t *testing.T) {
+func TestE2E(t *testing.T) { runE2E(t, 1) }
+
+// TestE2ETwoSubnets runs the same steps with node-1 and node-3 in one
+// underlay subnet and node-2 in another, the lab netns routing between
+// them and knowing no pod route: the manifest's agents (--backend=auto)
+// reach node-2 through VXLAN and route host-gw between the other two.
+func TestE2ETwoSubnets(t *testing.T) { runE2E(t, 2) }
+
+// runE2E runs the steps on three nodes spread over subnets underlay subnets.
+func runE2E(t *testing.T, subnets int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	t0 := time.Now()
 	e := &e2e{servers: map[string]*corev1.Pod{}}
-	e.c, e.update = startDaemonSetCluster(t, ctx, 3)
+	e.c, e.update = startDaemonSetCluster(t, ctx, 3, subnets)
 	for _, n := range e.c.Nodes {
 		checkConflistVersion(t, n)
 	}

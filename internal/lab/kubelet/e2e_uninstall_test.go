@@ -42,7 +42,7 @@ func (e *e2e) uninstallLeavesNodesAsBefore(t *testing.T, ctx context.Context) {
 	t.Logf("scripts/uninstall-cluster.sh: %v\n%s", time.Since(t0).Round(time.Millisecond), out)
 	for _, n := range nodes {
 		for _, argv := range [][]string{{"ip", "-4", "route", "show", "proto", "78"}, {"ip", "-6", "route", "show", "proto", "78"},
-			{"ip", "-o", "link", "show", "type", "bridge"}} {
+			{"ip", "-o", "link", "show", "type", "bridge"}, {"ip", "-o", "link", "show", "type", "vxlan"}} {
 			if got, err := n.Exec(ctx, argv...); err != nil || strings.TrimSpace(got) != "" {
 				t.Errorf("%s after uninstall: %s: %q %v, want nothing", n.Name, strings.Join(argv, " "), got, err)
 			}

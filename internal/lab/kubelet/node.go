@@ -42,7 +42,8 @@ type Node struct {
 // nodeSpec is what addNode needs from the cluster.
 type nodeSpec struct {
 	name       string
-	index      int            // 1..9: the node IP is 198.18.0.1<index>
+	index      int            // 1..9: the node IP is 198.18.<subnet>.1<index>
+	subnet     int            // the lab's underlay subnet
 	dir        string         // the node's own dir
 	images     []string       // image archives to import
 	cniBinDir  string         // bound over /opt/cni/bin; empty: a dir of the node's own, empty
@@ -61,11 +62,11 @@ type kubeProxySpec struct {
 // (with the local image imported) and kubelet. On error it undoes what it
 // made.
 func addNode(ctx context.Context, l *lab.Lab, s nodeSpec) (_ *Node, err error) {
-	ln, err := l.AddNode(ctx, s.name, s.index)
+	ln, err := l.AddNodeIn(ctx, s.name, s.index, s.subnet)
 	if err != nil {
 		return nil, fmt.Errorf("add lab node %s: %w", s.name, err)
 	}
-	n := &Node{Node: ln, IP: lab.NodeIPv4(s.index), Dir: s.dir, cniBinDir: s.cniBinDir}
+	n := &Node{Node: ln, IP: ln.IPv4(), Dir: s.dir, cniBinDir: s.cniBinDir}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.Close())
