@@ -98,7 +98,9 @@ fuzz:
 # -busy-resync 1s -busy-n 50", or "-busy=" for idle nodes only).
 # agentscale also runs the agent and flanneld v0.28.10 side by side, flanneld
 # built once by scripts/build-flannel.sh into ~/.cache/nodebridge;
-# AGENT_BENCH_FLAGS=-flannel= skips that.
+# AGENT_BENCH_FLAGS=-flannel= skips that. tunnel measures TCP throughput and
+# latency node to node, pod to pod host-gw and pod to pod through VXLAN
+# (TUNNEL_FLAGS, e.g. "-rounds 9 -duration 5s").
 BENCH_TOOLS ?= $(or $(NODEBRIDGE_TOOLS),$(HOME)/.cache/nodebridge/bin)
 BENCH_BIN   ?= _out/bench/bin
 BENCH_JSON  ?= _out/bench.json
@@ -107,14 +109,17 @@ AGENT_BENCH_JSON  ?= _out/bench-agent.json
 AGENT_BENCH_FLAGS ?=
 PODSTART_JSON  ?= _out/bench-podstart.json
 PODSTART_FLAGS ?=
+TUNNEL_JSON  ?= _out/bench-tunnel.json
+TUNNEL_FLAGS ?=
 
 bench: build k8s
 	NODEBRIDGE_TOOLS=$(BENCH_TOOLS) bash scripts/install-deps.sh
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./bench/podstart ./cmd/nodebridge-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./bench/podstart ./bench/tunnel ./cmd/nodebridge-agent
 	$(BENCH_BIN)/driver -plugin $(BIN) -tools $(BENCH_TOOLS) -bin $(BENCH_BIN) -json $(BENCH_JSON) $(BENCH_FLAGS)
 	flanneld="$$(bash scripts/build-flannel.sh)" && \
 		$(BENCH_BIN)/agentscale -agent $(BENCH_BIN)/nodebridge-agent -flannel "$$flanneld" -json $(AGENT_BENCH_JSON) $(AGENT_BENCH_FLAGS)
 	$(BENCH_BIN)/podstart -tools $(BENCH_TOOLS) -json $(PODSTART_JSON) $(PODSTART_FLAGS)
+	$(BENCH_BIN)/tunnel -json $(TUNNEL_JSON) $(TUNNEL_FLAGS)
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
