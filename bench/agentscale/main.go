@@ -50,6 +50,7 @@ type options struct {
 	singles    int           // single creates and deletes timed per contender
 	blocks     int           // blocks the singles come in, the contenders taking turns
 	repairs    int           // hand-deleted routes timed per contender
+	offEvery   int           // every offEvery-th peer off-link in the main phases; 0: none
 }
 
 func main() {
@@ -86,6 +87,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.singles, "singles", 80, "single Node creates and deletes timed per contender in the comparison")
 	fs.IntVar(&o.blocks, "single-blocks", 8, "blocks the single changes are timed in, the contenders taking turns block by block")
 	fs.IntVar(&o.repairs, "repairs", 3, "routes deleted by hand and timed per contender in the comparison")
+	fs.IntVar(&o.offEvery, "offlink-every", 2, "make every n-th peer off-link (100.64.0.0/16, behind the default gateway: reached through VXLAN) in the create, reconcile and churn phases; 0: none. The comparison with flanneld (host-gw) keeps every peer on-link")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -102,6 +104,9 @@ func (o *options) check() error {
 	if o.workers < 1 || o.samples < 1 || o.singles < 1 || o.repairs < 1 || o.blocks < 1 || o.blocks > o.singles {
 		errs = append(errs, fmt.Errorf("-workers %d -reconciles %d -singles %d -single-blocks %d -repairs %d: want at least 1, and no more blocks than singles",
 			o.workers, o.samples, o.singles, o.blocks, o.repairs))
+	}
+	if o.offEvery < 0 {
+		errs = append(errs, fmt.Errorf("-offlink-every %d: negative", o.offEvery))
 	}
 	if o.resync <= 0 || o.poll <= 0 || o.singlePoll <= 0 || o.timeout <= 0 {
 		errs = append(errs, errors.New("-resync, -poll, -single-poll and -timeout must be positive"))
@@ -135,11 +140,14 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	before := testenv.State(testenv.NetnsPrefix())
 	r := &report{Time: time.Now(), Machine: newMachine(), Setup: setup{Nodes: o.peers + 1, Churn: o.churn,
-		Workers: o.workers, Resync: o.resync.String(), ClusterCIDR: clusterCIDR.String(), Underlay: underlayWide.String()}}
+		Workers: o.workers, Resync: o.resync.String(), ClusterCIDR: clusterCIDR.String(), Underlay: underlayWide.String(),
+		OffLinkEvery: o.offEvery}}
 	e := &env{o: o}
 	err = e.start(ctx)
 	if err == nil {
+		offLinkEvery = o.offEvery
 		err = e.measure(ctx, r)
+		offLinkEvery = 0
 	}
 	if err == nil {
 		r.Compare, err = e.compareOrSkip(ctx)

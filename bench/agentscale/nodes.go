@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nodebridge/nodebridge/internal/lab"
+	"github.com/nodebridge/nodebridge/pkg/routes"
 )
 
 // The address plan. The agent's node keeps the lab's 198.18.0.11 and gets it
@@ -30,10 +31,23 @@ func podCIDR(i int) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
 }
 
+// offLinkEvery makes every offLinkEvery-th peer off-link (0: none): run
+// sets it from -offlink-every for the main phases and clears it for the
+// comparison with flanneld, whose host-gw backend routes on-link peers only.
+var offLinkEvery int
+
+// offLink reports whether peer i is behind a router: the agent (--backend
+// auto) reaches it through VXLAN.
+func offLink(i int) bool { return i > 0 && offLinkEvery > 0 && i%offLinkEvery == 0 }
+
 // peerIP is the InternalIP of peer i (i ≥ 1): 198.19.<i/250>.<1+i%250>,
 // which keeps .0 and .255 out of the last octet so every address reads as
-// an ordinary host.
+// an ordinary host; an off-link peer's is the same host in 100.64.0.0/16,
+// outside the node's /15, reached through its default gateway.
 func peerIP(i int) netip.Addr {
+	if offLink(i) {
+		return netip.AddrFrom4([4]byte{100, 64, byte(i / 250), byte(1 + i%250)})
+	}
 	return netip.AddrFrom4([4]byte{198, 19, byte(i / 250), byte(1 + i%250)})
 }
 
@@ -54,13 +68,36 @@ func spec(i int) lab.NodeSpec {
 // podCIDR via its InternalIP.
 type routeSet map[netip.Prefix]netip.Addr
 
-// wantRoutes is the route set of peers.
+// wantRoutes is the route set of peers: via the InternalIP, or via the
+// podCIDR's first address (the VTEP) for an off-link peer.
 func wantRoutes(peers []int) routeSet {
 	want := make(routeSet, len(peers))
 	for _, i := range peers {
 		want[podCIDR(i)] = peerIP(i)
+		if offLink(i) {
+			want[podCIDR(i)] = podCIDR(i).Addr()
+		}
 	}
 	return want
+}
+
+// tunnelSet is what the VXLAN device must hold for a set of peers:
+// forwarding entries (MAC to InternalIP) and neighbours (VTEP to MAC).
+type tunnelSet struct {
+	fdb   map[string]netip.Addr
+	neigh map[netip.Addr]string
+}
+
+// wantTunnel is the tunnel set of the off-link ones among peers.
+func wantTunnel(peers []int) tunnelSet {
+	t := tunnelSet{fdb: map[string]netip.Addr{}, neigh: map[netip.Addr]string{}}
+	for _, i := range peers {
+		if offLink(i) {
+			mac := routes.VTEPMAC(peerIP(i)).String()
+			t.fdb[mac], t.neigh[podCIDR(i).Addr()] = peerIP(i), mac
+		}
+	}
+	return t
 }
 
 // span returns the ints from lo to hi inclusive.

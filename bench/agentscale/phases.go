@@ -17,18 +17,39 @@ type convergence struct {
 	AfterLastMs    float64 `json:"after_last_change_ms"`
 	RoutesSeen     int     `json:"routes_seen"` // at the match, or at the last poll before the timeout
 	RoutesWanted   int     `json:"routes_wanted"`
+	TunnelWanted   int     `json:"vxlan_peers_wanted"` // off-link peers: an fdb entry and a neighbour each
+}
+
+// maxTime is the later of two times.
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // converge sends jobs changes through f on the workers while polling the
 // node's routes, and times how long after the last change returned they
 // were exactly want. The -timeout counts from the first change. A timeout
 // is a figure (not converged); a failed change or route read is an error.
-func (e *env) converge(ctx context.Context, want routeSet, jobs int, f func(context.Context, int) error) (convergence, error) {
-	c := convergence{Changes: jobs, RoutesWanted: len(want)}
+func (e *env) converge(ctx context.Context, want routeSet, tun tunnelSet, jobs int, f func(context.Context, int) error) (convergence, error) {
+	c := convergence{Changes: jobs, RoutesWanted: len(want), TunnelWanted: len(tun.fdb)}
 	wctx, cancel := context.WithTimeout(ctx, e.o.timeout)
 	defer cancel()
 	done := make(chan match, 1)
-	go func() { done <- e.routes.waitEvent(wctx, want, nil, e.o.poll) }()
+	go func() {
+		m := e.routes.waitEvent(wctx, want, nil, e.o.poll)
+		if !m.at.IsZero() {
+			// The routes are right; the forwarding and neighbour
+			// entries of the tunneled peers must be too.
+			at, err := e.routes.waitTunnel(wctx, tun, e.o.poll)
+			m.at, m.err = maxTime(m.at, at), err
+			if err != nil {
+				m.at = time.Time{}
+			}
+		}
+		done <- m
+	}()
 	first := time.Now()
 	last, err := forEach(ctx, jobs, e.o.workers, f)
 	if err != nil {
@@ -59,7 +80,7 @@ func (e *env) converge(ctx context.Context, want routeSet, jobs int, f func(cont
 func (e *env) createPeers(ctx context.Context) (convergence, error) {
 	peers := span(1, e.o.peers)
 	logf("creating %d peer Nodes on %d workers", len(peers), e.o.workers)
-	return e.converge(ctx, wantRoutes(peers), len(peers), func(ctx context.Context, j int) error {
+	return e.converge(ctx, wantRoutes(peers), wantTunnel(peers), len(peers), func(ctx context.Context, j int) error {
 		return createNode(ctx, e.cs, peers[j])
 	})
 }
@@ -71,7 +92,7 @@ func (e *env) churn(ctx context.Context) (convergence, error) {
 	added := span(e.o.peers+1, e.o.peers+e.o.churn)
 	left := append(span(1, e.o.peers-e.o.churn), added...)
 	logf("churn: deleting %d peer Nodes and creating %d", len(gone), len(added))
-	return e.converge(ctx, wantRoutes(left), 2*e.o.churn, func(ctx context.Context, j int) error {
+	return e.converge(ctx, wantRoutes(left), wantTunnel(left), 2*e.o.churn, func(ctx context.Context, j int) error {
 		if j%2 == 0 {
 			return lab.DeleteNode(ctx, e.cs, nodeName(gone[j/2]))
 		}

@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
 
+	"github.com/nodebridge/nodebridge/pkg/agent"
 	"github.com/nodebridge/nodebridge/pkg/routes"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // routeWatch reads the routes of the node netns over a netlink socket
@@ -181,6 +185,60 @@ func (w *routeWatch) waitEvent(ctx context.Context, want routeSet, events <-chan
 			eventAt = time.Now()
 		case <-tick.C:
 			eventAt = time.Time{}
+		}
+	}
+}
+
+// tunnel lists the forwarding entries and permanent neighbours of the
+// agent's IPv4 VXLAN device; both empty when it is not there.
+// Equivalent to: bridge fdb show dev nb.vxlan; ip neigh show dev nb.vxlan nud permanent
+func (w *routeWatch) tunnel() (tunnelSet, error) {
+	t := tunnelSet{fdb: map[string]netip.Addr{}, neigh: map[netip.Addr]string{}}
+	link, err := w.h.LinkByName(agent.TunnelV4)
+	var nf netlink.LinkNotFoundError
+	if errors.As(err, &nf) {
+		return t, nil
+	}
+	if err != nil {
+		return t, fmt.Errorf("find %s: %w", agent.TunnelV4, err)
+	}
+	fdb, err := w.h.NeighList(link.Attrs().Index, unix.AF_BRIDGE)
+	if err != nil {
+		return t, fmt.Errorf("list the fdb of %s: %w", agent.TunnelV4, err)
+	}
+	for _, n := range fdb {
+		if ip, ok := netip.AddrFromSlice(n.IP); ok {
+			t.fdb[n.HardwareAddr.String()] = ip.Unmap()
+		}
+	}
+	neigh, err := w.h.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+	if err != nil {
+		return t, fmt.Errorf("list the neighbours of %s: %w", agent.TunnelV4, err)
+	}
+	for _, n := range neigh {
+		if ip, ok := netip.AddrFromSlice(n.IP); ok && n.State == netlink.NUD_PERMANENT {
+			t.neigh[ip.Unmap()] = n.HardwareAddr.String()
+		}
+	}
+	return t, nil
+}
+
+// waitTunnel polls the device's entries until they are exactly want and
+// returns when, at the end of the listing that found them so.
+func (w *routeWatch) waitTunnel(ctx context.Context, want tunnelSet, interval time.Duration) (time.Time, error) {
+	for {
+		have, err := w.tunnel()
+		if err != nil {
+			return time.Time{}, err
+		}
+		if maps.Equal(have.fdb, want.fdb) && maps.Equal(have.neigh, want.neigh) {
+			return time.Now(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("wait for %d fdb entries and %d neighbours (have %d and %d): %w",
+				len(want.fdb), len(want.neigh), len(have.fdb), len(have.neigh), ctx.Err())
+		case <-time.After(interval):
 		}
 	}
 }
