@@ -118,3 +118,24 @@ func TestForEach(t *testing.T) {
 		})
 	}
 }
+
+// With every second peer off-link, those get an address outside the
+// node's /15, a route via their VTEP, and an fdb entry and a neighbour.
+func TestOffLinkPeers(t *testing.T) {
+	offLinkEvery = 2
+	defer func() { offLinkEvery = 0 }()
+	if ip := peerIP(4); underlayWide.Contains(ip) || ip.String() != "100.64.0.5" {
+		t.Errorf("off-link peer 4: %s", ip)
+	}
+	if ip := peerIP(3); !underlayWide.Contains(ip) {
+		t.Errorf("on-link peer 3: %s outside %s", ip, underlayWide)
+	}
+	want := wantRoutes([]int{3, 4})
+	if want[podCIDR(3)] != peerIP(3) || want[podCIDR(4)] != podCIDR(4).Addr() {
+		t.Errorf("routes: %v", want)
+	}
+	tun := wantTunnel([]int{3, 4})
+	if len(tun.fdb) != 1 || tun.fdb["0e:6e:64:40:00:05"] != peerIP(4) || tun.neigh[podCIDR(4).Addr()] != "0e:6e:64:40:00:05" {
+		t.Errorf("tunnel: %+v", tun)
+	}
+}
