@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"errors"
 	"net"
 	"net/netip"
@@ -29,6 +30,7 @@ type scenario struct {
 	cluster []netip.Prefix
 	host    routes.Host
 	nodes   []*corev1.Node
+	backend string // a "backend" line; default host-gw
 }
 
 // parseScenario reads a scenario, leniently: the fuzzer mutates the text.
@@ -54,6 +56,8 @@ func parseScenario(text string) scenario {
 				sc.host.Addrs = append(sc.host.Addrs, routes.Addr{Prefix: netip.PrefixFrom(p.Addr().Unmap(), p.Bits()),
 					LinkIndex: links[f[1]], LinkName: f[1], MTU: 1500})
 			}
+		case len(f) == 2 && f[0] == "backend" && (f[1] == BackendAuto || f[1] == BackendVXLAN || f[1] == BackendHostGW):
+			sc.backend = f[1]
 		case len(f) == 2 && f[0] == "gw":
 			if a, err := netip.ParseAddr(f[1]); err == nil {
 				sc.host.Gateways = append(sc.host.Gateways, a.Unmap())
@@ -130,6 +134,9 @@ func fuzzSeeds() []string {
 		"cluster ::ffff:10.0.0.0/104\naddr eth0 198.18.0.11/24\nnode a 1 ::ffff:10.244.0.0/120 198.18.0.11\n",
 		"cluster 10.244.0.0/16\naddr eth0 198.18.0.11/24\nnode a 1 10.245.0.0/24 198.18.0.11\nnode h 2 10.244.1.0/24 198.18.0.12\n",
 		"cluster 10.244.0.0/16\naddr eth0 ::ffff:198.18.0.11/120\nnode a 1 10.244.0.0/24 ::ffff:198.18.0.11\nnode h 2 10.244.1.0/24 198.18.0.12\n",
+		"backend auto\n" + fuzzBase + "node b 6 10.244.1.0/24,fd00:10:244:1::/64 192.0.2.12,fd00:198:19::12\nnode c 7 10.244.2.0/24 198.18.0.13\n" +
+			"node h 8 10.244.3.0/24 10.244.1.7\nnode i 9 10.244.4.0/24 127.0.0.1\nnode j 9 10.244.5.0/24 192.0.2.12\n",
+		"backend vxlan\n" + fuzzBase + "node b 6 10.244.1.0/24,fd00:10:244:1::/64 198.18.0.12,fe80::1\nnode c 7 10.244.2.0/24 198.18.0.11\n",
 	}
 }
 
@@ -151,7 +158,8 @@ func FuzzComputeDesired(f *testing.F) {
 		checkClusterValid(t, sc.cluster)
 		own := readNodeIPs(sc.nodes[0])
 		ul, _ := underlaysOf(own, sc.host.Addrs)
-		d, err := computeDesired(input{own: sc.nodes[0].Name, nodes: sc.nodes, clusterCIDRs: sc.cluster, underlays: ul, host: sc.host})
+		backend := cmp.Or(sc.backend, BackendHostGW)
+		d, err := computeDesired(input{own: sc.nodes[0].Name, nodes: sc.nodes, clusterCIDRs: sc.cluster, underlays: ul, host: sc.host, backend: backend})
 		if err != nil {
 			if len(d.routes) > 0 {
 				t.Fatalf("error %v with %d routes", err, len(d.routes))
@@ -172,7 +180,30 @@ func FuzzComputeDesired(f *testing.F) {
 		}
 		checkAccounting(t, d, sc)
 		checkTakeover(t, d, sc)
+		checkTunnels(t, d, sc, backend)
 	})
+}
+
+// checkTunnels: only auto and vxlan tunnel; each tunnel's peers have
+// distinct MACs, each derived from the peer's InternalIP of the family.
+func checkTunnels(t *testing.T, d desired, sc scenario, backend string) {
+	t.Helper()
+	for f, tp := range d.tunnels {
+		if tp == nil {
+			continue
+		}
+		if backend == BackendHostGW {
+			t.Fatalf("a %s tunnel with --backend=host-gw", familyName(f))
+		}
+		macs := map[string]bool{}
+		for _, p := range tp.peers {
+			m := p.MAC.String()
+			if macs[m] || m != routes.VTEPMAC(p.Remote).String() {
+				t.Fatalf("tunnel peer %+v: MAC twice or not its InternalIP's", p)
+			}
+			macs[m] = true
+		}
+	}
 }
 
 // checkClusterValid: what checkClusterCIDRs lets through is one plain,
@@ -261,6 +292,10 @@ func checkRoute(t *testing.T, r routes.Route, d desired, sc scenario, own []neti
 			t.Fatalf("route %v contains default gateway %s", r, gw)
 		}
 	}
+	if r.Onlink {
+		checkTunnelRoute(t, r, d, sc)
+		return
+	}
 	checkGateway(t, r, sc)
 	if f, ok := sc.host.Foreign[r.Dst]; ok && (!net.IP(r.Gw.AsSlice()).Equal(f.Gw) || f.LinkIndex != r.LinkIndex) {
 		t.Fatalf("route %v where another protocol's route goes elsewhere: %v", r, f)
@@ -303,6 +338,47 @@ func checkGateway(t *testing.T, r routes.Route, sc scenario) {
 		}
 	}
 	t.Fatalf("route %v: no peer %s with that podCIDR and InternalIP", r, r.Node)
+}
+
+// checkTunnelRoute: a route through the tunnel goes via the first address
+// of one of the peer's podCIDRs, to a peer of the family's tunnel whose
+// InternalIP is a unicast address outside the cluster CIDRs and not the
+// node's own, and no other protocol's route holds its destination.
+func checkTunnelRoute(t *testing.T, r routes.Route, d desired, sc scenario) {
+	t.Helper()
+	f := familyOf(r.Dst.Addr())
+	if _, ok := sc.host.Foreign[r.Dst]; ok || d.tunnels[f] == nil || r.LinkName != tunnelName(f) {
+		t.Fatalf("tunnel route %v: foreign route, no %s tunnel, or the wrong device", r, familyName(f))
+	}
+	var peer *routes.Peer
+	for i, p := range d.tunnels[f].peers {
+		if p.Node == r.Node && p.VTEP == r.Gw {
+			peer = &d.tunnels[f].peers[i]
+		}
+	}
+	if peer == nil {
+		t.Fatalf("tunnel route %v: no tunnel peer %s with VTEP %s", r, r.Node, r.Gw)
+	}
+	ip := peer.Remote
+	if !ip.IsGlobalUnicast() || insideCluster(netip.PrefixFrom(ip, ip.BitLen()), sc.cluster) {
+		t.Fatalf("tunnel route %v: endpoint %s not unicast, or inside the cluster CIDRs", r, ip)
+	}
+	for _, a := range sc.host.Addrs {
+		if a.Prefix.Addr() == ip {
+			t.Fatalf("tunnel route %v: endpoint %s is this node's", r, ip)
+		}
+	}
+	for _, n := range sc.nodes[1:] {
+		if n.Name != r.Node || readNodeIPs(n)[f] != ip {
+			continue
+		}
+		for _, q := range parsedCIDRs(n) {
+			if q.Addr() == r.Gw && containsPrefix(parsedCIDRs(n), r.Dst) {
+				return
+			}
+		}
+	}
+	t.Fatalf("tunnel route %v: VTEP %s is no podCIDR of peer %s with InternalIP %s", r, r.Gw, r.Node, ip)
 }
 
 func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
