@@ -156,14 +156,7 @@ func TestLoopKernel(t *testing.T) {
 	testenv.Run(t, th.name, "ip", "-6", "addr", "del", "fd00:198:18::11/64", "dev", "ul0")
 	a.poke()
 	waitRoutes(t, th, 2*time.Second, both[0])
-	// The reconcile that deleted the route sets readiness at its end.
-	deadline := time.Now().Add(2 * time.Second)
-	for ok, reason := a.ready.get(); ok || !strings.Contains(reason, "fd00:198:18::11"); ok, reason = a.ready.get() {
-		if time.Now().After(deadline) {
-			t.Fatalf("IPv6 underlay gone: ready %v reason %q", ok, reason)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitReason(t, a, "fd00:198:18::11") // set at the end of the reconcile that deleted the route
 	testenv.Run(t, th.name, "ip", "-6", "addr", "add", "fd00:198:18::11/64", "dev", "ul0", "nodad")
 	waitRoutes(t, th, 3*time.Second, both...) // the retry after the failure finds it
 
@@ -173,7 +166,7 @@ func TestLoopKernel(t *testing.T) {
 
 	src.set(node("a", nil, "198.18.0.11"))
 	a.poke()
-	deadline = time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for ok, reason := a.ready.get(); ok || reason != errNoPodCIDR.Error(); ok, reason = a.ready.get() {
 		if time.Now().After(deadline) {
 			t.Fatalf("own podCIDR gone: ready %v reason %q, want not ready %q", ok, reason, errNoPodCIDR)
