@@ -114,6 +114,9 @@ func (s *Syncer) ensureDevice(t *Tunnel) (netlink.Link, int, error) {
 			VxlanId:   t.VNI, VtepDevIndex: t.Underlay.LinkIndex, SrcAddr: net.IP(t.Local.AsSlice()), Port: t.Port,
 		}
 		if err := s.h.LinkAdd(v); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				err = fmt.Errorf("%w (another VXLAN device, flannel.1 say, has VNI %d on UDP port %d: delete it, or give --vxlan-vni another VNI)", err, t.VNI, t.Port)
+			}
 			return nil, changes, fmt.Errorf("ip link add %s type vxlan id %d local %s dev %s dstport %d: %w",
 				t.Name, t.VNI, t.Local, t.Underlay.LinkName, t.Port, err)
 		}

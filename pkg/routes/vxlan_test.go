@@ -170,6 +170,19 @@ func TestTunnelKernel(t *testing.T) {
 	}
 }
 
+// Another VXLAN device with the same VNI and port (flannel's, left
+// behind) makes the add fail with an error that says what to do.
+func TestTunnelVNIInUse(t *testing.T) {
+	th := newHost(t)
+	requireVXLAN(t, th)
+	testenv.Run(t, th.name, "ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", "198.18.0.11", "dev", "ul0", "dstport", "8472", "nolearning")
+	testenv.Run(t, th.name, "ip", "link", "set", "flannel.1", "up")
+	_, _, err := NewSyncer(th.h, th.rt, discard()).SyncTunnel(testTunnel(th))
+	if err == nil || !strings.Contains(err.Error(), "flannel.1 say, has VNI 1 on UDP port 8472") {
+		t.Fatalf("got %v, want the VNI named", err)
+	}
+}
+
 // An IPv6 tunnel: the MTU less 70, the VTEP a /128 without DAD.
 func TestTunnelKernelIPv6(t *testing.T) {
 	th := newHost(t)
