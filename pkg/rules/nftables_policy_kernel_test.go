@@ -1,0 +1,157 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
+)
+
+// policyNet is a node netns routing between three "pod" netns: a and b on
+// the node (10.244.1.2, .3; a also fd00:10:244:1::2) and r, a remote pod
+// (10.244.2.6, fd00:10:244:2::6), each on its own veth.
+type policyNet struct {
+	node, a, b, r string
+}
+
+func newPolicyNet(t *testing.T) policyNet {
+	t.Helper()
+	testenv.RequireRoot(t)
+	pn := policyNet{node: testenv.NewNS(t, "pnode"), a: testenv.NewNS(t, "pa"), b: testenv.NewNS(t, "pb"), r: testenv.NewNS(t, "pr")}
+	for _, n := range []string{pn.node, pn.a, pn.b, pn.r} {
+		// No DAD of the link-local addresses: neighbour discovery at once.
+		testenv.Run(t, n, "sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	}
+	for _, l := range []struct{ ns, dev, gw4, gw6, ip4, ip6 string }{
+		{pn.a, "va", "10.244.1.1", "fd00:10:244:1::1", "10.244.1.2", "fd00:10:244:1::2"},
+		{pn.b, "vb", "10.244.1.1", "fd00:10:244:1::1", "10.244.1.3", "fd00:10:244:1::3"},
+		{pn.r, "vr", "10.244.2.1", "fd00:10:244:2::1", "10.244.2.6", "fd00:10:244:2::6"},
+	} {
+		testenv.Run(t, pn.node, "ip", "link", "add", l.dev, "type", "veth", "peer", "name", "eth0", "netns", l.ns)
+		testenv.Run(t, pn.node, "ip", "addr", "add", l.gw4+"/32", "dev", l.dev)
+		testenv.Run(t, pn.node, "ip", "addr", "add", l.gw6+"/128", "dev", l.dev, "nodad")
+		testenv.Run(t, pn.node, "ip", "link", "set", l.dev, "up")
+		testenv.Run(t, pn.node, "ip", "route", "add", l.ip4+"/32", "dev", l.dev)
+		testenv.Run(t, pn.node, "ip", "-6", "route", "add", l.ip6+"/128", "dev", l.dev)
+		testenv.Run(t, l.ns, "ip", "addr", "add", l.ip4+"/32", "dev", "eth0")
+		testenv.Run(t, l.ns, "ip", "addr", "add", l.ip6+"/128", "dev", "eth0", "nodad")
+		testenv.Run(t, l.ns, "ip", "link", "set", "eth0", "up")
+		testenv.Run(t, l.ns, "ip", "route", "add", l.gw4, "dev", "eth0")
+		testenv.Run(t, l.ns, "ip", "route", "add", "default", "via", l.gw4)
+		testenv.Run(t, l.ns, "ip", "-6", "route", "add", l.gw6, "dev", "eth0")
+		testenv.Run(t, l.ns, "ip", "-6", "route", "add", "default", "via", l.gw6)
+	}
+	testenv.Run(t, pn.node, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	return pn
+}
+
+// connects reports whether a TCP connection from netns from reaches port
+// on addr, served in netns to, within half a second.
+func connects(t *testing.T, from, to, addr string, port int) bool {
+	t.Helper()
+	hp := net.JoinHostPort(addr, fmt.Sprint(port))
+	var ln net.Listener
+	if err := ns.WithNetNSPath(testenv.Path(to), func(ns.NetNS) error {
+		var err error
+		ln, err = net.Listen("tcp", hp)
+		return err
+	}); err != nil {
+		t.Fatalf("listen on %s in %s: %v", hp, to, err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	var c net.Conn
+	err := ns.WithNetNSPath(testenv.Path(from), func(ns.NetNS) error {
+		var err error
+		c, err = (&net.Dialer{Timeout: 500 * time.Millisecond}).Dial("tcp", hp)
+		return err
+	})
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+// EnsurePolicy enforces what it is given, both directions and families,
+// on forwarded traffic; replies pass; a new Policy replaces the old at once
+// and DeletePolicy lifts it.
+func TestKernelPolicy(t *testing.T) {
+	pn := newPolicyNet(t)
+	b := nftOnlyIn(t, pn.node)
+	ctx := context.Background()
+	a4, a6, b4, r4, r6 := "10.244.1.2", "fd00:10:244:1::2", "10.244.1.3", "10.244.2.6", "fd00:10:244:2::6"
+	for _, c := range []struct {
+		from, to, addr string
+		port           int
+	}{{pn.b, pn.a, a4, 80}, {pn.r, pn.a, a4, 80}, {pn.r, pn.a, a6, 80}, {pn.b, pn.r, r4, 80}} {
+		if !connects(t, c.from, c.to, c.addr, c.port) {
+			t.Fatalf("before any policy: %s to %s:%d refused", c.from, c.addr, c.port)
+		}
+	}
+	pfx := netip.MustParsePrefix
+	p := Policy{
+		// a: ingress isolated, both families; only r on TCP 80, IPv4.
+		// b: egress isolated; only to r on TCP 81.
+		Isolated: [2][]netip.Addr{{netip.MustParseAddr(a4), netip.MustParseAddr(a6)}, {netip.MustParseAddr(b4)}},
+		Allow: [2][]Allow{
+			{{Pod: netip.MustParseAddr(a4), Peer: pfx(r4 + "/32"), Proto: ProtoTCP, PortLo: 80, PortHi: 80}},
+			{{Pod: netip.MustParseAddr(b4), Peer: pfx("10.244.2.0/24"), Proto: ProtoTCP, PortLo: 81, PortHi: 81}},
+		},
+	}
+	if err := b.EnsurePolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what           string
+		from, to, addr string
+		port           int
+		want           bool
+	}{
+		{"r to a:80, allowed", pn.r, pn.a, a4, 80, true},
+		{"r to a:81, no allow", pn.r, pn.a, a4, 81, false},
+		{"b to a:80: b may not send, a may not receive", pn.b, pn.a, a4, 80, false},
+		{"r to a over IPv6: isolated, no allow", pn.r, pn.a, a6, 80, false},
+		{"b to r:81, allowed egress", pn.b, pn.r, r4, 81, true},
+		{"b to r:80, no allow", pn.b, pn.r, r4, 80, false},
+		{"a to r: a's egress is not isolated, the reply passes", pn.a, pn.r, r4, 80, true},
+		{"a to r over IPv6", pn.a, pn.r, r6, 80, true},
+	} {
+		if got := connects(t, c.from, c.to, c.addr, c.port); got != c.want {
+			t.Errorf("%s: connected %v, want %v", c.what, got, c.want)
+		}
+	}
+	listing := testenv.Run(t, pn.node, "nft", "list", "table", "inet", NFTPolicyTable)
+	for _, want := range []string{"hook forward priority filter - 10", "10.244.1.2 . 10.244.2.6 . tcp . 80", "in-isolated6", "out-allow4"} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("no %q in\n%s", want, listing)
+		}
+	}
+
+	// A new policy replaces the old whole: a isolated no more.
+	if err := b.EnsurePolicy(ctx, Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	if !connects(t, pn.b, pn.a, a4, 80) || !connects(t, pn.r, pn.a, a6, 81) {
+		t.Error("an empty policy still filters")
+	}
+	if err := b.DeletePolicy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := testenv.Run(t, pn.node, "nft", "list", "tables"); strings.Contains(out, NFTPolicyTable) {
+		t.Errorf("table left after DeletePolicy: %s", out)
+	}
+	if err := b.DeletePolicy(ctx); err != nil {
+		t.Errorf("second DeletePolicy: %v", err)
+	}
+}
