@@ -66,6 +66,7 @@ func TestMultiNode(t *testing.T) {
 		{"APIServerRestart", testAPIServerRestart},
 		{"LatePodCIDR", testLatePodCIDR},
 		{"AgentRBAC", testAgentRBAC},
+		{"NetworkPolicy", testNetworkPolicy},
 		{"ManifestDryRun", testManifestDryRun},
 	}
 	for _, s := range scenarios {

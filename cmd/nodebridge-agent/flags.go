@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/nodebridge/nodebridge/pkg/agent"
+	"github.com/nodebridge/nodebridge/pkg/rules"
 )
 
 // options is the command line: the agent's Config and what main itself uses.
@@ -78,6 +79,7 @@ func (o *options) register(fs *flag.FlagSet) {
 		`how peers' podCIDRs are reached: "host-gw" (a route via the peer's InternalIP: peers on-link only), "vxlan" (a VXLAN tunnel to every peer) or "auto" (host-gw where the peer is on-link, VXLAN otherwise)`)
 	fs.IntVar(&c.VXLANVNI, "vxlan-vni", c.VXLANVNI, "VXLAN network identifier of the tunnel devices "+agent.TunnelV4+" and "+agent.TunnelV6)
 	fs.IntVar(&c.VXLANPort, "vxlan-port", c.VXLANPort, "UDP port of the VXLAN tunnels (open it between nodes)")
+	fs.BoolVar(&c.NetworkPolicy, "network-policy", c.NetworkPolicy, "enforce NetworkPolicy for this node's pods in nftables (table inet "+rules.NFTPolicyTable+"); false removes that table")
 	fs.BoolVar(&o.uninstall, "uninstall", o.uninstall, "remove the agent's routes, rules and conflist (and the bridge and the network's IPAM state, once no pod is left) from this host, then exit")
 	fs.BoolVar(&o.hold, "hold", o.hold, "with --uninstall: afterwards serve /healthz and /readyz (ok) on --metrics-addr until SIGTERM instead of exiting, as a DaemonSet runs it")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, `log format on stderr: "text" or "json"`)

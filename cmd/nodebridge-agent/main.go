@@ -88,6 +88,7 @@ func start(ctx context.Context, o options, logger *slog.Logger) error {
 	if d.Rules, err = rules.SelectCluster(o.cfg.IPMasqBackend, mode, rulesLogf(logger)); err != nil {
 		return err
 	}
+	d.Policy = rules.NewNFTables(rulesLogf(logger))
 	if o.uninstall {
 		if err := agent.Uninstall(ctx, o.cfg, d); err != nil || !o.hold {
 			return err

@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,6 +82,8 @@ func TestManifest(t *testing.T) {
 		{"ClusterRole", "", "nodebridge-agent", []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"nodes/status"}, Verbs: []string{"patch"}},
+			{APIGroups: []string{""}, Resources: []string{"pods", "namespaces"}, Verbs: []string{"list", "watch"}},
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"list", "watch"}},
 		}},
 		{"Role", "kube-system", "nodebridge-agent", []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"kubeadm-config", "nodebridge-config"}, Verbs: []string{"get"}},
@@ -238,6 +241,15 @@ func testAgentRBAC(t *testing.T, c *cluster) {
 			t.Errorf("agent identity cannot get configmap kube-system/%s: %v", cm, err)
 		}
 	}
+	if _, err := as.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		t.Errorf("agent identity cannot list pods: %v", err)
+	}
+	if _, err := as.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		t.Errorf("agent identity cannot list namespaces: %v", err)
+	}
+	if _, err := as.NetworkingV1().NetworkPolicies("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		t.Errorf("agent identity cannot list networkpolicies: %v", err)
+	}
 	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{GenerateName: "rbac-probe-"},
 		InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: name, APIVersion: "v1"},
 		Reason:         "Probe", Message: "probe", Type: corev1.EventTypeNormal}
@@ -249,7 +261,10 @@ func testAgentRBAC(t *testing.T, c *cluster) {
 	_, denied["patch nodes"] = as.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, dry)
 	denied["delete nodes"] = as.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
 	_, denied["list secrets"] = as.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
-	_, denied["list pods"] = as.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	_, denied["get pod"] = as.CoreV1().Pods("default").Get(ctx, "any", metav1.GetOptions{})
+	denied["delete pods"] = as.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}, metav1.ListOptions{})
+	_, denied["create networkpolicies"] = as.NetworkingV1().NetworkPolicies("default").Create(ctx, &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "rbac-probe"}}, create)
 	_, denied["list configmaps"] = as.CoreV1().ConfigMaps("kube-system").List(ctx, metav1.ListOptions{})
 	_, denied["get configmap kube-proxy"] = as.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
 	_, denied["list events"] = as.CoreV1().Events("default").List(ctx, metav1.ListOptions{})

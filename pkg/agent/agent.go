@@ -89,6 +89,8 @@ type Deps struct {
 	Client  kubernetes.Interface // Run only: Uninstall needs no API server
 	Metrics *Metrics             // fed by Client's transport too; nil: a new one
 	Version string               // nodebridge_build_info{version}
+	// Policy enforces NetworkPolicy (Config.NetworkPolicy); nil: never.
+	Policy rules.PolicyBackend
 	// Reconnect closes every connection of Client, so that its watches
 	// dial again from the node's current address; nil: never.
 	Reconnect func()
@@ -124,8 +126,21 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- wait(); cancel() }()
+	var pwg sync.WaitGroup
+	switch {
+	case d.Policy == nil:
+	case cfg.NetworkPolicy:
+		ps := newPolicySync(cfg.NodeName, d.Policy, d.Log, a.metrics, cfg.Resync)
+		pwg.Add(1)
+		go func() { defer pwg.Done(); ps.run(ctx, client) }()
+	default:
+		if err := d.Policy.DeletePolicy(ctx); err != nil {
+			d.Log.Warn("network policy off: removing its table failed", "err", err)
+		}
+	}
 	err = a.runWatching(ctx, client)
 	cancel()
+	pwg.Wait()
 	return errors.Join(err, <-serveErr)
 }
 

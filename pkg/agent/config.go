@@ -34,6 +34,9 @@ type Config struct {
 	Backend   string
 	VXLANVNI  int // VXLAN network identifier of both devices
 	VXLANPort int // UDP port of the tunnels, both ends
+	// NetworkPolicy enforces the cluster's NetworkPolicies for this
+	// node's pods (table inet nodebridge-policy); false removes that table.
+	NetworkPolicy bool
 }
 
 // The backends, as --backend spells them.
@@ -67,6 +70,8 @@ func Defaults() Config {
 		Backend:     BackendAuto,
 		VXLANVNI:    DefaultVXLANVNI,
 		VXLANPort:   DefaultVXLANPort,
+
+		NetworkPolicy: true,
 	}
 }
 

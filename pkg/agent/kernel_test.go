@@ -150,7 +150,7 @@ func TestRulesNFTablesOnly(t *testing.T) {
 	}
 	cfg := Defaults()
 	cfg.CNIConfDir, cfg.IPAMDataDir = t.TempDir(), t.TempDir()
-	if err := uninstall(ctx, &cfg, th.h, rb, discard()); err != nil {
+	if err := uninstall(ctx, &cfg, th.h, rb, nil, discard()); err != nil {
 		t.Fatal(err)
 	}
 	if out := testenv.Run(t, th.name, "nft", "list", "ruleset"); strings.Contains(out, "nodebridge") {
@@ -182,7 +182,7 @@ func TestUninstallKernel(t *testing.T) {
 	testenv.Run(t, th.name, "ip", "link", "add", "nbpod0", "type", "veth", "peer", "name", "nbpod1")
 	testenv.Run(t, th.name, "ip", "link", "set", "nbpod0", "master", cfg.Bridge)
 	for i, name := range []string{"", "nftables"} { // the second run finds nothing left and succeeds
-		if err := uninstall(context.Background(), &cfg, th.h, rulesIn(t, th.ns, name), discard()); err != nil {
+		if err := uninstall(context.Background(), &cfg, th.h, rulesIn(t, th.ns, name), nil, discard()); err != nil {
 			t.Fatalf("run %d: %v", i, err)
 		}
 	}
@@ -190,7 +190,7 @@ func TestUninstallKernel(t *testing.T) {
 		t.Errorf("bridge %s with a port went: %v", cfg.Bridge, err)
 	}
 	testenv.Run(t, th.name, "ip", "link", "del", "nbpod0")
-	if err := uninstall(context.Background(), &cfg, th.h, rulesIn(t, th.ns, ""), discard()); err != nil {
+	if err := uninstall(context.Background(), &cfg, th.h, rulesIn(t, th.ns, ""), nil, discard()); err != nil {
 		t.Fatalf("run after the pod went: %v", err)
 	}
 	if _, err := th.h.LinkByName(cfg.Bridge); err == nil {

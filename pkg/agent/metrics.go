@@ -35,7 +35,13 @@ type Metrics struct {
 	apiErrors              int
 	apiRequests            int
 	routeChanges           int
-	iptablesMode           string // the iptables variant the agent runs, once set
+	iptablesMode           string        // the iptables variant the agent runs, once set
+	policies               int           // NetworkPolicies in the cache at the last write
+	policyIsolated         int           // pod addresses isolated, both directions
+	policyAllows           int           // allowed (pod, peer, protocol, ports) tuples, both directions
+	policySyncs            int           // policy tables written
+	policyErrors           int           // policy writes that failed
+	policyLast             time.Duration // compile and write of the last one
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -107,6 +113,12 @@ func (m *Metrics) list() []metric {
 		{name: "nodebridge_agent_routes_wanted", kind: gauge, help: "Routes to other Nodes' podCIDRs the agent wants.", value: float64(m.routesWanted)},
 		{name: "nodebridge_agent_routes_installed", kind: gauge, help: "Wanted routes present in the kernel after the last reconcile.", value: float64(m.routesInstalled)},
 		{name: "nodebridge_agent_vxlan_peers", kind: gauge, help: "Peers reached through a VXLAN device, counted once per family.", value: float64(m.tunnelPeers)},
+		{name: "nodebridge_agent_network_policies", kind: gauge, help: "NetworkPolicies known at the last policy write.", value: float64(m.policies)},
+		{name: "nodebridge_agent_policy_isolated_pods", kind: gauge, help: "Addresses of this node's pods isolated by NetworkPolicy, ingress plus egress.", value: float64(m.policyIsolated)},
+		{name: "nodebridge_agent_policy_allows", kind: gauge, help: "Allowed (pod, peer, protocol, ports) tuples of this node's isolated pods, ingress plus egress.", value: float64(m.policyAllows)},
+		{name: "nodebridge_agent_policy_writes_total", kind: counter, help: "Policy tables written, one transaction each.", value: float64(m.policySyncs)},
+		{name: "nodebridge_agent_policy_write_errors_total", kind: counter, help: "Policy writes that failed.", value: float64(m.policyErrors)},
+		{name: "nodebridge_agent_policy_sync_last_duration_seconds", kind: gauge, help: "Compile and write of the last policy table.", value: m.policyLast.Seconds()},
 		{name: "nodebridge_agent_peers_skipped", kind: gauge, help: "Peer podCIDRs not routed, for any reason.", value: float64(m.peersSkipped)},
 		{name: "nodebridge_agent_podcidr_rejected", kind: gauge, help: "PodCIDRs not used, by reason: peers' not routed, the own Node's refused.",
 			label: "reason", samples: samplesOf(rejectReasons(), m.rejected)},

@@ -19,7 +19,7 @@ import (
 )
 
 // Uninstall removes what the agent put on this host: every proto-78 route,
-// the VXLAN devices, the FORWARD accepts of both backends (NB-AGENT-FWD and its jumps, chain
+// the VXLAN devices, the NetworkPolicy table, the FORWARD accepts of both backends (NB-AGENT-FWD and its jumps, chain
 // inet nodebridge cluster-fwd), and the conflist; and the plugin's bridge
 // and the network's IPAM state once no pod is left. It needs no API server.
 // Pods already running keep their addresses, and the bridge, until deleted.
@@ -28,17 +28,20 @@ func Uninstall(ctx context.Context, cfg Config, d Deps) error {
 	if err := cfg.Validate(); err != nil { // the network name builds the path removed
 		return fmt.Errorf("config: %w", err)
 	}
-	return uninstall(ctx, &cfg, d.Netlink, d.Rules, d.Log)
+	return uninstall(ctx, &cfg, d.Netlink, d.Rules, d.Policy, d.Log)
 }
 
 // uninstall is Uninstall on the host reached through h and rb.
-func uninstall(ctx context.Context, cfg *Config, h *netlink.Handle, rb rules.ClusterBackend, log *slog.Logger) error {
+func uninstall(ctx context.Context, cfg *Config, h *netlink.Handle, rb rules.ClusterBackend, pb rules.PolicyBackend, log *slog.Logger) error {
 	rs := routes.NewSyncer(h, nil, log)
 	_, _, routesErr := rs.Sync(nil)
 	errs := []error{routesErr}
 	for _, name := range []string{TunnelV4, TunnelV6} {
 		_, err := rs.DeleteTunnel(name)
 		errs = append(errs, err)
+	}
+	if pb != nil {
+		errs = append(errs, pb.DeletePolicy(ctx))
 	}
 	ctx, cancel := context.WithTimeout(ctx, rulesTimeout)
 	defer cancel()

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"context"
 	"net/netip"
 	"slices"
 )
@@ -33,6 +34,18 @@ type Policy struct {
 	Isolated [2][]netip.Addr // by Direction: addresses of isolated pods of the node
 	Allow    [2][]Allow      // by Direction
 }
+
+// PolicyBackend enforces a node's Policy: nftables, whatever the backend
+// of the plugin's rules.
+type PolicyBackend interface {
+	// EnsurePolicy makes the kernel enforce p, replacing what it enforced
+	// before at once.
+	EnsurePolicy(ctx context.Context, p Policy) error
+	// DeletePolicy lifts enforcement; none in place is not an error.
+	DeletePolicy(ctx context.Context) error
+}
+
+var _ PolicyBackend = (*NFTables)(nil)
 
 // Allow lets traffic between Pod, an address of one of the node's pods,
 // and Peer pass: to Pod from Peer (Ingress) or from Pod to Peer (Egress),

@@ -1,0 +1,263 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/nodebridge/nodebridge/pkg/rules"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// watchCache is one List+Watch of a kind into a Store, slimmed by slim,
+// poking on every change: the reflector-and-store the Node cache is, for
+// the kinds NetworkPolicy enforcement reads.
+type watchCache struct {
+	store  cache.Store
+	poke   func()
+	slim   func(any) (any, error)
+	synced chan struct{}
+	once   sync.Once
+}
+
+func newWatchCache(poke func(), slim func(any) (any, error)) *watchCache {
+	return &watchCache{store: cache.NewStore(cache.MetaNamespaceKeyFunc), poke: poke, slim: slim, synced: make(chan struct{})}
+}
+
+// Add, Update, Delete, Replace and Resync make watchCache a
+// cache.ReflectorStore; each change pokes.
+func (c *watchCache) Add(obj any) error {
+	o, _ := c.slim(obj)
+	defer c.poke()
+	return c.store.Add(o)
+}
+
+func (c *watchCache) Update(obj any) error {
+	o, _ := c.slim(obj)
+	defer c.poke()
+	return c.store.Update(o)
+}
+
+func (c *watchCache) Delete(obj any) error {
+	defer c.poke()
+	return c.store.Delete(obj)
+}
+
+func (c *watchCache) Replace(list []any, rv string) error {
+	for i := range list {
+		list[i], _ = c.slim(list[i])
+	}
+	defer c.poke()
+	err := c.store.Replace(list, rv)
+	c.once.Do(func() { close(c.synced) })
+	return err
+}
+
+func (c *watchCache) Resync() error { return nil }
+
+// Transformer slims objects in the reflector's own stores too.
+func (c *watchCache) Transformer() cache.TransformFunc { return c.slim }
+
+// run lists and watches into the cache until ctx ends.
+func (c *watchCache) run(ctx context.Context, name string, example runtime.Object,
+	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			ctx, cancel := context.WithTimeout(ctx, listTimeout)
+			defer cancel()
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: watchFn,
+	}
+	r := cache.NewReflectorWithOptions(listThenWatch{lw}, example, c, cache.ReflectorOptions{
+		Name:    "nodebridge-agent/" + name,
+		Backoff: &wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 100, Cap: 5 * time.Second},
+	})
+	r.RunWithContext(ctx)
+}
+
+// slimPod keeps what policy reads of a Pod.
+func slimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	s := &corev1.Pod{}
+	s.Name, s.Namespace, s.UID, s.ResourceVersion, s.Labels = p.Name, p.Namespace, p.UID, p.ResourceVersion, p.Labels
+	s.Spec.NodeName, s.Spec.HostNetwork = p.Spec.NodeName, p.Spec.HostNetwork
+	for _, c := range p.Spec.Containers {
+		if len(c.Ports) > 0 {
+			s.Spec.Containers = append(s.Spec.Containers, corev1.Container{Name: c.Name, Ports: c.Ports})
+		}
+	}
+	s.Status.Phase, s.Status.PodIPs = p.Status.Phase, p.Status.PodIPs
+	return s, nil
+}
+
+// slimNamespace keeps a Namespace's name and labels.
+func slimNamespace(obj any) (any, error) {
+	n, ok := obj.(*corev1.Namespace)
+	if !ok {
+		return obj, nil
+	}
+	s := &corev1.Namespace{}
+	s.Name, s.UID, s.ResourceVersion, s.Labels = n.Name, n.UID, n.ResourceVersion, n.Labels
+	return s, nil
+}
+
+// slimPolicy drops a NetworkPolicy's managed fields and annotations.
+func slimPolicy(obj any) (any, error) {
+	p, ok := obj.(*networkingv1.NetworkPolicy)
+	if !ok {
+		return obj, nil
+	}
+	s := &networkingv1.NetworkPolicy{Spec: p.Spec}
+	s.Name, s.Namespace, s.UID, s.ResourceVersion = p.Name, p.Namespace, p.UID, p.ResourceVersion
+	return s, nil
+}
+
+// policySync enforces NetworkPolicy for the node's pods: from the three
+// caches, once each has its first list, it compiles the policy and writes
+// it when it changed (and on every resync), as one transaction.
+type policySync struct {
+	node     string
+	backend  rules.PolicyBackend
+	log      *slog.Logger
+	metrics  *Metrics
+	resync   time.Duration
+	kick     chan struct{}
+	pods     *watchCache
+	ns       *watchCache
+	policies *watchCache
+	applied  *rules.Policy
+	problems map[string]bool // logged already
+}
+
+func newPolicySync(node string, backend rules.PolicyBackend, log *slog.Logger, m *Metrics, resync time.Duration) *policySync {
+	s := &policySync{node: node, backend: backend, log: log, metrics: m, resync: resync, kick: make(chan struct{}, 1), problems: map[string]bool{}}
+	s.pods = newWatchCache(s.poke, slimPod)
+	s.ns = newWatchCache(s.poke, slimNamespace)
+	s.policies = newWatchCache(s.poke, slimPolicy)
+	return s
+}
+
+func (s *policySync) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run watches and enforces until ctx ends; the table stays in place
+// after, so a restart opens no window without policy.
+func (s *policySync) run(ctx context.Context, client kubernetes.Interface) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		pods := client.CoreV1().Pods("")
+		s.pods.run(ctx, "pods", &corev1.Pod{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pods.List(ctx, o) }, pods.Watch)
+	}()
+	go func() {
+		defer wg.Done()
+		nss := client.CoreV1().Namespaces()
+		s.ns.run(ctx, "namespaces", &corev1.Namespace{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return nss.List(ctx, o) }, nss.Watch)
+	}()
+	go func() {
+		defer wg.Done()
+		pols := client.NetworkingV1().NetworkPolicies("")
+		s.policies.run(ctx, "networkpolicies", &networkingv1.NetworkPolicy{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pols.List(ctx, o) }, pols.Watch)
+	}()
+	for _, c := range []*watchCache{s.pods, s.ns, s.policies} {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.synced:
+		}
+	}
+	s.log.Info("network policy: pods, namespaces and policies listed; enforcing")
+	s.loop(ctx)
+}
+
+// loop applies on every poke (coalesced) and every resync, retrying a
+// failed write after a second.
+func (s *policySync) loop(ctx context.Context) {
+	tick := time.NewTicker(s.resync)
+	defer tick.Stop()
+	var retry <-chan time.Time
+	apply := func(force bool) {
+		if err := s.apply(ctx, force); err != nil {
+			s.log.Warn("network policy: write failed; retrying", "err", err)
+			retry = time.After(time.Second)
+		}
+	}
+	apply(true)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+			apply(false)
+		case <-tick.C:
+			apply(true)
+		case <-retry:
+			retry = nil
+			apply(true)
+		}
+	}
+}
+
+// apply compiles the policy and writes it when it differs from the one
+// written last, or when force.
+func (s *policySync) apply(ctx context.Context, force bool) error {
+	start := time.Now()
+	in := policyInput{node: s.node}
+	for _, o := range s.pods.store.List() {
+		if p, ok := o.(*corev1.Pod); ok {
+			in.pods = append(in.pods, p)
+		}
+	}
+	for _, o := range s.ns.store.List() {
+		if n, ok := o.(*corev1.Namespace); ok {
+			in.namespaces = append(in.namespaces, n)
+		}
+	}
+	for _, o := range s.policies.store.List() {
+		if p, ok := o.(*networkingv1.NetworkPolicy); ok {
+			in.policies = append(in.policies, p)
+		}
+	}
+	p, problems := compilePolicy(in)
+	for _, pr := range problems {
+		if key := pr.String(); !s.problems[key] {
+			s.problems[key] = true
+			s.log.Warn("network policy: part of a policy read strictly", "policy", pr.namespace+"/"+pr.name, "problem", pr.detail)
+		}
+	}
+	if !force && s.applied != nil && reflect.DeepEqual(*s.applied, p) {
+		return nil
+	}
+	if err := s.backend.EnsurePolicy(ctx, p); err != nil {
+		s.metrics.update(func(m *Metrics) { m.policyErrors++ })
+		return err
+	}
+	s.applied = &p
+	took := time.Since(start)
+	s.metrics.update(func(m *Metrics) {
+		m.policies, m.policySyncs, m.policyLast = len(in.policies), m.policySyncs+1, took
+		m.policyIsolated = len(p.Isolated[rules.Ingress]) + len(p.Isolated[rules.Egress])
+		m.policyAllows = len(p.Allow[rules.Ingress]) + len(p.Allow[rules.Egress])
+	})
+	return nil
+}
