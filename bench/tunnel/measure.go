@@ -156,4 +156,3 @@ func percentile(ds []time.Duration, q int) time.Duration {
 	i := (len(s)*q + 99) / 100
 	return s[max(i-1, 0)]
 }
-
