@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -77,18 +78,22 @@ func reachesPort(a, b *lab.Pod, v6 bool, port int) bool {
 	return err == nil
 }
 
-// testNetworkPolicy: pods on node 1 and node 2 registered as Pod objects;
-// a default-deny ingress policy isolates node 1's pod from node 2's, both
-// families, while node 1's pod still connects out (the replies pass); a
-// second policy lets app=client in on TCP 8080 only, by name; deleting
-// them lifts it.
+// testNetworkPolicy: pods on node 1 and node 2, and a second pod on node 1
+// (same bridge), registered as Pod objects; a default-deny ingress policy
+// isolates node 1's server pod from both, both families, while it still
+// connects out (the replies pass); a second policy lets app=client in on
+// TCP 8080 only, by name; deleting them lifts it.
 func testNetworkPolicy(t *testing.T, c *cluster) {
 	ctx := context.Background()
 	c.ensureServiceAccount(t, ctx)
 	server, client := c.pods[0], c.pods[1]
+	neighbour := addPod(t, ctx, c.nodes[0], "pod-neighbour") // beside the server, through the bridge
 	c.podObject(t, ctx, server, c.nodes[0].Name, map[string]string{"app": "server"})
 	c.podObject(t, ctx, client, c.nodes[1].Name, map[string]string{"app": "client"})
-	waitFor(t, routeDeadline, "before any policy", func() error { return bothWays(client, server) })
+	c.podObject(t, ctx, neighbour, c.nodes[0].Name, map[string]string{"app": "neighbour"})
+	waitFor(t, routeDeadline, "before any policy", func() error {
+		return errors.Join(bothWays(client, server), bothWays(neighbour, server))
+	})
 	pols := c.cs.NetworkingV1().NetworkPolicies("default")
 	deny := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny-server"},
 		Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "server"}},
@@ -99,9 +104,11 @@ func testNetworkPolicy(t *testing.T, c *cluster) {
 	t.Cleanup(func() { _ = pols.Delete(context.Background(), deny.Name, metav1.DeleteOptions{}) })
 	start := time.Now()
 	waitFor(t, routeDeadline, "default deny enforced on "+c.nodes[0].Name, func() error {
-		for _, v6 := range []bool{false, true} {
-			if reaches(client, server, v6) {
-				return fmt.Errorf("%s still reaches %s (v6 %v)", client.Name, server.Name, v6)
+		for _, from := range []*lab.Pod{client, neighbour} {
+			for _, v6 := range []bool{false, true} {
+				if reaches(from, server, v6) {
+					return fmt.Errorf("%s still reaches %s (v6 %v)", from.Name, server.Name, v6)
+				}
 			}
 		}
 		return nil
@@ -135,12 +142,17 @@ func testNetworkPolicy(t *testing.T, c *cluster) {
 	if reaches(client, server, false) {
 		t.Errorf("%s reaches %s on a port the policy does not name", client.Name, server.Name)
 	}
+	if reachesPort(neighbour, server, false, 8080) {
+		t.Errorf("%s, not app=client, reaches %s on 8080", neighbour.Name, server.Name)
+	}
 	for _, name := range []string{deny.Name, allow.Name} {
 		if err := pols.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, routeDeadline, "policies deleted: open again", func() error { return bothWays(client, server) })
+	waitFor(t, routeDeadline, "policies deleted: open again", func() error {
+		return errors.Join(bothWays(client, server), bothWays(neighbour, server))
+	})
 }
 
 // bothWays reports whether a reaches b over both families.
