@@ -55,18 +55,24 @@ const listTimeout = 15 * time.Second
 // run lists and watches Nodes into the cache until ctx ends.
 func (c *nodeCache) run(ctx context.Context, client kubernetes.Interface) {
 	nodes := client.CoreV1().Nodes()
+	listWatch(ctx, "nodes", &corev1.Node{}, c, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return nodes.List(ctx, o) }, nodes.Watch)
+}
+
+// listWatch lists, then watches, one kind into store until ctx ends: each
+// List bounded by listTimeout, retried with a backoff capped at 5 s.
+func listWatch(ctx context.Context, name string, example runtime.Object, store cache.ReflectorStore,
+	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			ctx, cancel := context.WithTimeout(ctx, listTimeout)
 			defer cancel() // List has read and decoded the whole answer when it returns
-			return nodes.List(ctx, o)
+			return list(ctx, o)
 		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return nodes.Watch(ctx, o)
-		},
+		WatchFuncWithContext: watchFn,
 	}
-	r := cache.NewReflectorWithOptions(listThenWatch{lw}, &corev1.Node{}, c, cache.ReflectorOptions{
-		Name:    "nodebridge-agent/nodes",
+	r := cache.NewReflectorWithOptions(listThenWatch{lw}, example, store, cache.ReflectorOptions{
+		Name:    "nodebridge-agent/" + name,
 		Backoff: &wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 100, Cap: 5 * time.Second},
 	})
 	r.RunWithContext(ctx)

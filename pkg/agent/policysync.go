@@ -12,8 +12,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
@@ -66,25 +64,6 @@ func (c *watchCache) Resync() error { return nil }
 
 // Transformer slims objects in the reflector's own stores too.
 func (c *watchCache) Transformer() cache.TransformFunc { return c.slim }
-
-// run lists and watches into the cache until ctx ends.
-func (c *watchCache) run(ctx context.Context, name string, example runtime.Object,
-	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
-	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) {
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			ctx, cancel := context.WithTimeout(ctx, listTimeout)
-			defer cancel()
-			return list(ctx, o)
-		},
-		WatchFuncWithContext: watchFn,
-	}
-	r := cache.NewReflectorWithOptions(listThenWatch{lw}, example, c, cache.ReflectorOptions{
-		Name:    "nodebridge-agent/" + name,
-		Backoff: &wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 100, Cap: 5 * time.Second},
-	})
-	r.RunWithContext(ctx)
-}
 
 // slimPod keeps what policy reads of a Pod.
 func slimPod(obj any) (any, error) {
@@ -167,17 +146,17 @@ func (s *policySync) run(ctx context.Context, client kubernetes.Interface) {
 	go func() {
 		defer wg.Done()
 		pods := client.CoreV1().Pods("")
-		s.pods.run(ctx, "pods", &corev1.Pod{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pods.List(ctx, o) }, pods.Watch)
+		listWatch(ctx, "pods", &corev1.Pod{}, s.pods, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pods.List(ctx, o) }, pods.Watch)
 	}()
 	go func() {
 		defer wg.Done()
 		nss := client.CoreV1().Namespaces()
-		s.ns.run(ctx, "namespaces", &corev1.Namespace{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return nss.List(ctx, o) }, nss.Watch)
+		listWatch(ctx, "namespaces", &corev1.Namespace{}, s.ns, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return nss.List(ctx, o) }, nss.Watch)
 	}()
 	go func() {
 		defer wg.Done()
 		pols := client.NetworkingV1().NetworkPolicies("")
-		s.policies.run(ctx, "networkpolicies", &networkingv1.NetworkPolicy{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pols.List(ctx, o) }, pols.Watch)
+		listWatch(ctx, "networkpolicies", &networkingv1.NetworkPolicy{}, s.policies, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pols.List(ctx, o) }, pols.Watch)
 	}()
 	for _, c := range []*watchCache{s.pods, s.ns, s.policies} {
 		select {
