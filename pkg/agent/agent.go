@@ -39,11 +39,10 @@ type agent struct {
 	links   atomic.Value    // [2]int: underlay link indexes, for link event filtering
 	// The VXLAN devices: their indexes for event filtering ([2]int), a
 	// mark set by events that something of theirs changed, and, the
-	// loop's own, each family's as last synced or known absent.
+	// loop's own, what each family's is known to be.
 	tunnelLinks  atomic.Value
 	tunnelsDirty atomic.Bool
-	tunnelSynced [2]*syncedTunnel
-	tunnelAbsent [2]bool
+	tunnels      [2]tunnelState
 	skipped      map[string]bool // rejections already logged
 	shadows      *[]string       // CNI configs sorting before ours, as last reported; nil: not checked yet
 	conf         *confSource     // the conflist template's ConfigMap; nil: none, the defaults

@@ -132,29 +132,25 @@ func (a *agent) applyTunnels(st *applied, verify bool) error {
 	var errs []error
 	var idx [2]int
 	for f := range st.d.tunnels {
-		plan, u := st.d.tunnels[f], st.underlays[f]
+		plan, u, last := st.d.tunnels[f], st.underlays[f], a.tunnels[f]
 		if plan == nil || u == nil {
-			if a.tunnelSynced[f] != nil || dirty || !a.tunnelAbsent[f] {
+			if dirty || !last.known || last.t != nil {
 				_, err := a.routes.DeleteTunnel(tunnelName(f))
 				errs = append(errs, err)
-				a.tunnelSynced[f], a.tunnelAbsent[f] = nil, err == nil
+				a.tunnels[f] = tunnelState{known: err == nil}
 			}
 			continue
 		}
 		t := &routes.Tunnel{Name: tunnelName(f), VNI: a.cfg.VXLANVNI, Port: a.cfg.VXLANPort, Local: u.Addr,
 			Underlay: u, VTEP: plan.vtep, Peers: plan.peers}
-		if last := a.tunnelSynced[f]; !dirty && last != nil && sameTunnel(last.t, t) {
+		if !dirty && last.known && last.t != nil && sameTunnel(last.t, t) {
 			idx[f] = last.index
 			continue
 		}
 		i, changes, err := a.routes.SyncTunnel(t)
 		a.metrics.update(func(m *Metrics) { m.routeChanges += changes })
-		a.tunnelSynced[f], a.tunnelAbsent[f] = nil, false
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			a.tunnelSynced[f] = &syncedTunnel{t: t, index: i}
-		}
+		a.tunnels[f] = tunnelState{known: err == nil, t: t, index: i}
+		errs = append(errs, err)
 		idx[f] = i
 	}
 	a.tunnelLinks.Store(idx)
@@ -171,8 +167,11 @@ func (a *agent) applyTunnels(st *applied, verify bool) error {
 	return errors.Join(errs...)
 }
 
-// syncedTunnel is a tunnel as last synced without error, and its device.
-type syncedTunnel struct {
+// tunnelState is what a family's VXLAN device is known to be: when known,
+// t as synced without error (its device index), or no device at all (t
+// nil); unknown until a sync or delete succeeds.
+type tunnelState struct {
+	known bool
 	t     *routes.Tunnel
 	index int
 }

@@ -56,8 +56,19 @@ type desired struct {
 	// tunnels holds, by family, the VXLAN device's peers; nil: no device
 	// of the family. The routes through one have Onlink set and no
 	// LinkIndex until the device exists (applyTunnels).
-	tunnels     [2]*tunnelPlan
-	unreachable []skip // host-gw: peers' podCIDRs not on-link, so not routed
+	tunnels [2]*tunnelPlan
+}
+
+// unreachable is the peers' podCIDRs not routed for want of an on-link
+// InternalIP: with --backend=host-gw, pods there cannot be reached.
+func (d *desired) unreachable() []skip {
+	var out []skip
+	for _, s := range d.skipped {
+		if s.reason == rejectNotOnLink {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // tunnelPlan is what one family's VXLAN device must hold.
@@ -162,13 +173,9 @@ func (d *desired) addPeer(c *checker, p *nodeInfo) {
 		d.skipped = append(d.skipped, skip{node: p.name, uid: p.uid, podCIDR: s, reason: rejectUnparsable, detail: "not a CIDR"})
 	}
 	for _, dst := range p.podCIDRs {
-		r, _, reason, detail := c.check(p, dst)
+		r, reason, detail := c.check(p, dst)
 		if reason != "" {
-			s := skip{node: p.name, uid: p.uid, podCIDR: dst.String(), reason: reason, detail: detail}
-			d.skipped = append(d.skipped, s)
-			if reason == rejectNotOnLink {
-				d.unreachable = append(d.unreachable, s)
-			}
+			d.skipped = append(d.skipped, skip{node: p.name, uid: p.uid, podCIDR: dst.String(), reason: reason, detail: detail})
 			continue
 		}
 		c.accepted.add(dst, p.name)

@@ -272,8 +272,8 @@ func TestRejections(t *testing.T) {
 			if got := tunnelPeers(d, v4); !slices.Equal(got, tc.tunnel) {
 				t.Errorf("IPv4 tunnel peers:\n got %q\nwant %q", got, tc.tunnel)
 			}
-			if (len(d.unreachable) > 0) != (backend == BackendHostGW && strings.Contains(fmt.Sprint(tc.want), "not-on-link")) {
-				t.Errorf("unreachable: %v", d.unreachable)
+			if (len(d.unreachable()) > 0) != (backend == BackendHostGW && strings.Contains(fmt.Sprint(tc.want), "not-on-link")) {
+				t.Errorf("unreachable: %v", d.unreachable())
 			}
 			slices.Sort(wantRoutes)
 			if got := routeList(d); !slices.Equal(got, wantRoutes) {

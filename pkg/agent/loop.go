@@ -160,7 +160,7 @@ func (a *agent) reconcile(ctx context.Context, verify bool) error {
 		if errors.Is(err, errUnreachable) && d != nil {
 			// Lasting, and the operator's to fix: the Node says so.
 			err = errors.Join(err, a.setCondition(ctx, d.ownNode, condition{status: corev1.ConditionTrue,
-				reason: unreachableReason, message: "nodebridge-agent: " + unreachable(d.d.unreachable).Error()}))
+				reason: unreachableReason, message: "nodebridge-agent: " + unreachable(d.d.unreachable()).Error()}))
 		}
 		return err
 	}
@@ -217,7 +217,7 @@ func (a *agent) converge(ctx context.Context, verify bool) (*applied, error) {
 	confErr := a.applyConflist(ctx, st, verify)
 	return st, errors.Join(failedIn(stepUnderlay, st.underlayErr), failedIn(stepRules, rulesErr),
 		failedIn(stepConflist, confErr), failedIn(stepTunnels, tunnelErr), failedIn(stepRoutes, routesErr),
-		failedIn(stepUnreachable, unreachable(st.d.unreachable)))
+		failedIn(stepUnreachable, unreachable(st.d.unreachable())))
 }
 
 // errUnreachable: with --backend=host-gw, peers whose InternalIP is not

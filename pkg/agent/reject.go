@@ -69,49 +69,48 @@ type checker struct {
 	vteps     map[string]*[2]netip.Addr // by peer: its VTEP of each family, once one of its podCIDRs is tunneled to
 }
 
-// check returns the route to dst of peer p, or why there is none; tunnel
-// says the route goes through the family's VXLAN device, whose peers then
-// include p.
-func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r routes.Route, tunnel bool, reason, detail string) {
+// check returns the route to dst of peer p, or why there is none; a route
+// through the family's VXLAN device (Onlink) adds p to its peers.
+func (c *checker) check(p *nodeInfo, dst netip.Prefix) (r routes.Route, reason, detail string) {
 	if reason, detail = checkPrefix(dst, c.cluster); reason != "" {
-		return r, false, reason, detail
+		return r, reason, detail
 	}
 	if reason, detail = c.overlapsHost(dst); reason != "" {
-		return r, false, reason, detail
+		return r, reason, detail
 	}
 	f := familyOf(dst.Addr())
 	gw, u := p.ips[f], c.underlays[f]
 	switch {
 	case !gw.IsValid():
-		return r, false, rejectNoInternalIP, "no " + familyName(f) + " InternalIP"
+		return r, rejectNoInternalIP, "no " + familyName(f) + " InternalIP"
 	case u == nil:
-		return r, false, rejectNoUnderlay, "no " + familyName(f) + " underlay on this node"
+		return r, rejectNoUnderlay, "no " + familyName(f) + " underlay on this node"
 	}
 	onLink := u.OnLink(gw)
-	tunnel = c.backend == BackendVXLAN || (c.backend == BackendAuto && !onLink)
+	tunnel := c.backend == BackendVXLAN || (c.backend == BackendAuto && !onLink)
 	if !tunnel && !onLink {
-		return r, false, rejectNotOnLink, fmt.Sprintf("InternalIP %s not on-link on %s", gw, u.LinkName)
+		return r, rejectNotOnLink, fmt.Sprintf("InternalIP %s not on-link on %s", gw, u.LinkName)
 	}
 	if tunnel {
 		if reason, detail = c.checkRemote(p, gw); reason != "" {
-			return r, false, reason, detail
+			return r, reason, detail
 		}
 	}
 	if q, holder, ok := c.accepted.overlapping(dst); ok {
-		return r, false, rejectOverlapsPeer, fmt.Sprintf("overlaps %s of %s, created earlier", q, holder)
+		return r, rejectOverlapsPeer, fmt.Sprintf("overlaps %s of %s, created earlier", q, holder)
 	}
 	fr, foreign := c.host.Foreign[dst]
 	if tunnel {
 		if foreign { // never taken over: it cannot go through a device not made yet
-			return r, false, rejectForeignRoute, c.describeForeign(&fr)
+			return r, rejectForeignRoute, c.describeForeign(&fr)
 		}
-		return routes.Route{Dst: dst, Gw: c.vtepOf(p, dst), LinkName: tunnelName(f), Onlink: true, Node: p.name}, true, "", ""
+		return routes.Route{Dst: dst, Gw: c.vtepOf(p, dst), LinkName: tunnelName(f), Onlink: true, Node: p.name}, "", ""
 	}
 	r = routes.Route{Dst: dst, Gw: gw, LinkIndex: u.LinkIndex, LinkName: u.LinkName, Node: p.name}
 	if foreign && !routes.Takes(&fr, r) {
-		return routes.Route{}, false, rejectForeignRoute, c.describeForeign(&fr)
+		return routes.Route{}, rejectForeignRoute, c.describeForeign(&fr)
 	}
-	return r, false, "", ""
+	return r, "", ""
 }
 
 // checkRemote checks a peer's InternalIP as the outer destination of
