@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -277,6 +276,10 @@ func (s *Syncer) syncFDB(t *Tunnel, index int) (int, error) {
 	for i := range t.Peers {
 		want[t.Peers[i].MAC.String()] = &t.Peers[i]
 	}
+	left := make(map[string]int, len(have)) // entries per MAC not yet dealt with
+	for i := range have {
+		left[have[i].HardwareAddr.String()]++
+	}
 	var errs []error
 	changes, done := 0, make(map[string]bool, len(want))
 	for i := range have {
@@ -284,12 +287,13 @@ func (s *Syncer) syncFDB(t *Tunnel, index int) (int, error) {
 		mac := h.HardwareAddr.String()
 		dst, _ := netip.AddrFromSlice(h.IP)
 		p, wanted := want[mac]
-		if wanted && !done[mac] && h.State&netlink.NUD_PERMANENT != 0 && dst.Unmap() == p.Remote {
+		left[mac]--
+		switch {
+		case wanted && !done[mac] && h.State&netlink.NUD_PERMANENT != 0 && dst.Unmap() == p.Remote:
 			done[mac] = true
 			continue
-		}
-		if wanted && !done[mac] && !slices.ContainsFunc(have[i+1:], func(o netlink.Neigh) bool { return o.HardwareAddr.String() == mac }) {
-			continue // the only entry of a wanted MAC, wrong: replaced below, never missing meanwhile
+		case wanted && !done[mac] && left[mac] == 0:
+			continue // the last entry of a wanted MAC, wrong: replaced below, never missing meanwhile
 		}
 		d := &netlink.Neigh{LinkIndex: index, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF, IP: h.IP, HardwareAddr: h.HardwareAddr}
 		if err := s.h.NeighDel(d); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -321,12 +325,7 @@ func (s *Syncer) syncFDB(t *Tunnel, index int) (int, error) {
 // entries; one not there, or not a VXLAN device, is left alone.
 // Equivalent to: ip link del NAME type vxlan
 func (s *Syncer) DeleteTunnel(name string) (bool, error) {
-	return DeleteTunnel(s.h, name, s.log)
-}
-
-// DeleteTunnel deletes the VXLAN device name through h; see Syncer.DeleteTunnel.
-func DeleteTunnel(h *netlink.Handle, name string, log interface{ Info(string, ...any) }) (bool, error) {
-	link, err := h.LinkByName(name)
+	link, err := s.h.LinkByName(name)
 	var nf netlink.LinkNotFoundError
 	if errors.As(err, &nf) {
 		return false, nil
@@ -337,9 +336,9 @@ func DeleteTunnel(h *netlink.Handle, name string, log interface{ Info(string, ..
 	if _, ok := link.(*netlink.Vxlan); !ok {
 		return false, nil
 	}
-	if err := h.LinkDel(link); err != nil {
+	if err := s.h.LinkDel(link); err != nil {
 		return false, fmt.Errorf("ip link del %s: %w", name, err)
 	}
-	log.Info("vxlan device deleted", "link", name)
+	s.log.Info("vxlan device deleted", "link", name)
 	return true, nil
 }

@@ -130,6 +130,16 @@ func TestTunnelKernel(t *testing.T) {
 		"0e:6e:c6:12:01:0d dst 198.18.1.13 self permanent",
 	})
 
+	// A second destination appended to a peer's MAC goes; the right one stays.
+	testenv.Run(t, th.name, "bridge", "fdb", "append", "0e:6e:c6:12:01:0d", "dev", "nb.vxlan", "dst", "198.18.9.9")
+	if _, _, err := s.SyncTunnel(tun); err != nil {
+		t.Fatal(err)
+	}
+	if fdb := testenv.Run(t, th.name, "bridge", "fdb", "show", "dev", "nb.vxlan"); strings.Contains(fdb, "198.18.9.9") ||
+		!strings.Contains(fdb, "0e:6e:c6:12:01:0d dst 198.18.1.13") {
+		t.Errorf("fdb after an appended destination:\n%s", fdb)
+	}
+
 	// n3 goes.
 	tun.Peers = tun.Peers[:1]
 	if _, _, err := s.SyncTunnel(tun); err != nil {
