@@ -14,23 +14,85 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// nodeCache is the agent's one List+Watch of Nodes: a client-go Reflector
-// filling a Store of slimmed Nodes, which pokes the agent on the changes
-// that matter. It is what a SharedInformer is made of, minus its event
-// queue, plus a retry backoff the informer factory does not let one set:
-// the default backs off to 30 s (up to 60 s with jitter) while the API server
-// is down, so agents would catch up a minute after it comes back.
-type nodeCache struct {
+// watchCache is one List+Watch of a kind into a Store, each object
+// slimmed by slim, poking on every change: what a SharedInformer is made
+// of, minus its event queue, plus a retry backoff the informer factory
+// does not let one set (the default backs off to 30 s, up to 60 s with
+// jitter, while the API server is down, so agents would catch up a minute
+// after it comes back). Its methods make it a cache.ReflectorStore.
+type watchCache struct {
 	store  cache.Store
-	own    string // the own Node: its NetworkUnavailable condition matters too
 	poke   func()
+	slim   func(any) (any, error)
 	synced chan struct{} // closed by the first Replace: the initial list is in
 	once   sync.Once
 }
 
+func newWatchCache(poke func(), slim func(any) (any, error)) *watchCache {
+	return &watchCache{store: cache.NewStore(cache.MetaNamespaceKeyFunc), poke: poke, slim: slim, synced: make(chan struct{})}
+}
+
+// Add stores a new object.
+func (c *watchCache) Add(obj any) error {
+	o, _ := c.slim(obj) // never fails
+	defer c.poke()
+	return c.store.Add(o)
+}
+
+// Update stores a changed object.
+func (c *watchCache) Update(obj any) error {
+	o, _ := c.slim(obj)
+	defer c.poke()
+	return c.store.Update(o)
+}
+
+// Delete drops an object.
+func (c *watchCache) Delete(obj any) error {
+	defer c.poke()
+	return c.store.Delete(obj)
+}
+
+// Replace swaps in a full list (the initial one, or a relist after the
+// watch broke) and marks the cache synced.
+func (c *watchCache) Replace(list []any, rv string) error {
+	for i := range list {
+		list[i], _ = c.slim(list[i])
+	}
+	defer c.poke()
+	err := c.store.Replace(list, rv)
+	c.once.Do(func() { close(c.synced) })
+	return err
+}
+
+// Resync is a no-op: the agent has its own resync ticker.
+func (c *watchCache) Resync() error { return nil }
+
+// Transformer slims objects in the reflector's own temporary stores too
+// (cache.TransformingStore), so a streaming list never holds full ones.
+func (c *watchCache) Transformer() cache.TransformFunc { return c.slim }
+
+// storeList returns a store's objects of type T.
+func storeList[T any](s cache.Store) []T {
+	objs := s.List()
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		if t, ok := o.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// nodeCache is the agent's one List+Watch of Nodes, slimmed, poking the
+// agent only on the changes that matter.
+type nodeCache struct {
+	*watchCache
+	own string // the own Node: its NetworkUnavailable condition matters too
+}
+
 // newNodeCache returns an empty cache poking the agent through poke.
 func newNodeCache(own string, poke func()) *nodeCache {
-	return &nodeCache{store: cache.NewStore(cache.MetaNamespaceKeyFunc), own: own, poke: poke, synced: make(chan struct{})}
+	return &nodeCache{watchCache: newWatchCache(poke, slimNode), own: own}
 }
 
 // listThenWatch keeps the reflector to a List and then a Watch, not the
@@ -55,13 +117,13 @@ const listTimeout = 15 * time.Second
 // run lists and watches Nodes into the cache until ctx ends.
 func (c *nodeCache) run(ctx context.Context, client kubernetes.Interface) {
 	nodes := client.CoreV1().Nodes()
-	listWatch(ctx, "nodes", &corev1.Node{}, c, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return nodes.List(ctx, o) }, nodes.Watch)
+	listWatch(ctx, "nodes", &corev1.Node{}, c, nodes.List, nodes.Watch)
 }
 
 // listWatch lists, then watches, one kind into store until ctx ends: each
 // List bounded by listTimeout, retried with a backoff capped at 5 s.
-func listWatch(ctx context.Context, name string, example runtime.Object, store cache.ReflectorStore,
-	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+func listWatch[L runtime.Object](ctx context.Context, name string, example runtime.Object, store cache.ReflectorStore,
+	list func(context.Context, metav1.ListOptions) (L, error),
 	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -80,21 +142,7 @@ func listWatch(ctx context.Context, name string, example runtime.Object, store c
 
 // list returns the cached Nodes; the agent never asks the API server.
 func (c *nodeCache) list() ([]*corev1.Node, error) {
-	objs := c.store.List()
-	out := make([]*corev1.Node, 0, len(objs))
-	for _, o := range objs {
-		if n, ok := o.(*corev1.Node); ok {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
-
-// Add stores a new Node (cache.ReflectorStore).
-func (c *nodeCache) Add(obj any) error {
-	n, _ := slimNode(obj) // never fails
-	defer c.poke()
-	return c.store.Add(n)
+	return storeList[*corev1.Node](c.store), nil
 }
 
 // Update stores a changed Node, poking only when its routing changed or the
@@ -109,28 +157,3 @@ func (c *nodeCache) Update(obj any) error {
 	}
 	return c.store.Update(n)
 }
-
-// Delete drops a Node.
-func (c *nodeCache) Delete(obj any) error {
-	defer c.poke()
-	return c.store.Delete(obj)
-}
-
-// Replace swaps in a full list (the initial one, or a relist after the
-// watch broke) and marks the cache synced.
-func (c *nodeCache) Replace(list []any, rv string) error {
-	for i := range list {
-		list[i], _ = slimNode(list[i]) // never fails
-	}
-	defer c.poke()
-	err := c.store.Replace(list, rv)
-	c.once.Do(func() { close(c.synced) })
-	return err
-}
-
-// Resync is a no-op: the agent has its own resync ticker.
-func (c *nodeCache) Resync() error { return nil }
-
-// Transformer slims Nodes in the reflector's own temporary stores too
-// (cache.TransformingStore), so a streaming list never holds full Nodes.
-func (c *nodeCache) Transformer() cache.TransformFunc { return slimNode }

@@ -10,60 +10,8 @@ import (
 	"github.com/nodebridge/nodebridge/pkg/rules"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 )
-
-// watchCache is one List+Watch of a kind into a Store, slimmed by slim,
-// poking on every change: the reflector-and-store the Node cache is, for
-// the kinds NetworkPolicy enforcement reads.
-type watchCache struct {
-	store  cache.Store
-	poke   func()
-	slim   func(any) (any, error)
-	synced chan struct{}
-	once   sync.Once
-}
-
-func newWatchCache(poke func(), slim func(any) (any, error)) *watchCache {
-	return &watchCache{store: cache.NewStore(cache.MetaNamespaceKeyFunc), poke: poke, slim: slim, synced: make(chan struct{})}
-}
-
-// Add, Update, Delete, Replace and Resync make watchCache a
-// cache.ReflectorStore; each change pokes.
-func (c *watchCache) Add(obj any) error {
-	o, _ := c.slim(obj)
-	defer c.poke()
-	return c.store.Add(o)
-}
-
-func (c *watchCache) Update(obj any) error {
-	o, _ := c.slim(obj)
-	defer c.poke()
-	return c.store.Update(o)
-}
-
-func (c *watchCache) Delete(obj any) error {
-	defer c.poke()
-	return c.store.Delete(obj)
-}
-
-func (c *watchCache) Replace(list []any, rv string) error {
-	for i := range list {
-		list[i], _ = c.slim(list[i])
-	}
-	defer c.poke()
-	err := c.store.Replace(list, rv)
-	c.once.Do(func() { close(c.synced) })
-	return err
-}
-
-func (c *watchCache) Resync() error { return nil }
-
-// Transformer slims objects in the reflector's own stores too.
-func (c *watchCache) Transformer() cache.TransformFunc { return c.slim }
 
 // slimPod keeps what policy reads of a Pod.
 func slimPod(obj any) (any, error) {
@@ -146,17 +94,17 @@ func (s *policySync) run(ctx context.Context, client kubernetes.Interface) {
 	go func() {
 		defer wg.Done()
 		pods := client.CoreV1().Pods("")
-		listWatch(ctx, "pods", &corev1.Pod{}, s.pods, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pods.List(ctx, o) }, pods.Watch)
+		listWatch(ctx, "pods", &corev1.Pod{}, s.pods, pods.List, pods.Watch)
 	}()
 	go func() {
 		defer wg.Done()
 		nss := client.CoreV1().Namespaces()
-		listWatch(ctx, "namespaces", &corev1.Namespace{}, s.ns, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return nss.List(ctx, o) }, nss.Watch)
+		listWatch(ctx, "namespaces", &corev1.Namespace{}, s.ns, nss.List, nss.Watch)
 	}()
 	go func() {
 		defer wg.Done()
 		pols := client.NetworkingV1().NetworkPolicies("")
-		listWatch(ctx, "networkpolicies", &networkingv1.NetworkPolicy{}, s.policies, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pols.List(ctx, o) }, pols.Watch)
+		listWatch(ctx, "networkpolicies", &networkingv1.NetworkPolicy{}, s.policies, pols.List, pols.Watch)
 	}()
 	for _, c := range []*watchCache{s.pods, s.ns, s.policies} {
 		select {
@@ -201,22 +149,8 @@ func (s *policySync) loop(ctx context.Context) {
 // written last, or when force.
 func (s *policySync) apply(ctx context.Context, force bool) error {
 	start := time.Now()
-	in := policyInput{node: s.node}
-	for _, o := range s.pods.store.List() {
-		if p, ok := o.(*corev1.Pod); ok {
-			in.pods = append(in.pods, p)
-		}
-	}
-	for _, o := range s.ns.store.List() {
-		if n, ok := o.(*corev1.Namespace); ok {
-			in.namespaces = append(in.namespaces, n)
-		}
-	}
-	for _, o := range s.policies.store.List() {
-		if p, ok := o.(*networkingv1.NetworkPolicy); ok {
-			in.policies = append(in.policies, p)
-		}
-	}
+	in := policyInput{node: s.node, pods: storeList[*corev1.Pod](s.pods.store),
+		namespaces: storeList[*corev1.Namespace](s.ns.store), policies: storeList[*networkingv1.NetworkPolicy](s.policies.store)}
 	p, problems := compilePolicy(in)
 	for _, pr := range problems {
 		if key := pr.String(); !s.problems[key] {
