@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 )
@@ -65,13 +66,7 @@ func policyElements(allows []Allow) []policyElement {
 		byPod[a.Pod] = append(byPod[a.Pod], a)
 	}
 	var out []policyElement
-	for _, pod := range slices.SortedFunc(func(yield func(netip.Addr) bool) {
-		for p := range byPod {
-			if !yield(p) {
-				return
-			}
-		}
-	}, netip.Addr.Compare) {
+	for _, pod := range slices.SortedFunc(maps.Keys(byPod), netip.Addr.Compare) {
 		out = append(out, podElements(pod, byPod[pod])...)
 	}
 	return out
