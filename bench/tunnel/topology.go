@@ -87,8 +87,8 @@ func newTopology(ctx context.Context) (_ *topology, err error) {
 		steps = append(steps, podSteps(n, t.vx[i], "vvx", tunnels[i], underlayMTU-routes.Overhead(false))...)
 	}
 	for _, argv := range steps {
-		if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
+		if err := runIP(ctx, argv...); err != nil {
+			return nil, err
 		}
 	}
 	for i := range 2 {
@@ -102,15 +102,19 @@ func newTopology(ctx context.Context) (_ *topology, err error) {
 // netns makes a netns named after this process, loopback up.
 func (t *topology) netns(ctx context.Context, what string) (string, error) {
 	name := testenv.NetnsPrefix() + what
-	for _, argv := range [][]string{{"ip", "netns", "add", name}, {"ip", "-n", name, "link", "set", "lo", "up"}} {
-		if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
-		}
-		if argv[1] == "netns" {
-			t.made = append(t.made, name)
-		}
+	if err := runIP(ctx, "ip", "netns", "add", name); err != nil {
+		return "", err
 	}
-	return name, nil
+	t.made = append(t.made, name)
+	return name, runIP(ctx, "ip", "-n", name, "link", "set", "lo", "up")
+}
+
+// runIP runs argv, failing with its output.
+func runIP(ctx context.Context, argv ...string) error {
+	if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
+	}
+	return nil
 }
 
 // podSteps wires a pod netns to its node: a veth, the node side holding
