@@ -35,13 +35,15 @@ type Metrics struct {
 	apiErrors              int
 	apiRequests            int
 	routeChanges           int
-	iptablesMode           string        // the iptables variant the agent runs, once set
-	policies               int           // NetworkPolicies in the cache at the last write
-	policyIsolated         int           // pod addresses isolated, both directions
-	policyAllows           int           // allowed (pod, peer, protocol, ports) tuples, both directions
-	policySyncs            int           // policy tables written
-	policyErrors           int           // policy writes that failed
-	policyLast             time.Duration // compile and write of the last one
+	iptablesMode           string         // the iptables variant the agent runs, once set
+	policies               int            // NetworkPolicies in the cache at the last write
+	policyIsolated         int            // pod addresses isolated, both directions
+	policyRules            int            // compiled rules, both directions
+	policyObjects          map[string]int // kernel objects of the policy table, by kind
+	policyDrops            map[string]int // packets dropped by policy, by direction
+	policySyncs            int            // policy tables written
+	policyErrors           int            // policy writes that failed
+	policyLast             time.Duration  // compile and write of the last one
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -115,7 +117,11 @@ func (m *Metrics) list() []metric {
 		{name: "nodebridge_agent_vxlan_peers", kind: gauge, help: "Peers reached through a VXLAN device, counted once per family.", value: float64(m.tunnelPeers)},
 		{name: "nodebridge_agent_network_policies", kind: gauge, help: "NetworkPolicies known at the last policy write.", value: float64(m.policies)},
 		{name: "nodebridge_agent_policy_isolated_pods", kind: gauge, help: "Addresses of this node's pods isolated by NetworkPolicy, ingress plus egress.", value: float64(m.policyIsolated)},
-		{name: "nodebridge_agent_policy_allows", kind: gauge, help: "Allowed (pod, peer, protocol, ports) tuples of this node's isolated pods, ingress plus egress.", value: float64(m.policyAllows)},
+		{name: "nodebridge_agent_policy_rules", kind: gauge, help: "Rules compiled from the NetworkPolicies selecting this node's pods (a pod set, a peer set and ports each), ingress plus egress.", value: float64(m.policyRules)},
+		{name: "nodebridge_agent_policy_kernel_objects", kind: gauge, help: "Objects of the policy table at the last write, by kind: chains, sets (maps included) and set elements.",
+			label: "kind", samples: samplesOf([]string{"chains", "sets", "elements"}, m.policyObjects)},
+		{name: "nodebridge_agent_policy_drops_total", kind: counter, help: "Packets the policy table dropped, by direction (read at each write and resync).",
+			label: "direction", samples: samplesOf([]string{"ingress", "egress"}, m.policyDrops)},
 		{name: "nodebridge_agent_policy_writes_total", kind: counter, help: "Policy tables written, one transaction each.", value: float64(m.policySyncs)},
 		{name: "nodebridge_agent_policy_write_errors_total", kind: counter, help: "Policy writes that failed.", value: float64(m.policyErrors)},
 		{name: "nodebridge_agent_policy_sync_last_duration_seconds", kind: gauge, help: "Compile and write of the last policy table.", value: m.policyLast.Seconds()},

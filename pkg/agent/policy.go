@@ -3,6 +3,7 @@ package agent
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // policyInput is what NetworkPolicy enforcement on a node is computed
@@ -140,34 +142,116 @@ func (c *policyCompiler) apply(out *rules.Policy, pol *networkingv1.NetworkPolic
 	if len(selected) == 0 {
 		return
 	}
+	var ips []netip.Addr
+	for _, p := range selected {
+		ips = append(ips, p.ips...)
+	}
 	for _, d := range policyTypes(pol) {
-		for _, p := range selected {
-			out.Isolated[d] = append(out.Isolated[d], p.ips...)
-		}
+		out.Isolated[d] = append(out.Isolated[d], ips...)
 		if d == rules.Ingress {
 			for _, r := range pol.Spec.Ingress {
-				out.Allow[d] = append(out.Allow[d], c.rule(pol, d, selected, r.From, r.Ports)...)
+				out.Rules[d] = append(out.Rules[d], c.rule(pol, d, selected, r.From, r.Ports)...)
 			}
 			continue
 		}
 		for _, r := range pol.Spec.Egress {
-			out.Allow[d] = append(out.Allow[d], c.rule(pol, d, selected, r.To, r.Ports)...)
+			out.Rules[d] = append(out.Rules[d], c.rule(pol, d, selected, r.To, r.Ports)...)
 		}
 	}
 }
 
-// rule is what one ingress or egress rule allows the selected pods.
+// rule is what one ingress or egress rule allows the selected pods: one
+// Rule for its numeric ports (or for every port when it names none), and
+// one per number a named port resolves to.
 func (c *policyCompiler) rule(pol *networkingv1.NetworkPolicy, d rules.Direction, selected []*podInfo,
-	peersSpec []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort) []rules.Allow {
+	peersSpec []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort) []rules.Rule {
 	peers := c.peers(pol, peersSpec)
-	if len(ports) == 0 {
-		ports = []networkingv1.NetworkPolicyPort{{}} // every protocol and port
+	numeric := rules.Rule{}
+	for _, p := range selected {
+		numeric.Pods = append(numeric.Pods, p.ips...)
 	}
-	var out []rules.Allow
-	for _, local := range selected {
-		for _, port := range ports {
-			out = append(out, c.allows(pol, d, local, peers, port)...)
+	for _, p := range peers {
+		numeric.Peers = append(numeric.Peers, p.prefix)
+	}
+	if len(ports) == 0 {
+		return []rules.Rule{numeric} // every protocol and port
+	}
+	var out []rules.Rule
+	for _, port := range ports {
+		proto, ok := protocolOf(port.Protocol)
+		if !ok {
+			c.problem(pol, fmt.Sprintf("protocol %q: not TCP, UDP or SCTP: matches nothing", *port.Protocol))
+			continue
 		}
+		if port.Port != nil && port.Port.Type == intstr.String {
+			out = append(out, c.namedPort(d, selected, peers, port.Port.StrVal, proto)...)
+			continue
+		}
+		lo, hi, ok := portRange(port)
+		if !ok {
+			c.problem(pol, fmt.Sprintf("port %v endPort %v: not a range of 1..65535: matches nothing", port.Port, ptrValue(port.EndPort)))
+			continue
+		}
+		if port.Protocol == nil && port.Port == nil {
+			proto = 0 // an entry naming nothing: every protocol
+		}
+		numeric.Ports = append(numeric.Ports, rules.Port{Proto: proto, Lo: lo, Hi: hi})
+	}
+	if len(numeric.Ports) > 0 {
+		out = append(out, numeric)
+	}
+	return out
+}
+
+// namedPort is a named port's Rules, one per number it resolves to. The
+// name is looked up in the pod the traffic goes to: the selected pod for
+// ingress, the peer pod for egress (a peer that is not a pod, an ipBlock
+// or everything, then counts through the pods inside it that have the
+// port). A pod without the port is allowed nothing by it.
+func (c *policyCompiler) namedPort(d rules.Direction, selected []*podInfo, peers []peer, name string, proto uint8) []rules.Rule {
+	byPort := map[uint16]*rules.Rule{}
+	at := func(n uint16) *rules.Rule {
+		if byPort[n] == nil {
+			byPort[n] = &rules.Rule{Ports: []rules.Port{{Proto: proto, Lo: n, Hi: n}}}
+		}
+		return byPort[n]
+	}
+	if d == rules.Ingress {
+		for _, local := range selected {
+			if n, ok := namedPortOf(local, name, proto); ok {
+				r := at(n)
+				r.Pods = append(r.Pods, local.ips...)
+			}
+		}
+		for _, r := range byPort {
+			for _, p := range peers {
+				r.Peers = append(r.Peers, p.prefix)
+			}
+		}
+	} else {
+		for _, p := range peers {
+			for _, dst := range c.podsIn(p) {
+				n, ok := namedPortOf(dst, name, proto)
+				if !ok {
+					continue
+				}
+				r := at(n)
+				for _, dip := range dst.ips {
+					if p.prefix.Contains(dip) {
+						r.Peers = append(r.Peers, netip.PrefixFrom(dip, dip.BitLen()))
+					}
+				}
+			}
+		}
+		for _, r := range byPort {
+			for _, local := range selected {
+				r.Pods = append(r.Pods, local.ips...)
+			}
+		}
+	}
+	var out []rules.Rule
+	for _, n := range slices.Sorted(maps.Keys(byPort)) {
+		out = append(out, *byPort[n])
 	}
 	return out
 }
@@ -288,70 +372,6 @@ func halves(p netip.Prefix) (netip.Prefix, netip.Prefix) {
 	return lo, netip.PrefixFrom(hiAddr, bits)
 }
 
-// allows expands one port of a rule over the selected pod's addresses and
-// the peers, each pair of one family. A named port is looked up in the
-// pod the traffic goes to: the selected pod for ingress, the peer pod for
-// egress (a peer that is not a pod, an ipBlock or everything, then counts
-// through the pods inside it that have the port).
-func (c *policyCompiler) allows(pol *networkingv1.NetworkPolicy, d rules.Direction, local *podInfo, peers []peer,
-	port networkingv1.NetworkPolicyPort) []rules.Allow {
-	proto, ok := protocolOf(port.Protocol)
-	if !ok {
-		c.problem(pol, fmt.Sprintf("protocol %q: not TCP, UDP or SCTP: matches nothing", *port.Protocol))
-		return nil
-	}
-	if port.Protocol == nil && port.Port == nil && port.EndPort == nil {
-		proto = 0 // an empty ports list: every protocol
-	}
-	var out []rules.Allow
-	add := func(pod netip.Addr, peer netip.Prefix, lo, hi uint16) {
-		if pod.Is4() == peer.Addr().Is4() {
-			out = append(out, rules.Allow{Pod: pod, Peer: peer, Proto: proto, PortLo: lo, PortHi: hi})
-		}
-	}
-	named := port.Port != nil && port.Port.StrVal != ""
-	if !named {
-		lo, hi, ok := portRange(port)
-		if !ok {
-			c.problem(pol, fmt.Sprintf("port %v endPort %v: not a range of 1..65535: matches nothing", port.Port, ptrValue(port.EndPort)))
-			return nil
-		}
-		for _, ip := range local.ips {
-			for _, p := range peers {
-				add(ip, p.prefix, lo, hi)
-			}
-		}
-		return out
-	}
-	name := port.Port.StrVal
-	if d == rules.Ingress {
-		if n, ok := namedPort(local, name, proto); ok {
-			for _, ip := range local.ips {
-				for _, p := range peers {
-					add(ip, p.prefix, n, n)
-				}
-			}
-		}
-		return out
-	}
-	for _, p := range peers {
-		for _, dst := range c.podsIn(p) {
-			n, ok := namedPort(dst, name, proto)
-			if !ok {
-				continue
-			}
-			for _, ip := range local.ips {
-				for _, dip := range dst.ips {
-					if p.prefix.Contains(dip) {
-						add(ip, netip.PrefixFrom(dip, dip.BitLen()), n, n)
-					}
-				}
-			}
-		}
-	}
-	return out
-}
-
 // podsIn is the pod of a pod peer, or the pods with an address in a
 // prefix peer.
 func (c *policyCompiler) podsIn(p peer) []*podInfo {
@@ -400,8 +420,11 @@ func portRange(p networkingv1.NetworkPolicyPort) (lo, hi uint16, ok bool) {
 	return uint16(n), uint16(end), true
 }
 
-// namedPort finds a container port of p by name and protocol.
-func namedPort(p *podInfo, name string, proto uint8) (uint16, bool) {
+// namedPortOf finds a container port of p by name and protocol.
+func namedPortOf(p *podInfo, name string, proto uint8) (uint16, bool) {
+	if name == "" {
+		return 0, false // not a name: unnamed container ports must not match
+	}
 	for _, cp := range p.ports {
 		pp, _ := protocolOf(&cp.Protocol)
 		if cp.Protocol == "" {

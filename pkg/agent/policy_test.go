@@ -65,8 +65,9 @@ func policyWorld() ([]*corev1.Pod, []*corev1.Namespace) {
 	return pods, []*corev1.Namespace{ns("default", "a"), ns("other", "b")}
 }
 
-// allowList renders a Policy as "in|out POD <-|-> PEER PROTO LO-HI" lines
-// and the isolated pods as "isolated in|out POD".
+// allowList renders a Policy's rules as the "in|out POD <-|-> PEER PROTO
+// LO-HI" lines they pair up (within a family), and the isolated pods as
+// "isolated in|out POD", sorted.
 func allowList(p rules.Policy) []string {
 	var out []string
 	for d, dir := range []string{"in", "out"} {
@@ -77,11 +78,23 @@ func allowList(p rules.Policy) []string {
 		if dir == "out" {
 			arrow = "->"
 		}
-		for _, a := range p.Allow[d] {
-			out = append(out, fmt.Sprintf("%s %s %s %s %d %d-%d", dir, a.Pod, arrow, a.Peer, a.Proto, a.PortLo, a.PortHi))
+		for _, r := range p.Rules[d] {
+			ports := r.Ports
+			if len(ports) == 0 {
+				ports = []rules.Port{{}}
+			}
+			for _, pod := range r.Pods {
+				for _, peer := range r.Peers {
+					for _, port := range ports {
+						if pod.Is4() == peer.Addr().Is4() {
+							out = append(out, fmt.Sprintf("%s %s %s %s %d %d-%d", dir, pod, arrow, peer, port.Proto, port.Lo, port.Hi))
+						}
+					}
+				}
+			}
 		}
 	}
-	return out
+	return slices.Compact(slices.Sorted(slices.Values(out)))
 }
 
 func sel(kv ...string) *metav1.LabelSelector {
@@ -206,6 +219,23 @@ func TestCompilePolicy(t *testing.T) {
 				t.Errorf("problems %q, want %q", ps, tc.problems)
 			}
 		})
+	}
+}
+
+// A rule stays one Rule whatever the pods and peers it pairs up, so that
+// what the kernel holds grows with the classes of pods, never with pods
+// times peers.
+func TestCompilePolicyCompact(t *testing.T) {
+	var pods []*corev1.Pod
+	for i := range 200 {
+		pods = append(pods, policyPod("default", fmt.Sprint("p", i), "n1", "app=web", []string{fmt.Sprintf("10.244.%d.%d", 1+i/200, 2+i%200)}))
+	}
+	pol := policy("p", sel(), ingressOnly, []networkingv1.NetworkPolicyIngressRule{{
+		From: []networkingv1.NetworkPolicyPeer{{PodSelector: sel()}}, Ports: []networkingv1.NetworkPolicyPort{tcp(80), tcp(443)}}}, nil)
+	got, _ := compilePolicy(policyInput{node: "n1", pods: pods, policies: []*networkingv1.NetworkPolicy{pol}})
+	rs := got.Rules[rules.Ingress]
+	if len(rs) != 1 || len(rs[0].Pods) != 200 || len(rs[0].Peers) != 200 || len(rs[0].Ports) != 2 || len(got.Isolated[rules.Ingress]) != 200 {
+		t.Fatalf("%d rules (want 1 of 200 pods, 200 peers, 2 ports), %d isolated", len(rs), len(got.Isolated[rules.Ingress]))
 	}
 }
 

@@ -67,6 +67,7 @@ type policySync struct {
 	ns       *watchCache
 	policies *watchCache
 	applied  *rules.Policy
+	dropBase [2]uint64       // drops counted by the tables written before, by Direction
 	problems map[string]bool // logged already
 }
 
@@ -146,7 +147,8 @@ func (s *policySync) loop(ctx context.Context) {
 }
 
 // apply compiles the policy and writes it when it differs from the one
-// written last, or when force.
+// written last, or when force. It reads the drop counters first, as a
+// write starts them again from zero.
 func (s *policySync) apply(ctx context.Context, force bool) error {
 	start := time.Now()
 	in := policyInput{node: s.node, pods: storeList[*corev1.Pod](s.pods.store),
@@ -161,16 +163,29 @@ func (s *policySync) apply(ctx context.Context, force bool) error {
 	if !force && s.applied != nil && reflect.DeepEqual(*s.applied, p) {
 		return nil
 	}
-	if err := s.backend.EnsurePolicy(ctx, p); err != nil {
+	drops, err := s.backend.PolicyDrops(ctx)
+	if err != nil {
+		s.log.Debug("network policy: drop counters unread", "err", err)
+	}
+	s.metrics.update(func(m *Metrics) {
+		m.policyDrops = map[string]int{"ingress": int(s.dropBase[rules.Ingress] + drops[rules.Ingress]),
+			"egress": int(s.dropBase[rules.Egress] + drops[rules.Egress])}
+	})
+	objs, err := s.backend.EnsurePolicy(ctx, p)
+	if err != nil {
 		s.metrics.update(func(m *Metrics) { m.policyErrors++ })
 		return err
+	}
+	for d := range drops {
+		s.dropBase[d] += drops[d]
 	}
 	s.applied = &p
 	took := time.Since(start)
 	s.metrics.update(func(m *Metrics) {
 		m.policies, m.policySyncs, m.policyLast = len(in.policies), m.policySyncs+1, took
 		m.policyIsolated = len(p.Isolated[rules.Ingress]) + len(p.Isolated[rules.Egress])
-		m.policyAllows = len(p.Allow[rules.Ingress]) + len(p.Allow[rules.Egress])
+		m.policyRules = len(p.Rules[rules.Ingress]) + len(p.Rules[rules.Egress])
+		m.policyObjects = map[string]int{"chains": objs.Chains, "sets": objs.Sets, "elements": objs.Elements}
 	})
 	return nil
 }

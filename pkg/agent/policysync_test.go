@@ -17,15 +17,23 @@ type recordingPolicy struct {
 	fail   error
 }
 
-func (r *recordingPolicy) EnsurePolicy(_ context.Context, p rules.Policy) error {
+func (r *recordingPolicy) EnsurePolicy(_ context.Context, p rules.Policy) (rules.PolicyObjects, error) {
 	if r.fail != nil {
-		return r.fail
+		return rules.PolicyObjects{}, r.fail
 	}
 	r.writes = append(r.writes, p)
-	return nil
+	return rules.PolicyObjects{Chains: len(r.writes)}, nil
 }
 
 func (r *recordingPolicy) DeletePolicy(context.Context) error { return nil }
+
+// PolicyDrops counts 5 each way per write, as if each table dropped 5.
+func (r *recordingPolicy) PolicyDrops(context.Context) ([2]uint64, error) {
+	if len(r.writes) == 0 {
+		return [2]uint64{}, nil
+	}
+	return [2]uint64{5, 5}, nil
+}
 
 // apply writes when the compiled policy changed, or when forced, and
 // counts failures; the caches' objects are the input.
@@ -64,7 +72,12 @@ func TestPolicySyncApply(t *testing.T) {
 	if err := s.apply(ctx, true); err == nil {
 		t.Error("a failed write reported no error")
 	}
-	if m.policyErrors != 1 || m.policySyncs != 3 || m.policies != 1 || m.policyIsolated != 3 {
-		t.Errorf("metrics: errors %d writes %d policies %d isolated %d", m.policyErrors, m.policySyncs, m.policies, m.policyIsolated)
+	if m.policyErrors != 1 || m.policySyncs != 3 || m.policies != 1 || m.policyIsolated != 3 || m.policyObjects["chains"] != 3 {
+		t.Errorf("metrics: errors %d writes %d policies %d isolated %d objects %v", m.policyErrors, m.policySyncs, m.policies, m.policyIsolated, m.policyObjects)
+	}
+	// Three tables written dropped 5 each way; the fourth write failed,
+	// after its read of the third's counters.
+	if m.policyDrops["ingress"] != 15 || m.policyDrops["egress"] != 15 {
+		t.Errorf("drops %v, want 15 each way", m.policyDrops)
 	}
 }

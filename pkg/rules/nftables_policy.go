@@ -3,8 +3,10 @@ package rules
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -43,17 +45,25 @@ var policyFamilies = [2]policyFamily{
 // deletes the table and writes it again, so the kernel switches from the
 // old policy to the new at once and never holds none (while it is
 // applied, or should the agent stop). Its forward chain accepts the
-// replies of connections that passed, then drops what an isolated pod
-// sends (egress) or receives (ingress) that no Allow matches.
-// Equivalent to: nft -f - <<< 'add table inet nodebridge-policy; delete
-// table inet nodebridge-policy; table inet nodebridge-policy { set ... }'
-func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) error {
+// replies of connections that passed; then, per direction, a verdict map
+// sends a packet of an isolated pod (the source for egress, the
+// destination for ingress) to its class's chain, which returns for what
+// the class's set allows and drops the rest, counted per class and per
+// direction (named counters ingress-drops and egress-drops):
+//
+//	chain forward { ct state established,related accept
+//	                ip saddr vmap @out-pods4 ...  ip daddr vmap @in-pods4 ... }
+//	chain in-3 { ip saddr . meta l4proto . th dport @in-3-4 return
+//	             ip6 saddr . meta l4proto . th dport @in-3-6 return
+//	             counter counter name "ingress-drops" drop }
+func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, error) {
+	var n PolicyObjects
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("nftables policy: %w", context.Cause(ctx))
+		return n, fmt.Errorf("nftables policy: %w", context.Cause(ctx))
 	}
 	c, err := b.conn()
 	if err != nil {
-		return fmt.Errorf("nftables policy: %w", err)
+		return n, fmt.Errorf("nftables policy: %w", err)
 	}
 	defer b.logClose(c.CloseLasting)
 	t := &nftables.Table{Name: NFTPolicyTable, Family: nftables.TableFamilyINet}
@@ -61,22 +71,88 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) error {
 	c.DelTable(t)
 	c.AddTable(t)
 	prio := nftables.ChainPriority(nftPolicyPriority)
-	ch := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: &prio})
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: establishedAccept()})
-	for fi, fam := range policyFamilies {
-		for _, d := range []Direction{Egress, Ingress} {
-			iso, allow, err := addPolicySets(c, t, fam, d, p, fi)
+	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: establishedAccept()})
+	n.Chains = 1
+	for _, d := range []Direction{Egress, Ingress} {
+		pc := classify(p.Isolated[d], p.Rules[d])
+		c.AddObj(&nftables.CounterObj{Table: t, Name: dropCounter(d)})
+		for i, cls := range pc.classes {
+			sets, elems, err := addClassChain(c, t, classChain(d, i+1), d, cls)
 			if err != nil {
-				return err
+				return n, err
 			}
-			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: policyDropRule(fam, d, iso, allow)})
+			n.Chains, n.Sets, n.Elements = n.Chains+1, n.Sets+sets, n.Elements+elems
+		}
+		for fi, fam := range policyFamilies {
+			pods := &nftables.Set{Table: t, Name: directionPrefix(d) + "pods" + fam.suffix, KeyType: fam.addr,
+				IsMap: true, DataType: nftables.TypeVerdict}
+			var elems []nftables.SetElement
+			for _, a := range pc.pods[fi] {
+				elems = append(elems, nftables.SetElement{Key: a.addr.AsSlice(),
+					VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: classChain(d, a.class)}})
+			}
+			if err := c.AddSet(pods, elems); err != nil {
+				return n, fmt.Errorf("nftables map %s: %w", pods.Name, err)
+			}
+			n.Sets, n.Elements = n.Sets+1, n.Elements+len(elems)
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: classJump(fam, d, pods)})
 		}
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("write nftables table inet %s: %w", NFTPolicyTable, err)
+		return PolicyObjects{}, fmt.Errorf("write nftables table inet %s: %w", NFTPolicyTable, err)
 	}
-	return nil
+	return n, nil
+}
+
+// directionPrefix starts the names of a direction's chains and sets.
+func directionPrefix(d Direction) string {
+	if d == Egress {
+		return "out-"
+	}
+	return "in-"
+}
+
+// classChain names the chain of class id of direction d.
+func classChain(d Direction, id int) string { return directionPrefix(d) + strconv.Itoa(id) }
+
+// dropCounter names the counter of what a direction's class chains
+// drop: nft list counters shows them.
+func dropCounter(d Direction) string { return d.String() + "-drops" }
+
+// PolicyDrops reads the drop counters of the table in place.
+// Equivalent to: nft list counters table inet nodebridge-policy
+func (b *NFTables) PolicyDrops(ctx context.Context) ([2]uint64, error) {
+	var out [2]uint64
+	if err := ctx.Err(); err != nil {
+		return out, context.Cause(ctx)
+	}
+	c, err := b.conn()
+	if NFTUnavailable(err) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("nftables policy counters: %w", err)
+	}
+	defer b.logClose(c.CloseLasting)
+	objs, err := c.GetObjects(&nftables.Table{Name: NFTPolicyTable, Family: nftables.TableFamilyINet})
+	if errors.Is(err, unix.ENOENT) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("read nftables counters of table inet %s: %w", NFTPolicyTable, err)
+	}
+	for _, o := range objs {
+		if ctr, ok := o.(*nftables.CounterObj); ok {
+			for _, d := range []Direction{Ingress, Egress} {
+				if ctr.Name == dropCounter(d) {
+					out[d] = ctr.Packets
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // DeletePolicy removes the policy table; absent, or a kernel without
@@ -100,51 +176,40 @@ func (b *NFTables) DeletePolicy(ctx context.Context) error {
 	return nil
 }
 
-// addPolicySets queues a direction's two sets of one family: the
-// isolated pods, and the allowed (pod . peer . protocol . port) intervals.
-func addPolicySets(c *nftables.Conn, t *nftables.Table, fam policyFamily, d Direction, p Policy, fi int) (*nftables.Set, *nftables.Set, error) {
-	prefix := "in-"
-	if d == Egress {
-		prefix = "out-"
-	}
-	iso := &nftables.Set{Table: t, Name: prefix + "isolated" + fam.suffix, KeyType: fam.addr}
-	var isoElems []nftables.SetElement
-	for _, a := range p.Isolated[d] {
-		if familyIndex(a.Is6()) == fi {
-			isoElems = append(isoElems, nftables.SetElement{Key: a.AsSlice()})
+// addClassChain queues a class's chain and its sets: per family with
+// cells, a set of them and a rule returning what it holds; then a
+// counted drop. It returns the sets and elements queued.
+func addClassChain(c *nftables.Conn, t *nftables.Table, name string, d Direction, cls classAllows) (sets, elements int, err error) {
+	ch := c.AddChain(&nftables.Chain{Name: name, Table: t})
+	for fi, fam := range policyFamilies {
+		if len(cls[fi]) == 0 {
+			continue
 		}
-	}
-	if err := c.AddSet(iso, isoElems); err != nil {
-		return nil, nil, fmt.Errorf("nftables set %s: %w", iso.Name, err)
-	}
-	allow := &nftables.Set{Table: t, Name: prefix + "allow" + fam.suffix, Interval: true, Concatenation: true,
-		KeyType: nftables.MustConcatSetType(fam.addr, fam.addr, nftables.TypeInetProto, nftables.TypeInetService)}
-	var allows []Allow
-	for _, a := range p.Allow[d] {
-		if familyIndex(a.Pod.Is6()) == fi && familyIndex(a.Peer.Addr().Is6()) == fi {
-			allows = append(allows, a)
+		set := &nftables.Set{Table: t, Name: name + "-" + fam.suffix, Interval: true, Concatenation: true,
+			KeyType: nftables.MustConcatSetType(fam.addr, nftables.TypeInetProto, nftables.TypeInetService)}
+		var elems []nftables.SetElement
+		for _, cell := range cls[fi] {
+			elems = append(elems, nftables.SetElement{Key: cellKey(cell, false), KeyEnd: cellKey(cell, true)})
 		}
+		if err := c.AddSet(set, elems); err != nil {
+			return 0, 0, fmt.Errorf("nftables set %s: %w", set.Name, err)
+		}
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: cellReturn(fam, d, set)})
+		sets, elements = sets+1, elements+len(elems)
 	}
-	var elems []nftables.SetElement
-	for _, e := range policyElements(allows) {
-		elems = append(elems, nftables.SetElement{Key: elementKey(e, false), KeyEnd: elementKey(e, true)})
-	}
-	if err := c.AddSet(allow, elems); err != nil {
-		return nil, nil, fmt.Errorf("nftables set %s: %w", allow.Name, err)
-	}
-	return iso, allow, nil
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{&expr.Counter{},
+		&expr.Objref{Type: unix.NFT_OBJECT_COUNTER, Name: dropCounter(d)}, &expr.Verdict{Kind: expr.VerdictDrop}}})
+	return sets, elements, nil
 }
 
-// elementKey is an element's lower (or, end, upper) bound as the kernel
-// reads a concatenation: each field padded to whole 32-bit registers.
-func elementKey(e policyElement, end bool) []byte {
-	peer, proto, port := e.Peer.Addr(), e.ProtoLo, e.PortLo
+// cellKey is a cell's lower (or, end, upper) bound as the kernel reads
+// the concatenation: each field padded to whole 32-bit registers.
+func cellKey(cell peerCell, end bool) []byte {
+	peer, proto, port := cell.lo, cell.protoLo, cell.portLo
 	if end {
-		peer, proto, port = lastAddr(e.Peer), e.ProtoHi, e.PortHi
+		peer, proto, port = cell.hi, cell.protoHi, cell.portHi
 	}
-	var k []byte
-	k = append(k, e.Pod.AsSlice()...)
-	k = append(k, peer.AsSlice()...)
+	k := peer.AsSlice()
 	k = append(k, proto, 0, 0, 0)
 	k = binary.BigEndian.AppendUint16(k, port)
 	return append(k, 0, 0)
@@ -171,31 +236,41 @@ func establishedAccept() []expr.Any {
 	}
 }
 
-// policyDropRule drops, for one family and direction, a packet whose pod
-// (the source for egress, the destination for ingress) is isolated and
-// whose (pod . peer . protocol . destination port) no allow element holds:
+// classJump sends, for one family and direction, a packet of an
+// isolated pod to its class's chain:
 //
-//	meta nfproto ipv4 ip daddr @in-isolated4
-//	  ip daddr . ip saddr . meta l4proto . th dport != @in-allow4 counter drop
-func policyDropRule(fam policyFamily, d Direction, iso, allow *nftables.Set) []expr.Any {
-	podOff, peerOff := fam.daddrOff, fam.saddrOff
+//	meta nfproto ipv4 ip daddr vmap @in-pods4
+func classJump(fam policyFamily, d Direction, pods *nftables.Set) []expr.Any {
+	off := fam.daddrOff
 	if d == Egress {
-		podOff, peerOff = fam.saddrOff, fam.daddrOff
+		off = fam.saddrOff
 	}
-	words := fam.addrLen / 4
-	podReg, peerReg := uint32(reg32), uint32(reg32)+words
-	protoReg, portReg := peerReg+words, peerReg+words+1
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{fam.nfproto}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: podOff, Len: fam.addrLen},
-		&expr.Lookup{SourceRegister: 1, SetName: iso.Name, SetID: iso.ID},
-		&expr.Payload{DestRegister: podReg, Base: expr.PayloadBaseNetworkHeader, Offset: podOff, Len: fam.addrLen},
-		&expr.Payload{DestRegister: peerReg, Base: expr.PayloadBaseNetworkHeader, Offset: peerOff, Len: fam.addrLen},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: protoReg},
-		&expr.Payload{DestRegister: portReg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: podReg, SetName: allow.Name, SetID: allow.ID, Invert: true},
-		&expr.Counter{},
-		&expr.Verdict{Kind: expr.VerdictDrop},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: fam.addrLen},
+		&expr.Lookup{SourceRegister: 1, SetName: pods.Name, SetID: pods.ID, DestRegister: 0, IsDestRegSet: true},
+	}
+}
+
+// cellReturn returns, for one family in a class chain, when the packet's
+// peer (the destination for egress, the source for ingress), protocol and
+// destination port are in the class's set:
+//
+//	meta nfproto ipv4 ip saddr . meta l4proto . th dport @in-3-4 return
+func cellReturn(fam policyFamily, d Direction, set *nftables.Set) []expr.Any {
+	off := fam.saddrOff
+	if d == Egress {
+		off = fam.daddrOff
+	}
+	words := fam.addrLen / 4
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{fam.nfproto}},
+		&expr.Payload{DestRegister: reg32, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: fam.addrLen},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32 + words},
+		&expr.Payload{DestRegister: reg32 + words + 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: reg32, SetName: set.Name, SetID: set.ID},
+		&expr.Verdict{Kind: expr.VerdictReturn},
 	}
 }

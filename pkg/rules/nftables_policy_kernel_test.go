@@ -104,13 +104,21 @@ func TestKernelPolicy(t *testing.T) {
 		// a: ingress isolated, both families; only r on TCP 80, IPv4.
 		// b: egress isolated; only to r on TCP 81.
 		Isolated: [2][]netip.Addr{{netip.MustParseAddr(a4), netip.MustParseAddr(a6)}, {netip.MustParseAddr(b4)}},
-		Allow: [2][]Allow{
-			{{Pod: netip.MustParseAddr(a4), Peer: pfx(r4 + "/32"), Proto: ProtoTCP, PortLo: 80, PortHi: 80}},
-			{{Pod: netip.MustParseAddr(b4), Peer: pfx("10.244.2.0/24"), Proto: ProtoTCP, PortLo: 81, PortHi: 81}},
+		Rules: [2][]Rule{
+			{{Pods: []netip.Addr{netip.MustParseAddr(a4)}, Peers: []netip.Prefix{pfx(r4 + "/32")}, Ports: []Port{{Proto: ProtoTCP, Lo: 80, Hi: 80}}}},
+			{{Pods: []netip.Addr{netip.MustParseAddr(b4)}, Peers: []netip.Prefix{pfx("10.244.2.0/24")}, Ports: []Port{{Proto: ProtoTCP, Lo: 81, Hi: 81}}}},
 		},
 	}
-	if err := b.EnsurePolicy(ctx, p); err != nil {
+	p.Normalize()
+	n, err := b.EnsurePolicy(ctx, p)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// forward, out-1, in-1 (a4), in-2 (a6, no rule); a set each for
+	// out-1 and in-1 and four pod maps; one element each, and in a map per
+	// isolated address.
+	if want := (PolicyObjects{Chains: 4, Sets: 6, Elements: 5}); n != want {
+		t.Errorf("objects %+v, want %+v", n, want)
 	}
 	for _, c := range []struct {
 		what           string
@@ -132,14 +140,22 @@ func TestKernelPolicy(t *testing.T) {
 		}
 	}
 	listing := testenv.Run(t, pn.node, "nft", "list", "table", "inet", NFTPolicyTable)
-	for _, want := range []string{"hook forward priority filter - 10", "10.244.1.2 . 10.244.2.6 . tcp . 80", "in-isolated6", "out-allow4"} {
+	for _, want := range []string{"hook forward priority filter - 10",
+		"ip daddr vmap @in-pods4", "ip6 daddr vmap @in-pods6", "10.244.1.3 : jump out-1", "fd00:10:244:1::2 : jump in-2",
+		"elements = { 10.244.2.6 . tcp . 80 }", "elements = { 10.244.2.0/24 . tcp . 81 }", "ip daddr . meta l4proto . th dport @out-1-4 return",
+		`counter name "ingress-drops" drop`, "counter ingress-drops"} {
 		if !strings.Contains(listing, want) {
 			t.Errorf("no %q in\n%s", want, listing)
 		}
 	}
 
+	drops, err := b.PolicyDrops(ctx)
+	if err != nil || drops[Ingress] == 0 || drops[Egress] == 0 {
+		t.Errorf("PolicyDrops: %v, %v; want some each way", drops, err)
+	}
+
 	// A new policy replaces the old whole: a isolated no more.
-	if err := b.EnsurePolicy(ctx, Policy{}); err != nil {
+	if _, err := b.EnsurePolicy(ctx, Policy{}); err != nil {
 		t.Fatal(err)
 	}
 	if !connects(t, pn.b, pn.a, a4, 80) || !connects(t, pn.r, pn.a, a6, 81) {
