@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,7 +62,7 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 	if err := ctx.Err(); err != nil {
 		return n, fmt.Errorf("nftables policy: %w", context.Cause(ctx))
 	}
-	c, err := b.conn()
+	c, err := b.batchConn()
 	if err != nil {
 		return n, fmt.Errorf("nftables policy: %w", err)
 	}
@@ -93,8 +94,8 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 				elems = append(elems, nftables.SetElement{Key: a.addr.AsSlice(),
 					VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: classChain(d, a.class)}})
 			}
-			if err := c.AddSet(pods, elems); err != nil {
-				return n, fmt.Errorf("nftables map %s: %w", pods.Name, err)
+			if err := addSet(c, pods, elems); err != nil {
+				return n, err
 			}
 			n.Sets, n.Elements = n.Sets+1, n.Elements+len(elems)
 			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: classJump(fam, d, pods)})
@@ -104,6 +105,56 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 		return PolicyObjects{}, fmt.Errorf("write nftables table inet %s: %w", NFTPolicyTable, err)
 	}
 	return n, nil
+}
+
+// elementsPerMessage bounds the elements of one netlink message: its
+// element list is one attribute, whose length field has 16 bits, and an
+// element of an IPv6 cell takes about 80 bytes.
+const elementsPerMessage = 512
+
+// addSet queues a set and its elements, the elements in messages of at
+// most elementsPerMessage (google/nftables puts them all in one).
+// Equivalent to: nft add set ...; nft add element ... (in pieces)
+func addSet(c *nftables.Conn, s *nftables.Set, elems []nftables.SetElement) error {
+	first := elems[:min(len(elems), elementsPerMessage)]
+	if err := c.AddSet(s, first); err != nil {
+		return fmt.Errorf("nftables set %s: %w", s.Name, err)
+	}
+	for rest := elems[len(first):]; len(rest) > 0; rest = rest[min(len(rest), elementsPerMessage):] {
+		if err := c.SetAddElements(s, rest[:min(len(rest), elementsPerMessage)]); err != nil {
+			return fmt.Errorf("nftables set %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// batchSocketBuffer is the send and receive buffer of the socket a policy
+// table is written through: the whole table goes in one sendmsg (one
+// transaction), which the default buffer (wmem_default) bounds to about
+// 200 KiB; nft itself forces its buffer to the batch's size the same way.
+const batchSocketBuffer = 64 << 20
+
+// batchConn is conn with buffers for a batch of batchSocketBuffer bytes.
+func (b *NFTables) batchConn() (*nftables.Conn, error) {
+	force := func(nc *netlink.Conn) error {
+		raw, err := nc.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := raw.Control(func(fd uintptr) {
+			serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, batchSocketBuffer),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, batchSocketBuffer))
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(b.netns), nftables.WithSockOptions(force))
+	if err != nil {
+		return nil, fmt.Errorf("open nftables netlink socket with a %d MiB buffer: %w", batchSocketBuffer>>20, err)
+	}
+	return c, nil
 }
 
 // directionPrefix starts the names of a direction's chains and sets.
@@ -191,8 +242,8 @@ func addClassChain(c *nftables.Conn, t *nftables.Table, name string, d Direction
 		for _, cell := range cls[fi] {
 			elems = append(elems, nftables.SetElement{Key: cellKey(cell, false), KeyEnd: cellKey(cell, true)})
 		}
-		if err := c.AddSet(set, elems); err != nil {
-			return 0, 0, fmt.Errorf("nftables set %s: %w", set.Name, err)
+		if err := addSet(c, set, elems); err != nil {
+			return 0, 0, err
 		}
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: cellReturn(fam, d, set)})
 		sets, elements = sets+1, elements+len(elems)

@@ -171,3 +171,37 @@ func TestKernelPolicy(t *testing.T) {
 		t.Errorf("second DeletePolicy: %v", err)
 	}
 }
+
+// A table larger than one netlink message's element list, and than the
+// socket's default buffer, goes in one transaction: 4,000 isolated
+// addresses in one map and a class set of 4,000 peer ranges.
+func TestKernelPolicyLarge(t *testing.T) {
+	pn := newPolicyNet(t)
+	b := nftOnlyIn(t, pn.node)
+	ctx := context.Background()
+	a4, r4 := netip.MustParseAddr("10.244.1.2"), netip.MustParsePrefix("10.244.2.6/32")
+	var isolated []netip.Addr
+	peers := []netip.Prefix{r4}
+	for i := range 4000 {
+		isolated = append(isolated, netip.AddrFrom4([4]byte{10, 245, byte(i / 250), byte(i % 250)}))
+		// Every other address: ranges that never join.
+		peers = append(peers, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 246, byte(i / 100), byte(2 * (i % 100))}), 32))
+	}
+	p := Policy{Isolated: [2][]netip.Addr{append(isolated, a4)}, Rules: [2][]Rule{{{Pods: append(isolated, a4), Peers: peers,
+		Ports: []Port{{Proto: ProtoTCP, Lo: 80, Hi: 80}}}}}}
+	p.Normalize()
+	n, err := b.EnsurePolicy(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Elements != 4001+4001 || n.Chains != 2 {
+		t.Errorf("objects %+v, want 8,002 elements in 2 chains", n)
+	}
+	if !connects(t, pn.r, pn.a, a4.String(), 80) || connects(t, pn.r, pn.a, a4.String(), 81) || connects(t, pn.b, pn.a, a4.String(), 80) {
+		t.Error("r reaches a on 80 only, b not at all: not so")
+	}
+	out := testenv.Run(t, pn.node, "nft", "list", "map", "inet", NFTPolicyTable, "in-pods4")
+	if got := strings.Count(out, "jump in-1"); got != 4001 {
+		t.Errorf("%d pods in map in-pods4, want 4,001", got)
+	}
+}
