@@ -84,12 +84,10 @@ func TestManifest(t *testing.T) {
 			{APIGroups: []string{""}, Resources: []string{"nodes/status"}, Verbs: []string{"patch"}},
 			{APIGroups: []string{""}, Resources: []string{"pods", "namespaces"}, Verbs: []string{"list", "watch"}},
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		}},
 		{"Role", "kube-system", "nodebridge-agent", []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"kubeadm-config", "nodebridge-config"}, Verbs: []string{"get"}},
-		}},
-		{"Role", "default", "nodebridge-agent-events", []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		}},
 	}
 	for _, r := range roles {
@@ -218,9 +216,10 @@ func testManifestDryRun(t *testing.T, c *cluster) {
 }
 
 // testAgentRBAC: the agents' identity, bound by the manifest, may do what
-// the agent does and no more: read Nodes, patch Node status, record Node
-// Events and read kubeadm's ConfigMap and nodebridge-config, but not write Nodes nor read
-// anything else.
+// the agent does and no more: read Nodes, patch Node status, record
+// Events (on Nodes in default, on NetworkPolicies in theirs), list and
+// watch Pods, Namespaces and NetworkPolicies, and read kubeadm's ConfigMap
+// and nodebridge-config, but not write Nodes nor read anything else.
 func testAgentRBAC(t *testing.T, c *cluster) {
 	ctx := context.Background()
 	as, err := kubernetes.NewForConfig(c.lab.AgentConfig())
@@ -255,7 +254,12 @@ func testAgentRBAC(t *testing.T, c *cluster) {
 		Reason:         "Probe", Message: "probe", Type: corev1.EventTypeNormal}
 	create := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	if _, err := as.CoreV1().Events("default").Create(ctx, ev, create); err != nil {
-		t.Errorf("agent identity cannot create events in default: %v", err)
+		t.Errorf("agent identity cannot create Node events in default: %v", err)
+	}
+	polEv := ev.DeepCopy()
+	polEv.InvolvedObject = corev1.ObjectReference{Kind: "NetworkPolicy", Namespace: "kube-system", Name: "any", APIVersion: "networking.k8s.io/v1"}
+	if _, err := as.CoreV1().Events("kube-system").Create(ctx, polEv, create); err != nil {
+		t.Errorf("agent identity cannot create NetworkPolicy events in kube-system: %v", err)
 	}
 	denied := map[string]error{}
 	_, denied["patch nodes"] = as.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, dry)
@@ -268,7 +272,7 @@ func testAgentRBAC(t *testing.T, c *cluster) {
 	_, denied["list configmaps"] = as.CoreV1().ConfigMaps("kube-system").List(ctx, metav1.ListOptions{})
 	_, denied["get configmap kube-proxy"] = as.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
 	_, denied["list events"] = as.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
-	_, denied["create events in kube-system"] = as.CoreV1().Events("kube-system").Create(ctx, ev, create)
+	denied["delete events"] = as.CoreV1().Events("default").Delete(ctx, "any", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
 	for what, err := range denied {
 		if !apierrors.IsForbidden(err) {
 			t.Errorf("agent identity: %s: %v, want Forbidden", what, err)

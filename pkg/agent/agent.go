@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	switch {
 	case d.Policy == nil:
 	case cfg.NetworkPolicy:
-		ps := newPolicySync(cfg.NodeName, d.Policy, d.Log, a.metrics, cfg.Resync)
+		ps := newPolicySync(cfg.NodeName, d.Policy, a.events, d.Log, a.metrics, cfg.Resync)
 		pwg.Add(1)
 		go func() { defer pwg.Done(); ps.run(ctx, client) }()
 	default:

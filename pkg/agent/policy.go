@@ -13,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -30,6 +31,7 @@ type policyInput struct {
 // did instead: always the stricter reading.
 type policyProblem struct {
 	namespace, name string
+	uid             types.UID
 	detail          string
 }
 
@@ -446,7 +448,7 @@ func ptrValue(p *int32) string {
 
 // problem records a part of pol that could not be read.
 func (c *policyCompiler) problem(pol *networkingv1.NetworkPolicy, detail string) {
-	c.problems = append(c.problems, policyProblem{namespace: pol.Namespace, name: pol.Name, detail: detail})
+	c.problems = append(c.problems, policyProblem{namespace: pol.Namespace, name: pol.Name, uid: pol.UID, detail: detail})
 }
 
 // sortProblems orders problems for stable logs and Events.

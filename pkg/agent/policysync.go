@@ -59,6 +59,7 @@ func slimPolicy(obj any) (any, error) {
 type policySync struct {
 	node     string
 	backend  rules.PolicyBackend
+	events   *eventRecorder // nil: none recorded
 	log      *slog.Logger
 	metrics  *Metrics
 	resync   time.Duration
@@ -68,11 +69,11 @@ type policySync struct {
 	policies *watchCache
 	applied  *rules.Policy
 	dropBase [2]uint64       // drops counted by the tables written before, by Direction
-	problems map[string]bool // logged already
+	problems map[string]bool // logged and recorded already
 }
 
-func newPolicySync(node string, backend rules.PolicyBackend, log *slog.Logger, m *Metrics, resync time.Duration) *policySync {
-	s := &policySync{node: node, backend: backend, log: log, metrics: m, resync: resync, kick: make(chan struct{}, 1), problems: map[string]bool{}}
+func newPolicySync(node string, backend rules.PolicyBackend, events *eventRecorder, log *slog.Logger, m *Metrics, resync time.Duration) *policySync {
+	s := &policySync{node: node, backend: backend, events: events, log: log, metrics: m, resync: resync, kick: make(chan struct{}, 1), problems: map[string]bool{}}
 	s.pods = newWatchCache(s.poke, slimPod)
 	s.ns = newWatchCache(s.poke, slimNamespace)
 	s.policies = newWatchCache(s.poke, slimPolicy)
@@ -155,9 +156,10 @@ func (s *policySync) apply(ctx context.Context, force bool) error {
 		namespaces: storeList[*corev1.Namespace](s.ns.store), policies: storeList[*networkingv1.NetworkPolicy](s.policies.store)}
 	p, problems := compilePolicy(in)
 	for _, pr := range problems {
-		if key := pr.String(); !s.problems[key] {
+		if key := string(pr.uid) + " " + pr.String(); !s.problems[key] {
 			s.problems[key] = true
 			s.log.Warn("network policy: part of a policy read strictly", "policy", pr.namespace+"/"+pr.name, "problem", pr.detail)
+			s.events.policyProblem(pr)
 		}
 	}
 	if !force && s.applied != nil && reflect.DeepEqual(*s.applied, p) {

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/rules"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // recordingPolicy is a PolicyBackend that keeps what it was given.
@@ -40,7 +43,9 @@ func (r *recordingPolicy) PolicyDrops(context.Context) ([2]uint64, error) {
 func TestPolicySyncApply(t *testing.T) {
 	b := &recordingPolicy{}
 	m := &Metrics{}
-	s := newPolicySync("n1", b, slog.New(slog.NewTextHandler(io.Discard, nil)), m, time.Hour)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rec := newEventRecorder(namingClientset(), "n1", m, log)
+	s := newPolicySync("n1", b, rec, log, m, time.Hour)
 	pods, namespaces := policyWorld()
 	for _, p := range pods {
 		if err := s.pods.Add(p); err != nil {
@@ -79,5 +84,27 @@ func TestPolicySyncApply(t *testing.T) {
 	// after its read of the third's counters.
 	if m.policyDrops["ingress"] != 15 || m.policyDrops["egress"] != 15 {
 		t.Errorf("drops %v, want 15 each way", m.policyDrops)
+	}
+	// A part read strictly: one Warning Event on the policy, in its
+	// namespace, however often it is compiled.
+	bad := policy("bad", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Near"}}}, ingressOnly, nil, nil)
+	bad.UID = "u-bad"
+	if err := s.policies.Add(bad); err != nil {
+		t.Fatal(err)
+	}
+	b.fail = nil
+	for range 2 {
+		if err := s.apply(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rec.queue) != 1 {
+		t.Fatalf("%d Events queued, want 1", len(rec.queue))
+	}
+	ev := <-rec.queue
+	if ev.Namespace != "default" || ev.InvolvedObject.Kind != "NetworkPolicy" || ev.InvolvedObject.Name != "bad" ||
+		ev.InvolvedObject.UID != "u-bad" || ev.Reason != "PolicyReadStrictly" || ev.Type != corev1.EventTypeWarning ||
+		!strings.Contains(ev.Message, `podSelector: "Near" is not a valid label selector operator: applied to every pod of the namespace`) {
+		t.Errorf("Event %+v", ev)
 	}
 }

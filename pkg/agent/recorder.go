@@ -17,6 +17,7 @@ import (
 const (
 	eventReason    = "PodCIDRRejected"
 	eventForeign   = "RouteConflict" // a peer's podCIDR held by another protocol's route
+	eventPolicy    = "PolicyReadStrictly"
 	eventComponent = "nodebridge-agent"
 	eventQueue     = 256
 )
@@ -93,6 +94,23 @@ func (r *eventRecorder) event(s skip) *corev1.Event {
 	return r.warning(corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: s.node, UID: s.uid}, reason, msg)
 }
 
+// policyProblem queues a Warning Event on the NetworkPolicy a problem
+// is about, in its namespace; a full queue drops it, counted.
+func (r *eventRecorder) policyProblem(pr policyProblem) {
+	if r == nil {
+		return
+	}
+	ref := corev1.ObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy",
+		Namespace: pr.namespace, Name: pr.name, UID: pr.uid}
+	ev := r.warning(ref, eventPolicy, fmt.Sprintf("%s on %s enforces this policy strictly: %s", eventComponent, r.host, pr.detail))
+	ev.Namespace = pr.namespace
+	select {
+	case r.queue <- ev:
+	default:
+		r.metrics.update(func(m *Metrics) { m.apiErrors++; m.eventsFailed++ })
+	}
+}
+
 // run creates the queued Events until ctx ends.
 func (r *eventRecorder) run(ctx context.Context) {
 	for {
@@ -120,12 +138,12 @@ func (r *eventRecorder) create(ctx context.Context, ev *corev1.Event) {
 	r.metrics.update(func(m *Metrics) { m.eventsFailed++ })
 	if err.Error() != r.lastErr {
 		r.lastErr = err.Error()
-		r.log.Warn("record Event", "reason", ev.Reason, "node", ev.InvolvedObject.Name, "err", err)
+		r.log.Warn("record Event", "reason", ev.Reason, "kind", ev.InvolvedObject.Kind, "name", ev.InvolvedObject.Name, "err", err)
 	}
 }
 
-// warning is a Warning Event of the agent's on the Node ref names, in
-// default, where node Events go.
+// warning is a Warning Event of the agent's on the object ref names, in
+// default, where Node Events go.
 func (r *eventRecorder) warning(ref corev1.ObjectReference, reason, msg string) *corev1.Event {
 	t := metav1.NewTime(r.now())
 	return &corev1.Event{
