@@ -100,7 +100,10 @@ fuzz:
 # built once by scripts/build-flannel.sh into ~/.cache/nodebridge;
 # AGENT_BENCH_FLAGS=-flannel= skips that. tunnel measures TCP throughput and
 # latency node to node, pod to pod host-gw and pod to pod through VXLAN
-# (TUNNEL_FLAGS, e.g. "-rounds 9 -duration 5s").
+# (TUNNEL_FLAGS, e.g. "-rounds 9 -duration 5s"). policyscale puts 1,000 pods
+# and 200 NetworkPolicies on the agent's node and times Pod, Namespace and
+# policy changes to enforcement with real connections, with the policy
+# table's kernel objects and the agent's RSS (POLICY_FLAGS, e.g. "-rounds 9").
 BENCH_TOOLS ?= $(or $(NODEBRIDGE_TOOLS),$(HOME)/.cache/nodebridge/bin)
 BENCH_BIN   ?= _out/bench/bin
 BENCH_JSON  ?= _out/bench.json
@@ -111,15 +114,18 @@ PODSTART_JSON  ?= _out/bench-podstart.json
 PODSTART_FLAGS ?=
 TUNNEL_JSON  ?= _out/bench-tunnel.json
 TUNNEL_FLAGS ?=
+POLICY_JSON  ?= _out/bench-policy.json
+POLICY_FLAGS ?=
 
 bench: build k8s
 	NODEBRIDGE_TOOLS=$(BENCH_TOOLS) bash scripts/install-deps.sh
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./bench/podstart ./bench/tunnel ./cmd/nodebridge-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BENCH_BIN)/ ./bench/nop ./bench/floor-add ./bench/ipam-op ./bench/driver ./bench/agentscale ./bench/podstart ./bench/tunnel ./bench/policyscale ./cmd/nodebridge-agent
 	$(BENCH_BIN)/driver -plugin $(BIN) -tools $(BENCH_TOOLS) -bin $(BENCH_BIN) -json $(BENCH_JSON) $(BENCH_FLAGS)
 	flanneld="$$(bash scripts/build-flannel.sh)" && \
 		$(BENCH_BIN)/agentscale -agent $(BENCH_BIN)/nodebridge-agent -flannel "$$flanneld" -json $(AGENT_BENCH_JSON) $(AGENT_BENCH_FLAGS)
 	$(BENCH_BIN)/podstart -tools $(BENCH_TOOLS) -json $(PODSTART_JSON) $(PODSTART_FLAGS)
 	$(BENCH_BIN)/tunnel -json $(TUNNEL_JSON) $(TUNNEL_FLAGS)
+	NODEBRIDGE_TOOLS=$(BENCH_TOOLS) $(BENCH_BIN)/policyscale -json $(POLICY_JSON) $(POLICY_FLAGS)
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
