@@ -50,10 +50,19 @@ var policyFamilies = [2]policyFamily{
 // sends a packet of an isolated pod (the source for egress, the
 // destination for ingress) to its class's chain, which returns for what
 // the class's set allows and drops the rest, counted per class and per
-// direction (named counters ingress-drops and egress-drops):
+// direction (named counters ingress-drops and egress-drops). Its input
+// chain holds egress to the node itself (its addresses, its host-network
+// pods, Services whose endpoints are those) to the same rules, the node's
+// addresses being peers like any other, as upstream's semantics have it;
+// neighbour and multicast listener discovery pass. Traffic from the node
+// to its pods (kubelet probes) is never filtered: it leaves through the
+// output hook, and the pod's replies are established.
 //
 //	chain forward { ct state established,related accept
 //	                ip saddr vmap @out-pods4 ...  ip daddr vmap @in-pods4 ... }
+//	chain input   { ct state established,related accept
+//	                icmpv6 type 130-143 accept
+//	                ip saddr vmap @out-pods4 ... }
 //	chain in-3 { ip saddr . meta l4proto . th dport @in-3-4 return
 //	             ip6 saddr . meta l4proto . th dport @in-3-6 return
 //	             counter counter name "ingress-drops" drop }
@@ -75,7 +84,11 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: &prio})
 	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: establishedAccept()})
-	n.Chains = 1
+	in := c.AddChain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookInput, Priority: &prio})
+	c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: establishedAccept()})
+	c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: discoveryAccept()})
+	n.Chains = 2
 	for _, d := range []Direction{Egress, Ingress} {
 		pc := classify(p.Isolated[d], p.Rules[d])
 		c.AddObj(&nftables.CounterObj{Table: t, Name: dropCounter(d)})
@@ -99,6 +112,9 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 			}
 			n.Sets, n.Elements = n.Sets+1, n.Elements+len(elems)
 			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: classJump(fam, d, pods)})
+			if d == Egress {
+				c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: classJump(fam, d, pods)})
+			}
 		}
 	}
 	if err := c.Flush(); err != nil {
@@ -283,6 +299,21 @@ func establishedAccept() []expr.Any {
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: binary.NativeEndian.AppendUint32(nil, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}
+}
+
+// discoveryAccept lets IPv6 neighbour, router and multicast listener
+// discovery (ICMPv6 types 130 to 143) reach the node: link-local control
+// a pod needs to send anything, which no policy names.
+//
+//	meta l4proto ipv6-icmp icmpv6 type 130-143 accept
+func discoveryAccept() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMPV6}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+		&expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: []byte{130}, ToData: []byte{143}},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	}
 }

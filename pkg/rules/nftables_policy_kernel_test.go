@@ -100,13 +100,16 @@ func TestKernelPolicy(t *testing.T) {
 		}
 	}
 	pfx := netip.MustParsePrefix
+	b6 := "fd00:10:244:1::3"
 	p := Policy{
 		// a: ingress isolated, both families; only r on TCP 80, IPv4.
-		// b: egress isolated; only to r on TCP 81.
-		Isolated: [2][]netip.Addr{{netip.MustParseAddr(a4), netip.MustParseAddr(a6)}, {netip.MustParseAddr(b4)}},
+		// b: egress isolated, both families; only to r's /24 and /64 on
+		// TCP 81.
+		Isolated: [2][]netip.Addr{{netip.MustParseAddr(a4), netip.MustParseAddr(a6)}, {netip.MustParseAddr(b4), netip.MustParseAddr(b6)}},
 		Rules: [2][]Rule{
 			{{Pods: []netip.Addr{netip.MustParseAddr(a4)}, Peers: []netip.Prefix{pfx(r4 + "/32")}, Ports: []Port{{Proto: ProtoTCP, Lo: 80, Hi: 80}}}},
-			{{Pods: []netip.Addr{netip.MustParseAddr(b4)}, Peers: []netip.Prefix{pfx("10.244.2.0/24")}, Ports: []Port{{Proto: ProtoTCP, Lo: 81, Hi: 81}}}},
+			{{Pods: []netip.Addr{netip.MustParseAddr(b4), netip.MustParseAddr(b6)}, Peers: []netip.Prefix{pfx("10.244.2.0/24"), pfx("fd00:10:244:2::/64")},
+				Ports: []Port{{Proto: ProtoTCP, Lo: 81, Hi: 81}}}},
 		},
 	}
 	p.Normalize()
@@ -114,10 +117,10 @@ func TestKernelPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// forward, out-1, in-1 (a4), in-2 (a6, no rule); a set each for
-	// out-1 and in-1 and four pod maps; one element each, and in a map per
-	// isolated address.
-	if want := (PolicyObjects{Chains: 4, Sets: 6, Elements: 5}); n != want {
+	// forward, input, out-1 (b), in-1 (a4), in-2 (a6, no rule); out-1's
+	// two sets, in-1's one, and four pod maps; one element each, and in a
+	// map per isolated address.
+	if want := (PolicyObjects{Chains: 5, Sets: 7, Elements: 7}); n != want {
 		t.Errorf("objects %+v, want %+v", n, want)
 	}
 	for _, c := range []struct {
@@ -134,13 +137,17 @@ func TestKernelPolicy(t *testing.T) {
 		{"b to r:80, no allow", pn.b, pn.r, r4, 80, false},
 		{"a to r: a's egress is not isolated, the reply passes", pn.a, pn.r, r4, 80, true},
 		{"a to r over IPv6", pn.a, pn.r, r6, 80, true},
+		{"b to r over IPv6 on 81: neighbour discovery passes", pn.b, pn.r, r6, 81, true},
+		{"b to the node: egress to the node is held to the rules", pn.b, pn.node, "10.244.1.1", 80, false},
+		{"a to the node: a's egress is not isolated", pn.a, pn.node, "10.244.1.1", 80, true},
+		{"the node to a, isolated for ingress: kubelet probes pass", pn.node, pn.a, a4, 80, true},
 	} {
 		if got := connects(t, c.from, c.to, c.addr, c.port); got != c.want {
 			t.Errorf("%s: connected %v, want %v", c.what, got, c.want)
 		}
 	}
 	listing := testenv.Run(t, pn.node, "nft", "list", "table", "inet", NFTPolicyTable)
-	for _, want := range []string{"hook forward priority filter - 10",
+	for _, want := range []string{"hook forward priority filter - 10", "hook input priority filter - 10",
 		"ip daddr vmap @in-pods4", "ip6 daddr vmap @in-pods6", "10.244.1.3 : jump out-1", "fd00:10:244:1::2 : jump in-2",
 		"elements = { 10.244.2.6 . tcp . 80 }", "elements = { 10.244.2.0/24 . tcp . 81 }", "ip daddr . meta l4proto . th dport @out-1-4 return",
 		`counter name "ingress-drops" drop`, "counter ingress-drops"} {
@@ -194,8 +201,8 @@ func TestKernelPolicyLarge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Elements != 4001+4001 || n.Chains != 2 {
-		t.Errorf("objects %+v, want 8,002 elements in 2 chains", n)
+	if n.Elements != 4001+4001 || n.Chains != 3 {
+		t.Errorf("objects %+v, want 8,002 elements in 3 chains", n)
 	}
 	if !connects(t, pn.r, pn.a, a4.String(), 80) || connects(t, pn.r, pn.a, a4.String(), 81) || connects(t, pn.b, pn.a, a4.String(), 80) {
 		t.Error("r reaches a on 80 only, b not at all: not so")
