@@ -67,6 +67,7 @@ func TestMultiNode(t *testing.T) {
 		{"LatePodCIDR", testLatePodCIDR},
 		{"AgentRBAC", testAgentRBAC},
 		{"NetworkPolicy", testNetworkPolicy},
+		{"NetworkPolicyEgress", testNetworkPolicyEgress},
 		{"ManifestDryRun", testManifestDryRun},
 	}
 	for _, s := range scenarios {

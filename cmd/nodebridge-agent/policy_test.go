@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/nodebridge/nodebridge/internal/lab"
@@ -164,4 +166,130 @@ func bothWays(a, b *lab.Pod) error {
 		}
 	}
 	return nil
+}
+
+// reachesAddr reports whether a TCP connection from netns from opens to
+// addr:port, served in netns to, within a second.
+func reachesAddr(from, to string, addr netip.Addr, port int) bool {
+	ln, err := lab.Listen(to, "tcp", net.JoinHostPort(addr.String(), fmt.Sprint(port)))
+	if err != nil {
+		return false
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := lab.Dialer(from)(ctx, "tcp", ln.Addr().String())
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+// testNetworkPolicyEgress: an egress policy on node 2's client allows only
+// namespaces labelled probe=yes. Labelling default opens the server on
+// node 1 to it, unlabelling closes it again (a Namespace change on the
+// real API server); the client's own node is a peer like any other,
+// reached once an ipBlock names its address. A killed and restarted agent
+// never lets the client out meanwhile, and --network-policy=false lifts
+// enforcement (the table goes) until the agent runs with it again.
+func testNetworkPolicyEgress(t *testing.T, c *cluster) {
+	ctx := context.Background()
+	c.ensureServiceAccount(t, ctx)
+	server, client, n2 := c.pods[0], c.pods[1], c.nodes[1]
+	c.podObject(t, ctx, server, c.nodes[0].Name, map[string]string{"app": "server"})
+	c.podObject(t, ctx, client, n2.Name, map[string]string{"app": "client"})
+	nss := c.cs.CoreV1().Namespaces()
+	label := func(v string) {
+		t.Helper()
+		patch := `{"metadata":{"labels":{"probe":` + v + `}}}`
+		if _, err := nss.Patch(ctx, "default", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = nss.Patch(context.Background(), "default", types.MergePatchType, []byte(`{"metadata":{"labels":{"probe":null}}}`), metav1.PatchOptions{})
+	})
+	pols := c.cs.NetworkingV1().NetworkPolicies("default")
+	egress := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "client-egress"},
+		Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "client"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress: []networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{
+				{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"probe": "yes"}}}}}}}}
+	created, err := pols.Create(ctx, egress, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pols.Delete(context.Background(), egress.Name, metav1.DeleteOptions{}) })
+	shut := func(what string) {
+		t.Helper()
+		waitFor(t, routeDeadline, what, func() error {
+			for _, v6 := range []bool{false, true} {
+				if reaches(client, server, v6) {
+					return fmt.Errorf("%s still reaches %s (v6 %v)", client.Name, server.Name, v6)
+				}
+			}
+			return nil
+		})
+	}
+	shut("client's egress isolated")
+	if reachesAddr(client.Netns, n2.Netns, n2.IPv4(), 8081) {
+		t.Errorf("%s, egress isolated, reaches its node's %s", client.Name, n2.IPv4())
+	}
+	label(`"yes"`)
+	waitFor(t, routeDeadline, "namespace default labelled probe=yes: open", func() error { return bothWays(client, server) })
+	label(`null`)
+	shut("label removed: shut again")
+
+	// The node's own address, allowed as an ipBlock.
+	created.Spec.Egress = append(created.Spec.Egress, networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{
+		{IPBlock: &networkingv1.IPBlock{CIDR: n2.IPv4().String() + "/32"}}}})
+	if _, err := pols.Update(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, routeDeadline, "client reaches its node once an ipBlock names it", func() error {
+		if !reachesAddr(client.Netns, n2.Netns, n2.IPv4(), 8081) {
+			return fmt.Errorf("%s does not reach %s", client.Name, n2.IPv4())
+		}
+		return nil
+	})
+
+	// A restart opens no window: the table stays while the agent is away.
+	n2.KillAgent()
+	if reaches(client, server, false) {
+		t.Errorf("with node 2's agent killed, %s reaches %s", client.Name, server.Name)
+	}
+	if err := n2.StartAgent(agentFlags()...); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // through the restart: the old table until the new replaces it
+		if reaches(client, server, false) {
+			t.Errorf("while node 2's agent restarts, %s reaches %s", client.Name, server.Name)
+		}
+	}
+	waitReady(t, n2)
+	shut("agent restarted: still shut")
+
+	// --network-policy=false lifts it; back on, it holds again.
+	restart := func(flags ...string) {
+		t.Helper()
+		if err := n2.StopAgent(); err != nil {
+			t.Fatal(err)
+		}
+		if err := n2.StartAgent(append(agentFlags(), flags...)...); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, n2)
+	}
+	restart("--network-policy=false")
+	waitFor(t, routeDeadline, "--network-policy=false: open", func() error { return bothWays(client, server) })
+	if out, err := n2.Exec(ctx, "nft", "list", "tables"); err != nil || strings.Contains(out, "nodebridge-policy") {
+		t.Errorf("--network-policy=false left the table: %v %s", err, out)
+	}
+	restart()
+	shut("--network-policy back on: shut")
 }
