@@ -83,6 +83,10 @@ func (e *env) measure(ctx context.Context, r *report) error {
 	if r.Kernel, err = e.kernelObjects(); err != nil {
 		return err
 	}
+	before, err := e.metrics(ctx)
+	if err != nil {
+		return err
+	}
 	for round := range e.o.rounds {
 		for _, c := range e.changes() {
 			open, err := e.enforced(ctx, c.port, true, c.do)
@@ -97,6 +101,12 @@ func (e *env) measure(ctx context.Context, r *report) error {
 		}
 		logf("round %d of %d done", round+1, e.o.rounds)
 	}
+	after, err := e.metrics(ctx)
+	if err != nil {
+		return err
+	}
+	const requests = "nodebridge_agent_api_requests_total"
+	r.APIRequests = int(metricValue(after, requests, "") - metricValue(before, requests, ""))
 	if r.Memory, err = readMemory(e.node.Agent().Pid()); err != nil {
 		return err
 	}

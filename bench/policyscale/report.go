@@ -28,6 +28,7 @@ type report struct {
 	Kernel          kernelObjects  `json:"kernel"`
 	Memory          memory         `json:"memory"`
 	Changes         []latencies    `json:"changes"`
+	APIRequests     int            `json:"agent_api_requests_during_changes"` // it watches: none per change
 	Connect         connectFigures `json:"connect"`
 	SmallKernel     kernelObjects  `json:"small_kernel"` // the table with the probes' policies alone
 	Met             bool           `json:"targets_met"`
@@ -94,6 +95,15 @@ func (r *report) judge() {
 	}
 }
 
+// changeCount is the changes made, each way counted.
+func (r *report) changeCount() int {
+	n := 0
+	for _, l := range r.Changes {
+		n += len(l.Open) + len(l.Closed)
+	}
+	return n
+}
+
 func median(xs []float64) float64 {
 	s := slices.Sorted(slices.Values(xs))
 	return s[len(s)/2]
@@ -118,6 +128,7 @@ func (r *report) print(out io.Writer) {
 		r.Connect.N, r.Connect.FullP50us, r.Connect.SmallP50us, r.SmallKernel.Elements, r.Connect.Ratio)
 	fmt.Fprintf(out, "agent: %d isolated pod addresses, %d rules compiled, compile and write of the full table %.1f ms\n",
 		a.Isolated, a.Rules, a.WriteMs)
+	fmt.Fprintf(out, "agent API requests during the %d changes: %d (it watches; nothing is listed per change)\n", r.changeCount(), r.APIRequests)
 	fmt.Fprintf(out, "agent memory: RSS %.1f MB, peak %.1f MB\n", r.Memory.RSSMB, r.Memory.PeakMB)
 	root := "unchanged"
 	if r.RootChanges != "" {
