@@ -6,12 +6,16 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nodebridge/nodebridge/pkg/rules"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // recordingPolicy is a PolicyBackend that keeps what it was given.
@@ -106,5 +110,71 @@ func TestPolicySyncApply(t *testing.T) {
 		ev.InvolvedObject.UID != "u-bad" || ev.Reason != "PolicyReadStrictly" || ev.Type != corev1.EventTypeWarning ||
 		!strings.Contains(ev.Message, `podSelector: "Near" is not a valid label selector operator: applied to every pod of the namespace`) {
 		t.Errorf("Event %+v", ev)
+	}
+}
+
+// lockedPolicy is recordingPolicy safe for the run loop's goroutine.
+type lockedPolicy struct {
+	mu sync.Mutex
+	recordingPolicy
+}
+
+func (l *lockedPolicy) EnsurePolicy(ctx context.Context, p rules.Policy) (rules.PolicyObjects, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.recordingPolicy.EnsurePolicy(ctx, p)
+}
+
+func (l *lockedPolicy) PolicyDrops(ctx context.Context) ([2]uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.recordingPolicy.PolicyDrops(ctx)
+}
+
+func (l *lockedPolicy) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.writes)
+}
+
+// Nothing is written until Pods, Namespaces and NetworkPolicies are all
+// listed: with the policies' list held back, a table written from the
+// pods alone would open what the policies isolate.
+func TestPolicySyncWaitsForLists(t *testing.T) {
+	pods, namespaces := policyWorld()
+	var objs []runtime.Object
+	for _, p := range pods {
+		objs = append(objs, p)
+	}
+	for _, n := range namespaces {
+		objs = append(objs, n)
+	}
+	objs = append(objs, policy("deny", sel(), ingressOnly, nil, nil))
+	cs := fake.NewClientset(objs...)
+	release := make(chan struct{})
+	cs.PrependReactor("list", "networkpolicies", func(k8stesting.Action) (bool, runtime.Object, error) {
+		<-release
+		return false, nil, nil // on to the fake's own list
+	})
+	b := &lockedPolicy{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := newPolicySync("n1", b, nil, log, &Metrics{}, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.run(ctx, cs); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(300 * time.Millisecond)
+	if n := b.count(); n != 0 {
+		t.Fatalf("%d writes before the policies were listed", n)
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for b.count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.writes) == 0 || len(b.writes[0].Isolated[rules.Ingress]) != 3 {
+		t.Fatalf("after the lists: writes %+v, want the first to isolate the 3 addresses of n1's pods", b.writes)
 	}
 }
