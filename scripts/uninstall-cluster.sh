@@ -38,5 +38,7 @@ kubectl -n "$ns" rollout status daemonset "$ds" --timeout=10m
 kubectl delete --ignore-not-found \
 	-n "$ns" daemonset/"$ds" configmap/nodebridge-config serviceaccount/"$ds" role/"$ds" rolebinding/"$ds"
 kubectl delete --ignore-not-found clusterrole/"$ds" clusterrolebinding/"$ds"
+# Events were granted by a Role in default until the policy Events moved
+# that grant to the ClusterRole; an upgraded cluster may still hold it.
 kubectl delete --ignore-not-found -n default role/nodebridge-agent-events rolebinding/nodebridge-agent-events
 echo "nodebridge removed"

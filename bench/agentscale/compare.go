@@ -40,7 +40,7 @@ func (e *env) contenders() []contender {
 		if err := e.node.StartAgent("--resync="+e.o.resync.String(), "--cluster-cidr="+clusterCIDR.String()); err != nil {
 			return nil, err
 		}
-		return e.node.Agent(), e.waitReady(ctx)
+		return e.node.Agent(), e.node.WaitReady(ctx, 60*time.Second)
 	}
 	return []contender{{"nodebridge-agent", agent}, {"flanneld", e.startFlannel}}
 }

@@ -95,31 +95,12 @@ func (e *env) startNode(ctx context.Context) error {
 	if err := e.node.StartAgent(flags...); err != nil {
 		return err
 	}
-	if err := e.waitReady(ctx); err != nil {
+	if err := e.node.WaitReady(ctx, 60*time.Second); err != nil {
 		return err
 	}
 	e.pid = e.node.Agent().Pid() // ip netns exec execs the agent in place: the pid is its own
 	e.routes, err = openRoutes(e.node.Netns)
 	return err
-}
-
-// waitReady polls the agent's /readyz until it answers 200.
-func (e *env) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		code, body, err := e.node.Get(ctx, "/readyz")
-		if err == nil && code == 200 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for /readyz of the agent (last: %d %q %v): %w", code, strings.TrimSpace(body), err, ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // agentMetrics fetches and parses the agent's /metrics.

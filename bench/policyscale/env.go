@@ -49,20 +49,9 @@ func (e *env) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cnitool, err := testenv.FindTool("cnitool")
-	if err != nil {
-		return err
-	}
-	var plugins []string
-	for _, name := range []string{"portmap", "bandwidth"} {
-		p, err := testenv.FindTool(name)
-		if err != nil {
-			return err
-		}
-		plugins = append(plugins, p)
-	}
 	bin := filepath.Join(e.dir, "bin")
-	if err := lab.BuildBinaries(ctx, bin, plugins...); err != nil {
+	cnitool, err := lab.BuildWithTools(ctx, bin)
+	if err != nil {
 		return err
 	}
 	logf("starting etcd and kube-apiserver in a lab netns")
@@ -87,7 +76,7 @@ func (e *env) start(ctx context.Context) error {
 	if err := e.node.StartAgent("--cluster-cidr=" + clusterCIDR); err != nil {
 		return err
 	}
-	if err := e.waitReady(ctx); err != nil {
+	if err := e.node.WaitReady(ctx, 60*time.Second); err != nil {
 		return err
 	}
 	logf("attaching the client and server pods")
@@ -116,25 +105,6 @@ func serve(ln net.Listener) {
 			return
 		}
 		c.Close()
-	}
-}
-
-// waitReady polls the agent's /readyz until it answers 200.
-func (e *env) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		code, body, err := e.node.Get(ctx, "/readyz")
-		if err == nil && code == 200 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for /readyz of the agent (last: %d %q %v): %w", code, strings.TrimSpace(body), err, ctx.Err())
-		case <-tick.C:
-		}
 	}
 }
 

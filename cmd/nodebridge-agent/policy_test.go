@@ -61,23 +61,7 @@ func reaches(a, b *lab.Pod, v6 bool) bool { return reachesPort(a, b, v6, 0) }
 
 // reachesPort is reaches on port (0: any free one).
 func reachesPort(a, b *lab.Pod, v6 bool, port int) bool {
-	ln, err := lab.Listen(b.Netns, "tcp", net.JoinHostPort(b.IP(v6).String(), fmt.Sprint(port)))
-	if err != nil {
-		return false
-	}
-	defer ln.Close()
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			c.Close()
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	c, err := lab.Dialer(a.Netns)(ctx, "tcp", ln.Addr().String())
-	if err == nil {
-		c.Close()
-	}
-	return err == nil
+	return reachesAddr(a.Netns, b.Netns, b.IP(v6), port)
 }
 
 // testNetworkPolicy: pods on node 1 and node 2, and a second pod on node 1
@@ -169,7 +153,7 @@ func bothWays(a, b *lab.Pod) error {
 }
 
 // reachesAddr reports whether a TCP connection from netns from opens to
-// addr:port, served in netns to, within a second.
+// addr:port (0: any free one), served in netns to, within a second.
 func reachesAddr(from, to string, addr netip.Addr, port int) bool {
 	ln, err := lab.Listen(to, "tcp", net.JoinHostPort(addr.String(), fmt.Sprint(port)))
 	if err != nil {

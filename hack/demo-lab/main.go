@@ -103,19 +103,12 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cnitool, err := testenv.FindTool("cnitool")
-	if err != nil {
-		return err
-	}
-	portmap, err := testenv.FindTool("portmap")
-	if err != nil {
-		return err
-	}
 	bin := d.dir + "/bin"
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		return fmt.Errorf("make bin dir: %w", err)
 	}
-	if err := lab.BuildBinaries(ctx, bin, portmap); err != nil {
+	cnitool, err := lab.BuildWithTools(ctx, bin)
+	if err != nil {
 		return err
 	}
 	fmt.Println("== starting etcd and kube-apiserver in the lab netns, on", lab.APIServerURL())
@@ -154,7 +147,7 @@ func (d *demo) addNodes(ctx context.Context, cs kubernetes.Interface) error {
 		}
 	}
 	for _, n := range d.nodes {
-		if err := waitReady(ctx, n); err != nil {
+		if err := n.WaitReady(ctx, 30*time.Second); err != nil {
 			return err
 		}
 		p, err := n.AddPod(ctx, "pod-on-"+n.Name)
@@ -164,25 +157,6 @@ func (d *demo) addNodes(ctx context.Context, cs kubernetes.Interface) error {
 		d.pods = append(d.pods, p)
 	}
 	return nil
-}
-
-// waitReady polls the agent's /readyz until 200.
-func waitReady(ctx context.Context, n *lab.Node) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		code, body, err := n.Get(ctx, "/readyz")
-		if err == nil && code == 200 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("agent of %s not ready (%d %q %v):\n%s", n.Name, code, body, err, n.AgentLogs())
-		case <-tick.C:
-		}
-	}
 }
 
 // show prints the Nodes, each node's agent routes, and pings from each pod

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/nodebridge/nodebridge/internal/testenv"
 )
 
 // Binaries returns the dir holding the named release binaries
@@ -79,4 +81,22 @@ func BuildBinaries(ctx context.Context, dir string, plugins ...string) error {
 		}
 	}
 	return nil
+}
+
+// BuildWithTools is BuildBinaries with the reference portmap and bandwidth
+// plugins found by testenv.FindTool linked beside, as a node's conflist
+// chains them; it returns the cnitool that runs pods.
+func BuildWithTools(ctx context.Context, dir string) (cnitool string, err error) {
+	if cnitool, err = testenv.FindTool("cnitool"); err != nil {
+		return "", err
+	}
+	var plugins []string
+	for _, name := range []string{"portmap", "bandwidth"} {
+		p, err := testenv.FindTool(name)
+		if err != nil {
+			return "", err
+		}
+		plugins = append(plugins, p)
+	}
+	return cnitool, BuildBinaries(ctx, dir, plugins...)
 }

@@ -195,7 +195,7 @@ func TestReadManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if objs, err := ReadManifest(path); err != nil || len(objs) != 9 {
-		t.Errorf("deploy/nodebridge.yaml: %d objects, %v; want 9 (ServiceAccount, ClusterRole and binding, two Roles and bindings, the conflist ConfigMap, DaemonSet)", len(objs), err)
+	if objs, err := ReadManifest(path); err != nil || len(objs) != 7 {
+		t.Errorf("deploy/nodebridge.yaml: %d objects, %v; want 7 (ServiceAccount, ClusterRole and binding, Role and binding, the conflist ConfigMap, DaemonSet)", len(objs), err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -217,6 +218,29 @@ func (n *Node) Get(ctx context.Context, path string) (int, string, error) {
 		return 0, "", fmt.Errorf("read %s from agent of %s: %w", path, n.Name, err)
 	}
 	return resp.StatusCode, string(b), nil
+}
+
+// WaitReady polls the agent's /readyz every 100 ms until it answers 200;
+// it fails early when the agent exits, and after timeout.
+func (n *Node) WaitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		code, body, err := n.Get(ctx, "/readyz")
+		if err == nil && code == 200 {
+			return nil
+		}
+		if done, exitErr := n.Agent().Exited(); done {
+			return fmt.Errorf("agent of %s exited (%v):\n%s", n.Name, exitErr, n.AgentLogs())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("agent of %s not ready (last: %d %q %v): %w", n.Name, code, strings.TrimSpace(body), err, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // Exec runs argv inside the node netns and returns its combined output.
