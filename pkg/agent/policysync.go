@@ -68,8 +68,9 @@ type policySync struct {
 	ns       *watchCache
 	policies *watchCache
 	applied  *rules.Policy
-	dropBase [2]uint64       // drops counted by the tables written before, by Direction
-	problems map[string]bool // logged and recorded already
+	written  rules.PolicyObjects // what writing applied made
+	dropBase [2]uint64           // drops counted by the tables written before, by Direction
+	problems map[string]bool     // logged and recorded already
 }
 
 func newPolicySync(node string, backend rules.PolicyBackend, events *eventRecorder, log *slog.Logger, m *Metrics, resync time.Duration) *policySync {
@@ -148,8 +149,9 @@ func (s *policySync) loop(ctx context.Context) {
 }
 
 // apply compiles the policy and writes it when it differs from the one
-// written last, or when force. It reads the drop counters first, as a
-// write starts them again from zero.
+// written last, or, when force (a resync), when the kernel no longer holds
+// the objects written: an unchanged table keeps its counters. It reads
+// the drop counters first, as a write starts them again from zero.
 func (s *policySync) apply(ctx context.Context, force bool) error {
 	start := time.Now()
 	in := policyInput{node: s.node, pods: storeList[*corev1.Pod](s.pods.store),
@@ -162,7 +164,8 @@ func (s *policySync) apply(ctx context.Context, force bool) error {
 			s.events.policyProblem(pr)
 		}
 	}
-	if !force && s.applied != nil && reflect.DeepEqual(*s.applied, p) {
+	same := s.applied != nil && reflect.DeepEqual(*s.applied, p)
+	if same && !force {
 		return nil
 	}
 	drops, err := s.backend.PolicyDrops(ctx)
@@ -173,6 +176,13 @@ func (s *policySync) apply(ctx context.Context, force bool) error {
 		m.policyDrops = map[string]int{"ingress": int(s.dropBase[rules.Ingress] + drops[rules.Ingress]),
 			"egress": int(s.dropBase[rules.Egress] + drops[rules.Egress])}
 	})
+	if same {
+		held, err := s.backend.PolicyHeld(ctx)
+		if err == nil && held == s.written {
+			return nil
+		}
+		s.log.Warn("network policy: the kernel's table is not as written; writing it again", "held", held, "written", s.written, "err", err)
+	}
 	objs, err := s.backend.EnsurePolicy(ctx, p)
 	if err != nil {
 		s.metrics.update(func(m *Metrics) { m.policyErrors++ })
@@ -181,7 +191,7 @@ func (s *policySync) apply(ctx context.Context, force bool) error {
 	for d := range drops {
 		s.dropBase[d] += drops[d]
 	}
-	s.applied = &p
+	s.applied, s.written = &p, objs
 	took := time.Since(start)
 	s.metrics.update(func(m *Metrics) {
 		m.policies, m.policySyncs, m.policyLast = len(in.policies), m.policySyncs+1, took

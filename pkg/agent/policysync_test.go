@@ -18,10 +18,19 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 )
 
-// recordingPolicy is a PolicyBackend that keeps what it was given.
+// recordingPolicy is a PolicyBackend that keeps what it was given; the
+// kernel holds what it last wrote unless held says otherwise.
 type recordingPolicy struct {
 	writes []rules.Policy
 	fail   error
+	held   *rules.PolicyObjects
+}
+
+func (r *recordingPolicy) PolicyHeld(context.Context) (rules.PolicyObjects, error) {
+	if r.held != nil {
+		return *r.held, nil
+	}
+	return rules.PolicyObjects{Chains: len(r.writes)}, nil
 }
 
 func (r *recordingPolicy) EnsurePolicy(_ context.Context, p rules.Policy) (rules.PolicyObjects, error) {
@@ -74,8 +83,12 @@ func TestPolicySyncApply(t *testing.T) {
 	if err := s.apply(ctx, false); err != nil || len(b.writes) != 2 || len(b.writes[1].Isolated[rules.Ingress]) != 3 {
 		t.Fatalf("a policy added: %v, %d writes %+v", err, len(b.writes), b.writes)
 	}
+	if err := s.apply(ctx, true); err != nil || len(b.writes) != 2 {
+		t.Errorf("resync with the table as written: %v, %d writes, want still 2", err, len(b.writes))
+	}
+	b.held = &rules.PolicyObjects{} // deleted by hand
 	if err := s.apply(ctx, true); err != nil || len(b.writes) != 3 {
-		t.Errorf("forced: %v, %d writes, want 3", err, len(b.writes))
+		t.Errorf("resync with the table gone: %v, %d writes, want 3", err, len(b.writes))
 	}
 	b.fail = errors.New("no nftables")
 	if err := s.apply(ctx, true); err == nil {

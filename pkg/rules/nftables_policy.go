@@ -184,6 +184,49 @@ func directionPrefix(d Direction) string {
 // classChain names the chain of class id of direction d.
 func classChain(d Direction, id int) string { return directionPrefix(d) + strconv.Itoa(id) }
 
+// PolicyHeld counts the chains, sets and set elements of the policy
+// table as EnsurePolicy counts what it writes.
+// Equivalent to: nft list table inet nodebridge-policy (counted)
+func (b *NFTables) PolicyHeld(ctx context.Context) (PolicyObjects, error) {
+	var n PolicyObjects
+	if err := ctx.Err(); err != nil {
+		return n, context.Cause(ctx)
+	}
+	c, err := b.conn()
+	if NFTUnavailable(err) {
+		return n, nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("nftables policy objects: %w", err)
+	}
+	defer b.logClose(c.CloseLasting)
+	t := &nftables.Table{Name: NFTPolicyTable, Family: nftables.TableFamilyINet}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return n, fmt.Errorf("list nftables chains: %w", err)
+	}
+	for _, ch := range chains {
+		if ch.Table.Name == NFTPolicyTable {
+			n.Chains++
+		}
+	}
+	if n.Chains == 0 {
+		return n, nil
+	}
+	sets, err := c.GetSets(t)
+	if err != nil {
+		return n, fmt.Errorf("list sets of nftables table inet %s: %w", NFTPolicyTable, err)
+	}
+	for _, s := range sets {
+		es, err := c.GetSetElements(s)
+		if err != nil {
+			return n, fmt.Errorf("read nftables set %s: %w", s.Name, err)
+		}
+		n.Sets, n.Elements = n.Sets+1, n.Elements+len(es)
+	}
+	return n, nil
+}
+
 // dropCounter names the counter of what a direction's class chains
 // drop: nft list counters shows them.
 func dropCounter(d Direction) string { return d.String() + "-drops" }

@@ -123,6 +123,9 @@ func TestKernelPolicy(t *testing.T) {
 	if want := (PolicyObjects{Chains: 5, Sets: 7, Elements: 7}); n != want {
 		t.Errorf("objects %+v, want %+v", n, want)
 	}
+	if held, err := b.PolicyHeld(ctx); err != nil || held != n {
+		t.Errorf("PolicyHeld: %+v, %v; want what was written, %+v", held, err, n)
+	}
 	for _, c := range []struct {
 		what           string
 		from, to, addr string
@@ -171,6 +174,9 @@ func TestKernelPolicy(t *testing.T) {
 	if err := b.DeletePolicy(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if held, err := b.PolicyHeld(ctx); err != nil || held != (PolicyObjects{}) {
+		t.Errorf("PolicyHeld with no table: %+v, %v", held, err)
+	}
 	if out := testenv.Run(t, pn.node, "nft", "list", "tables"); strings.Contains(out, NFTPolicyTable) {
 		t.Errorf("table left after DeletePolicy: %s", out)
 	}
@@ -204,11 +210,19 @@ func TestKernelPolicyLarge(t *testing.T) {
 	if n.Elements != 4001+4001 || n.Chains != 3 {
 		t.Errorf("objects %+v, want 8,002 elements in 3 chains", n)
 	}
+	if held, err := b.PolicyHeld(ctx); err != nil || held != n {
+		t.Errorf("PolicyHeld: %+v, %v; want what was written, %+v", held, err, n)
+	}
 	if !connects(t, pn.r, pn.a, a4.String(), 80) || connects(t, pn.r, pn.a, a4.String(), 81) || connects(t, pn.b, pn.a, a4.String(), 80) {
 		t.Error("r reaches a on 80 only, b not at all: not so")
 	}
 	out := testenv.Run(t, pn.node, "nft", "list", "map", "inet", NFTPolicyTable, "in-pods4")
 	if got := strings.Count(out, "jump in-1"); got != 4001 {
 		t.Errorf("%d pods in map in-pods4, want 4,001", got)
+	}
+	// An element deleted by hand: the count says so.
+	testenv.Run(t, pn.node, "nft", "delete", "element", "inet", NFTPolicyTable, "in-pods4", "{ 10.245.0.1 }")
+	if held, err := b.PolicyHeld(ctx); err != nil || held.Elements != n.Elements-1 {
+		t.Errorf("PolicyHeld after an element was deleted: %+v, %v", held, err)
 	}
 }

@@ -65,6 +65,9 @@ type PolicyBackend interface {
 	EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, error)
 	// DeletePolicy lifts enforcement; none in place is not an error.
 	DeletePolicy(ctx context.Context) error
+	// PolicyHeld counts the objects of the policy in place; none in place
+	// counts zero.
+	PolicyHeld(ctx context.Context) (PolicyObjects, error)
 	// PolicyDrops reads how many packets the policy in place dropped,
 	// by Direction, since it was written; none in place counts 0.
 	PolicyDrops(ctx context.Context) ([2]uint64, error)
