@@ -36,7 +36,7 @@ type Metrics struct {
 	apiRequests            int
 	routeChanges           int
 	iptablesMode           string         // the iptables variant the agent runs, once set
-	policies               int            // NetworkPolicies in the cache at the last write
+	policies               int            // NetworkPolicies in the cache at the last compile
 	policyIsolated         int            // pod addresses isolated, both directions
 	policyRules            int            // compiled rules, both directions
 	policyObjects          map[string]int // kernel objects of the policy table, by kind
@@ -115,7 +115,7 @@ func (m *Metrics) list() []metric {
 		{name: "nodebridge_agent_routes_wanted", kind: gauge, help: "Routes to other Nodes' podCIDRs the agent wants.", value: float64(m.routesWanted)},
 		{name: "nodebridge_agent_routes_installed", kind: gauge, help: "Wanted routes present in the kernel after the last reconcile.", value: float64(m.routesInstalled)},
 		{name: "nodebridge_agent_vxlan_peers", kind: gauge, help: "Peers reached through a VXLAN device, counted once per family.", value: float64(m.tunnelPeers)},
-		{name: "nodebridge_agent_network_policies", kind: gauge, help: "NetworkPolicies known at the last policy write.", value: float64(m.policies)},
+		{name: "nodebridge_agent_network_policies", kind: gauge, help: "NetworkPolicies known at the last compile (on every change and resync).", value: float64(m.policies)},
 		{name: "nodebridge_agent_policy_isolated_pods", kind: gauge, help: "Addresses of this node's pods isolated by NetworkPolicy, ingress plus egress.", value: float64(m.policyIsolated)},
 		{name: "nodebridge_agent_policy_rules", kind: gauge, help: "Rules compiled from the NetworkPolicies selecting this node's pods (a pod set, a peer set and ports each), ingress plus egress.", value: float64(m.policyRules)},
 		{name: "nodebridge_agent_policy_kernel_objects", kind: gauge, help: "Objects of the policy table at the last write, by kind: chains, sets (maps included) and set elements.",

@@ -164,6 +164,11 @@ func (s *policySync) apply(ctx context.Context, force bool) error {
 			s.events.policyProblem(pr)
 		}
 	}
+	s.metrics.update(func(m *Metrics) {
+		m.policies = len(in.policies)
+		m.policyIsolated = len(p.Isolated[rules.Ingress]) + len(p.Isolated[rules.Egress])
+		m.policyRules = len(p.Rules[rules.Ingress]) + len(p.Rules[rules.Egress])
+	})
 	same := s.applied != nil && reflect.DeepEqual(*s.applied, p)
 	if same && !force {
 		return nil
@@ -194,9 +199,7 @@ func (s *policySync) apply(ctx context.Context, force bool) error {
 	s.applied, s.written = &p, objs
 	took := time.Since(start)
 	s.metrics.update(func(m *Metrics) {
-		m.policies, m.policySyncs, m.policyLast = len(in.policies), m.policySyncs+1, took
-		m.policyIsolated = len(p.Isolated[rules.Ingress]) + len(p.Isolated[rules.Egress])
-		m.policyRules = len(p.Rules[rules.Ingress]) + len(p.Rules[rules.Egress])
+		m.policySyncs, m.policyLast = m.policySyncs+1, took
 		m.policyObjects = map[string]int{"chains": objs.Chains, "sets": objs.Sets, "elements": objs.Elements}
 	})
 	return nil

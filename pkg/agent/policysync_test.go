@@ -124,6 +124,14 @@ func TestPolicySyncApply(t *testing.T) {
 		!strings.Contains(ev.Message, `podSelector: "Near" is not a valid label selector operator: applied to every pod of the namespace`) {
 		t.Errorf("Event %+v", ev)
 	}
+	// A policy selecting none of n1's pods changes no table, but is counted.
+	writes := len(b.writes)
+	if err := s.policies.Add(policy("nobody", sel("app", "none"), ingressOnly, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.apply(ctx, false); err != nil || len(b.writes) != writes || m.policies != 3 {
+		t.Errorf("a policy selecting nobody here: %v, %d writes (want %d), %d policies counted (want 3)", err, len(b.writes), writes, m.policies)
+	}
 }
 
 // lockedPolicy is recordingPolicy safe for the run loop's goroutine.
