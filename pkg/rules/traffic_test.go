@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"sync"
@@ -109,9 +110,12 @@ func TestKernelTraffic(t *testing.T) {
 			if _, ok := b.(*nftPrimary); ok {
 				masqueradeCounted(t, node, n)
 			}
+			policyBesideRules(t, tn)
 			if err := b.DeleteNetwork(t.Context(), n); err != nil {
 				t.Fatalf("DeleteNetwork: %v", err)
 			}
+			// The policy table, allowing the pod out, is still there: its
+			// return accepts nothing, so FORWARD's drop holds.
 			if v4, v6 := tn.pings(t); v4 || v6 {
 				t.Errorf("after DeleteNetwork, ping still answered (IPv4 %v, IPv6 %v)", v4, v6)
 			}
@@ -133,6 +137,31 @@ func masqueradeCounted(t *testing.T, node string, n Network) {
 	for _, saddr := range []string{"ip saddr 10.99.0.0/24", "ip6 saddr fd00:99::/64"} {
 		if !strings.Contains(out, saddr+" counter packets 1 ") {
 			t.Errorf("masquerade rule %q did not count the one new flow:\n%s", saddr, out)
+		}
+	}
+}
+
+// policyBesideRules adds NetworkPolicy enforcement to a node whose
+// plugin rules let the pod out: a policy allowing the outside keeps the
+// pings answered, one isolating the pod's egress with no rule stops them;
+// it leaves the allowing one in place.
+func policyBesideRules(t *testing.T, tn trafficNet) {
+	t.Helper()
+	pol := nftOnlyIn(t, tn.node)
+	pods := []netip.Addr{netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("fd00:99::2")}
+	shut := Policy{Isolated: [2][]netip.Addr{nil, pods}}
+	open := shut
+	open.Rules[Egress] = []Rule{{Pods: pods, Peers: prefixes("192.0.2.0/24", "2001:db8::/64")}}
+	for _, step := range []struct {
+		what string
+		p    Policy
+		want bool
+	}{{"egress allowed to the outside", open, true}, {"egress isolated, nothing allowed", shut, false}, {"allowed again", open, true}} {
+		if _, err := pol.EnsurePolicy(t.Context(), step.p); err != nil {
+			t.Fatalf("%s: EnsurePolicy: %v", step.what, err)
+		}
+		if v4, v6 := tn.pings(t); v4 != step.want || v6 != step.want {
+			t.Errorf("%s: ping answered IPv4 %v, IPv6 %v; want %v", step.what, v4, v6, step.want)
 		}
 	}
 }
