@@ -84,6 +84,7 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: &prio})
 	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: establishedAccept()})
+	var ids uint32 // the batch's set IDs
 	in := c.AddChain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookInput, Priority: &prio})
 	c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: establishedAccept()})
@@ -93,7 +94,7 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 		pc := classify(p.Isolated[d], p.Rules[d])
 		c.AddObj(&nftables.CounterObj{Table: t, Name: dropCounter(d)})
 		for i, cls := range pc.classes {
-			sets, elems, err := addClassChain(c, t, classChain(d, i+1), d, cls)
+			sets, elems, err := addClassChain(c, &ids, t, classChain(d, i+1), d, cls)
 			if err != nil {
 				return n, err
 			}
@@ -107,7 +108,7 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 				elems = append(elems, nftables.SetElement{Key: a.addr.AsSlice(),
 					VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: classChain(d, a.class)}})
 			}
-			if err := addSet(c, pods, elems); err != nil {
+			if err := addSet(c, &ids, pods, elems); err != nil {
 				return n, err
 			}
 			n.Sets, n.Elements = n.Sets+1, n.Elements+len(elems)
@@ -129,9 +130,14 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 const elementsPerMessage = 512
 
 // addSet queues a set and its elements, the elements in messages of at
-// most elementsPerMessage (google/nftables puts them all in one).
+// most elementsPerMessage (google/nftables puts them all in one). The
+// set's ID, by which the batch's rules name it, is the batch's next
+// (*ids): google/nftables would take one from a package-wide counter it
+// does not lock, a race between two tables written at once.
 // Equivalent to: nft add set ...; nft add element ... (in pieces)
-func addSet(c *nftables.Conn, s *nftables.Set, elems []nftables.SetElement) error {
+func addSet(c *nftables.Conn, ids *uint32, s *nftables.Set, elems []nftables.SetElement) error {
+	*ids++
+	s.ID = *ids
 	first := elems[:min(len(elems), elementsPerMessage)]
 	if err := c.AddSet(s, first); err != nil {
 		return fmt.Errorf("nftables set %s: %w", s.Name, err)
@@ -289,7 +295,7 @@ func (b *NFTables) DeletePolicy(ctx context.Context) error {
 // addClassChain queues a class's chain and its sets: per family with
 // cells, a set of them and a rule returning what it holds; then a
 // counted drop. It returns the sets and elements queued.
-func addClassChain(c *nftables.Conn, t *nftables.Table, name string, d Direction, cls classAllows) (sets, elements int, err error) {
+func addClassChain(c *nftables.Conn, ids *uint32, t *nftables.Table, name string, d Direction, cls classAllows) (sets, elements int, err error) {
 	ch := c.AddChain(&nftables.Chain{Name: name, Table: t})
 	for fi, fam := range policyFamilies {
 		if len(cls[fi]) == 0 {
@@ -301,7 +307,7 @@ func addClassChain(c *nftables.Conn, t *nftables.Table, name string, d Direction
 		for _, cell := range cls[fi] {
 			elems = append(elems, nftables.SetElement{Key: cellKey(cell, false), KeyEnd: cellKey(cell, true)})
 		}
-		if err := addSet(c, set, elems); err != nil {
+		if err := addSet(c, ids, set, elems); err != nil {
 			return 0, 0, err
 		}
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: cellReturn(fam, d, set)})
