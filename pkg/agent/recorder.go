@@ -71,14 +71,21 @@ func (r *eventRecorder) record(skips []skip) {
 			now[k] = true
 			continue
 		}
-		select {
-		case r.queue <- r.event(s):
-			now[k] = true
-		default:
-			r.metrics.update(func(m *Metrics) { m.apiErrors++; m.eventsFailed++ })
-		}
+		now[k] = r.enqueue(r.event(s))
 	}
 	r.sent = now
+}
+
+// enqueue queues ev for run, or, the queue full, drops it, counted, and
+// reports false.
+func (r *eventRecorder) enqueue(ev *corev1.Event) bool {
+	select {
+	case r.queue <- ev:
+		return true
+	default:
+		r.metrics.update(func(m *Metrics) { m.apiErrors++; m.eventsFailed++ })
+		return false
+	}
 }
 
 // event is the Warning Event for s, on its Node.
@@ -102,13 +109,7 @@ func (r *eventRecorder) policyProblem(pr policyProblem) {
 	}
 	ref := corev1.ObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy",
 		Namespace: pr.namespace, Name: pr.name, UID: pr.uid}
-	ev := r.warning(ref, eventPolicy, fmt.Sprintf("%s on %s enforces this policy strictly: %s", eventComponent, r.host, pr.detail))
-	ev.Namespace = pr.namespace
-	select {
-	case r.queue <- ev:
-	default:
-		r.metrics.update(func(m *Metrics) { m.apiErrors++; m.eventsFailed++ })
-	}
+	r.enqueue(r.warning(ref, eventPolicy, fmt.Sprintf("%s on %s enforces this policy strictly: %s", eventComponent, r.host, pr.detail)))
 }
 
 // run creates the queued Events until ctx ends.
@@ -143,11 +144,16 @@ func (r *eventRecorder) create(ctx context.Context, ev *corev1.Event) {
 }
 
 // warning is a Warning Event of the agent's on the object ref names, in
-// default, where Node Events go.
+// that object's namespace, or in default for one without (a Node), where
+// the kubelet's Node Events go too.
 func (r *eventRecorder) warning(ref corev1.ObjectReference, reason, msg string) *corev1.Event {
 	t := metav1.NewTime(r.now())
+	ns := ref.Namespace
+	if ns == "" {
+		ns = metav1.NamespaceDefault
+	}
 	return &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{GenerateName: ref.Name + ".", Namespace: metav1.NamespaceDefault},
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: ref.Name + ".", Namespace: ns},
 		InvolvedObject: ref,
 		Reason:         reason,
 		Message:        msg,
