@@ -76,7 +76,7 @@ func (b *NFTables) EnsurePolicy(ctx context.Context, p Policy) (PolicyObjects, e
 		return n, fmt.Errorf("nftables policy: %w", err)
 	}
 	defer b.logClose(c.CloseLasting)
-	t := &nftables.Table{Name: NFTPolicyTable, Family: nftables.TableFamilyINet}
+	t := policyTable()
 	c.AddTable(t)
 	c.DelTable(t)
 	c.AddTable(t)
@@ -195,18 +195,12 @@ func classChain(d Direction, id int) string { return directionPrefix(d) + strcon
 // Equivalent to: nft list table inet nodebridge-policy (counted)
 func (b *NFTables) PolicyHeld(ctx context.Context) (PolicyObjects, error) {
 	var n PolicyObjects
-	if err := ctx.Err(); err != nil {
-		return n, context.Cause(ctx)
-	}
-	c, err := b.conn()
-	if NFTUnavailable(err) {
-		return n, nil
-	}
-	if err != nil {
-		return n, fmt.Errorf("nftables policy objects: %w", err)
+	c, err := b.policyConn(ctx, "nftables policy objects")
+	if c == nil {
+		return n, err
 	}
 	defer b.logClose(c.CloseLasting)
-	t := &nftables.Table{Name: NFTPolicyTable, Family: nftables.TableFamilyINet}
+	t := policyTable()
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {
 		return n, fmt.Errorf("list nftables chains: %w", err)
@@ -233,6 +227,28 @@ func (b *NFTables) PolicyHeld(ctx context.Context) (PolicyObjects, error) {
 	return n, nil
 }
 
+// policyTable is the policy table, as each call names it.
+func policyTable() *nftables.Table {
+	return &nftables.Table{Name: NFTPolicyTable, Family: nftables.TableFamilyINet}
+}
+
+// policyConn opens the socket of a read or delete of the policy table;
+// nil and no error on a kernel without nftables, where there is no table
+// to read or delete. what starts its error.
+func (b *NFTables) policyConn(ctx context.Context, what string) (*nftables.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, context.Cause(ctx))
+	}
+	c, err := b.conn()
+	if NFTUnavailable(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return c, nil
+}
+
 // dropCounter names the counter of what a direction's class chains
 // drop: nft list counters shows them.
 func dropCounter(d Direction) string { return d.String() + "-drops" }
@@ -241,18 +257,12 @@ func dropCounter(d Direction) string { return d.String() + "-drops" }
 // Equivalent to: nft list counters table inet nodebridge-policy
 func (b *NFTables) PolicyDrops(ctx context.Context) ([2]uint64, error) {
 	var out [2]uint64
-	if err := ctx.Err(); err != nil {
-		return out, context.Cause(ctx)
-	}
-	c, err := b.conn()
-	if NFTUnavailable(err) {
-		return out, nil
-	}
-	if err != nil {
-		return out, fmt.Errorf("nftables policy counters: %w", err)
+	c, err := b.policyConn(ctx, "nftables policy counters")
+	if c == nil {
+		return out, err
 	}
 	defer b.logClose(c.CloseLasting)
-	objs, err := c.GetObjects(&nftables.Table{Name: NFTPolicyTable, Family: nftables.TableFamilyINet})
+	objs, err := c.GetObjects(policyTable())
 	if errors.Is(err, unix.ENOENT) {
 		return out, nil
 	}
@@ -275,15 +285,12 @@ func (b *NFTables) PolicyDrops(ctx context.Context) ([2]uint64, error) {
 // nftables, is not an error.
 // Equivalent to: nft delete table inet nodebridge-policy
 func (b *NFTables) DeletePolicy(ctx context.Context) error {
-	c, err := b.conn()
-	if NFTUnavailable(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("delete nftables policy: %w", err)
+	c, err := b.policyConn(ctx, "delete nftables policy")
+	if c == nil {
+		return err
 	}
 	defer b.logClose(c.CloseLasting)
-	t := &nftables.Table{Name: NFTPolicyTable, Family: nftables.TableFamilyINet}
+	t := policyTable()
 	c.AddTable(t) // so that the delete finds one
 	c.DelTable(t)
 	if err := c.Flush(); err != nil {
