@@ -55,7 +55,8 @@ func slimPolicy(obj any) (any, error) {
 
 // policySync enforces NetworkPolicy for the node's pods: from the three
 // caches, once each has its first list, it compiles the policy and writes
-// it when it changed (and on every resync), as one transaction.
+// it, as one transaction, when it changed, or at a resync when the
+// kernel's table is no longer as written.
 type policySync struct {
 	node     string
 	backend  rules.PolicyBackend
