@@ -53,7 +53,8 @@ func classify(isolated []netip.Addr, rs []Rule) policyClasses {
 		}
 	}
 	ids := map[string]int{}
-	has := [2]map[int]bool{{}, {}} // classes with a pod address, by family
+	var classRules [][]int // by class - 1: the rules naming its pods
+	var families [][2]bool // by class - 1: the families of its pods' addresses
 	for _, a := range slices.SortedFunc(maps.Keys(podRules), netip.Addr.Compare) {
 		var key []byte
 		for _, r := range podRules[a] {
@@ -61,36 +62,35 @@ func classify(isolated []netip.Addr, rs []Rule) policyClasses {
 		}
 		id, ok := ids[string(key)]
 		if !ok {
-			var sub []Rule
-			for _, r := range podRules[a] {
-				sub = append(sub, rs[r])
-			}
-			out.classes = append(out.classes, classCells(sub))
-			id = len(out.classes)
+			classRules, families = append(classRules, podRules[a]), append(families, [2]bool{})
+			id = len(classRules)
 			ids[string(key)] = id
 		}
 		fi := familyIndex(a.Is6())
 		out.pods[fi] = append(out.pods[fi], addrClass{addr: a, class: id})
-		has[fi][id] = true
+		families[id-1][fi] = true
 	}
-	// A class's cells of a family none of its pods has are never looked at.
-	for i := range out.classes {
-		for fi := range has {
-			if !has[fi][i+1] {
-				out.classes[i][fi] = nil
-			}
+	for i, l := range classRules {
+		sub := make([]Rule, len(l))
+		for j, r := range l {
+			sub[j] = rs[r]
 		}
+		out.classes = append(out.classes, classCells(sub, families[i]))
 	}
 	return out
 }
 
-// classCells is, per family, what rules let pass as disjoint cells: the
-// address space cut where a rule's peer starts or ends, each piece with
-// the union of the ports of the rules holding it, neighbouring pieces
-// with the same ports joined.
-func classCells(rs []Rule) classAllows {
+// classCells is, per family the class's pods have (a class's cells of
+// another family are never looked at), what rules let pass as disjoint
+// cells: the address space cut where a rule's peer starts or ends, each
+// piece with the union of the ports of the rules holding it, neighbouring
+// pieces with the same ports joined.
+func classCells(rs []Rule, families [2]bool) classAllows {
 	var out classAllows
 	for fi := range out {
+		if !families[fi] {
+			continue
+		}
 		var last []peerCell // the previous piece's cells
 		for _, pc := range peerPieces(rs, fi) {
 			var ports []Port
